@@ -1,0 +1,41 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint types unit integration openapi bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)  ## serve on NPS_HOST:NPS_PORT, on an embedded PostgreSQL unless NPS_DATABASE_URL is set
+	$(BIN)/nps serve
+
+test: lint types  ## ruff, mypy --strict and every test against real PostgreSQL
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check app tests migrations scripts
+	$(BIN)/ruff format --check app tests migrations scripts
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+integration: $(STAMP)
+	$(BIN)/pytest tests/integration
+
+openapi: $(STAMP)  ## rewrite openapi/openapi.json from the app
+	$(BIN)/python -m app.openapi
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,164 @@
+"""Accounts and stakeholders: what a CRM registers and syncs."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from fastapi import Response as HttpResponse
+
+from app.api.deps import DEFAULT_PAGE, Cursor, Limit, ReadAuth, UpdatedSince, WriteAuth
+from app.db import ReadSessionDep, SessionDep
+from app.models import Role
+from app.schemas import (
+    ID_PATTERN,
+    AccountRead,
+    AccountUpsert,
+    Page,
+    StakeholderRead,
+    StakeholderUpsert,
+)
+from app.services import accounts, stakeholders
+
+router = APIRouter(prefix="/v1", tags=["accounts"])
+
+AccountId = Annotated[str, Path(pattern=ID_PATTERN, description="the client's own account id")]
+StakeholderId = Annotated[
+    str, Path(pattern=ID_PATTERN, description="the client's own stakeholder id (an email is fine)")
+]
+
+
+@router.put(
+    "/accounts/{account_id}",
+    response_model=AccountRead,
+    status_code=200,
+    responses={201: {"model": AccountRead, "description": "Created"}},
+    operation_id="upsert_account",
+)
+async def upsert_account(
+    account_id: AccountId,
+    body: AccountUpsert,
+    session: SessionDep,
+    auth: WriteAuth,
+    response: HttpResponse,
+) -> AccountRead:
+    """Create (201) or replace (200) an account."""
+    account, created = await accounts.upsert_account(session, auth.workspace_id, account_id, body)
+    response.status_code = 201 if created else 200
+    return AccountRead.model_validate(account)
+
+
+@router.get("/accounts", response_model=Page[AccountRead], operation_id="list_accounts")
+async def list_accounts(
+    session: ReadSessionDep,
+    auth: ReadAuth,
+    limit: Limit = DEFAULT_PAGE,
+    cursor: Cursor = None,
+    updated_since: UpdatedSince = None,
+    segment: Annotated[str | None, Query(max_length=100)] = None,
+    industry: Annotated[str | None, Query(max_length=100)] = None,
+) -> Page[AccountRead]:
+    """List accounts in (updated_at, id) order, for paging and CRM sync."""
+    rows, next_cursor = await accounts.list_accounts(
+        session,
+        auth.workspace_id,
+        limit=limit,
+        cursor=cursor,
+        updated_since=updated_since,
+        segment=segment,
+        industry=industry,
+    )
+    return Page(data=[AccountRead.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/accounts/{account_id}", response_model=AccountRead, operation_id="get_account")
+async def get_account(
+    account_id: AccountId, session: ReadSessionDep, auth: ReadAuth
+) -> AccountRead:
+    """Read one account."""
+    return AccountRead.model_validate(
+        await accounts.get_account(session, auth.workspace_id, account_id)
+    )
+
+
+@router.delete("/accounts/{account_id}", status_code=204, operation_id="delete_account")
+async def delete_account(account_id: AccountId, session: SessionDep, auth: WriteAuth) -> None:
+    """Delete an account with its stakeholders and responses."""
+    await accounts.delete_account(session, auth.workspace_id, account_id)
+
+
+@router.put(
+    "/stakeholders/{stakeholder_id}",
+    response_model=StakeholderRead,
+    status_code=200,
+    responses={201: {"model": StakeholderRead, "description": "Created"}},
+    operation_id="upsert_stakeholder",
+    tags=["stakeholders"],
+)
+async def upsert_stakeholder(
+    stakeholder_id: StakeholderId,
+    body: StakeholderUpsert,
+    session: SessionDep,
+    auth: WriteAuth,
+    response: HttpResponse,
+) -> StakeholderRead:
+    """Create (201) or replace (200) a stakeholder; past responses keep the role they had."""
+    stakeholder, created = await stakeholders.upsert_stakeholder(
+        session, auth.workspace_id, stakeholder_id, body
+    )
+    response.status_code = 201 if created else 200
+    return StakeholderRead.model_validate(stakeholder)
+
+
+@router.get(
+    "/stakeholders",
+    response_model=Page[StakeholderRead],
+    operation_id="list_stakeholders",
+    tags=["stakeholders"],
+)
+async def list_stakeholders(
+    session: ReadSessionDep,
+    auth: ReadAuth,
+    limit: Limit = DEFAULT_PAGE,
+    cursor: Cursor = None,
+    updated_since: UpdatedSince = None,
+    account_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    role: Role | None = None,
+) -> Page[StakeholderRead]:
+    """List stakeholders, optionally of one account or role."""
+    rows, next_cursor = await stakeholders.list_stakeholders(
+        session,
+        auth.workspace_id,
+        limit=limit,
+        cursor=cursor,
+        updated_since=updated_since,
+        account_id=account_id,
+        role=role,
+    )
+    return Page(data=[StakeholderRead.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get(
+    "/stakeholders/{stakeholder_id}",
+    response_model=StakeholderRead,
+    operation_id="get_stakeholder",
+    tags=["stakeholders"],
+)
+async def get_stakeholder(
+    stakeholder_id: StakeholderId, session: ReadSessionDep, auth: ReadAuth
+) -> StakeholderRead:
+    """Read one stakeholder."""
+    return StakeholderRead.model_validate(
+        await stakeholders.get_stakeholder(session, auth.workspace_id, stakeholder_id)
+    )
+
+
+@router.delete(
+    "/stakeholders/{stakeholder_id}",
+    status_code=204,
+    operation_id="delete_stakeholder",
+    tags=["stakeholders"],
+)
+async def delete_stakeholder(
+    stakeholder_id: StakeholderId, session: SessionDep, auth: WriteAuth
+) -> None:
+    """Erase a stakeholder and every response they gave."""
+    await stakeholders.delete_stakeholder(session, auth.workspace_id, stakeholder_id)

@@ -1,0 +1,46 @@
+"""Liveness and readiness probes."""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from app.errors import ServiceUnavailable, problem_response
+from app.migrate import head_revision
+from app.schemas import Health
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health, operation_id="healthz")
+async def healthz() -> Health:
+    """The process is up."""
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=Health,
+    responses={503: {"description": "Database unreachable or not migrated"}},
+    operation_id="readyz",
+)
+async def readyz(request: Request) -> Any:
+    """The database answers and its schema is at the code's migration head."""
+    head = head_revision()
+    try:
+        async with request.app.state.engine.connect() as conn:
+            current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+    except Exception:  # any failure to reach or read the database means "not ready"
+        return problem_response(
+            ServiceUnavailable("the database is unreachable", headers={"Retry-After": "5"})
+        )
+    if current != head:
+        return problem_response(
+            ServiceUnavailable(
+                f"the database schema is at {current!r}, the code expects {head!r}: "
+                "run `nps migrate`",
+                headers={"Retry-After": "30"},
+            )
+        )
+    return JSONResponse({"status": "ready"})

@@ -1,0 +1,140 @@
+"""Idempotency-Key on POST: a retry returns the stored result instead of doing the work twice.
+
+The record is written in the same transaction as the work, so they commit or vanish together.
+A transaction-scoped advisory lock on (workspace, key) makes a concurrent duplicate a 409
+instead of a second execution; once the first commits, a retry finds its record and replays it.
+"""
+
+import hashlib
+import json
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi import Response as HttpResponse
+from pydantic import BaseModel
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.deps import Principal, get_principal, utcnow
+from app.config import get_settings
+from app.db import SessionDep
+from app.errors import Conflict, IdempotencyMismatch, Unprocessable, field_error
+from app.models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+REPLAYED = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 255
+
+
+class Replay(Exception):
+    def __init__(self, record: IdempotencyRecord) -> None:
+        self.record = record
+
+
+def _fingerprint(request: Request, body: bytes) -> bytes:
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        canonical = body
+    digest = hashlib.sha256(f"{request.method} {request.url.path}\n".encode())
+    digest.update(canonical)
+    return digest.digest()
+
+
+class Idempotency:
+    def __init__(
+        self,
+        session: AsyncSession,
+        workspace_id: uuid.UUID,
+        key: str | None,
+        fingerprint: bytes,
+    ) -> None:
+        self.session = session
+        self.workspace_id = workspace_id
+        self.key = key
+        self.fingerprint = fingerprint
+
+    def respond(self, content: BaseModel, status_code: int) -> HttpResponse:
+        body = content.model_dump_json(by_alias=True).encode()
+        if self.key is not None:
+            self.session.add(
+                IdempotencyRecord(
+                    workspace_id=self.workspace_id,
+                    key=self.key,
+                    fingerprint=self.fingerprint,
+                    status_code=status_code,
+                    body=body,
+                )
+            )
+        return HttpResponse(body, status_code=status_code, media_type="application/json")
+
+
+async def get_idempotency(
+    request: Request,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(get_principal)],
+) -> Idempotency:
+    key = request.headers.get(HEADER)
+    body = await request.body()
+    fingerprint = _fingerprint(request, body)
+    if key is None:
+        return Idempotency(session, principal.workspace_id, None, fingerprint)
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise Unprocessable(
+            f"{HEADER} must be 1-{MAX_KEY_LENGTH} printable characters",
+            errors=[field_error(["header", HEADER], "invalid idempotency key")],
+        )
+    got_lock = await session.scalar(
+        select(
+            func.pg_try_advisory_xact_lock(
+                func.hashtextextended(f"{principal.workspace_id}:{key}", 0)
+            )
+        )
+    )
+    if not got_lock:
+        raise Conflict(
+            f"a request with this {HEADER} is still in progress; retry after it completes",
+            headers={"Retry-After": "1"},
+        )
+    ttl = timedelta(hours=get_settings().idempotency_ttl_hours)
+    record = await session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.workspace_id == principal.workspace_id, IdempotencyRecord.key == key
+        )
+    )
+    if record is not None:
+        if record.created_at < utcnow() - ttl:
+            await session.delete(record)
+            await session.flush()
+        elif record.fingerprint != fingerprint:
+            raise IdempotencyMismatch(
+                f"this {HEADER} was already used with a different request body or path"
+            )
+        else:
+            raise Replay(record)
+    return Idempotency(session, principal.workspace_id, key, fingerprint)
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]
+
+
+async def purge_expired(session: AsyncSession, *, hours: int) -> int:
+    result = await session.execute(
+        delete(IdempotencyRecord).where(
+            IdempotencyRecord.created_at < func.now() - text(f"interval '{int(hours)} hours'")
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def install_replay_handler(app: FastAPI) -> None:
+    @app.exception_handler(Replay)
+    async def _replay(_: Request, exc: Replay) -> HttpResponse:
+        return HttpResponse(
+            exc.record.body,
+            status_code=exc.record.status_code,
+            media_type="application/json",
+            headers={REPLAYED: "true"},
+        )

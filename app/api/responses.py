@@ -1,0 +1,151 @@
+"""Responses: record one or a batch, list, read, exclude."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi import Response as HttpResponse
+
+from app.api.deps import DEFAULT_PAGE, Cursor, Limit, ReadAuth, UpdatedSince, WriteAuth, utcnow
+from app.api.idempotency import IdempotencyDep
+from app.db import ReadSessionDep, SessionDep
+from app.errors import PayloadTooLarge
+from app.models import Role
+from app.schemas import (
+    ID_PATTERN,
+    BatchItemResult,
+    BatchRequest,
+    BatchResult,
+    Page,
+    ResponseCreate,
+    ResponsePatch,
+    ResponseRead,
+)
+from app.scoring import Category
+from app.services import responses
+
+router = APIRouter(prefix="/v1", tags=["responses"])
+
+IDEMPOTENCY_DOC: dict[int | str, dict[str, Any]] = {
+    409: {"description": "A request with the same Idempotency-Key is still in progress"},
+    422: {"description": "Invalid body, or an Idempotency-Key reused with another body"},
+}
+
+
+@router.post(
+    "/responses",
+    response_model=ResponseRead,
+    status_code=201,
+    responses={
+        200: {"model": ResponseRead, "description": "external_id already stored: that response"},
+        **IDEMPOTENCY_DOC,
+    },
+    operation_id="record_response",
+)
+async def record_response(
+    body: ResponseCreate, session: SessionDep, auth: WriteAuth, idempotency: IdempotencyDep
+) -> HttpResponse:
+    """Record one response (201), or return the stored one for a known external_id (200)."""
+    recorded = await responses.record_response(session, auth.workspace_id, body, now=utcnow())
+    return idempotency.respond(
+        ResponseRead.model_validate(recorded.response), 201 if recorded.created else 200
+    )
+
+
+@router.post(
+    "/responses/batch",
+    response_model=BatchResult,
+    status_code=200,
+    responses={
+        207: {"model": BatchResult, "description": "Some items were refused; see results"},
+        413: {"description": "More than 1,000 items or a body over 2 MB: nothing stored"},
+        **IDEMPOTENCY_DOC,
+    },
+    operation_id="record_responses_batch",
+)
+async def record_batch(
+    body: BatchRequest, session: SessionDep, auth: WriteAuth, idempotency: IdempotencyDep
+) -> HttpResponse:
+    """Record up to 1,000 responses: 200 when every item is stored, 207 with per-item results."""
+    if len(body.responses) > responses.MAX_BATCH:
+        raise PayloadTooLarge(
+            f"a batch holds at most {responses.MAX_BATCH} responses; "
+            f"this one has {len(body.responses)}: nothing was stored"
+        )
+    outcomes = await responses.record_batch(
+        session, auth.workspace_id, body.responses, now=utcnow()
+    )
+    results = [
+        BatchItemResult(
+            index=o.index, status=o.status, id=o.id, duplicate=o.duplicate, problem=o.problem
+        )
+        for o in outcomes
+    ]
+    stored = sum(1 for o in outcomes if o.status == 201)
+    duplicates = sum(1 for o in outcomes if o.duplicate)
+    failed = len(outcomes) - stored - duplicates
+    result = BatchResult(stored=stored, duplicates=duplicates, failed=failed, results=results)
+    return idempotency.respond(result, 207 if failed else 200)
+
+
+@router.get("/responses", response_model=Page[ResponseRead], operation_id="list_responses")
+async def list_responses(
+    session: ReadSessionDep,
+    auth: ReadAuth,
+    limit: Limit = DEFAULT_PAGE,
+    cursor: Cursor = None,
+    updated_since: UpdatedSince = None,
+    account_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    stakeholder_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    role: Role | None = None,
+    category: Category | None = None,
+    from_: Annotated[
+        datetime | None, Query(alias="from", description="submitted at or after (RFC 3339)")
+    ] = None,
+    to: Annotated[datetime | None, Query(description="submitted before (RFC 3339)")] = None,
+    excluded: bool | None = None,
+) -> Page[ResponseRead]:
+    """List responses in (updated_at, id) order, with filters."""
+    rows, next_cursor = await responses.list_responses(
+        session,
+        auth.workspace_id,
+        limit=limit,
+        cursor=cursor,
+        updated_since=updated_since,
+        account_id=account_id,
+        stakeholder_id=stakeholder_id,
+        role=role,
+        category=category,
+        submitted_from=from_,
+        submitted_to=to,
+        excluded=excluded,
+    )
+    return Page(data=[ResponseRead.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/responses/{response_id}", response_model=ResponseRead, operation_id="get_response")
+async def get_response(
+    response_id: uuid.UUID, session: ReadSessionDep, auth: ReadAuth
+) -> ResponseRead:
+    """Read one response."""
+    return ResponseRead.model_validate(
+        await responses.get_response(session, auth.workspace_id, response_id)
+    )
+
+
+@router.patch(
+    "/responses/{response_id}", response_model=ResponseRead, operation_id="update_response"
+)
+async def update_response(
+    response_id: uuid.UUID, body: ResponsePatch, session: SessionDep, auth: WriteAuth
+) -> ResponseRead:
+    """Exclude a response from every score (a reason is required) or include it again."""
+    response = await responses.set_exclusion(
+        session,
+        auth.workspace_id,
+        response_id,
+        excluded=body.excluded,
+        reason=body.reason if body.excluded else None,
+    )
+    return ResponseRead.model_validate(response)

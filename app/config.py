@@ -1,0 +1,53 @@
+"""Service configuration: environment variables with the NPS_ prefix."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def async_database_url(url: str) -> str:
+    """Turn a plain `postgresql://` URL, as every PostgreSQL tool writes it, into the asyncpg form.
+
+    asyncpg spells libpq's `sslmode` as `ssl`, so that query parameter is renamed too.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme not in ("postgresql", "postgres"):
+        raise ValueError("only PostgreSQL URLs are supported (postgresql://user@host:port/db)")
+    query = [("ssl" if k == "sslmode" else k, v) for k, v in parse_qsl(parts.query)]
+    return urlunsplit(parts._replace(scheme="postgresql+asyncpg", query=urlencode(query)))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NPS_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL URL; unset: an embedded server under data_dir"
+    )
+    read_database_url: str | None = Field(
+        default=None, description="optional read replica for query endpoints"
+    )
+    data_dir: Path = Path(".data")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+    bootstrap_api_key: str | None = None
+    log_level: str = "info"
+    pool_size: int = Field(default=10, ge=1)
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    idempotency_ttl_hours: int = Field(default=48, ge=24)
+
+    @field_validator("database_url", "read_database_url")
+    @classmethod
+    def _normalise_url(cls, value: str | None) -> str | None:
+        return async_database_url(value) if value else None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,162 @@
+"""Domain errors and the one place that renders every error as RFC 9457 problem+json."""
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("app.errors")
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "/problems/"
+
+
+class ProblemError(Exception):
+    """A client-visible error: its status, a stable type slug, and a human detail."""
+
+    status = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Sequence[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors) if errors is not None else None
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.errors is not None:
+            payload["errors"] = self.errors
+        return payload
+
+
+class Unauthorized(ProblemError):
+    status, slug, title = 401, "unauthorized", "Unauthorized"
+
+
+class Forbidden(ProblemError):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(ProblemError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(ProblemError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class PayloadTooLarge(ProblemError):
+    status, slug, title = 413, "payload-too-large", "Payload too large"
+
+
+class Unprocessable(ProblemError):
+    status, slug, title = 422, "validation-error", "Request validation failed"
+
+
+class IdempotencyMismatch(ProblemError):
+    status, slug, title = 422, "idempotency-key-reused", "Idempotency key reused"
+
+
+class ServiceUnavailable(ProblemError):
+    status, slug, title = 503, "service-unavailable", "Service unavailable"
+
+
+def field_error(loc: Sequence[str | int], msg: str) -> dict[str, Any]:
+    return {"loc": list(loc), "msg": msg}
+
+
+def problem_response(error: ProblemError) -> JSONResponse:
+    return JSONResponse(
+        error.body(), status_code=error.status, media_type=PROBLEM_JSON, headers=error.headers
+    )
+
+
+def validation_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
+    """Pydantic's error list reduced to {loc, msg}; the offending input is never echoed back."""
+    return [field_error(err.get("loc", ()), str(err.get("msg", "invalid value"))) for err in raw]
+
+
+_HTTP_TITLES = {
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = validation_errors(exc.errors())
+        first = errors[0] if errors else None
+        where = ".".join(str(p) for p in first["loc"]) if first else "request"
+        detail = f"{len(errors)} invalid field(s); first: {where}: {first['msg'] if first else ''}"
+        return problem_response(Unprocessable(detail, errors=errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        cls = _HTTP_TITLES.get(exc.status_code)
+        if cls is not None:
+            error: ProblemError = cls(str(exc.detail))
+        else:
+            error = ProblemError(str(exc.detail))
+            error.status, error.slug, error.title = exc.status_code, "http-error", str(exc.detail)
+        error.headers = dict(exc.headers or {})
+        return problem_response(error)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        # Services turn the constraints they expect into precise errors; this is the safety net.
+        logger.warning("unhandled integrity error: %s", exc.orig)
+        return problem_response(Conflict("the request conflicts with the current state"))
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if isinstance(exc, ProgrammingError):  # a bug in a query, not a passing outage
+            return await _unexpected(request, exc)
+        logger.error("database error: %s", exc.orig)
+        return problem_response(_unavailable())
+
+    for transient in (PoolTimeoutError, OSError, TimeoutError):
+
+        @app.exception_handler(transient)
+        async def _transient(_: Request, exc: Exception) -> JSONResponse:
+            logger.error("database unreachable: %r", exc)
+            return problem_response(_unavailable())
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error", exc_info=exc)
+        error = ProblemError("an unexpected error occurred; it has been logged")
+        error.status, error.slug, error.title = 500, "internal-error", "Internal server error"
+        return problem_response(error)
+
+
+def _unavailable() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "the database is unavailable; retry later", headers={"Retry-After": "5"}
+    )

@@ -1,0 +1,203 @@
+"""Tables. Every tenant-owned table leads its keys with workspace_id (Citus-ready)."""
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base
+from app.scoring import Category, classify
+
+
+class Role(StrEnum):
+    DECISION_MAKER = "decision_maker"
+    INFLUENCER = "influencer"
+    USER = "user"
+    OTHER = "other"
+
+
+class JobLevel(StrEnum):
+    EXECUTIVE = "executive"
+    DIRECTOR = "director"
+    MANAGER = "manager"
+    INDIVIDUAL_CONTRIBUTOR = "individual_contributor"
+    OTHER = "other"
+
+
+class Channel(StrEnum):
+    API = "api"
+    WIDGET = "widget"
+    IMPORT = "import"
+    EMAIL = "email"
+
+
+class Scope(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+
+def _now() -> Any:
+    return func.now()
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(200))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        ForeignKeyConstraint(["workspace_id"], ["workspaces.id"], ondelete="CASCADE"),
+        UniqueConstraint("prefix"),
+        UniqueConstraint("key_hash"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    prefix: Mapped[str] = mapped_column(String(32))
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(String(16)))
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (
+        ForeignKeyConstraint(["workspace_id"], ["workspaces.id"], ondelete="CASCADE"),
+        Index("ix_accounts_workspace_updated", "workspace_id", "updated_at", "id"),
+        CheckConstraint("annual_revenue IS NULL OR annual_revenue >= 0", name="revenue_positive"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(300))
+    industry: Mapped[str | None] = mapped_column(String(100))
+    segment: Mapped[str | None] = mapped_column(String(100))
+    annual_revenue: Mapped[Decimal | None] = mapped_column(Numeric(20, 2))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class Stakeholder(Base):
+    __tablename__ = "stakeholders"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "account_id"],
+            ["accounts.workspace_id", "accounts.id"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_stakeholders_workspace_account", "workspace_id", "account_id"),
+        Index("ix_stakeholders_workspace_updated", "workspace_id", "updated_at", "id"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str | None] = mapped_column(String(300))
+    email: Mapped[str | None] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(32), server_default=Role.OTHER.value)
+    job_level: Mapped[str] = mapped_column(String(32), server_default=JobLevel.OTHER.value)
+    department: Mapped[str | None] = mapped_column(String(100))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class Response(Base):
+    __tablename__ = "responses"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "stakeholder_id"],
+            ["stakeholders.workspace_id", "stakeholders.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["workspace_id", "account_id"],
+            ["accounts.workspace_id", "accounts.id"],
+            ondelete="CASCADE",
+        ),
+        UniqueConstraint("workspace_id", "external_id"),
+        CheckConstraint("score BETWEEN 0 AND 10", name="score_range"),
+        Index("ix_responses_workspace_submitted", "workspace_id", "submitted_at"),
+        Index(
+            "ix_responses_workspace_account_submitted", "workspace_id", "account_id", "submitted_at"
+        ),
+        Index(
+            "ix_responses_workspace_stakeholder_submitted",
+            "workspace_id",
+            "stakeholder_id",
+            "submitted_at",
+        ),
+        Index("ix_responses_workspace_updated", "workspace_id", "updated_at", "id"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    external_id: Mapped[str | None] = mapped_column(String(128))
+    stakeholder_id: Mapped[str] = mapped_column(String(128))
+    account_id: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(32))
+    job_level: Mapped[str] = mapped_column(String(32))
+    department: Mapped[str | None] = mapped_column(String(100))
+    score: Mapped[int] = mapped_column(SmallInteger)
+    comment: Mapped[str | None] = mapped_column(Text)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    survey: Mapped[str | None] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(16), server_default=Channel.API.value)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    excluded: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    excluded_reason: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+    @property
+    def category(self) -> Category:
+        return classify(self.score)
+
+
+class IdempotencyRecord(Base):
+    """The stored outcome of a POST made with an Idempotency-Key, replayed on retry."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        ForeignKeyConstraint(["workspace_id"], ["workspaces.id"], ondelete="CASCADE"),
+        Index("ix_idempotency_keys_created_at", "created_at"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary(32))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())

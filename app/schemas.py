@@ -1,0 +1,359 @@
+"""Request and response bodies of the v1 API."""
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
+
+from app.models import Channel, JobLevel, Role, Scope
+from app.scoring import SCORE_MAX, SCORE_MIN, Category, CIMethod, Precision
+
+ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
+ClientId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Email = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+SurveyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:/-]{1,100}$")]
+Attributes = Annotated[dict[str, Any], Field(max_length=100)]
+
+T = TypeVar("T")
+
+
+class Strict(BaseModel):
+    """Unknown fields are refused so a typo is an error, not silently dropped data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(BaseModel, Generic[T]):
+    data: list[T]
+    next_cursor: str | None = Field(
+        description="pass as ?cursor= for the next page; null at the end"
+    )
+
+
+# Accounts
+
+
+class AccountFields(Strict):
+    name: Name | None = None
+    industry: ShortText | None = None
+    segment: ShortText | None = None
+    annual_revenue: Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=2)] | None = None
+    currency: Currency | None = Field(default=None, description="ISO 4217 code of annual_revenue")
+    attributes: Attributes = Field(default_factory=dict)
+
+
+class AccountUpsert(AccountFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Acme Corp",
+                    "industry": "technology",
+                    "segment": "enterprise",
+                    "annual_revenue": "1200000.00",
+                    "currency": "EUR",
+                }
+            ]
+        }
+    )
+
+
+class AccountRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str | None
+    industry: str | None
+    segment: str | None
+    annual_revenue: Decimal | None
+    currency: str | None
+    attributes: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+# Stakeholders
+
+
+class StakeholderFields(Strict):
+    account_id: ClientId
+    name: Name | None = None
+    email: Email | None = None
+    role: Role = Role.OTHER
+    job_level: JobLevel = JobLevel.OTHER
+    department: ShortText | None = None
+    attributes: Attributes = Field(default_factory=dict)
+    account: AccountFields | None = Field(
+        default=None,
+        description="creates the account in the same call when it does not exist yet "
+        "(an existing account is left unchanged)",
+    )
+
+
+class StakeholderUpsert(StakeholderFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "account_id": "acme",
+                    "name": "Dana Smith",
+                    "email": "dana@acme.example",
+                    "role": "decision_maker",
+                    "job_level": "executive",
+                    "department": "Engineering",
+                }
+            ]
+        }
+    )
+
+
+class StakeholderInline(StakeholderFields):
+    id: ClientId
+
+
+class StakeholderRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    account_id: str
+    name: str | None
+    email: str | None
+    role: Role
+    job_level: JobLevel
+    department: str | None
+    attributes: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+# Responses
+
+
+class ResponseCreate(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "stakeholder_id": "dana@acme.example",
+                    "score": 9,
+                    "comment": "Support is quick",
+                    "survey": "relationship-2026-q4",
+                    "attributes": {"support": 5, "product": 4},
+                    "external_id": "crm-survey-123",
+                }
+            ]
+        }
+    )
+
+    stakeholder_id: ClientId | None = None
+    stakeholder: StakeholderInline | None = Field(
+        default=None, description="registers or updates the stakeholder in the same call"
+    )
+    score: Annotated[StrictInt, Field(ge=SCORE_MIN, le=SCORE_MAX)] = Field(
+        description="an integer 0-10; booleans, decimals and strings are refused"
+    )
+    comment: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+    submitted_at: AwareDatetime | None = Field(
+        default=None, description="RFC 3339 with offset; default now; at most 5 minutes ahead"
+    )
+    survey: SurveyKey | None = None
+    channel: Channel = Channel.API
+    attributes: Attributes = Field(default_factory=dict)
+    external_id: ClientId | None = Field(
+        default=None, description="the caller's id; a second response with it is never stored"
+    )
+
+    @model_validator(mode="after")
+    def _one_stakeholder(self) -> "ResponseCreate":
+        if (self.stakeholder_id is None) == (self.stakeholder is None):
+            raise ValueError("give exactly one of stakeholder_id or stakeholder")
+        return self
+
+    @property
+    def stakeholder_key(self) -> str:
+        if self.stakeholder is not None:
+            return self.stakeholder.id
+        assert self.stakeholder_id is not None
+        return self.stakeholder_id
+
+
+class ResponseRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    external_id: str | None
+    stakeholder_id: str
+    account_id: str
+    role: Role
+    job_level: JobLevel
+    department: str | None
+    score: int
+    category: Category
+    comment: str | None
+    submitted_at: datetime
+    survey: str | None
+    channel: Channel
+    attributes: dict[str, Any]
+    excluded: bool
+    excluded_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ResponsePatch(Strict):
+    excluded: StrictBool
+    reason: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+        | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _reason_when_excluding(self) -> "ResponsePatch":
+        if self.excluded and self.reason is None:
+            raise ValueError("a reason is required to exclude a response")
+        return self
+
+
+class BatchRequest(BaseModel):
+    responses: list[Any] = Field(
+        description="up to 1,000 response objects, each validated on its own"
+    )
+
+
+class BatchItemResult(BaseModel):
+    index: int
+    status: int = Field(description="201 stored, 200 already stored (duplicate), 4xx refused")
+    id: uuid.UUID | None = None
+    duplicate: bool = False
+    problem: dict[str, Any] | None = None
+
+
+class BatchResult(BaseModel):
+    stored: int
+    duplicates: int
+    failed: int
+    results: list[BatchItemResult]
+
+
+# API keys
+
+
+class ApiKeyCreate(Strict):
+    scopes: Annotated[list[Scope], Field(min_length=1, max_length=3)]
+    label: Name | None = None
+
+
+class ApiKeyRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    prefix: str
+    scopes: list[Scope]
+    label: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyRead):
+    key: str = Field(description="the secret; shown only in this answer")
+
+
+# Scores
+
+
+class IntervalRead(BaseModel):
+    low: float
+    high: float
+    level: float
+    method: CIMethod
+
+
+class UnweightedRead(BaseModel):
+    nps: float | None
+    ci: IntervalRead | None
+
+
+class ScoreRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "nps": 30.0,
+                    "n": 10,
+                    "promoters": 5,
+                    "passives": 3,
+                    "detractors": 2,
+                    "promoter_pct": 50.0,
+                    "passive_pct": 30.0,
+                    "detractor_pct": 20.0,
+                    "ci": {"low": -19.05, "high": 65.2, "level": 0.95, "method": "adjusted_wald"},
+                    "precision": "low",
+                    "n_effective": 10.0,
+                    "unweighted": None,
+                }
+            ]
+        }
+    )
+
+    nps: float | None
+    n: int
+    promoters: int
+    passives: int
+    detractors: int
+    promoter_pct: float | None
+    passive_pct: float | None
+    detractor_pct: float | None
+    ci: IntervalRead | None
+    precision: Precision
+    n_effective: float
+    unweighted: UnweightedRead | None = None
+
+
+class GroupRead(BaseModel):
+    key: dict[str, str | None]
+    score: ScoreRead
+
+
+class NpsReport(BaseModel):
+    method: str
+    from_: datetime = Field(alias="from")
+    to: datetime
+    filters: dict[str, str]
+    score: ScoreRead
+    groups: list[GroupRead] | None = None
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class AccountNpsReport(BaseModel):
+    account_id: str
+    method: str
+    from_: datetime = Field(alias="from")
+    to: datetime
+    score: ScoreRead
+    breakdowns: dict[str, list[GroupRead]] = Field(
+        description="the same score by role, job_level and department"
+    )
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class Health(BaseModel):
+    status: str

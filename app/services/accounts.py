@@ -1,0 +1,83 @@
+"""Accounts: the client organisations, upserted by the caller's own id."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import NotFound
+from app.models import Account
+from app.pagination import paginate
+from app.schemas import AccountFields
+from app.services.common import upsert_by_id
+
+
+async def upsert_account(
+    session: AsyncSession, workspace_id: uuid.UUID, account_id: str, fields: AccountFields
+) -> tuple[Account, bool]:
+    """Create or replace the account; returns it and whether it was created."""
+    return await upsert_by_id(session, Account, workspace_id, account_id, fields.model_dump())
+
+
+async def ensure_account(
+    session: AsyncSession, workspace_id: uuid.UUID, account_id: str, fields: AccountFields
+) -> None:
+    """Create the account if it does not exist; an existing one is left as it is."""
+    stmt = insert(Account).values(workspace_id=workspace_id, id=account_id, **fields.model_dump())
+    await session.execute(
+        stmt.on_conflict_do_nothing(index_elements=[Account.workspace_id, Account.id])
+    )
+
+
+async def account_exists(session: AsyncSession, workspace_id: uuid.UUID, account_id: str) -> bool:
+    found = await session.scalar(
+        select(Account.id).where(Account.workspace_id == workspace_id, Account.id == account_id)
+    )
+    return found is not None
+
+
+async def get_account(session: AsyncSession, workspace_id: uuid.UUID, account_id: str) -> Account:
+    account = await session.get(Account, (workspace_id, account_id))
+    if account is None:
+        raise NotFound(f"account {account_id!r} does not exist")
+    return account
+
+
+async def list_accounts(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    updated_since: datetime | None = None,
+    segment: str | None = None,
+    industry: str | None = None,
+) -> tuple[list[Account], str | None]:
+    query = select(Account).where(Account.workspace_id == workspace_id)
+    if updated_since is not None:
+        query = query.where(Account.updated_at >= updated_since)
+    if segment is not None:
+        query = query.where(Account.segment == segment)
+    if industry is not None:
+        query = query.where(Account.industry == industry)
+    return await paginate(
+        session,
+        query,
+        updated_col=Account.updated_at,
+        id_col=Account.id,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+async def delete_account(session: AsyncSession, workspace_id: uuid.UUID, account_id: str) -> None:
+    """Delete the account; its stakeholders and responses go with it (ON DELETE CASCADE)."""
+    deleted = await session.scalar(
+        delete(Account)
+        .where(Account.workspace_id == workspace_id, Account.id == account_id)
+        .returning(Account.id)
+    )
+    if deleted is None:
+        raise NotFound(f"account {account_id!r} does not exist")

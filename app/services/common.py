@@ -1,0 +1,35 @@
+"""Helpers shared by the services."""
+
+import uuid
+from typing import Any, TypeVar
+
+from sqlalchemy import func, literal_column
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Account, Stakeholder
+
+Upsertable = TypeVar("Upsertable", Account, Stakeholder)
+
+
+async def upsert_by_id(
+    session: AsyncSession,
+    model: type[Upsertable],
+    workspace_id: uuid.UUID,
+    row_id: str,
+    values: dict[str, Any],
+) -> tuple[Upsertable, bool]:
+    """INSERT ... ON CONFLICT DO UPDATE on (workspace_id, id): the row and whether it is new."""
+    statement: Any = (
+        insert(model)
+        .values(workspace_id=workspace_id, id=row_id, **values)
+        .on_conflict_do_update(
+            index_elements=[model.workspace_id, model.id],
+            set_={**values, "updated_at": func.now()},
+        )
+        # xmax is 0 only on a freshly inserted row version: the usual way to tell the two apart.
+        .returning(model, literal_column("xmax = 0").label("created"))
+        .execution_options(populate_existing=True)
+    )
+    row = (await session.execute(statement)).one()
+    return row[0], bool(row[1])

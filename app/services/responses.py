@@ -1,0 +1,287 @@
+"""Recording, reading and excluding responses. Stored responses are immutable but for exclusion."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import NotFound, ProblemError, Unprocessable, field_error, validation_errors
+from app.models import Response, Role, Stakeholder
+from app.pagination import paginate
+from app.schemas import ResponseCreate
+from app.scoring import PASSIVE_MIN, PROMOTER_MIN, Category
+from app.services.stakeholders import stakeholders_by_id, upsert_stakeholder
+
+MAX_FUTURE = timedelta(minutes=5)
+MAX_BATCH = 1000
+
+_item = TypeAdapter(ResponseCreate)
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    response: Response
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    index: int
+    status: int
+    id: uuid.UUID | None = None
+    duplicate: bool = False
+    problem: dict[str, Any] | None = None
+
+
+def _check_time(item: ResponseCreate, now: datetime, loc: tuple[str | int, ...]) -> None:
+    if item.submitted_at is not None and item.submitted_at > now + MAX_FUTURE:
+        raise Unprocessable(
+            "submitted_at is more than 5 minutes in the future",
+            errors=[field_error([*loc, "submitted_at"], "in the future")],
+        )
+
+
+def _unknown_stakeholder(stakeholder_id: str, loc: tuple[str | int, ...]) -> Unprocessable:
+    return Unprocessable(
+        f"stakeholder {stakeholder_id!r} does not exist; register it first "
+        "or pass a `stakeholder` object to register it in the same call",
+        errors=[field_error([*loc, "stakeholder_id"], "unknown stakeholder")],
+    )
+
+
+def _row(
+    workspace_id: uuid.UUID, item: ResponseCreate, who: Stakeholder, now: datetime
+) -> dict[str, Any]:
+    # Role, job level, department and account are copied: history keeps what was true then.
+    return {
+        "workspace_id": workspace_id,
+        "id": uuid.uuid4(),
+        "external_id": item.external_id,
+        "stakeholder_id": who.id,
+        "account_id": who.account_id,
+        "role": who.role,
+        "job_level": who.job_level,
+        "department": who.department,
+        "score": item.score,
+        "comment": item.comment,
+        "submitted_at": item.submitted_at or now,
+        "survey": item.survey,
+        "channel": item.channel.value,
+        "attributes": item.attributes,
+    }
+
+
+async def _by_external_ids(
+    session: AsyncSession, workspace_id: uuid.UUID, external_ids: list[str]
+) -> dict[str, Response]:
+    rows = await session.scalars(
+        select(Response).where(
+            Response.workspace_id == workspace_id, Response.external_id.in_(external_ids)
+        )
+    )
+    return {r.external_id: r for r in rows if r.external_id is not None}
+
+
+async def _insert(session: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+    """Insert rows, skipping any whose external_id is already stored; the ids that went in."""
+    stmt = (
+        insert(Response)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=[Response.workspace_id, Response.external_id])
+        .returning(Response.id)
+    )
+    return set((await session.scalars(stmt)).all())
+
+
+async def record_response(
+    session: AsyncSession, workspace_id: uuid.UUID, item: ResponseCreate, *, now: datetime
+) -> Recorded:
+    """Store one response; an external_id already stored returns that response instead."""
+    loc: tuple[str | int, ...] = ("body",)
+    _check_time(item, now, loc)
+    if item.stakeholder is not None:
+        who, _ = await upsert_stakeholder(
+            session, workspace_id, item.stakeholder.id, item.stakeholder, loc=(*loc, "stakeholder")
+        )
+    else:
+        found = await stakeholders_by_id(session, workspace_id, {item.stakeholder_key})
+        if item.stakeholder_key not in found:
+            raise _unknown_stakeholder(item.stakeholder_key, loc)
+        who = found[item.stakeholder_key]
+    row = _row(workspace_id, item, who, now)
+    inserted = await _insert(session, [row])
+    if not inserted:
+        assert item.external_id is not None
+        existing = await _by_external_ids(session, workspace_id, [item.external_id])
+        return Recorded(existing[item.external_id], created=False)
+    return Recorded(await get_response(session, workspace_id, row["id"]), created=True)
+
+
+async def record_batch(
+    session: AsyncSession, workspace_id: uuid.UUID, items: list[Any], *, now: datetime
+) -> list[BatchOutcome]:
+    """Store every valid item in one statement and report each item by index.
+
+    Invalid items are reported, valid ones stored; an external_id seen before (in the database
+    or earlier in this batch) is reported as a duplicate with the stored id, never stored twice.
+    """
+    outcomes: dict[int, BatchOutcome] = {}
+    valid: list[tuple[int, ResponseCreate]] = []
+    for index, raw in enumerate(items):
+        loc: tuple[str | int, ...] = ("body", "responses", index)
+        try:
+            item = _item.validate_python(raw)
+            _check_time(item, now, loc)
+        except ValidationError as exc:
+            errors = [
+                field_error([*loc, *e["loc"]], e["msg"]) for e in validation_errors(exc.errors())
+            ]
+            outcomes[index] = _failed(index, Unprocessable("invalid response", errors=errors))
+            continue
+        except ProblemError as exc:
+            outcomes[index] = _failed(index, exc)
+            continue
+        valid.append((index, item))
+
+    stakeholders = await stakeholders_by_id(
+        session, workspace_id, {i.stakeholder_key for _, i in valid if i.stakeholder is None}
+    )
+    for index, item in valid:
+        if item.stakeholder is None:
+            continue
+        loc = ("body", "responses", index, "stakeholder")
+        async with session.begin_nested():
+            try:
+                who, _ = await upsert_stakeholder(
+                    session, workspace_id, item.stakeholder.id, item.stakeholder, loc=loc
+                )
+            except ProblemError as exc:
+                outcomes[index] = _failed(index, exc)
+                continue
+        stakeholders[who.id] = who
+
+    rows: list[dict[str, Any]] = []
+    row_index: dict[int, uuid.UUID] = {}
+    first_with_external: dict[str, int] = {}
+    for index, item in valid:
+        if index in outcomes:
+            continue
+        who_or_none = stakeholders.get(item.stakeholder_key)
+        if who_or_none is None:
+            outcomes[index] = _failed(
+                index, _unknown_stakeholder(item.stakeholder_key, ("body", "responses", index))
+            )
+            continue
+        if item.external_id is not None:
+            if item.external_id in first_with_external:
+                continue  # resolved below, once the first one's fate is known
+            first_with_external[item.external_id] = index
+        row = _row(workspace_id, item, who_or_none, now)
+        rows.append(row)
+        row_index[index] = row["id"]
+
+    inserted = await _insert(session, rows) if rows else set()
+    lost = [ext for ext, index in first_with_external.items() if row_index[index] not in inserted]
+    existing = await _by_external_ids(session, workspace_id, lost) if lost else {}
+    for index, item in valid:
+        if index in outcomes:
+            continue
+        ext = item.external_id
+        if ext is not None and first_with_external[ext] != index:
+            first = first_with_external[ext]
+            stored = row_index[first] if row_index[first] in inserted else existing[ext].id
+            outcomes[index] = BatchOutcome(index, 200, id=stored, duplicate=True)
+        elif row_index[index] in inserted:
+            outcomes[index] = BatchOutcome(index, 201, id=row_index[index])
+        else:
+            assert ext is not None
+            outcomes[index] = BatchOutcome(index, 200, id=existing[ext].id, duplicate=True)
+    return [outcomes[i] for i in range(len(items))]
+
+
+def _failed(index: int, error: ProblemError) -> BatchOutcome:
+    return BatchOutcome(index, error.status, problem=error.body())
+
+
+async def get_response(
+    session: AsyncSession, workspace_id: uuid.UUID, response_id: uuid.UUID
+) -> Response:
+    response = await session.get(Response, (workspace_id, response_id), populate_existing=True)
+    if response is None:
+        raise NotFound(f"response {response_id} does not exist")
+    return response
+
+
+def category_filter(query: Select[Any], category: Category) -> Select[Any]:
+    if category is Category.PROMOTER:
+        return query.where(Response.score >= PROMOTER_MIN)
+    if category is Category.PASSIVE:
+        return query.where(Response.score >= PASSIVE_MIN, Response.score < PROMOTER_MIN)
+    return query.where(Response.score < PASSIVE_MIN)
+
+
+async def list_responses(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    updated_since: datetime | None = None,
+    account_id: str | None = None,
+    stakeholder_id: str | None = None,
+    role: Role | None = None,
+    category: Category | None = None,
+    submitted_from: datetime | None = None,
+    submitted_to: datetime | None = None,
+    excluded: bool | None = None,
+) -> tuple[list[Response], str | None]:
+    query = select(Response).where(Response.workspace_id == workspace_id)
+    if updated_since is not None:
+        query = query.where(Response.updated_at >= updated_since)
+    if account_id is not None:
+        query = query.where(Response.account_id == account_id)
+    if stakeholder_id is not None:
+        query = query.where(Response.stakeholder_id == stakeholder_id)
+    if role is not None:
+        query = query.where(Response.role == role.value)
+    if category is not None:
+        query = category_filter(query, category)
+    if submitted_from is not None:
+        query = query.where(Response.submitted_at >= submitted_from)
+    if submitted_to is not None:
+        query = query.where(Response.submitted_at < submitted_to)
+    if excluded is not None:
+        query = query.where(Response.excluded.is_(excluded))
+    return await paginate(
+        session,
+        query,
+        updated_col=Response.updated_at,
+        id_col=Response.id,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+async def set_exclusion(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    response_id: uuid.UUID,
+    *,
+    excluded: bool,
+    reason: str | None,
+) -> Response:
+    """Exclude a response from every score (with a reason) or include it again."""
+    changed = await session.scalar(
+        update(Response)
+        .where(Response.workspace_id == workspace_id, Response.id == response_id)
+        .values(excluded=excluded, excluded_reason=reason, updated_at=func.now())
+        .returning(Response.id)
+    )
+    if changed is None:
+        raise NotFound(f"response {response_id} does not exist")
+    return await get_response(session, workspace_id, response_id)
