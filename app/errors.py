@@ -138,6 +138,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
         if isinstance(exc, ProgrammingError):  # a bug in a query, not a passing outage
             return await _unexpected(request, exc)
+        if str(getattr(exc.orig, "sqlstate", None) or "").startswith("22"):
+            # SQLSTATE class 22 (data exception): a value the client sent that PostgreSQL cannot
+            # hold, e.g. a NUL character or an instant out of range. Retrying would not help.
+            logger.warning("data exception: %s", exc.orig)
+            return problem_response(
+                Unprocessable("a value in the request cannot be stored or compared")
+            )
         logger.error("database error: %s", exc.orig)
         return problem_response(_unavailable())
 

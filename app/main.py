@@ -5,6 +5,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -14,6 +15,7 @@ from app.api.idempotency import install_replay_handler, purge_expired
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.errors import PayloadTooLarge, install_error_handlers, problem_response
+from app.schemas import PROBLEM_RESPONSES, Problem
 
 logger = logging.getLogger("app")
 
@@ -70,6 +72,23 @@ async def _purge_idempotency_keys(app: FastAPI, hours: int) -> None:
             logger.exception("purging expired idempotency keys failed; will retry")
 
 
+def _register_problem_schema(app: FastAPI) -> None:
+    """Error responses reference the Problem schema, which no route returns directly."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = generate()
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+            defs = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(defs.pop("$defs", {}))
+            schemas["Problem"] = defs
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -108,7 +127,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.read_sessionmaker = None
     install_error_handlers(app)
     install_replay_handler(app)
-    for module in (health, accounts, responses, nps, keys):
-        app.include_router(module.router)
+    app.include_router(health.router)
+    for module in (accounts, responses, nps, keys):
+        app.include_router(module.router, responses=PROBLEM_RESPONSES)
+    _register_problem_schema(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

@@ -357,3 +357,35 @@ class AccountNpsReport(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+class FieldProblem(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, served as application/problem+json."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldProblem] | None = None
+
+
+def problem_doc(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: problem_doc("Missing, unknown or revoked API key"),
+    403: problem_doc("The API key lacks the scope this call needs"),
+    404: problem_doc("Not found in the caller's workspace"),
+    413: problem_doc("Request body too large"),
+    422: problem_doc("Invalid input: `errors` lists each field problem"),
+    503: problem_doc("The database is unavailable; retry after `Retry-After` seconds"),
+}

@@ -9,6 +9,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -45,19 +46,17 @@ def server_url() -> Iterator[str]:
         yield url
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def database_url(server_url: str) -> AsyncIterator[str]:
-    """An async URL of a scratch database at the migrations' head."""
-    name = f"nps_test_{uuid.uuid4().hex[:10]}"
+@asynccontextmanager
+async def scratch_database(server_url: str, prefix: str) -> AsyncIterator[str]:
+    """A new empty database on the server for the duration of the block (async URL)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(_asyncpg_dsn(server_url))
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    url = async_database_url(_with_database(server_url, name))
-    await asyncio.to_thread(migrate.upgrade, url)  # Alembic's env runs its own event loop
     try:
-        yield url
+        yield async_database_url(_with_database(server_url, name))
     finally:
         admin = await asyncpg.connect(_asyncpg_dsn(server_url))
         try:
@@ -67,7 +66,22 @@ async def database_url(server_url: str) -> AsyncIterator[str]:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def database_url(server_url: str) -> AsyncIterator[str]:
+    """An async URL of the run's database, at the migrations' head."""
+    async with scratch_database(server_url, "nps_test") as url:
+        await asyncio.to_thread(migrate.upgrade, url)  # Alembic's env runs its own event loop
+        yield url
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_async_engine(database_url, pool_size=10, max_overflow=60)
     yield engine
     await engine.dispose()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def empty_database_url(server_url: str) -> AsyncIterator[str]:
+    """An async URL of a database of its own with no schema, dropped after the test."""
+    async with scratch_database(server_url, "nps_scratch") as url:
+        yield url

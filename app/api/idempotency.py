@@ -11,7 +11,7 @@ import uuid
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi import Response as HttpResponse
 from pydantic import BaseModel
 from sqlalchemy import delete, func, select, text
@@ -75,8 +75,14 @@ async def get_idempotency(
     request: Request,
     session: SessionDep,
     principal: Annotated[Principal, Depends(get_principal)],
+    key: Annotated[
+        str | None,
+        Header(
+            alias=HEADER,
+            description="makes a retry safe: the same key and body return the stored result",
+        ),
+    ] = None,
 ) -> Idempotency:
-    key = request.headers.get(HEADER)
     body = await request.body()
     fingerprint = _fingerprint(request, body)
     if key is None:

@@ -21,6 +21,7 @@ from app.schemas import (
     ResponseCreate,
     ResponsePatch,
     ResponseRead,
+    problem_doc,
 )
 from app.scoring import Category
 from app.services import responses
@@ -28,8 +29,8 @@ from app.services import responses
 router = APIRouter(prefix="/v1", tags=["responses"])
 
 IDEMPOTENCY_DOC: dict[int | str, dict[str, Any]] = {
-    409: {"description": "A request with the same Idempotency-Key is still in progress"},
-    422: {"description": "Invalid body, or an Idempotency-Key reused with another body"},
+    409: problem_doc("A request with the same Idempotency-Key is still in progress"),
+    422: problem_doc("Invalid body, or an Idempotency-Key reused with another body"),
 }
 
 
@@ -59,7 +60,7 @@ async def record_response(
     status_code=200,
     responses={
         207: {"model": BatchResult, "description": "Some items were refused; see results"},
-        413: {"description": "More than 1,000 items or a body over 2 MB: nothing stored"},
+        413: problem_doc("More than 1,000 items or a body over 2 MB: nothing stored"),
         **IDEMPOTENCY_DOC,
     },
     operation_id="record_responses_batch",
