@@ -84,7 +84,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # the embedded database stop cleanly too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with database_url(settings) as url:
-        migrate.upgrade(url)
+        if settings.env != "production":  # production migrates as its own step: `nps migrate`
+            migrate.upgrade(url)
         raw = _in_session(url, lambda s: ensure_default_workspace(s, settings.bootstrap_api_key))
         if raw is not None:
             print(f"Created workspace {DEFAULT_WORKSPACE!r}. Its admin API key (shown only now):")

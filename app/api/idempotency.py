@@ -29,8 +29,11 @@ MAX_KEY_LENGTH = 255
 
 
 class Replay(Exception):
-    def __init__(self, record: IdempotencyRecord) -> None:
-        self.record = record
+    """Carries the stored answer out; plain values, since the session is rolled back on the way."""
+
+    def __init__(self, status_code: int, body: bytes) -> None:
+        self.status_code = status_code
+        self.body = body
 
 
 def _fingerprint(request: Request, body: bytes) -> bytes:
@@ -119,7 +122,7 @@ async def get_idempotency(
                 f"this {HEADER} was already used with a different request body or path"
             )
         else:
-            raise Replay(record)
+            raise Replay(record.status_code, record.body)
     return Idempotency(session, principal.workspace_id, key, fingerprint)
 
 
@@ -139,8 +142,8 @@ def install_replay_handler(app: FastAPI) -> None:
     @app.exception_handler(Replay)
     async def _replay(_: Request, exc: Replay) -> HttpResponse:
         return HttpResponse(
-            exc.record.body,
-            status_code=exc.record.status_code,
+            exc.body,
+            status_code=exc.status_code,
             media_type="application/json",
             headers={REPLAYED: "true"},
         )
