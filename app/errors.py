@@ -92,10 +92,17 @@ def problem_response(error: ProblemError) -> JSONResponse:
 
 def validation_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
     """Pydantic's error list reduced to {loc, msg}; the offending input is never echoed back."""
-    return [field_error(err.get("loc", ()), str(err.get("msg", "invalid value"))) for err in raw]
+    return [field_error(err.get("loc", ()), _message(err)) for err in raw]
 
 
-_HTTP_TITLES = {
+def _message(err: Any) -> str:
+    msg = str(err.get("msg", "invalid value"))
+    # Pydantic prefixes the messages of custom validators; the client needs only the sentence.
+    return msg.removeprefix("Value error, ")
+
+
+_HTTP_TITLES: dict[int, type[ProblemError]] = {
+    400: ProblemError,
     401: Unauthorized,
     403: Forbidden,
     404: NotFound,

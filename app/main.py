@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import accounts, health, keys, nps, responses
@@ -45,7 +46,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _TooLarge
+                    raise _TooLarge(self.limit)
             return message
 
         try:
@@ -58,8 +59,11 @@ class BodyLimit:
         await problem_response(error)(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(StarletteHTTPException):
+    # An HTTPException because FastAPI turns any other error raised while it reads the body
+    # into a 400 "error parsing the body"; this one reaches the problem+json handler as a 413.
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is over {limit} bytes: nothing was stored")
 
 
 async def _purge_idempotency_keys(app: FastAPI, hours: int) -> None:

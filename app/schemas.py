@@ -1,6 +1,8 @@
 """Request and response bodies of the v1 API."""
 
+import re
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
@@ -8,6 +10,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -32,11 +35,50 @@ Attributes = Annotated[dict[str, Any], Field(max_length=100)]
 
 T = TypeVar("T")
 
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: object) -> object:
+    """Only RFC 3339 text with an offset: no Unix numbers, no naive local times."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("expected an RFC 3339 date-time with an offset, e.g. 2026-11-23T09:30:00Z")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+
+
+def _nul_at(value: object, path: str) -> str | None:
+    """Where a NUL character hides in parsed JSON (PostgreSQL text and jsonb cannot hold one)."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        items: Iterable[tuple[object, object]] = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _nul_at(key, path) or _nul_at(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
+
 
 class Strict(BaseModel):
     """Unknown fields are refused so a typo is an error, not silently dropped data."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul_characters(cls, data: object) -> object:
+        where = _nul_at(data, "")
+        if where is not None:
+            raise ValueError(f"text must not contain NUL characters (\\u0000): {where or 'body'}")
+        return data
 
 
 class Page(BaseModel, Generic[T]):
@@ -169,7 +211,7 @@ class ResponseCreate(Strict):
         description="an integer 0-10; booleans, decimals and strings are refused"
     )
     comment: Annotated[str, StringConstraints(max_length=10_000)] | None = None
-    submitted_at: AwareDatetime | None = Field(
+    submitted_at: Timestamp | None = Field(
         default=None, description="RFC 3339 with offset; default now; at most 5 minutes ahead"
     )
     survey: SurveyKey | None = None
@@ -374,14 +416,20 @@ class Problem(BaseModel):
     errors: list[FieldProblem] | None = None
 
 
+PROBLEM_REF = "#/components/schemas/Problem"
+
+
 def problem_doc(description: str) -> dict[str, Any]:
     return {
         "description": description,
-        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        },
     }
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: problem_doc("The body could not be read (not UTF-8 text)"),
     401: problem_doc("Missing, unknown or revoked API key"),
     403: problem_doc("The API key lacks the scope this call needs"),
     404: problem_doc("Not found in the caller's workspace"),

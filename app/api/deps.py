@@ -12,6 +12,7 @@ from app.db import SessionDep
 from app.errors import Forbidden, Unauthorized
 from app.models import Scope
 from app.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.schemas import Timestamp
 from app.services.keys import authenticate, granted
 
 bearer = HTTPBearer(auto_error=False, description="an API key of the workspace")
@@ -57,7 +58,7 @@ AdminAuth = Annotated[Principal, require(Scope.ADMIN)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")]
 Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
 UpdatedSince = Annotated[
-    datetime | None,
+    Timestamp | None,
     Query(description="only rows created or changed at or after this instant (RFC 3339)"),
 ]
 DEFAULT_PAGE = DEFAULT_LIMIT

@@ -1,6 +1,6 @@
 """Scores: the workspace or a filtered slice, with breakdowns, and one account's score."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -10,7 +10,7 @@ from app.api.deps import ReadAuth, utcnow
 from app.db import ReadSessionDep
 from app.errors import Unprocessable, field_error
 from app.models import JobLevel, Role
-from app.schemas import ID_PATTERN, AccountNpsReport, NpsReport
+from app.schemas import ID_PATTERN, AccountNpsReport, NpsReport, Timestamp
 from app.scoring import CIMethod
 from app.services import accounts
 from app.services.nps import (
@@ -18,12 +18,12 @@ from app.services.nps import (
     Filters,
     Method,
     ScoreOptions,
+    Selection,
     Window,
-    count_cells,
+    count,
+    count_total,
     groups_read,
-    marginal,
     score_read,
-    total,
 )
 
 router = APIRouter(prefix="/v1", tags=["scores"])
@@ -31,10 +31,10 @@ router = APIRouter(prefix="/v1", tags=["scores"])
 DEFAULT_WINDOW = timedelta(days=365)
 
 From = Annotated[
-    datetime | None,
+    Timestamp | None,
     Query(alias="from", description="start, inclusive (RFC 3339); default 365 days before `to`"),
 ]
-To = Annotated[datetime | None, Query(description="end, exclusive (RFC 3339); default now")]
+To = Annotated[Timestamp | None, Query(description="end, exclusive (RFC 3339); default now")]
 MethodQuery = Annotated[Method, Query(description="how responses are counted")]
 CIMethodQuery = Annotated[CIMethod, Query(description="confidence interval method")]
 Confidence = Annotated[float, Query(ge=0.5, le=0.999, description="interval level")]
@@ -42,14 +42,8 @@ Text = Annotated[str | None, Query(min_length=1, max_length=100)]
 
 
 def _window(start: datetime | None, end: datetime | None) -> Window:
-    for name, value in (("from", start), ("to", end)):
-        if value is not None and value.tzinfo is None:
-            raise Unprocessable(
-                f"`{name}` needs a UTC offset (RFC 3339), e.g. 2026-01-01T00:00:00Z",
-                errors=[field_error(["query", name], "missing UTC offset")],
-            )
-    end = end or utcnow()
-    start = start or end - DEFAULT_WINDOW
+    end = (end or utcnow()).astimezone(UTC)
+    start = (start or end - DEFAULT_WINDOW).astimezone(UTC)
     if start >= end:
         raise Unprocessable(
             "`from` must be before `to`",
@@ -80,17 +74,19 @@ async def get_nps(
     window = _window(from_, to)
     filters = Filters(account_id, role, job_level, department, segment, industry, survey)
     options = ScoreOptions(ci_method=ci_method, confidence=confidence)
-    dims = (group_by,) if group_by is not None else ()
-    cells = await count_cells(
-        session, auth.workspace_id, window=window, filters=filters, method=method, dimensions=dims
-    )
+    selection = Selection(window, filters, method)
+    total = await count_total(session, auth.workspace_id, selection)
+    groups = None
+    if group_by is not None:
+        by_group = await count(session, auth.workspace_id, selection, dimension=group_by)
+        groups = groups_read(group_by, by_group, options)
     return NpsReport(
         method=method.value,
         from_=window.start,
         to=window.end,
         filters=filters.echo(),
-        score=score_read(total(cells), options),
-        groups=None if group_by is None else groups_read(group_by, marginal(cells, 0), options),
+        score=score_read(total, options),
+        groups=groups,
     )
 
 
@@ -118,22 +114,17 @@ async def get_account_nps(
     await accounts.get_account(session, auth.workspace_id, account_id)
     window = _window(from_, to)
     options = ScoreOptions(ci_method=ci_method, confidence=confidence)
-    cells = await count_cells(
-        session,
-        auth.workspace_id,
-        window=window,
-        filters=Filters(account_id=account_id, survey=survey),
-        method=method,
-        dimensions=BREAKDOWNS,
-    )
+    selection = Selection(window, Filters(account_id=account_id, survey=survey), method)
+    total = await count_total(session, auth.workspace_id, selection)
+    breakdowns = {}
+    for dim in BREAKDOWNS:
+        by_group = await count(session, auth.workspace_id, selection, dimension=dim)
+        breakdowns[dim.value] = groups_read(dim, by_group, options)
     return AccountNpsReport(
         account_id=account_id,
         method=method.value,
         from_=window.start,
         to=window.end,
-        score=score_read(total(cells), options),
-        breakdowns={
-            dim.value: groups_read(dim, marginal(cells, i), options)
-            for i, dim in enumerate(BREAKDOWNS)
-        },
+        score=score_read(total, options),
+        breakdowns=breakdowns,
     )

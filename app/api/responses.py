@@ -1,7 +1,6 @@
 """Responses: record one or a batch, list, read, exclude."""
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -21,6 +20,7 @@ from app.schemas import (
     ResponseCreate,
     ResponsePatch,
     ResponseRead,
+    Timestamp,
     problem_doc,
 )
 from app.scoring import Category
@@ -102,9 +102,9 @@ async def list_responses(
     role: Role | None = None,
     category: Category | None = None,
     from_: Annotated[
-        datetime | None, Query(alias="from", description="submitted at or after (RFC 3339)")
+        Timestamp | None, Query(alias="from", description="submitted at or after (RFC 3339)")
     ] = None,
-    to: Annotated[datetime | None, Query(description="submitted before (RFC 3339)")] = None,
+    to: Annotated[Timestamp | None, Query(description="submitted before (RFC 3339)")] = None,
     excluded: bool | None = None,
 ) -> Page[ResponseRead]:
     """List responses in (updated_at, id) order, with filters."""

@@ -100,7 +100,9 @@ async def authenticate(session: AsyncSession, raw: str, *, now: datetime) -> Api
 
 async def list_api_keys(session: AsyncSession, workspace_id: uuid.UUID) -> list[ApiKey]:
     rows = await session.scalars(
-        select(ApiKey).where(ApiKey.workspace_id == workspace_id).order_by(ApiKey.created_at)
+        select(ApiKey)
+        .where(ApiKey.workspace_id == workspace_id)
+        .order_by(ApiKey.created_at, ApiKey.id)
     )
     return list(rows)
 

@@ -1,14 +1,13 @@
 """Scores over a window: SQL counts the categories; app.scoring does the math."""
 
 import uuid
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, null, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Account, JobLevel, Response, Role
@@ -62,19 +61,20 @@ class Filters:
 
 
 @dataclass(frozen=True, slots=True)
+class Selection:
+    """Which responses a score is made of, and how they are counted."""
+
+    window: Window
+    filters: Filters
+    method: Method
+
+
+@dataclass(frozen=True, slots=True)
 class ScoreOptions:
     ci_method: CIMethod = CIMethod.ADJUSTED_WALD
     confidence: float = 0.95
     min_n: int = 5
     low_n: int = 30
-
-
-@dataclass(frozen=True, slots=True)
-class Cell:
-    """The tally of one combination of dimension values (None where the value is unknown)."""
-
-    key: tuple[str | None, ...]
-    tally: Tally
 
 
 def _department_key(column: Any) -> ColumnElement[Any]:
@@ -98,16 +98,9 @@ def _dimension(dim: Dimension) -> ColumnElement[Any]:
 _NEEDS_ACCOUNT = {Dimension.SEGMENT, Dimension.INDUSTRY}
 
 
-async def count_cells(
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    *,
-    window: Window,
-    filters: Filters,
-    method: Method,
-    dimensions: Sequence[Dimension] = (),
-) -> list[Cell]:
-    """One SQL aggregate: the category counts per combination of `dimensions` under `method`."""
+def _conditions(
+    workspace_id: uuid.UUID, window: Window, filters: Filters
+) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [
         Response.workspace_id == workspace_id,
         Response.excluded.is_(False),
@@ -130,54 +123,60 @@ async def count_cells(
         conditions.append(Account.segment == filters.segment)
     if filters.industry is not None:
         conditions.append(Account.industry == filters.industry)
+    return conditions
 
-    labels = [f"d{i}" for i in range(len(dimensions))]
-    source = select(
-        Response.score,
-        *[_dimension(d).label(lbl) for d, lbl in zip(dimensions, labels, strict=True)],
-    ).where(*conditions)
-    if (
-        filters.segment is not None
-        or filters.industry is not None
-        or _NEEDS_ACCOUNT.intersection(dimensions)
-    ):
+
+async def count(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    selection: Selection,
+    *,
+    dimension: Dimension | None = None,
+) -> dict[str | None, Tally]:
+    """One SQL aggregate: the category counts per value of `dimension` (one entry, None, without).
+
+    Under latest_per_stakeholder the latest response is taken per stakeholder *and group*, so a
+    group's score equals the score of the same slice asked for with a filter (a person who moved
+    from one account to another still speaks for the first one about the time they were there).
+    """
+    filters = selection.filters
+    key = _dimension(dimension).label("key") if dimension is not None else null().label("key")
+    source = select(Response.score, key).where(
+        *_conditions(workspace_id, selection.window, filters)
+    )
+    if filters.segment is not None or filters.industry is not None or dimension in _NEEDS_ACCOUNT:
         source = source.join(
             Account,
             and_(Account.workspace_id == Response.workspace_id, Account.id == Response.account_id),
         )
-    if method is Method.LATEST_PER_STAKEHOLDER:
-        source = source.distinct(Response.stakeholder_id).order_by(
-            Response.stakeholder_id, Response.submitted_at.desc(), Response.id.desc()
+    if selection.method is Method.LATEST_PER_STAKEHOLDER:
+        partition: list[Any] = [Response.stakeholder_id]
+        if dimension is not None:
+            partition.append(key)
+        # Ties on submitted_at go to the response recorded last, then to the id, so the
+        # choice never depends on the plan.
+        source = source.ext(distinct_on(*partition)).order_by(
+            *partition,
+            Response.submitted_at.desc(),
+            Response.created_at.desc(),
+            Response.id.desc(),
         )
     rows = source.subquery()
-    group = [rows.c[lbl] for lbl in labels]
     counts = select(
-        *group,
+        rows.c.key,
         func.count().filter(rows.c.score >= PROMOTER_MIN),
         func.count().filter(and_(rows.c.score >= PASSIVE_MIN, rows.c.score < PROMOTER_MIN)),
         func.count().filter(rows.c.score < PASSIVE_MIN),
-    ).group_by(*group)
+    ).group_by(rows.c.key)
     result = await session.execute(counts)
-    width = len(labels)
-    return [
-        Cell(tuple(row[:width]), Tally(int(row[width]), int(row[width + 1]), int(row[width + 2])))
-        for row in result.all()
-    ]
+    return {row[0]: Tally(int(row[1]), int(row[2]), int(row[3])) for row in result.all()}
 
 
-def total(cells: Sequence[Cell]) -> Tally:
-    out = Tally()
-    for cell in cells:
-        out = out + cell.tally
-    return out
-
-
-def marginal(cells: Sequence[Cell], position: int) -> dict[str | None, Tally]:
-    """Sum the cells over every dimension but the one at `position`."""
-    out: dict[str | None, Tally] = defaultdict(Tally)
-    for cell in cells:
-        out[cell.key[position]] = out[cell.key[position]] + cell.tally
-    return dict(out)
+async def count_total(
+    session: AsyncSession, workspace_id: uuid.UUID, selection: Selection
+) -> Tally:
+    """The counts of the whole selection: each stakeholder once under latest_per_stakeholder."""
+    return (await count(session, workspace_id, selection)).get(None, Tally())
 
 
 def score_read(tally: Tally, options: ScoreOptions) -> ScoreRead:

@@ -54,15 +54,29 @@ def _unknown_stakeholder(stakeholder_id: str, loc: tuple[str | int, ...]) -> Unp
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Who answered, as they were then: responses keep it when the stakeholder changes later."""
+
+    stakeholder_id: str
+    account_id: str
+    role: str
+    job_level: str
+    department: str | None
+
+    @classmethod
+    def of(cls, who: Stakeholder) -> "Snapshot":
+        return cls(who.id, who.account_id, who.role, who.job_level, who.department)
+
+
 def _row(
-    workspace_id: uuid.UUID, item: ResponseCreate, who: Stakeholder, now: datetime
+    workspace_id: uuid.UUID, item: ResponseCreate, who: Snapshot, now: datetime
 ) -> dict[str, Any]:
-    # Role, job level, department and account are copied: history keeps what was true then.
     return {
         "workspace_id": workspace_id,
         "id": uuid.uuid4(),
         "external_id": item.external_id,
-        "stakeholder_id": who.id,
+        "stakeholder_id": who.stakeholder_id,
         "account_id": who.account_id,
         "role": who.role,
         "job_level": who.job_level,
@@ -113,7 +127,7 @@ async def record_response(
         if item.stakeholder_key not in found:
             raise _unknown_stakeholder(item.stakeholder_key, loc)
         who = found[item.stakeholder_key]
-    row = _row(workspace_id, item, who, now)
+    row = _row(workspace_id, item, Snapshot.of(who), now)
     inserted = await _insert(session, [row])
     if not inserted:
         assert item.external_id is not None
@@ -151,6 +165,7 @@ async def record_batch(
     stakeholders = await stakeholders_by_id(
         session, workspace_id, {i.stakeholder_key for _, i in valid if i.stakeholder is None}
     )
+    as_given: dict[int, Snapshot] = {}
     for index, item in valid:
         if item.stakeholder is None:
             continue
@@ -164,6 +179,9 @@ async def record_batch(
                 outcomes[index] = _failed(index, exc)
                 continue
         stakeholders[who.id] = who
+        # A later item may describe the same person again (refreshing `who` in place), so this
+        # item keeps the stakeholder as it described them.
+        as_given[index] = Snapshot.of(who)
 
     rows: list[dict[str, Any]] = []
     row_index: dict[int, uuid.UUID] = {}
@@ -171,8 +189,9 @@ async def record_batch(
     for index, item in valid:
         if index in outcomes:
             continue
-        who_or_none = stakeholders.get(item.stakeholder_key)
-        if who_or_none is None:
+        known = stakeholders.get(item.stakeholder_key)
+        given = as_given.get(index) or (Snapshot.of(known) if known is not None else None)
+        if given is None:
             outcomes[index] = _failed(
                 index, _unknown_stakeholder(item.stakeholder_key, ("body", "responses", index))
             )
@@ -181,7 +200,7 @@ async def record_batch(
             if item.external_id in first_with_external:
                 continue  # resolved below, once the first one's fate is known
             first_with_external[item.external_id] = index
-        row = _row(workspace_id, item, who_or_none, now)
+        row = _row(workspace_id, item, given, now)
         rows.append(row)
         row_index[index] = row["id"]
 

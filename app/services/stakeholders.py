@@ -31,7 +31,7 @@ async def upsert_stakeholder(
             "or pass an `account` object to create it in the same call",
             errors=[field_error([*loc, "account_id"], "unknown account")],
         )
-    values = fields.model_dump(exclude={"account"})
+    values = fields.model_dump(exclude={"account", "id"})  # an inline stakeholder carries its id
     return await upsert_by_id(session, Stakeholder, workspace_id, stakeholder_id, values)
 
 

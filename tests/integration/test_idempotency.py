@@ -1,0 +1,265 @@
+"""Idempotency-Key on POST /v1/responses and POST /v1/responses/batch."""
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from tests.integration.conftest import MakeTenant, Tenant
+
+PROBLEM_JSON = "application/problem+json"
+REUSED = "/problems/idempotency-key-reused"
+REPLAYED = "Idempotent-Replayed"
+ONE = "/v1/responses"
+BATCH = "/v1/responses/batch"
+
+
+async def _setup(client: httpx.AsyncClient) -> None:
+    r = await client.put("/v1/accounts/acme", json={"name": "Acme"})
+    assert r.status_code == 201, r.text
+    r = await client.put("/v1/stakeholders/dana", json={"account_id": "acme", "role": "user"})
+    assert r.status_code == 201, r.text
+
+
+async def _rows(client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    r = await client.get("/v1/responses", params={"stakeholder_id": "dana", "limit": 200})
+    assert r.status_code == 200, r.text
+    assert r.json()["next_cursor"] is None
+    data: list[dict[str, Any]] = r.json()["data"]
+    return data
+
+
+def _key(key: str) -> dict[str, str]:
+    return {"Idempotency-Key": key}
+
+
+def _assert_reused(r: httpx.Response) -> None:
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == PROBLEM_JSON
+    assert (r.json()["type"], r.json()["status"]) == (REUSED, 422)
+    assert REPLAYED not in r.headers
+
+
+class TestIdempotentResponse:
+    async def test_a_retry_replays_the_stored_result(self, tenant: Tenant) -> None:
+        await _setup(tenant.client)
+        body = {"stakeholder_id": "dana", "score": 9, "comment": "great"}
+        first = await tenant.client.post(ONE, json=body, headers=_key("k-1"))
+        assert first.status_code == 201, first.text
+        assert REPLAYED not in first.headers
+        again = await tenant.client.post(ONE, json=body, headers=_key("k-1"))
+        assert again.status_code == 201, again.text
+        assert again.headers[REPLAYED] == "true"
+        assert again.headers["content-type"] == "application/json"
+        assert again.content == first.content
+        assert [row["id"] for row in await _rows(tenant.client)] == [first.json()["id"]]
+
+    async def test_the_same_json_written_differently_is_the_same_request(
+        self, tenant: Tenant
+    ) -> None:
+        await _setup(tenant.client)
+        json_headers = {"Content-Type": "application/json", **_key("k-1")}
+        first = await tenant.client.post(
+            ONE, content=b'{"stakeholder_id":"dana","score":9}', headers=json_headers
+        )
+        assert first.status_code == 201, first.text
+        again = await tenant.client.post(
+            ONE, content=b'{\n  "score": 9,\n  "stakeholder_id": "dana"\n}\n', headers=json_headers
+        )
+        assert again.status_code == 201, again.text
+        assert again.headers[REPLAYED] == "true"
+        assert again.content == first.content
+        assert len(await _rows(tenant.client)) == 1
+
+    async def test_a_replayed_200_stays_a_200(self, tenant: Tenant) -> None:
+        await _setup(tenant.client)
+        body = {"stakeholder_id": "dana", "score": 9, "external_id": "crm-1"}
+        stored = await tenant.client.post(ONE, json=body)
+        assert stored.status_code == 201, stored.text
+        first = await tenant.client.post(ONE, json=body, headers=_key("k-1"))
+        assert first.status_code == 200, first.text
+        again = await tenant.client.post(ONE, json=body, headers=_key("k-1"))
+        assert (again.status_code, again.headers[REPLAYED]) == (200, "true")
+        assert again.content == first.content
+        assert again.json()["id"] == stored.json()["id"]
+
+    async def test_the_same_key_with_another_body_is_refused(self, tenant: Tenant) -> None:
+        await _setup(tenant.client)
+        first = await tenant.client.post(
+            ONE, json={"stakeholder_id": "dana", "score": 9}, headers=_key("k-1")
+        )
+        assert first.status_code == 201, first.text
+        r = await tenant.client.post(
+            ONE, json={"stakeholder_id": "dana", "score": 8}, headers=_key("k-1")
+        )
+        _assert_reused(r)
+        assert [row["id"] for row in await _rows(tenant.client)] == [first.json()["id"]]
+
+    async def test_the_same_key_on_another_path_is_refused(self, tenant: Tenant) -> None:
+        await _setup(tenant.client)
+        item = {"stakeholder_id": "dana", "score": 9}
+        first = await tenant.client.post(ONE, json=item, headers=_key("k-1"))
+        assert first.status_code == 201, first.text
+        r = await tenant.client.post(BATCH, json={"responses": [item]}, headers=_key("k-1"))
+        _assert_reused(r)
+        assert [row["id"] for row in await _rows(tenant.client)] == [first.json()["id"]]
+
+    async def test_a_key_of_255_characters_is_accepted(self, tenant: Tenant) -> None:
+        await _setup(tenant.client)
+        body = {"stakeholder_id": "dana", "score": 9}
+        first = await tenant.client.post(ONE, json=body, headers=_key("k" * 255))
+        assert first.status_code == 201, first.text
+        again = await tenant.client.post(ONE, json=body, headers=_key("k" * 255))
+        assert (again.status_code, again.headers[REPLAYED]) == (201, "true")
+
+    async def test_a_key_over_255_characters_is_refused(self, tenant: Tenant) -> None:
+        await _setup(tenant.client)
+        r = await tenant.client.post(
+            ONE, json={"stakeholder_id": "dana", "score": 9}, headers=_key("k" * 256)
+        )
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"] == PROBLEM_JSON
+        assert r.json()["errors"] == [
+            {"loc": ["header", "Idempotency-Key"], "msg": "invalid idempotency key"}
+        ]
+        assert await _rows(tenant.client) == []
+
+    async def test_an_empty_key_is_refused(self, tenant: Tenant) -> None:
+        await _setup(tenant.client)
+        r = await tenant.client.post(
+            ONE, json={"stakeholder_id": "dana", "score": 9}, headers=_key("")
+        )
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"] == PROBLEM_JSON
+        assert await _rows(tenant.client) == []
+
+    async def test_keys_belong_to_one_workspace(
+        self, tenant: Tenant, make_tenant: MakeTenant
+    ) -> None:
+        other = await make_tenant("b")
+        await _setup(tenant.client)
+        await _setup(other.client)
+        body = {"stakeholder_id": "dana", "score": 9}
+        mine = await tenant.client.post(ONE, json=body, headers=_key("shared"))
+        assert mine.status_code == 201, mine.text
+        theirs = await other.client.post(ONE, json=body, headers=_key("shared"))
+        assert theirs.status_code == 201, theirs.text
+        assert REPLAYED not in theirs.headers
+        assert theirs.json()["id"] != mine.json()["id"]
+        assert [row["id"] for row in await _rows(other.client)] == [theirs.json()["id"]]
+        assert [row["id"] for row in await _rows(tenant.client)] == [mine.json()["id"]]
+
+    async def test_a_refused_request_does_not_use_up_its_key(self, tenant: Tenant) -> None:
+        # Only a successful answer is kept, so a corrected retry under the same key runs.
+        await _setup(tenant.client)
+        bad = await tenant.client.post(
+            ONE, json={"stakeholder_id": "dana", "score": 11}, headers=_key("k-1")
+        )
+        assert bad.status_code == 422, bad.text
+        assert await _rows(tenant.client) == []
+        fixed = await tenant.client.post(
+            ONE, json={"stakeholder_id": "dana", "score": 10}, headers=_key("k-1")
+        )
+        assert fixed.status_code == 201, fixed.text
+        assert REPLAYED not in fixed.headers
+        assert [row["score"] for row in await _rows(tenant.client)] == [10]
+
+    async def test_a_refused_request_is_not_replayed(self, tenant: Tenant) -> None:
+        await _setup(tenant.client)
+        body = {"stakeholder_id": "ghost", "score": 9}
+        first = await tenant.client.post(ONE, json=body, headers=_key("k-1"))
+        assert first.status_code == 422, first.text
+        r = await tenant.client.put("/v1/stakeholders/ghost", json={"account_id": "acme"})
+        assert r.status_code == 201, r.text
+        again = await tenant.client.post(ONE, json=body, headers=_key("k-1"))
+        assert again.status_code == 201, again.text
+        assert REPLAYED not in again.headers
+
+
+class TestIdempotentBatch:
+    async def test_a_retry_replays_the_stored_result(self, tenant: Tenant) -> None:
+        await _setup(tenant.client)
+        payload = {
+            "responses": [
+                {"stakeholder_id": "dana", "score": 9},
+                {"stakeholder_id": "dana", "score": 3},
+            ]
+        }
+        first = await tenant.client.post(BATCH, json=payload, headers=_key("b-1"))
+        assert first.status_code == 200, first.text
+        assert REPLAYED not in first.headers
+        again = await tenant.client.post(BATCH, json=payload, headers=_key("b-1"))
+        assert (again.status_code, again.headers[REPLAYED]) == (200, "true")
+        assert again.content == first.content
+        ids = {result["id"] for result in first.json()["results"]}
+        assert {row["id"] for row in await _rows(tenant.client)} == ids
+        assert len(ids) == 2
+
+    async def test_a_partial_result_is_replayed_as_207(self, tenant: Tenant) -> None:
+        await _setup(tenant.client)
+        payload = {
+            "responses": [
+                {"stakeholder_id": "dana", "score": 9},
+                {"stakeholder_id": "dana", "score": 12},
+            ]
+        }
+        first = await tenant.client.post(BATCH, json=payload, headers=_key("b-1"))
+        assert first.status_code == 207, first.text
+        again = await tenant.client.post(BATCH, json=payload, headers=_key("b-1"))
+        assert (again.status_code, again.headers[REPLAYED]) == (207, "true")
+        assert again.content == first.content
+        assert len(await _rows(tenant.client)) == 1
+
+    async def test_the_same_key_with_another_batch_is_refused(self, tenant: Tenant) -> None:
+        await _setup(tenant.client)
+        item = {"stakeholder_id": "dana", "score": 9}
+        first = await tenant.client.post(BATCH, json={"responses": [item]}, headers=_key("b-1"))
+        assert first.status_code == 200, first.text
+        r = await tenant.client.post(BATCH, json={"responses": [item, item]}, headers=_key("b-1"))
+        _assert_reused(r)
+        assert len(await _rows(tenant.client)) == 1
+
+    async def test_a_batch_key_reused_on_the_single_path_is_refused(self, tenant: Tenant) -> None:
+        await _setup(tenant.client)
+        item = {"stakeholder_id": "dana", "score": 9}
+        first = await tenant.client.post(BATCH, json={"responses": [item]}, headers=_key("b-1"))
+        assert first.status_code == 200, first.text
+        r = await tenant.client.post(ONE, json=item, headers=_key("b-1"))
+        _assert_reused(r)
+        assert len(await _rows(tenant.client)) == 1
+
+
+class TestConcurrentDuplicates:
+    async def test_one_key_sent_fifty_times_at_once_is_done_once(self, committed: Tenant) -> None:
+        await _setup(committed.client)
+        body = {"stakeholder_id": "dana", "score": 9, "comment": "at once"}
+        replies = await asyncio.gather(
+            *(committed.client.post(ONE, json=body, headers=_key("burst")) for _ in range(50))
+        )
+        assert {r.status_code for r in replies} <= {201, 409}, [r.text for r in replies]
+        executed = [r for r in replies if r.status_code == 201 and REPLAYED not in r.headers]
+        assert len(executed) == 1
+        first = executed[0]
+        for r in replies:
+            if r.status_code == 201:
+                assert r.content == first.content
+            else:
+                assert r.headers["content-type"] == PROBLEM_JSON
+                assert (r.json()["type"], r.json()["status"]) == ("/problems/conflict", 409)
+        assert [row["id"] for row in await _rows(committed.client)] == [first.json()["id"]]
+
+        later = await committed.client.post(ONE, json=body, headers=_key("burst"))
+        assert (later.status_code, later.headers[REPLAYED]) == (201, "true")
+        assert later.content == first.content
+
+    async def test_one_external_id_sent_fifty_times_at_once_is_stored_once(
+        self, committed: Tenant
+    ) -> None:
+        await _setup(committed.client)
+        body = {"stakeholder_id": "dana", "score": 9, "external_id": "crm-burst"}
+        replies = await asyncio.gather(*(committed.client.post(ONE, json=body) for _ in range(50)))
+        statuses = sorted(r.status_code for r in replies)
+        assert statuses == [200] * 49 + [201], [r.text for r in replies if r.status_code >= 300]
+        ids = {r.json()["id"] for r in replies}
+        assert len(ids) == 1
+        assert [row["id"] for row in await _rows(committed.client)] == list(ids)
