@@ -14,11 +14,10 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi import Response as HttpResponse
 from pydantic import BaseModel
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import Principal, get_principal, utcnow
-from app.config import get_settings
 from app.db import SessionDep
 from app.errors import Conflict, IdempotencyMismatch, Unprocessable, field_error
 from app.models import IdempotencyRecord
@@ -107,7 +106,7 @@ async def get_idempotency(
             f"a request with this {HEADER} is still in progress; retry after it completes",
             headers={"Retry-After": "1"},
         )
-    ttl = timedelta(hours=get_settings().idempotency_ttl_hours)
+    ttl = timedelta(hours=request.app.state.settings.idempotency_ttl_hours)
     record = await session.scalar(
         select(IdempotencyRecord).where(
             IdempotencyRecord.workspace_id == principal.workspace_id, IdempotencyRecord.key == key
@@ -130,10 +129,9 @@ IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]
 
 
 async def purge_expired(session: AsyncSession, *, hours: int) -> int:
+    cutoff = utcnow() - timedelta(hours=hours)
     result = await session.execute(
-        delete(IdempotencyRecord).where(
-            IdempotencyRecord.created_at < func.now() - text(f"interval '{int(hours)} hours'")
-        )
+        delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 

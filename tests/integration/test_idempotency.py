@@ -1,10 +1,15 @@
 """Idempotency-Key on POST /v1/responses and POST /v1/responses/batch."""
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.api.idempotency import purge_expired
+from app.models import IdempotencyRecord
 from tests.integration.conftest import MakeTenant, Tenant
 
 PROBLEM_JSON = "application/problem+json"
@@ -263,3 +268,63 @@ class TestConcurrentDuplicates:
         ids = {r.json()["id"] for r in replies}
         assert len(ids) == 1
         assert [row["id"] for row in await _rows(committed.client)] == list(ids)
+
+
+class TestExpiry:
+    """Keys are kept 48 hours by default (at least the 24 the contract promises)."""
+
+    async def _age(
+        self, sessionmaker: async_sessionmaker[AsyncSession], tenant: Tenant, hours: int
+    ) -> None:
+        async with sessionmaker() as session, session.begin():
+            await session.execute(
+                update(IdempotencyRecord)
+                .where(IdempotencyRecord.workspace_id == tenant.id)
+                .values(created_at=func.now() - timedelta(hours=hours))
+            )
+
+    async def test_a_key_is_still_replayed_after_47_hours(
+        self, tenant: Tenant, sessionmaker: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await _setup(tenant.client)
+        body = {"stakeholder_id": "dana", "score": 9}
+        first = await tenant.client.post(ONE, json=body, headers=_key("k-1"))
+        await self._age(sessionmaker, tenant, 47)
+        again = await tenant.client.post(ONE, json=body, headers=_key("k-1"))
+        assert (again.status_code, again.headers.get(REPLAYED)) == (201, "true")
+        assert again.content == first.content
+        assert len(await _rows(tenant.client)) == 1
+
+    async def test_an_expired_key_is_forgotten_and_can_be_used_again(
+        self, tenant: Tenant, sessionmaker: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await _setup(tenant.client)
+        first = await tenant.client.post(
+            ONE, json={"stakeholder_id": "dana", "score": 9}, headers=_key("k-1")
+        )
+        await self._age(sessionmaker, tenant, 49)
+        other = await tenant.client.post(
+            ONE, json={"stakeholder_id": "dana", "score": 3}, headers=_key("k-1")
+        )
+        assert other.status_code == 201, other.text
+        assert REPLAYED not in other.headers
+        assert other.json()["id"] != first.json()["id"]
+        assert len(await _rows(tenant.client)) == 2
+
+    async def test_purge_removes_only_expired_records(
+        self, tenant: Tenant, sessionmaker: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await _setup(tenant.client)
+        await tenant.client.post(
+            ONE, json={"stakeholder_id": "dana", "score": 9}, headers=_key("old")
+        )
+        await self._age(sessionmaker, tenant, 49)
+        await tenant.client.post(
+            ONE, json={"stakeholder_id": "dana", "score": 8}, headers=_key("new")
+        )
+        async with sessionmaker() as session, session.begin():
+            assert await purge_expired(session, hours=48) >= 1
+            keys = await session.scalars(
+                select(IdempotencyRecord.key).where(IdempotencyRecord.workspace_id == tenant.id)
+            )
+            assert list(keys) == ["new"]
