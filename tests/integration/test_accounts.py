@@ -10,8 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.conftest import Tenant
-
-PROBLEM_JSON = "application/problem+json"
+from tests.integration.helpers import error_locs, ids, problem, without_stamps
 
 ACME: dict[str, Any] = {
     "name": "Acme Corp",
@@ -30,32 +29,6 @@ EMPTY: dict[str, Any] = {
     "currency": None,
     "attributes": {},
 }
-
-
-def problem(r: httpx.Response, status: int) -> dict[str, Any]:
-    """The problem+json body of an error answer, after checking its status and media type."""
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == PROBLEM_JSON
-    body: dict[str, Any] = r.json()
-    assert body["status"] == status
-    return body
-
-
-def error_locs(body: dict[str, Any]) -> list[list[str | int]]:
-    return [e["loc"] for e in body["errors"]]
-
-
-def without_stamps(body: dict[str, Any]) -> dict[str, Any]:
-    """The body minus created_at/updated_at, which must be RFC 3339 instants with an offset."""
-    rest = dict(body)
-    for name in ("created_at", "updated_at"):
-        assert datetime.fromisoformat(rest.pop(name)).tzinfo is not None
-    return rest
-
-
-def ids(r: httpx.Response) -> list[str]:
-    assert r.status_code == 200, r.text
-    return [row["id"] for row in r.json()["data"]]
 
 
 async def backdate(

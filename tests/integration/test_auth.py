@@ -9,26 +9,13 @@ import httpx
 
 from app.models import Scope
 from tests.integration.conftest import MakeTenant, Tenant
-
-PROBLEM_JSON = "application/problem+json"
-LEAKS = ("Traceback", "SELECT", "sqlalchemy", "asyncpg", "psycopg", 'File "')
+from tests.integration.helpers import problem
 
 KEY_FIELDS = {"id", "prefix", "scopes", "label", "created_at", "last_used_at", "revoked_at"}
 
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
-
-
-def problem(r: httpx.Response, status: int) -> dict[str, Any]:
-    """The problem+json body of an error answer, after checking it reveals nothing internal."""
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == PROBLEM_JSON
-    for leak in LEAKS:
-        assert leak.lower() not in r.text.lower(), r.text
-    body: dict[str, Any] = r.json()
-    assert body["status"] == status
-    return body
 
 
 def assert_unauthorized(r: httpx.Response) -> None:
