@@ -21,9 +21,10 @@ from app.services.nps import (
     Selection,
     Window,
     count,
-    count_total,
     groups_read,
+    marginal,
     score_read,
+    total,
 )
 
 router = APIRouter(prefix="/v1", tags=["scores"])
@@ -74,19 +75,15 @@ async def get_nps(
     window = _window(from_, to)
     filters = Filters(account_id, role, job_level, department, segment, industry, survey)
     options = ScoreOptions(ci_method=ci_method, confidence=confidence)
-    selection = Selection(window, filters, method)
-    total = await count_total(session, auth.workspace_id, selection)
-    groups = None
-    if group_by is not None:
-        by_group = await count(session, auth.workspace_id, selection, dimension=group_by)
-        groups = groups_read(group_by, by_group, options)
+    dimensions = () if group_by is None else (group_by,)
+    cells = await count(session, auth.workspace_id, Selection(window, filters, method), dimensions)
     return NpsReport(
         method=method.value,
         from_=window.start,
         to=window.end,
         filters=filters.echo(),
-        score=score_read(total, options),
-        groups=groups,
+        score=score_read(total(cells), options),
+        groups=None if group_by is None else groups_read(group_by, marginal(cells, 0), options),
     )
 
 
@@ -115,16 +112,16 @@ async def get_account_nps(
     window = _window(from_, to)
     options = ScoreOptions(ci_method=ci_method, confidence=confidence)
     selection = Selection(window, Filters(account_id=account_id, survey=survey), method)
-    total = await count_total(session, auth.workspace_id, selection)
-    breakdowns = {}
-    for dim in BREAKDOWNS:
-        by_group = await count(session, auth.workspace_id, selection, dimension=dim)
-        breakdowns[dim.value] = groups_read(dim, by_group, options)
+    # One statement for the total and every breakdown, so they come from one snapshot.
+    cells = await count(session, auth.workspace_id, selection, BREAKDOWNS)
     return AccountNpsReport(
         account_id=account_id,
         method=method.value,
         from_=window.start,
         to=window.end,
-        score=score_read(total, options),
-        breakdowns=breakdowns,
+        score=score_read(total(cells), options),
+        breakdowns={
+            dim.value: groups_read(dim, marginal(cells, i), options)
+            for i, dim in enumerate(BREAKDOWNS)
+        },
     )

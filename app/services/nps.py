@@ -1,12 +1,13 @@
 """Scores over a window: SQL counts the categories; app.scoring does the math."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, null, select
+from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -82,101 +83,140 @@ def _department_key(column: Any) -> ColumnElement[Any]:
     return func.lower(func.btrim(column))
 
 
-def _dimension(dim: Dimension) -> ColumnElement[Any]:
-    columns: dict[Dimension, Any] = {
-        Dimension.ROLE: Response.role,
-        Dimension.JOB_LEVEL: Response.job_level,
-        Dimension.DEPARTMENT: _department_key(Response.department),
-        Dimension.ACCOUNT: Response.account_id,
-        Dimension.SEGMENT: Account.segment,
-        Dimension.INDUSTRY: Account.industry,
-        Dimension.SURVEY: Response.survey,
+def column_name(dim: Dimension) -> str:
+    return KEY_NAMES.get(dim, dim.value)
+
+
+def _columns(with_account: bool) -> dict[str, ColumnElement[Any]]:
+    """What a response can be filtered and grouped by, named as in the API."""
+    columns: dict[str, Any] = {
+        "account_id": Response.account_id,
+        "role": Response.role,
+        "job_level": Response.job_level,
+        "department": _department_key(Response.department),
+        "survey": Response.survey,
     }
-    return columns[dim]  # type: ignore[no-any-return]
+    if with_account:  # the account's current segment and industry
+        columns["segment"] = Account.segment
+        columns["industry"] = Account.industry
+    return columns
+
+
+def _slice(columns: dict[str, Any], filters: Filters) -> list[ColumnElement[bool]]:
+    """The filters that pick whose answers count, as conditions on `columns`."""
+    wanted = {
+        "account_id": filters.account_id,
+        "role": filters.role.value if filters.role else None,
+        "job_level": filters.job_level.value if filters.job_level else None,
+        "department": filters.department.strip().lower() if filters.department else None,
+        "segment": filters.segment,
+        "industry": filters.industry,
+    }
+    return [columns[name] == value for name, value in wanted.items() if value is not None]
 
 
 _NEEDS_ACCOUNT = {Dimension.SEGMENT, Dimension.INDUSTRY}
 
-
-def _conditions(
-    workspace_id: uuid.UUID, window: Window, filters: Filters
-) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [
-        Response.workspace_id == workspace_id,
-        Response.excluded.is_(False),
-        Response.submitted_at >= window.start,
-        Response.submitted_at < window.end,
-    ]
-    if filters.account_id is not None:
-        conditions.append(Response.account_id == filters.account_id)
-    if filters.role is not None:
-        conditions.append(Response.role == filters.role.value)
-    if filters.job_level is not None:
-        conditions.append(Response.job_level == filters.job_level.value)
-    if filters.department is not None:
-        conditions.append(
-            _department_key(Response.department) == filters.department.strip().lower()
-        )
-    if filters.survey is not None:
-        conditions.append(Response.survey == filters.survey)
-    if filters.segment is not None:
-        conditions.append(Account.segment == filters.segment)
-    if filters.industry is not None:
-        conditions.append(Account.industry == filters.industry)
-    return conditions
+Cells = dict[tuple[str | None, ...], Tally]
 
 
 async def count(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     selection: Selection,
-    *,
-    dimension: Dimension | None = None,
-) -> dict[str | None, Tally]:
-    """One SQL aggregate: the category counts per value of `dimension` (one entry, None, without).
+    dimensions: Sequence[Dimension] = (),
+) -> Cells:
+    """One SQL aggregate: the category counts per combination of `dimensions`.
 
-    Under latest_per_stakeholder the latest response is taken per stakeholder *and group*, so a
-    group's score equals the score of the same slice asked for with a filter (a person who moved
-    from one account to another still speaks for the first one about the time they were there).
+    The window and the survey decide which responses are candidates. Under
+    latest_per_stakeholder each stakeholder's latest candidate is chosen first, once, and the
+    other filters and the grouping apply to it as it was then: a person promoted from user to
+    decision maker counts as a decision maker, a person who moved to another account counts
+    there, and the groups of a breakdown add up to the total.
     """
     filters = selection.filters
-    key = _dimension(dimension).label("key") if dimension is not None else null().label("key")
-    source = select(Response.score, key).where(
-        *_conditions(workspace_id, selection.window, filters)
+    with_account = (
+        filters.segment is not None
+        or filters.industry is not None
+        or bool(_NEEDS_ACCOUNT.intersection(dimensions))
     )
-    if filters.segment is not None or filters.industry is not None or dimension in _NEEDS_ACCOUNT:
-        source = source.join(
-            Account,
-            and_(Account.workspace_id == Response.workspace_id, Account.id == Response.account_id),
+    columns = _columns(with_account)
+    names = [column_name(d) for d in dimensions]
+
+    def responses(*selected: Any) -> Select[Any]:
+        query = select(*selected).where(
+            Response.workspace_id == workspace_id,
+            Response.excluded.is_(False),
+            Response.submitted_at >= selection.window.start,
+            Response.submitted_at < selection.window.end,
         )
-    if selection.method is Method.LATEST_PER_STAKEHOLDER:
-        partition: list[Any] = [Response.stakeholder_id]
-        if dimension is not None:
-            partition.append(key)
-        # Ties on submitted_at go to the response recorded last, then to the id, so the
-        # choice never depends on the plan.
-        source = source.ext(distinct_on(*partition)).order_by(
-            *partition,
-            Response.submitted_at.desc(),
-            Response.created_at.desc(),
-            Response.id.desc(),
+        if filters.survey is not None:
+            query = query.where(Response.survey == filters.survey)
+        if with_account:
+            query = query.join(
+                Account,
+                and_(
+                    Account.workspace_id == Response.workspace_id,
+                    Account.id == Response.account_id,
+                ),
+            )
+        return query
+
+    if selection.method is Method.RESPONDENT:
+        rows = (
+            responses(Response.score, *[columns[n].label(n) for n in names])
+            .where(*_slice(columns, filters))
+            .subquery()
         )
-    rows = source.subquery()
+    else:
+        latest = responses(Response.score, *[c.label(n) for n, c in columns.items()])
+        if wanted := _slice(columns, filters):
+            # Only people with an answer in the slice can have their latest one there.
+            latest = latest.where(
+                Response.stakeholder_id.in_(responses(Response.stakeholder_id).where(*wanted))
+            )
+        # Ties on submitted_at go to the response recorded last, then to the id, so the choice
+        # never depends on the plan.
+        chosen = (
+            latest.ext(distinct_on(Response.stakeholder_id))
+            .order_by(
+                Response.stakeholder_id,
+                Response.submitted_at.desc(),
+                Response.created_at.desc(),
+                Response.id.desc(),
+            )
+            .subquery()
+        )
+        as_chosen = {n: chosen.c[n] for n in columns}
+        rows = (
+            select(chosen.c.score, *[as_chosen[n].label(n) for n in names])
+            .where(*_slice(as_chosen, filters))
+            .subquery()
+        )
+    group = [rows.c[n] for n in names]
     counts = select(
-        rows.c.key,
+        *group,
         func.count().filter(rows.c.score >= PROMOTER_MIN),
         func.count().filter(and_(rows.c.score >= PASSIVE_MIN, rows.c.score < PROMOTER_MIN)),
         func.count().filter(rows.c.score < PASSIVE_MIN),
-    ).group_by(rows.c.key)
-    result = await session.execute(counts)
-    return {row[0]: Tally(int(row[1]), int(row[2]), int(row[3])) for row in result.all()}
+    ).group_by(*group)
+    width = len(names)
+    return {
+        tuple(row[:width]): Tally(int(row[width]), int(row[width + 1]), int(row[width + 2]))
+        for row in (await session.execute(counts)).all()
+    }
 
 
-async def count_total(
-    session: AsyncSession, workspace_id: uuid.UUID, selection: Selection
-) -> Tally:
-    """The counts of the whole selection: each stakeholder once under latest_per_stakeholder."""
-    return (await count(session, workspace_id, selection)).get(None, Tally())
+def total(cells: Cells) -> Tally:
+    return sum(cells.values(), Tally())
+
+
+def marginal(cells: Cells, position: int) -> dict[str | None, Tally]:
+    """The cells summed over every dimension but the one at `position`."""
+    out: dict[str | None, Tally] = {}
+    for key, tally in cells.items():
+        out[key[position]] = out.get(key[position], Tally()) + tally
+    return out
 
 
 def score_read(tally: Tally, options: ScoreOptions) -> ScoreRead:
@@ -210,6 +250,6 @@ def groups_read(
     dimension: Dimension, tallies: dict[str | None, Tally], options: ScoreOptions
 ) -> list[GroupRead]:
     """Groups in key order, the unknown (null) group last."""
-    name = KEY_NAMES.get(dimension, dimension.value)
+    name = column_name(dimension)
     ordered = sorted(tallies.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
     return [GroupRead(key={name: key}, score=score_read(t, options)) for key, t in ordered]

@@ -863,26 +863,28 @@ class TestAccountNps:
 
         assert_validation_problem(r, ["query", name])
 
-    async def test_answers_stay_with_the_account_after_a_move(self, tenant: Tenant) -> None:
+    async def test_answers_keep_the_account_they_were_given_for(self, tenant: Tenant) -> None:
         client = tenant.client
         await put_account(client, "old")
         await put_account(client, "new")
         await put_stakeholder(client, "mover", "old", role="decision_maker")
         await post_responses(client, [answer("mover", 9, at(10))])
         await put_stakeholder(client, "mover", "new", role="user", status=200)
-        await post_responses(client, [answer("mover", 2, at(20))])
 
+        # Not heard from since the move: their latest answer is still the one given at "old".
         old = await report(client, "/v1/accounts/old/nps")
-        new = await report(client, "/v1/accounts/new/nps")
-        filtered = await report(client, account_id="old")
-
         assert old["score"] == expected_score(1, 0, 0)
         assert old["breakdowns"]["role"] == expected_groups("role", [("decision_maker", (1, 0, 0))])
-        assert new["score"] == expected_score(0, 0, 1)
-        assert new["breakdowns"]["role"] == expected_groups("role", [("user", (0, 0, 1))])
-        assert filtered["score"] == expected_score(1, 0, 0)
+        assert (await report(client, "/v1/accounts/new/nps"))["score"] == expected_score(0, 0, 0)
 
-    async def test_a_moved_stakeholder_counts_once_overall_and_in_each_account(
+        await post_responses(client, [answer("mover", 2, at(20))])
+        every = await report(client, "/v1/accounts/old/nps", method="respondent")
+        assert every["score"] == expected_score(1, 0, 0)
+        assert every["breakdowns"]["role"] == expected_groups(
+            "role", [("decision_maker", (1, 0, 0))]
+        )
+
+    async def test_a_moved_stakeholder_counts_once_where_they_answered_last(
         self, tenant: Tenant
     ) -> None:
         client = tenant.client
@@ -895,18 +897,39 @@ class TestAccountNps:
 
         latest = await report(client, group_by="account")
         respondent = await report(client, method="respondent", group_by="account")
-        old_only = await report(client, account_id="old")
 
-        # Once overall (their latest answer); in each account's group with their latest answer
-        # given there, so a group always equals the same slice asked for with a filter.
+        # Each stakeholder's latest answer once: the groups add up to the total, and a group
+        # is the same slice as its filter and as the account's own score.
         assert latest["score"] == expected_score(0, 0, 1)
-        assert latest["groups"] == expected_groups(
-            "account_id", [("new", (0, 0, 1)), ("old", (1, 0, 0))]
-        )
-        assert old_only["score"] == latest["groups"][1]["score"]
+        assert latest["groups"] == expected_groups("account_id", [("new", (0, 0, 1))])
+        assert (await report(client, account_id="old"))["score"] == expected_score(0, 0, 0)
+        assert (await report(client, "/v1/accounts/old/nps"))["score"] == expected_score(0, 0, 0)
+        assert (await report(client, "/v1/accounts/new/nps"))["score"] == expected_score(0, 0, 1)
         assert respondent["score"] == expected_score(1, 0, 1)
         assert respondent["groups"] == expected_groups(
             "account_id", [("new", (0, 0, 1)), ("old", (1, 0, 0))]
+        )
+
+    async def test_a_promoted_stakeholder_counts_in_their_new_role_only(
+        self, tenant: Tenant
+    ) -> None:
+        client = tenant.client
+        await put_account(client, "acme")
+        await put_stakeholder(client, "pat", "acme", role="user")
+        await post_responses(client, [answer("pat", 0, at(10))])
+        await put_stakeholder(client, "pat", "acme", role="decision_maker", status=200)
+        await post_responses(client, [answer("pat", 10, at(20))])
+
+        account = await report(client, "/v1/accounts/acme/nps")
+        assert account["score"] == expected_score(1, 0, 0)
+        assert account["breakdowns"]["role"] == expected_groups(
+            "role", [("decision_maker", (1, 0, 0))]
+        )
+        assert (await report(client, role="user"))["score"] == expected_score(0, 0, 0)
+        assert (await report(client, role="decision_maker"))["score"] == expected_score(1, 0, 0)
+        by_role = await report(client, method="respondent", group_by="role")
+        assert by_role["groups"] == expected_groups(
+            "role", [("decision_maker", (1, 0, 0)), ("user", (0, 0, 1))]
         )
 
 
