@@ -205,7 +205,9 @@ class ResponseCreate(Strict):
 
     stakeholder_id: ClientId | None = None
     stakeholder: StakeholderInline | None = Field(
-        default=None, description="registers or updates the stakeholder in the same call"
+        default=None,
+        description="registers a new stakeholder in the same call; for a known one, "
+        "updates only the fields given here",
     )
     score: Annotated[StrictInt, Field(ge=SCORE_MIN, le=SCORE_MAX)] = Field(
         description="an integer 0-10; booleans, decimals and strings are refused"

@@ -21,21 +21,30 @@ async def upsert_account(
     return await upsert_by_id(session, Account, workspace_id, account_id, fields.model_dump())
 
 
-async def ensure_account(
-    session: AsyncSession, workspace_id: uuid.UUID, account_id: str, fields: AccountFields
+async def ensure_accounts(
+    session: AsyncSession, workspace_id: uuid.UUID, described: dict[str, AccountFields]
 ) -> None:
-    """Create the account if it does not exist; an existing one is left as it is."""
-    stmt = insert(Account).values(workspace_id=workspace_id, id=account_id, **fields.model_dump())
+    """Create the missing ones of these accounts in one statement, in id order."""
+    if not described:
+        return
+    rows = [
+        {"workspace_id": workspace_id, "id": account_id, **fields.model_dump()}
+        for account_id, fields in sorted(described.items())
+    ]
     await session.execute(
-        stmt.on_conflict_do_nothing(index_elements=[Account.workspace_id, Account.id])
+        insert(Account)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=[Account.workspace_id, Account.id])
     )
 
 
-async def account_exists(session: AsyncSession, workspace_id: uuid.UUID, account_id: str) -> bool:
-    found = await session.scalar(
-        select(Account.id).where(Account.workspace_id == workspace_id, Account.id == account_id)
+async def existing_account_ids(
+    session: AsyncSession, workspace_id: uuid.UUID, ids: set[str]
+) -> set[str]:
+    found = await session.scalars(
+        select(Account.id).where(Account.workspace_id == workspace_id, Account.id.in_(sorted(ids)))
     )
-    return found is not None
+    return set(found)
 
 
 async def get_account(session: AsyncSession, workspace_id: uuid.UUID, account_id: str) -> Account:

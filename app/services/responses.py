@@ -11,11 +11,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound, ProblemError, Unprocessable, field_error, validation_errors
-from app.models import Response, Role, Stakeholder
+from app.models import Response, Role
 from app.pagination import paginate
 from app.schemas import ResponseCreate
 from app.scoring import PASSIVE_MIN, PROMOTER_MIN, Category
-from app.services.stakeholders import stakeholders_by_id, upsert_stakeholder
+from app.services.stakeholders import Snapshot, register_inline, stakeholders_by_id
 
 MAX_FUTURE = timedelta(minutes=5)
 MAX_BATCH = 1000
@@ -52,21 +52,6 @@ def _unknown_stakeholder(stakeholder_id: str, loc: tuple[str | int, ...]) -> Unp
         "or pass a `stakeholder` object to register it in the same call",
         errors=[field_error([*loc, "stakeholder_id"], "unknown stakeholder")],
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Who answered, as they were then: responses keep it when the stakeholder changes later."""
-
-    stakeholder_id: str
-    account_id: str
-    role: str
-    job_level: str
-    department: str | None
-
-    @classmethod
-    def of(cls, who: Stakeholder) -> "Snapshot":
-        return cls(who.id, who.account_id, who.role, who.job_level, who.department)
 
 
 def _row(
@@ -119,15 +104,18 @@ async def record_response(
     loc: tuple[str | int, ...] = ("body",)
     _check_time(item, now, loc)
     if item.stakeholder is not None:
-        who, _ = await upsert_stakeholder(
-            session, workspace_id, item.stakeholder.id, item.stakeholder, loc=(*loc, "stakeholder")
+        [registered] = await register_inline(
+            session, workspace_id, [((*loc, "stakeholder"), item.stakeholder)]
         )
+        if isinstance(registered, ProblemError):
+            raise registered
+        who = registered
     else:
         found = await stakeholders_by_id(session, workspace_id, {item.stakeholder_key})
         if item.stakeholder_key not in found:
             raise _unknown_stakeholder(item.stakeholder_key, loc)
-        who = found[item.stakeholder_key]
-    row = _row(workspace_id, item, Snapshot.of(who), now)
+        who = Snapshot.of(found[item.stakeholder_key])
+    row = _row(workspace_id, item, who, now)
     inserted = await _insert(session, [row])
     if not inserted:
         assert item.external_id is not None
@@ -162,26 +150,22 @@ async def record_batch(
             continue
         valid.append((index, item))
 
+    inline = [(index, item.stakeholder) for index, item in valid if item.stakeholder is not None]
+    registered = await register_inline(
+        session,
+        workspace_id,
+        [(("body", "responses", index, "stakeholder"), who) for index, who in inline],
+    )
+    as_given: dict[int, Snapshot] = {}
+    for (index, _), result in zip(inline, registered, strict=True):
+        if isinstance(result, ProblemError):
+            outcomes[index] = _failed(index, result)
+        else:
+            as_given[index] = result
+    # Named by id only: the stakeholder as registered, after this batch's own registrations.
     stakeholders = await stakeholders_by_id(
         session, workspace_id, {i.stakeholder_key for _, i in valid if i.stakeholder is None}
     )
-    as_given: dict[int, Snapshot] = {}
-    for index, item in valid:
-        if item.stakeholder is None:
-            continue
-        loc = ("body", "responses", index, "stakeholder")
-        async with session.begin_nested():
-            try:
-                who, _ = await upsert_stakeholder(
-                    session, workspace_id, item.stakeholder.id, item.stakeholder, loc=loc
-                )
-            except ProblemError as exc:
-                outcomes[index] = _failed(index, exc)
-                continue
-        stakeholders[who.id] = who
-        # A later item may describe the same person again (refreshing `who` in place), so this
-        # item keeps the stakeholder as it described them.
-        as_given[index] = Snapshot.of(who)
 
     rows: list[dict[str, Any]] = []
     row_index: dict[int, uuid.UUID] = {}

@@ -1,5 +1,6 @@
 """POST /v1/responses/batch: many responses in one call, reported item by item."""
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -382,3 +383,82 @@ class TestRecordBatch:
 
 def _ids(rows: list[dict[str, Any]]) -> set[str]:
     return {row["id"] for row in rows}
+
+
+class TestInlineStakeholders:
+    """A person described inside a response: created when new, amended (never wiped) when known."""
+
+    async def test_a_known_person_keeps_what_the_item_does_not_say(self, tenant: Tenant) -> None:
+        await _setup(tenant.client, "dana")  # decision_maker in IT
+        items = [
+            {"stakeholder": {"id": "dana", "account_id": "acme"}, "score": 3},
+            {
+                "stakeholder": {"id": "dana", "account_id": "acme", "job_level": "executive"},
+                "score": 9,
+            },
+        ]
+        r = await tenant.client.post(BATCH, json={"responses": items})
+        assert r.status_code == 200, r.text
+        seen = []
+        for result in r.json()["results"]:
+            stored = (await tenant.client.get(f"/v1/responses/{result['id']}")).json()
+            seen.append((stored["role"], stored["job_level"], stored["department"]))
+        assert seen == [("decision_maker", "other", "IT"), ("decision_maker", "executive", "IT")]
+        person = (await tenant.client.get("/v1/stakeholders/dana")).json()
+        assert (person["role"], person["job_level"], person["department"]) == (
+            "decision_maker",
+            "executive",
+            "IT",
+        )
+
+    async def test_a_new_person_gets_defaults_for_what_is_not_said(self, tenant: Tenant) -> None:
+        await _setup(tenant.client)
+        items = [{"stakeholder": {"id": "new", "account_id": "acme"}, "score": 7}]
+        r = await tenant.client.post(BATCH, json={"responses": items})
+        assert r.status_code == 200, r.text
+        person = (await tenant.client.get("/v1/stakeholders/new")).json()
+        assert (person["role"], person["job_level"], person["department"]) == (
+            "other",
+            "other",
+            None,
+        )
+
+    async def test_an_item_naming_an_unknown_account_fails_alone(self, tenant: Tenant) -> None:
+        await _setup(tenant.client)
+        items = [
+            {"stakeholder": {"id": "a", "account_id": "nowhere"}, "score": 7},
+            {"stakeholder": {"id": "b", "account_id": "acme"}, "score": 8},
+        ]
+        r = await tenant.client.post(BATCH, json={"responses": items})
+        assert r.status_code == 207, r.text
+        first, second = r.json()["results"]
+        assert first["status"] == 422
+        assert first["problem"]["errors"] == [
+            {"loc": ["body", "responses", 0, "stakeholder", "account_id"], "msg": "unknown account"}
+        ]
+        assert second["status"] == 201
+        assert (await tenant.client.get("/v1/stakeholders/a")).status_code == 404
+
+
+class TestConcurrentInlineBatches:
+    async def test_batches_naming_the_same_people_in_opposite_orders_both_land(
+        self, committed: Tenant
+    ) -> None:
+        client = committed.client
+        await _setup(client)
+        people = [f"p{i:03d}" for i in range(150)]
+
+        def batch(order: list[str]) -> dict[str, Any]:
+            return {
+                "responses": [
+                    {"stakeholder": {"id": p, "account_id": "acme", "role": "user"}, "score": 8}
+                    for p in order
+                ]
+            }
+
+        replies = await asyncio.gather(
+            client.post(BATCH, json=batch(people)),
+            client.post(BATCH, json=batch(people[::-1])),
+        )
+        assert [r.status_code for r in replies] == [200, 200], [r.text[:300] for r in replies]
+        assert await _count(client) == 300

@@ -359,6 +359,43 @@ class TestRecordResponse:
         assert await _list(tenant.client) == []
 
 
+class TestInlineStakeholder:
+    async def test_a_widget_naming_a_known_person_does_not_wipe_their_profile(
+        self, tenant: Tenant
+    ) -> None:
+        await _setup(tenant.client)  # dana: decision_maker, executive, Engineering
+        r = await tenant.client.post(
+            "/v1/responses",
+            json={"stakeholder": {"id": "dana", "account_id": "acme"}, "score": 3},
+        )
+        assert r.status_code == 201, r.text
+        assert (r.json()["role"], r.json()["job_level"], r.json()["department"]) == (
+            "decision_maker",
+            "executive",
+            "Engineering",
+        )
+        person = (await tenant.client.get("/v1/stakeholders/dana")).json()
+        assert (person["role"], person["job_level"], person["department"]) == (
+            "decision_maker",
+            "executive",
+            "Engineering",
+        )
+
+    async def test_fields_sent_inline_update_the_person(self, tenant: Tenant) -> None:
+        await _setup(tenant.client)
+        r = await tenant.client.post(
+            "/v1/responses",
+            json={
+                "stakeholder": {"id": "dana", "account_id": "acme", "department": "Finance"},
+                "score": 9,
+            },
+        )
+        assert r.status_code == 201, r.text
+        assert (r.json()["role"], r.json()["department"]) == ("decision_maker", "Finance")
+        person = (await tenant.client.get("/v1/stakeholders/dana")).json()
+        assert (person["role"], person["department"]) == ("decision_maker", "Finance")
+
+
 class TestGetResponse:
     async def test_reads_a_stored_response(self, tenant: Tenant) -> None:
         await _setup(tenant.client)
