@@ -90,9 +90,16 @@ async def authenticate(session: AsyncSession, raw: str, *, now: datetime) -> Api
     if key is None:
         return None
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        # SKIP LOCKED: when another request of this key is already recording its use, this one
+        # must not queue behind that request's whole transaction for a hint.
+        unlocked = (
+            select(ApiKey.id)
+            .where(ApiKey.workspace_id == key.workspace_id, ApiKey.id == key.id)
+            .with_for_update(skip_locked=True)
+        )
         await session.execute(
             update(ApiKey)
-            .where(ApiKey.workspace_id == key.workspace_id, ApiKey.id == key.id)
+            .where(ApiKey.workspace_id == key.workspace_id, ApiKey.id.in_(unlocked))
             .values(last_used_at=now)
         )
     return key

@@ -1,11 +1,14 @@
 """Access control: API keys, scopes, and the wall between workspaces."""
 
+import asyncio
 import base64
 import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.models import Scope
 from tests.integration.conftest import MakeTenant, Tenant
@@ -564,3 +567,27 @@ class TestErrorBodies:
         read = await tenant.make_key(Scope.READ)
         problem(await tenant.client.get("/v1/accounts", headers=bearer("' OR 1=1 --")), 401)
         problem(await tenant.client.put("/v1/accounts/x", json={}, headers=bearer(read)), 403)
+
+
+class TestKeyUseIsRecordedWithoutQueueing:
+    async def test_a_request_does_not_wait_for_another_holding_the_key_row(
+        self, committed: Tenant, engine: AsyncEngine
+    ) -> None:
+        """last_used_at is a hint: a request never queues behind another of the same key."""
+        async with engine.connect() as other:
+            await other.execute(
+                text(
+                    "UPDATE api_keys SET last_used_at = now() - interval '1 hour'"
+                    " WHERE workspace_id = :w"
+                ),
+                {"w": committed.id},
+            )
+            await other.commit()
+            await other.execute(
+                text("SELECT id FROM api_keys WHERE workspace_id = :w FOR UPDATE"),
+                {"w": committed.id},
+            )
+            # Without SKIP LOCKED this request would wait until `other` ends, i.e. forever here.
+            r = await asyncio.wait_for(committed.client.get("/v1/accounts"), timeout=10)
+            assert r.status_code == 200, r.text
+            await other.rollback()
