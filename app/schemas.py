@@ -1,20 +1,24 @@
 """Request and response bodies of the v1 API."""
 
+import math
 import re
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
+    StrictFloat,
     StrictInt,
+    StrictStr,
     StringConstraints,
     model_validator,
 )
@@ -23,19 +27,35 @@ from app.models import Channel, JobLevel, Role, Scope
 from app.scoring import SCORE_MAX, SCORE_MIN, Category, CIMethod, Precision
 
 ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
-ClientId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+
+def _not_only_dots(value: str) -> str:
+    if value in (".", ".."):  # a URL path cannot name such an id afterwards
+        raise ValueError("an id cannot be '.' or '..'")
+    return value
+
+
+ClientId = Annotated[str, StringConstraints(pattern=ID_PATTERN), AfterValidator(_not_only_dots)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Email = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
 ]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 SurveyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:/-]{1,100}$")]
+# CRM custom fields: any JSON, within the limits of _unstorable below.
 Attributes = Annotated[dict[str, Any], Field(max_length=100)]
+# The experience behind a score, e.g. {"support": 4, "product": 5}: flat, scalar values.
+DriverValue = StrictInt | StrictFloat | StrictBool | Annotated[StrictStr, Field(max_length=1000)]
+Drivers = Annotated[
+    dict[Annotated[str, Field(max_length=100)], DriverValue | None], Field(max_length=100)
+]
 
 T = TypeVar("T")
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
+YEARS = (1900, 9000)
 
 
 def _rfc3339(value: object) -> object:
@@ -47,21 +67,51 @@ def _rfc3339(value: object) -> object:
     return value
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+def _in_utc(value: datetime) -> datetime:
+    """Stored and compared as UTC; far-off years would overflow the arithmetic on windows."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not YEARS[0] <= utc.year <= YEARS[1]:
+        raise ValueError(f"the instant must fall in the years {YEARS[0]} to {YEARS[1]}")
+    return utc
 
 
-def _nul_at(value: object, path: str) -> str | None:
-    """Where a NUL character hides in parsed JSON (PostgreSQL text and jsonb cannot hold one)."""
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_in_utc)]
+
+MAX_DEPTH = 8
+
+
+def _unstorable(value: object, path: str, depth: int = 0) -> str | None:
+    """Why parsed JSON cannot be stored faithfully, and where; None when it can.
+
+    PostgreSQL text and jsonb hold no NUL character and no lone surrogate, JSON has no NaN or
+    Infinity (Python's parser accepts them), and deep nesting is refused before it can exhaust
+    a serializer.
+    """
+    where = path or "body"
     if isinstance(value, str):
-        return path if "\x00" in value else None
+        if "\x00" in value:
+            return f"text must not contain NUL characters (\\u0000): {where}"
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return f"text must be valid Unicode (no lone surrogates): {where}"
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"numbers must be finite: {where}"
     if isinstance(value, dict):
         items: Iterable[tuple[object, object]] = value.items()
     elif isinstance(value, list):
         items = enumerate(value)
     else:
         return None
+    if depth > MAX_DEPTH:
+        return f"nested deeper than {MAX_DEPTH} levels: {where}"
     for key, item in items:
-        found = _nul_at(key, path) or _nul_at(item, f"{path}.{key}" if path else str(key))
+        inner = f"{path}.{key}" if path else str(key)
+        found = _unstorable(key, path, depth) or _unstorable(item, inner, depth + 1)
         if found is not None:
             return found
     return None
@@ -74,10 +124,10 @@ class Strict(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul_characters(cls, data: object) -> object:
-        where = _nul_at(data, "")
-        if where is not None:
-            raise ValueError(f"text must not contain NUL characters (\\u0000): {where or 'body'}")
+    def _storable(cls, data: object) -> object:
+        problem = _unstorable(data, "")
+        if problem is not None:
+            raise ValueError(problem)
         return data
 
 
@@ -218,7 +268,10 @@ class ResponseCreate(Strict):
     )
     survey: SurveyKey | None = None
     channel: Channel = Channel.API
-    attributes: Attributes = Field(default_factory=dict)
+    attributes: Drivers = Field(
+        default_factory=dict,
+        description='driver ratings behind the score, e.g. {"support": 4}: flat scalar values',
+    )
     external_id: ClientId | None = Field(
         default=None, description="the caller's id; a second response with it is never stored"
     )
@@ -300,7 +353,7 @@ class BatchResult(BaseModel):
 
 class ApiKeyCreate(Strict):
     scopes: Annotated[list[Scope], Field(min_length=1, max_length=3)]
-    label: Name | None = None
+    label: Label | None = None
 
 
 class ApiKeyRead(BaseModel):

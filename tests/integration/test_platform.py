@@ -7,6 +7,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -30,6 +31,7 @@ from app.db import Base
 from app.models import ApiKey, Response, Scope, Workspace
 from app.services.keys import hash_key
 from tests.integration.conftest import Tenant, build_app, client_for
+from tests.integration.helpers import problem
 
 
 def _schema_diff(connection: Connection) -> list[object]:
@@ -303,3 +305,82 @@ async def test_database_refuses_scores_outside_0_to_10(
                         submitted_at=datetime.now(UTC),
                     )
                 )
+
+
+class TestUnstorableInput:
+    """What PostgreSQL or a serializer cannot hold is refused up front, naming the place."""
+
+    async def _seed(self, tenant: Tenant) -> None:
+        assert (await tenant.client.put("/v1/accounts/acme", json={})).status_code == 201
+        r = await tenant.client.put("/v1/stakeholders/dana", json={"account_id": "acme"})
+        assert r.status_code == 201
+
+    async def test_deeply_nested_attributes_are_422(self, tenant: Tenant) -> None:
+        deep: dict[str, Any] = {}
+        for _ in range(50):
+            deep = {"x": deep}
+        r = await tenant.client.put("/v1/accounts/acme", json={"attributes": deep})
+        body = problem(r, 422)
+        assert body["errors"][0]["msg"].startswith("nested deeper than 8 levels: attributes.x")
+
+    async def test_one_unstorable_batch_item_fails_alone(self, tenant: Tenant) -> None:
+        await self._seed(tenant)
+        raw = (
+            '{"responses": ['
+            '{"stakeholder_id": "dana", "score": 9, "attributes": {"support": NaN}},'
+            '{"stakeholder_id": "dana", "score": 8, "comment": "\\ud800"},'
+            '{"stakeholder_id": "dana", "score": 7, "submitted_at": "0001-01-01T00:00:00+05:00"},'
+            '{"stakeholder_id": "dana", "score": 6}'
+            "]}"
+        )
+        r = await tenant.client.post(
+            "/v1/responses/batch", content=raw, headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 207, r.text
+        results = r.json()["results"]
+        assert [x["status"] for x in results] == [422, 422, 422, 201]
+        assert [x["problem"]["errors"][0]["loc"] for x in results[:3]] == [
+            ["body", "responses", 0],
+            ["body", "responses", 1],
+            ["body", "responses", 2, "submitted_at"],
+        ]
+        assert results[0]["problem"]["errors"][0]["msg"] == (
+            "numbers must be finite: attributes.support"
+        )
+        assert results[1]["problem"]["errors"][0]["msg"] == (
+            "text must be valid Unicode (no lone surrogates): comment"
+        )
+
+    async def test_driver_ratings_are_flat(self, tenant: Tenant) -> None:
+        await self._seed(tenant)
+        r = await tenant.client.post(
+            "/v1/responses",
+            json={"stakeholder_id": "dana", "score": 9, "attributes": {"support": {"a": 1}}},
+        )
+        locs = [e["loc"][:3] for e in problem(r, 422)["errors"]]
+        assert locs[0] == ["body", "attributes", "support"]
+
+    @pytest.mark.parametrize(
+        "params",
+        [
+            {"to": "0001-06-01T00:00:00Z"},
+            {"from": "0001-01-01T00:00:00+01:00"},
+            {"to": "9999-12-31T23:00:00-05:00"},
+        ],
+    )
+    async def test_instants_out_of_range_are_422(
+        self, tenant: Tenant, params: dict[str, str]
+    ) -> None:
+        await self._seed(tenant)
+        for path in ("/v1/nps", "/v1/accounts/acme/nps"):
+            body = problem(await tenant.client.get(path, params=params), 422)
+            assert body["errors"][0]["loc"] == ["query", next(iter(params))]
+
+    async def test_ids_made_only_of_dots_are_refused(self, tenant: Tenant) -> None:
+        await self._seed(tenant)
+        r = await tenant.client.put("/v1/stakeholders/x", json={"account_id": ".."})
+        assert problem(r, 422)["errors"][0]["loc"] == ["body", "account_id"]
+
+    async def test_key_label_longer_than_its_column_is_422(self, tenant: Tenant) -> None:
+        r = await tenant.client.post("/v1/api-keys", json={"scopes": ["read"], "label": "x" * 201})
+        assert problem(r, 422)["errors"][0]["loc"] == ["body", "label"]
