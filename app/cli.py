@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,12 +56,21 @@ def _in_session(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
-async def ensure_default_workspace(session: AsyncSession, bootstrap_key: str | None) -> str | None:
-    """Create the first workspace when there is none; returns a new admin key to show once."""
+async def ensure_default_workspace(
+    session: AsyncSession, bootstrap_key: str | None, *, generate: bool = True
+) -> str | None:
+    """Create the first workspace when there is none; returns a generated admin key to show once.
+
+    With `bootstrap_key` that is the admin key (added to the first workspace if it is missing).
+    Without one, a key is generated only when `generate` is set: production never prints a
+    secret into its logs.
+    """
     first = await session.scalar(select(Workspace).order_by(Workspace.created_at).limit(1))
     if first is None:
+        if bootstrap_key is None and not generate:
+            return None
         _, raw = await keys.create_workspace(session, DEFAULT_WORKSPACE, admin_key=bootstrap_key)
-        return raw
+        return None if bootstrap_key is not None else raw
     if bootstrap_key is not None:
         known = await session.scalar(
             select(ApiKey.id).where(ApiKey.key_hash == keys.hash_key(bootstrap_key))
@@ -86,7 +96,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
     with database_url(settings) as url:
         if settings.env != "production":  # production migrates as its own step: `nps migrate`
             migrate.upgrade(url)
-        raw = _in_session(url, lambda s: ensure_default_workspace(s, settings.bootstrap_api_key))
+        development = settings.env != "production"
+        raw = _in_session(
+            url,
+            lambda s: ensure_default_workspace(s, settings.bootstrap_api_key, generate=development),
+        )
         if raw is not None:
             print(f"Created workspace {DEFAULT_WORKSPACE!r}. Its admin API key (shown only now):")
             print(raw, flush=True)
@@ -168,6 +182,13 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
+    try:
+        get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"NPS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        sys.exit(f"nps: invalid configuration: {problems}")
     try:
         args.func(args)
     except ProblemError as exc:

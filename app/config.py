@@ -36,9 +36,15 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
-    bootstrap_api_key: str | None = None
+    bootstrap_api_key: str | None = Field(
+        default=None,
+        min_length=32,
+        max_length=256,
+        description="the default workspace's admin key; its first 12 characters are shown",
+    )
     log_level: str = "info"
     pool_size: int = Field(default=10, ge=1)
+    statement_timeout_ms: int = Field(default=30_000, ge=100)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     idempotency_ttl_hours: int = Field(default=48, ge=24)
 

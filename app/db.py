@@ -34,8 +34,14 @@ def create_engine(url: str, settings: Settings, **kwargs: Any) -> AsyncEngine:
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
         pool_pre_ping=True,
-        # The service sets its own timeouts so a stuck query turns into a 503, not a hung client.
-        connect_args={"server_settings": {"application_name": "nps-service"}, "timeout": 10},
+        # Bounded waits: a stuck query or server becomes a 503, never a hung client.
+        connect_args={
+            "server_settings": {
+                "application_name": "nps-service",
+                "statement_timeout": str(settings.statement_timeout_ms),
+            },
+            "timeout": 10,
+        },
         **kwargs,
     )
 

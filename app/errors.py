@@ -1,13 +1,14 @@
 """Domain errors and the one place that renders every error as RFC 9457 problem+json."""
 
 import logging
+import socket
 from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -143,19 +144,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
-        if isinstance(exc, ProgrammingError):  # a bug in a query, not a passing outage
+        error = database_problem(exc)
+        if error is None:  # a bug in a query or in the service, not the client or the network
             return await _unexpected(request, exc)
-        if str(getattr(exc.orig, "sqlstate", None) or "").startswith("22"):
-            # SQLSTATE class 22 (data exception): a value the client sent that PostgreSQL cannot
-            # hold, e.g. a NUL character or an instant out of range. Retrying would not help.
-            logger.warning("data exception: %s", exc.orig)
-            return problem_response(
-                Unprocessable("a value in the request cannot be stored or compared")
-            )
-        logger.error("database error: %s", exc.orig)
-        return problem_response(_unavailable())
+        logger.log(logging.ERROR if error.status >= 500 else logging.WARNING, "%s", exc.orig)
+        return problem_response(error)
 
-    for transient in (PoolTimeoutError, OSError, TimeoutError):
+    for transient in (PoolTimeoutError, ConnectionError, TimeoutError, socket.gaierror):
 
         @app.exception_handler(transient)
         async def _transient(_: Request, exc: Exception) -> JSONResponse:
@@ -168,6 +163,27 @@ def install_error_handlers(app: FastAPI) -> None:
         error = ProblemError("an unexpected error occurred; it has been logged")
         error.status, error.slug, error.title = 500, "internal-error", "Internal server error"
         return problem_response(error)
+
+
+def database_problem(exc: DBAPIError) -> ProblemError | None:
+    """What a database error means for the client, by SQLSTATE; None for our own bugs."""
+    code = str(getattr(exc.orig, "sqlstate", None) or "")
+    if code.startswith("22"):
+        # Data exception: a value PostgreSQL cannot hold or compare. Retrying would not help.
+        return Unprocessable("a value in the request cannot be stored or compared")
+    if code in ("40001", "40P01"):
+        return Conflict(
+            "a concurrent request touched the same rows; retry", headers={"Retry-After": "1"}
+        )
+    if code == "57014":
+        return ServiceUnavailable(
+            "the database did not answer in time; retry later", headers={"Retry-After": "5"}
+        )
+    if code[:2] in ("08", "53", "57") or exc.connection_invalidated:
+        return _unavailable()
+    if not code and isinstance(exc, OperationalError | InterfaceError):
+        return _unavailable()  # raised by the driver itself: the connection is gone
+    return None
 
 
 def _unavailable() -> ServiceUnavailable:

@@ -19,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import Principal, get_principal, utcnow
 from app.db import SessionDep
-from app.errors import Conflict, IdempotencyMismatch, Unprocessable, field_error
+from app.errors import (
+    PROBLEM_JSON,
+    Conflict,
+    IdempotencyMismatch,
+    ProblemError,
+    Unprocessable,
+    field_error,
+)
 from app.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -58,16 +65,22 @@ class Idempotency:
         self.key = key
         self.fingerprint = fingerprint
 
-    def respond(self, content: BaseModel, status_code: int) -> HttpResponse:
+    def respond(
+        self, content: BaseModel, status_code: int, *, replay_as: ProblemError | None = None
+    ) -> HttpResponse:
+        """The answer, stored for retries under the key (or `replay_as` when it holds a secret)."""
         body = content.model_dump_json(by_alias=True).encode()
         if self.key is not None:
+            stored_status, stored_body = status_code, body
+            if replay_as is not None:
+                stored_status, stored_body = replay_as.status, json.dumps(replay_as.body()).encode()
             self.session.add(
                 IdempotencyRecord(
                     workspace_id=self.workspace_id,
                     key=self.key,
                     fingerprint=self.fingerprint,
-                    status_code=status_code,
-                    body=body,
+                    status_code=stored_status,
+                    body=stored_body,
                 )
             )
         return HttpResponse(body, status_code=status_code, media_type="application/json")
@@ -139,9 +152,7 @@ async def purge_expired(session: AsyncSession, *, hours: int) -> int:
 def install_replay_handler(app: FastAPI) -> None:
     @app.exception_handler(Replay)
     async def _replay(_: Request, exc: Replay) -> HttpResponse:
+        media_type = PROBLEM_JSON if exc.status_code >= 400 else "application/json"
         return HttpResponse(
-            exc.body,
-            status_code=exc.status_code,
-            media_type="application/json",
-            headers={REPLAYED: "true"},
+            exc.body, status_code=exc.status_code, media_type=media_type, headers={REPLAYED: "true"}
         )

@@ -3,24 +3,42 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Path
+from fastapi import Response as HttpResponse
 
 from app.api.deps import AdminAuth
+from app.api.idempotency import IdempotencyDep
 from app.db import SessionDep
-from app.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
+from app.errors import Conflict
+from app.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, problem_doc
 from app.services import keys
 
 router = APIRouter(prefix="/v1", tags=["api keys"])
 
 
 @router.post(
-    "/api-keys", response_model=ApiKeyCreated, status_code=201, operation_id="create_api_key"
+    "/api-keys",
+    response_model=ApiKeyCreated,
+    status_code=201,
+    responses={
+        409: problem_doc(
+            "Replay of a key creation: the key exists, but its secret is never shown again"
+        )
+    },
+    operation_id="create_api_key",
 )
-async def create_api_key(body: ApiKeyCreate, session: SessionDep, auth: AdminAuth) -> ApiKeyCreated:
-    """Create a key; its secret is in this answer only."""
+async def create_api_key(
+    body: ApiKeyCreate, session: SessionDep, auth: AdminAuth, idempotency: IdempotencyDep
+) -> HttpResponse:
+    """Create a key; its secret is in this answer only (a retry is told so, not shown it)."""
     key, raw = await keys.create_api_key(
         session, auth.workspace_id, scopes=body.scopes, label=body.label
     )
-    return ApiKeyCreated(**ApiKeyRead.model_validate(key).model_dump(), key=raw)
+    created = ApiKeyCreated(**ApiKeyRead.model_validate(key).model_dump(), key=raw)
+    secret_shown = Conflict(
+        f"this request already created key {key.prefix}; its secret was shown only in that "
+        f"answer: revoke {key.prefix} and create another if it was lost"
+    )
+    return idempotency.respond(created, 201, replay_as=secret_shown)
 
 
 @router.get("/api-keys", response_model=list[ApiKeyRead], operation_id="list_api_keys")

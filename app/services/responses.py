@@ -10,7 +10,14 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import NotFound, ProblemError, Unprocessable, field_error, validation_errors
+from app.errors import (
+    Conflict,
+    NotFound,
+    ProblemError,
+    Unprocessable,
+    field_error,
+    validation_errors,
+)
 from app.models import Response, Role
 from app.pagination import paginate
 from app.schemas import ResponseCreate
@@ -120,6 +127,8 @@ async def record_response(
     if not inserted:
         assert item.external_id is not None
         existing = await _by_external_ids(session, workspace_id, [item.external_id])
+        if item.external_id not in existing:
+            raise _vanished(item.external_id)
         return Recorded(existing[item.external_id], created=False)
     return Recorded(await get_response(session, workspace_id, row["id"]), created=True)
 
@@ -195,16 +204,26 @@ async def record_batch(
         if index in outcomes:
             continue
         ext = item.external_id
-        if ext is not None and first_with_external[ext] != index:
-            first = first_with_external[ext]
-            stored = row_index[first] if row_index[first] in inserted else existing[ext].id
-            outcomes[index] = BatchOutcome(index, 200, id=stored, duplicate=True)
-        elif row_index[index] in inserted:
-            outcomes[index] = BatchOutcome(index, 201, id=row_index[index])
-        else:
+        first = first_with_external.get(ext) if ext is not None else index
+        stored_id = row_index[first] if first is not None and row_index[first] in inserted else None
+        if stored_id is None and ext is not None and ext in existing:
+            stored_id = existing[ext].id
+        if stored_id is None:
             assert ext is not None
-            outcomes[index] = BatchOutcome(index, 200, id=existing[ext].id, duplicate=True)
+            outcomes[index] = _failed(index, _vanished(ext))
+        elif first == index and stored_id == row_index[index]:
+            outcomes[index] = BatchOutcome(index, 201, id=stored_id)
+        else:
+            outcomes[index] = BatchOutcome(index, 200, id=stored_id, duplicate=True)
     return [outcomes[i] for i in range(len(items))]
+
+
+def _vanished(external_id: str) -> Conflict:
+    # The stored response with this external_id was deleted between our insert and our read.
+    return Conflict(
+        f"the response with external_id {external_id!r} changed while this one was stored; retry",
+        headers={"Retry-After": "1"},
+    )
 
 
 def _failed(index: int, error: ProblemError) -> BatchOutcome:

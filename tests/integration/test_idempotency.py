@@ -328,3 +328,34 @@ class TestExpiry:
                 select(IdempotencyRecord.key).where(IdempotencyRecord.workspace_id == tenant.id)
             )
             assert list(keys) == ["new"]
+
+
+class TestIdempotentKeyCreation:
+    async def test_a_retried_key_creation_creates_nothing_and_shows_no_secret(
+        self, tenant: Tenant
+    ) -> None:
+        body = {"scopes": ["read"], "label": "dashboard"}
+        first = await tenant.client.post("/v1/api-keys", json=body, headers=_key("key-1"))
+        assert first.status_code == 201, first.text
+        secret = first.json()["key"]
+        again = await tenant.client.post("/v1/api-keys", json=body, headers=_key("key-1"))
+        assert again.status_code == 409
+        assert again.headers["content-type"] == PROBLEM_JSON
+        assert again.headers[REPLAYED] == "true"
+        assert first.json()["prefix"] in again.json()["detail"]
+        assert secret not in again.text
+        listed = (await tenant.client.get("/v1/api-keys")).json()
+        assert [k["label"] for k in listed].count("dashboard") == 1
+
+    async def test_the_secret_is_not_kept_for_replays(
+        self, tenant: Tenant, sessionmaker: async_sessionmaker[AsyncSession]
+    ) -> None:
+        first = await tenant.client.post(
+            "/v1/api-keys", json={"scopes": ["write"]}, headers=_key("key-2")
+        )
+        secret = first.json()["key"].encode()
+        async with sessionmaker() as session:
+            bodies = await session.scalars(
+                select(IdempotencyRecord.body).where(IdempotencyRecord.workspace_id == tenant.id)
+            )
+            assert all(secret not in stored for stored in bodies)

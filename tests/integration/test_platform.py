@@ -201,21 +201,21 @@ class TestHttpEdges:
         assert r.json()["errors"][0]["loc"][0] == "body"
 
 
+BOOTSTRAP = "nps_bootstrap-0123456789abcdefghijk"
+
+
 class TestBootstrap:
     async def test_first_start_creates_default_workspace_with_given_key(
         self, sessionmaker: async_sessionmaker[AsyncSession]
     ) -> None:
         async with sessionmaker() as session, session.begin():
             await session.execute(text("DELETE FROM workspaces"))
-            shown = await ensure_default_workspace(session, "nps_bootstrap-secret")
-            assert shown == "nps_bootstrap-secret"
-            again = await ensure_default_workspace(session, "nps_bootstrap-secret")
-            assert again is None
+            # The operator chose the key: nothing secret is printed.
+            assert await ensure_default_workspace(session, BOOTSTRAP) is None
+            assert await ensure_default_workspace(session, BOOTSTRAP) is None
             workspaces = (await session.scalars(select(Workspace))).all()
             assert [w.name for w in workspaces] == ["default"]
-            key = await session.scalar(
-                select(ApiKey).where(ApiKey.key_hash == hash_key("nps_bootstrap-secret"))
-            )
+            key = await session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(BOOTSTRAP)))
             assert key is not None
             assert key.scopes == [Scope.ADMIN.value]
 
@@ -226,13 +226,21 @@ class TestBootstrap:
             await session.execute(text("DELETE FROM workspaces"))
             generated = await ensure_default_workspace(session, None)
             assert generated is not None
-            assert await ensure_default_workspace(session, "nps_later-secret") is None
+            assert await ensure_default_workspace(session, BOOTSTRAP) is None
             count = await session.scalar(select(func.count()).select_from(ApiKey))
             assert count == 2
 
+    async def test_production_never_generates_and_prints_a_key(
+        self, sessionmaker: async_sessionmaker[AsyncSession]
+    ) -> None:
+        async with sessionmaker() as session, session.begin():
+            await session.execute(text("DELETE FROM workspaces"))
+            assert await ensure_default_workspace(session, None, generate=False) is None
+            assert await session.scalar(select(func.count()).select_from(Workspace)) == 0
 
-def _nps(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NPS_DATABASE_URL": database_url}
+
+def _nps(database_url: str, *args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NPS_DATABASE_URL": database_url, **env_vars}
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
         env=env,
@@ -244,6 +252,16 @@ def _nps(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 class TestCli:
+    async def test_bad_configuration_is_a_one_line_error(self, empty_database_url: str) -> None:
+        done = await asyncio.to_thread(
+            _nps, empty_database_url, "migrate", NPS_BOOTSTRAP_API_KEY="short"
+        )
+        assert done.returncode == 1
+        assert done.stderr.strip() == (
+            "nps: invalid configuration: NPS_BOOTSTRAP_API_KEY: "
+            "String should have at least 32 characters"
+        )
+
     @pytest.mark.usefixtures("engine")
     async def test_workspace_and_keys_from_the_command_line(self, empty_database_url: str) -> None:
         url = empty_database_url
