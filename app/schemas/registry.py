@@ -1,0 +1,143 @@
+"""Accounts, stakeholders and API keys: what a CRM and an admin register."""
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+)
+
+from app.models import JobLevel, Role, Scope
+from app.schemas.base import (
+    Attributes,
+    ClientId,
+    Currency,
+    Email,
+    Label,
+    Name,
+    ShortText,
+    Strict,
+)
+
+# Accounts
+
+
+class AccountFields(Strict):
+    name: Name | None = None
+    industry: ShortText | None = None
+    segment: ShortText | None = None
+    annual_revenue: Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=2)] | None = None
+    currency: Currency | None = Field(default=None, description="ISO 4217 code of annual_revenue")
+    attributes: Attributes = Field(default_factory=dict)
+
+
+class AccountUpsert(AccountFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Acme Corp",
+                    "industry": "technology",
+                    "segment": "enterprise",
+                    "annual_revenue": "1200000.00",
+                    "currency": "EUR",
+                }
+            ]
+        }
+    )
+
+
+class AccountRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str | None
+    industry: str | None
+    segment: str | None
+    annual_revenue: Decimal | None
+    currency: str | None
+    attributes: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+# Stakeholders
+
+
+class StakeholderFields(Strict):
+    account_id: ClientId
+    name: Name | None = None
+    email: Email | None = None
+    role: Role = Role.OTHER
+    job_level: JobLevel = JobLevel.OTHER
+    department: ShortText | None = None
+    attributes: Attributes = Field(default_factory=dict)
+    account: AccountFields | None = Field(
+        default=None,
+        description="creates the account in the same call when it does not exist yet "
+        "(an existing account is left unchanged)",
+    )
+
+
+class StakeholderUpsert(StakeholderFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "account_id": "acme",
+                    "name": "Dana Smith",
+                    "email": "dana@acme.example",
+                    "role": "decision_maker",
+                    "job_level": "executive",
+                    "department": "Engineering",
+                }
+            ]
+        }
+    )
+
+
+class StakeholderInline(StakeholderFields):
+    id: ClientId
+
+
+class StakeholderRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    account_id: str
+    name: str | None
+    email: str | None
+    role: Role
+    job_level: JobLevel
+    department: str | None
+    attributes: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+# API keys
+
+
+class ApiKeyCreate(Strict):
+    scopes: Annotated[list[Scope], Field(min_length=1, max_length=3)]
+    label: Label | None = None
+
+
+class ApiKeyRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    prefix: str
+    scopes: list[Scope]
+    label: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyRead):
+    key: str = Field(description="the secret; shown only in this answer")
