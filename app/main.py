@@ -55,15 +55,18 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = PayloadTooLarge(f"the request body is over {self.limit} bytes: nothing was stored")
-        await problem_response(error)(scope, receive, send)
+        await problem_response(PayloadTooLarge(_too_large(self.limit)))(scope, receive, send)
 
 
 class _TooLarge(StarletteHTTPException):
     # An HTTPException because FastAPI turns any other error raised while it reads the body
     # into a 400 "error parsing the body"; this one reaches the problem+json handler as a 413.
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body is over {limit} bytes: nothing was stored")
+        super().__init__(413, _too_large(limit))
+
+
+def _too_large(limit: int) -> str:
+    return f"the request body is over {limit} bytes: nothing was stored"
 
 
 async def _purge_idempotency_keys(app: FastAPI, hours: int) -> None:

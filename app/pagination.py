@@ -24,6 +24,13 @@ def encode_cursor(updated_at: datetime, row_id: Any) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+def _not_ours() -> Unprocessable:
+    return Unprocessable(
+        "the cursor is not one this service issued",
+        errors=[field_error(["query", "cursor"], "invalid cursor")],
+    )
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
@@ -32,10 +39,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         if moment.tzinfo is None or not isinstance(row_id, str):
             raise ValueError("naive")
     except (ValueError, TypeError) as exc:
-        raise Unprocessable(
-            "the cursor is not one this service issued",
-            errors=[field_error(["query", "cursor"], "invalid cursor")],
-        ) from exc
+        raise _not_ours() from exc
     return moment, row_id
 
 
@@ -56,10 +60,7 @@ async def paginate(
             try:
                 key = uuid.UUID(after_id)
             except ValueError as exc:
-                raise Unprocessable(
-                    "the cursor is not one this service issued",
-                    errors=[field_error(["query", "cursor"], "invalid cursor")],
-                ) from exc
+                raise _not_ours() from exc
         query = query.where(tuple_(updated_col, id_col) > tuple_(literal(after_at), literal(key)))
     rows = list((await session.scalars(query.order_by(updated_col, id_col).limit(limit + 1))).all())
     if len(rows) <= limit:

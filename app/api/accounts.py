@@ -5,9 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi import Response as HttpResponse
 
-from app.api.deps import DEFAULT_PAGE, Cursor, Limit, ReadAuth, UpdatedSince, WriteAuth
+from app.api.deps import Cursor, Limit, ReadAuth, UpdatedSince, WriteAuth
 from app.db import ReadSessionDep, SessionDep
 from app.models import Role
+from app.pagination import DEFAULT_LIMIT
 from app.schemas import (
     ID_PATTERN,
     AccountRead,
@@ -50,7 +51,7 @@ async def upsert_account(
 async def list_accounts(
     session: ReadSessionDep,
     auth: ReadAuth,
-    limit: Limit = DEFAULT_PAGE,
+    limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
     updated_since: UpdatedSince = None,
     segment: Annotated[str | None, Query(max_length=100)] = None,
@@ -117,7 +118,7 @@ async def upsert_stakeholder(
 async def list_stakeholders(
     session: ReadSessionDep,
     auth: ReadAuth,
-    limit: Limit = DEFAULT_PAGE,
+    limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
     updated_since: UpdatedSince = None,
     account_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,

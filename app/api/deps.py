@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app.db import SessionDep
 from app.errors import Forbidden, Unauthorized
 from app.models import Scope
-from app.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.pagination import MAX_LIMIT
 from app.schemas import Timestamp
 from app.services.keys import authenticate, granted
 
@@ -61,4 +61,3 @@ UpdatedSince = Annotated[
     Timestamp | None,
     Query(description="only rows created or changed at or after this instant (RFC 3339)"),
 ]
-DEFAULT_PAGE = DEFAULT_LIMIT

@@ -6,11 +6,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi import Response as HttpResponse
 
-from app.api.deps import DEFAULT_PAGE, Cursor, Limit, ReadAuth, UpdatedSince, WriteAuth, utcnow
+from app.api.deps import Cursor, Limit, ReadAuth, UpdatedSince, WriteAuth, utcnow
 from app.api.idempotency import IdempotencyDep
 from app.db import ReadSessionDep, SessionDep
 from app.errors import PayloadTooLarge
 from app.models import Role
+from app.pagination import DEFAULT_LIMIT
 from app.schemas import (
     ID_PATTERN,
     BatchItemResult,
@@ -94,7 +95,7 @@ async def record_batch(
 async def list_responses(
     session: ReadSessionDep,
     auth: ReadAuth,
-    limit: Limit = DEFAULT_PAGE,
+    limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
     updated_since: UpdatedSince = None,
     account_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
