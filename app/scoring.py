@@ -43,6 +43,16 @@ class Precision(StrEnum):
     OK = "ok"
 
 
+class Method(StrEnum):
+    """How responses are counted; SPEC.md defines each."""
+
+    RESPONDENT = "respondent"
+    LATEST_PER_STAKEHOLDER = "latest_per_stakeholder"
+    ROLE_WEIGHTED = "role_weighted"
+    DECISION_MAKER_FIRST = "decision_maker_first"
+    ACCOUNT_AS_UNIT = "account_as_unit"
+
+
 def classify(score: int) -> Category:
     """Promoter for 9-10, passive for 7-8, detractor for 0-6; anything else raises ValueError."""
     # bool is an int subclass, but `true` is not a score: reject it instead of coercing.
@@ -51,6 +61,15 @@ def classify(score: int) -> Category:
     if score >= PROMOTER_MIN:
         return Category.PROMOTER
     if score >= PASSIVE_MIN:
+        return Category.PASSIVE
+    return Category.DETRACTOR
+
+
+def classify_mean(mean: float) -> Category:
+    """An account's mean score under account_as_unit, with the same thresholds: 8.5 is passive."""
+    if mean >= PROMOTER_MIN:
+        return Category.PROMOTER
+    if mean >= PASSIVE_MIN:
         return Category.PASSIVE
     return Category.DETRACTOR
 
@@ -235,11 +254,23 @@ def compare(first: Tally, second: Tally, *, confidence: float = 0.95) -> Change 
     diff = c1 - c2, SE = sqrt(Var1/n'1 + Var2/n'2), z = diff/SE, p = 2*(1 - Phi(|z|)),
     CI = diff +- z_crit*SE in NPS points, clipped to [-200, 200]; significant if p < 1 - confidence.
     """
+    return compare_counts(
+        (first.promoters, first.detractors, first.n),
+        (second.promoters, second.detractors, second.n),
+        confidence=confidence,
+    )
+
+
+Counts = tuple[float, float, float]  # promoters, detractors, n: integers or weighted pseudo-counts
+
+
+def compare_counts(first: Counts, second: Counts, *, confidence: float = 0.95) -> Change | None:
+    """`compare` on (P, D, n) triples, so weighted scores are tested on their pseudo-counts."""
     z_critical = z_value(confidence)
-    if first.n == 0 or second.n == 0:
+    if first[2] == 0 or second[2] == 0:
         return None
-    a = _adjusted_wald(first.promoters, first.detractors, first.n)
-    b = _adjusted_wald(second.promoters, second.detractors, second.n)
+    a = _adjusted_wald(*first)
+    b = _adjusted_wald(*second)
     difference = a.centre - b.centre
     # The +3/4 pseudo-counts keep both variances strictly positive, so SE > 0.
     standard_error = math.sqrt(a.variance / a.n_adjusted + b.variance / b.n_adjusted)
@@ -284,6 +315,26 @@ class WeightedTally:
             return 0.0
         return self.total**2 / self.sum_sq
 
+    def pseudo_counts(self) -> Counts:
+        """(P*, D*, n*) = (n_eff*Wp/W, n_eff*Wd/W, n_eff): what the interval and the test use."""
+        total = self.total
+        if total == 0:
+            return (0.0, 0.0, 0.0)
+        n_effective = self.n_effective
+        return (
+            n_effective * self.promoters / total,
+            n_effective * self.detractors / total,
+            n_effective,
+        )
+
+    def __add__(self, other: WeightedTally) -> WeightedTally:
+        return WeightedTally(
+            self.promoters + other.promoters,
+            self.passives + other.passives,
+            self.detractors + other.detractors,
+            self.sum_sq + other.sum_sq,
+        )
+
     @classmethod
     def from_pairs(cls, pairs: Iterable[tuple[int, float]]) -> WeightedTally:
         """Sums of weights per category and of squared weights from (score, weight) pairs.
@@ -318,13 +369,9 @@ def weighted_interval(w: WeightedTally, *, confidence: float = 0.95) -> Interval
     In NPS points, clipped to [-100, 100]; None when the tally is empty.
     """
     z = z_value(confidence)
-    total = w.total
-    if total == 0:
+    if w.total == 0:
         return None
-    n_effective = w.n_effective
-    return _adjusted_wald_interval(
-        n_effective * w.promoters / total, n_effective * w.detractors / total, n_effective, z
-    )
+    return _adjusted_wald_interval(*w.pseudo_counts(), z)
 
 
 def round_half_away(x: float, ndigits: int = 0) -> float:

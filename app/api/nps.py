@@ -1,89 +1,56 @@
 """Scores: the workspace or a filtered slice, with breakdowns, and one account's score."""
 
-from datetime import UTC, datetime, timedelta
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from app.api.accounts import AccountId
-from app.api.deps import ReadAuth, utcnow
+from app.api.deps import ReadAuth
+from app.api.score_params import CountingDep, FiltersDep, From, Text, To, _window
 from app.db import ReadSessionDep
 from app.errors import Unprocessable, field_error
-from app.models import JobLevel, Role
-from app.schemas import ID_PATTERN, AccountNpsReport, NpsReport, Timestamp
-from app.scoring import CIMethod
+from app.schemas import AccountNpsReport, NpsReport
+from app.scoring import Method
 from app.services import accounts
-from app.services.nps import (
-    Dimension,
-    Filters,
-    Method,
-    ScoreOptions,
-    Selection,
-    Window,
-    count,
-    groups_read,
-    marginal,
-    score_read,
-    total,
-)
+from app.services.nps import Dimension, Filters, Selection, count, marginal, total
+from app.services.reports import benchmark_standing, groups_read, score_read
+
+__all__ = ["From", "Text", "To", "_window", "router"]  # From/To/Text: used by other routers
 
 router = APIRouter(prefix="/v1", tags=["scores"])
-
-DEFAULT_WINDOW = timedelta(days=365)
-
-From = Annotated[
-    Timestamp | None,
-    Query(alias="from", description="start, inclusive (RFC 3339); default 365 days before `to`"),
-]
-To = Annotated[Timestamp | None, Query(description="end, exclusive (RFC 3339); default now")]
-MethodQuery = Annotated[Method, Query(description="how responses are counted")]
-CIMethodQuery = Annotated[CIMethod, Query(description="confidence interval method")]
-Confidence = Annotated[float, Query(ge=0.5, le=0.999, description="interval level")]
-Text = Annotated[str | None, Query(min_length=1, max_length=100)]
-
-
-def _window(start: datetime | None, end: datetime | None) -> Window:
-    end = (end or utcnow()).astimezone(UTC)
-    start = (start or end - DEFAULT_WINDOW).astimezone(UTC)
-    if start >= end:
-        raise Unprocessable(
-            "`from` must be before `to`",
-            errors=[field_error(["query", "from"], "not before `to`")],
-        )
-    return Window(start, end)
 
 
 @router.get("/nps", response_model=NpsReport, operation_id="get_nps")
 async def get_nps(
     session: ReadSessionDep,
     auth: ReadAuth,
+    filters: FiltersDep,
+    counting: CountingDep,
     from_: From = None,
     to: To = None,
-    account_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
-    role: Role | None = None,
-    job_level: JobLevel | None = None,
-    department: Text = None,
-    segment: Text = None,
-    industry: Text = None,
-    survey: Text = None,
     group_by: Dimension | None = None,
-    method: MethodQuery = Method.LATEST_PER_STAKEHOLDER,
-    ci_method: CIMethodQuery = CIMethod.ADJUSTED_WALD,
-    confidence: Confidence = 0.95,
 ) -> NpsReport:
     """The score over a window and filters, optionally broken down by one dimension."""
-    window = _window(from_, to)
-    filters = Filters(account_id, role, job_level, department, segment, industry, survey)
-    options = ScoreOptions(ci_method=ci_method, confidence=confidence)
+    counting.require_portfolio(filters, group_by)
+    window = counting.window(from_, to)
+    selection = Selection(
+        (window,), filters, counting.method, counting.weighting, counting.by_revenue
+    )
     dimensions = () if group_by is None else (group_by,)
-    cells = await count(session, auth.workspace_id, Selection(window, filters, method), dimensions)
+    cells = await count(session, auth.workspace_id, selection, dimensions)
+    options = counting.options
+    score = score_read(total(cells), options)
     return NpsReport(
-        method=method.value,
+        method=counting.method.value,
+        weights=counting.weights_read(cells),
         from_=window.start,
         to=window.end,
         filters=filters.echo(),
-        score=score_read(total(cells), options),
-        groups=None if group_by is None else groups_read(group_by, marginal(cells, 0), options),
+        score=score,
+        benchmark=None
+        if filters.industry is None
+        else benchmark_standing(filters.industry, score.nps, counting.benchmarks),
+        groups=None
+        if group_by is None
+        else groups_read(group_by, marginal(cells, 0), options, counting.benchmarks),
     )
 
 
@@ -100,26 +67,35 @@ async def get_account_nps(
     account_id: AccountId,
     session: ReadSessionDep,
     auth: ReadAuth,
+    counting: CountingDep,
     from_: From = None,
     to: To = None,
     survey: Text = None,
-    method: MethodQuery = Method.LATEST_PER_STAKEHOLDER,
-    ci_method: CIMethodQuery = CIMethod.ADJUSTED_WALD,
-    confidence: Confidence = 0.95,
 ) -> AccountNpsReport:
     """One account's score with its breakdown by role, job level and department."""
-    await accounts.get_account(session, auth.workspace_id, account_id)
-    window = _window(from_, to)
-    options = ScoreOptions(ci_method=ci_method, confidence=confidence)
-    selection = Selection(window, Filters(account_id=account_id, survey=survey), method)
+    if counting.method is Method.ACCOUNT_AS_UNIT:
+        message = "account_as_unit applies to portfolio views, not to one account"
+        raise Unprocessable(message, errors=[field_error(["query", "method"], message)])
+    account = await accounts.get_account(session, auth.workspace_id, account_id)
+    window = counting.window(from_, to)
+    options = counting.options
+    selection = Selection(
+        (window,),
+        Filters(account_id=account_id, survey=survey),
+        counting.method,
+        counting.weighting,
+    )
     # One statement for the total and every breakdown, so they come from one snapshot.
     cells = await count(session, auth.workspace_id, selection, BREAKDOWNS)
+    score = score_read(total(cells), options)
     return AccountNpsReport(
         account_id=account_id,
-        method=method.value,
+        method=counting.method.value,
+        weights=counting.weights_read(cells),
         from_=window.start,
         to=window.end,
-        score=score_read(total(cells), options),
+        score=score,
+        benchmark=benchmark_standing(account.industry, score.nps, counting.benchmarks),
         breakdowns={
             dim.value: groups_read(dim, marginal(cells, i), options)
             for i, dim in enumerate(BREAKDOWNS)

@@ -1,6 +1,7 @@
 """Score objects and the reports that carry them."""
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import (
     BaseModel,
@@ -8,6 +9,7 @@ from pydantic import (
     Field,
 )
 
+from app.benchmarks import Position
 from app.scoring import CIMethod, Precision
 
 # Scores
@@ -61,17 +63,58 @@ class ScoreRead(BaseModel):
     unweighted: UnweightedRead | None = None
 
 
+# Methods, benchmarks, trends, comparisons
+
+
+class WeightsRead(BaseModel):
+    """The weights that produced a score; null under unweighted methods."""
+
+    role: dict[str, float] | None = None
+    job_level: dict[str, float] | None = None
+    account: Literal["equal", "revenue"] | None = Field(
+        None, description="account_as_unit: each account counts equally, or by annual revenue"
+    )
+    accounts_without_revenue: list[str] | None = Field(
+        None, description="weight=revenue: accounts left out of the weighted figures"
+    )
+
+
+class BenchmarkStanding(BaseModel):
+    """Where a score stands against its industry's typical range."""
+
+    industry: str | None
+    low: float | None
+    high: float | None
+    position: Position
+
+
+class ChangeRead(BaseModel):
+    """Two-sample adjusted-Wald test of this score minus the other one."""
+
+    previous: datetime | None = Field(
+        None, description="trend: the start of the point compared with"
+    )
+    difference: float
+    ci: IntervalRead
+    z: float
+    p_value: float
+    significant: bool
+
+
 class GroupRead(BaseModel):
     key: dict[str, str | None]
     score: ScoreRead
+    benchmark: BenchmarkStanding | None = Field(None, description="with group_by=industry")
 
 
 class NpsReport(BaseModel):
     method: str
+    weights: WeightsRead | None = None
     from_: datetime = Field(alias="from")
     to: datetime
     filters: dict[str, str]
     score: ScoreRead
+    benchmark: BenchmarkStanding | None = Field(None, description="when filtered by industry")
     groups: list[GroupRead] | None = None
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
@@ -80,9 +123,11 @@ class NpsReport(BaseModel):
 class AccountNpsReport(BaseModel):
     account_id: str
     method: str
+    weights: WeightsRead | None = None
     from_: datetime = Field(alias="from")
     to: datetime
     score: ScoreRead
+    benchmark: BenchmarkStanding = Field(description="against the account's industry range")
     breakdowns: dict[str, list[GroupRead]] = Field(
         description="the same score by role, job_level and department"
     )

@@ -1,31 +1,33 @@
-"""Scores over a window: SQL counts the categories; app.scoring does the math."""
+"""Scores over windows: SQL counts categories and sums weights; app.scoring does the math.
+
+One statement answers a whole report: every window (a trend's buckets) and every cell of a
+breakdown, so they all come from one snapshot.
+"""
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Numeric,
+    Select,
+    and_,
+    case,
+    func,
+    literal,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Account, JobLevel, Response, Role
-from app.schemas import GroupRead, IntervalRead, ScoreRead
-from app.scoring import (
-    PASSIVE_MIN,
-    PROMOTER_MIN,
-    CIMethod,
-    Tally,
-    confidence_interval,
-    precision,
-)
-
-
-class Method(StrEnum):
-    RESPONDENT = "respondent"
-    LATEST_PER_STAKEHOLDER = "latest_per_stakeholder"
+from app.scoring import PASSIVE_MIN, PROMOTER_MIN, Method, Tally, WeightedTally
 
 
 class Dimension(StrEnum):
@@ -39,6 +41,11 @@ class Dimension(StrEnum):
 
 
 KEY_NAMES = {Dimension.ACCOUNT: "account_id"}
+ACCOUNT_DIMENSIONS = frozenset({Dimension.SEGMENT, Dimension.INDUSTRY})
+
+
+def column_name(dim: Dimension) -> str:
+    return KEY_NAMES.get(dim, dim.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,20 +69,45 @@ class Filters:
 
 
 @dataclass(frozen=True, slots=True)
-class Selection:
-    """Which responses a score is made of, and how they are counted."""
+class Weighting:
+    """Role weights times job-level weights, per response."""
 
-    window: Window
-    filters: Filters
-    method: Method
+    role: Mapping[str, float]
+    job_level: Mapping[str, float]
 
 
 @dataclass(frozen=True, slots=True)
-class ScoreOptions:
-    ci_method: CIMethod = CIMethod.ADJUSTED_WALD
-    confidence: float = 0.95
-    min_n: int = 5
-    low_n: int = 30
+class Selection:
+    """Which responses a score is made of, and how they are counted, in each window."""
+
+    windows: Sequence[Window]
+    filters: Filters
+    method: Method
+    # role_weighted; under account_as_unit, the weights of each account's mean score.
+    weighting: Weighting | None = None
+    by_revenue: bool = False  # account_as_unit: accounts weighted by annual revenue
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    tally: Tally = field(default_factory=Tally)
+    weighted: WeightedTally | None = None
+    without_revenue: frozenset[str] = frozenset()
+
+    def __add__(self, other: "Cell") -> "Cell":
+        weighted = self.weighted
+        if other.weighted is not None:
+            weighted = other.weighted if weighted is None else weighted + other.weighted
+        return Cell(
+            self.tally + other.tally, weighted, self.without_revenue | other.without_revenue
+        )
+
+
+# Keys are (window index, *dimension values).
+Cells = dict[tuple[Any, ...], Cell]
+
+_LATEST = frozenset(Method) - {Method.RESPONDENT}
+_TIER = {Role.DECISION_MAKER.value: 1, Role.INFLUENCER.value: 2}
 
 
 def _department_key(column: Any) -> ColumnElement[Any]:
@@ -83,28 +115,20 @@ def _department_key(column: Any) -> ColumnElement[Any]:
     return func.lower(func.btrim(column))
 
 
-def column_name(dim: Dimension) -> str:
-    return KEY_NAMES.get(dim, dim.value)
+def _number(value: float) -> ColumnElement[Decimal]:
+    # Weights go in as exact decimals, so sums and means in SQL have no float error.
+    return literal(Decimal(repr(float(value))), Numeric)
 
 
-def _columns(with_account: bool) -> dict[str, ColumnElement[Any]]:
-    """What a response can be filtered and grouped by, named as in the API."""
-    columns: dict[str, Any] = {
-        "account_id": Response.account_id,
-        "role": Response.role,
-        "job_level": Response.job_level,
-        "department": _department_key(Response.department),
-        "survey": Response.survey,
-    }
-    if with_account:  # the account's current segment and industry
-        columns["segment"] = Account.segment
-        columns["industry"] = Account.industry
-    return columns
+def _weight(role: Any, job_level: Any, weighting: Weighting) -> ColumnElement[Any]:
+    def lookup(column: Any, weights: Mapping[str, float]) -> ColumnElement[Any]:
+        return case({k: _number(w) for k, w in weights.items()}, value=column, else_=_number(1))
+
+    return lookup(role, weighting.role) * lookup(job_level, weighting.job_level)
 
 
-def _slice(columns: dict[str, Any], filters: Filters) -> list[ColumnElement[bool]]:
-    """The filters that pick whose answers count, as conditions on `columns`."""
-    wanted = {
+def _wanted(filters: Filters) -> dict[str, Any]:
+    return {
         "account_id": filters.account_id,
         "role": filters.role.value if filters.role else None,
         "job_level": filters.job_level.value if filters.job_level else None,
@@ -112,12 +136,53 @@ def _slice(columns: dict[str, Any], filters: Filters) -> list[ColumnElement[bool
         "segment": filters.segment,
         "industry": filters.industry,
     }
-    return [columns[name] == value for name, value in wanted.items() if value is not None]
 
 
-_NEEDS_ACCOUNT = {Dimension.SEGMENT, Dimension.INDUSTRY}
+def _conditions(columns: Mapping[str, Any], filters: Filters) -> list[ColumnElement[bool]]:
+    return [
+        columns[name] == value
+        for name, value in _wanted(filters).items()
+        if value is not None and name in columns
+    ]
 
-Cells = dict[tuple[str | None, ...], Tally]
+
+def _candidates(workspace_id: uuid.UUID, selection: Selection) -> Select[Any]:
+    """Each response of the windows (once per window it falls in), with what it can be cut by."""
+    columns: list[Any] = [
+        Response.stakeholder_id,
+        Response.score,
+        Response.account_id,
+        Response.role,
+        Response.job_level,
+        _department_key(Response.department).label("department"),
+        Response.survey,
+    ]
+    if selection.method in _LATEST:
+        columns += [Response.submitted_at, Response.created_at, Response.id]
+    windows = selection.windows
+    if len(windows) == 1:
+        query = select(literal(0).label("period"), *columns).where(
+            Response.submitted_at >= windows[0].start, Response.submitted_at < windows[0].end
+        )
+    else:
+        instants = ARRAY(DateTime(timezone=True))
+        period = (
+            func.unnest(
+                literal([w.start for w in windows], instants),
+                literal([w.end for w in windows], instants),
+            )
+            .table_valued("start", "end", with_ordinality="ordinal")
+            .render_derived(name="period")
+        )
+        query = select((period.c.ordinal - 1).label("period"), *columns).join_from(
+            Response,
+            period,
+            and_(Response.submitted_at >= period.c.start, Response.submitted_at < period.c.end),
+        )
+    query = query.where(Response.workspace_id == workspace_id, Response.excluded.is_(False))
+    if selection.filters.survey is not None:
+        query = query.where(Response.survey == selection.filters.survey)
+    return query
 
 
 async def count(
@@ -126,130 +191,193 @@ async def count(
     selection: Selection,
     dimensions: Sequence[Dimension] = (),
 ) -> Cells:
-    """One SQL aggregate: the category counts per combination of `dimensions`.
+    """The counts (and weight sums) per window and combination of `dimensions`.
 
-    The window and the survey decide which responses are candidates. Under
-    latest_per_stakeholder each stakeholder's latest candidate is chosen first, once, and the
+    The windows and the survey decide which responses are candidates. Under every method but
+    respondent each stakeholder's latest candidate in each window is chosen first, once, and the
     other filters and the grouping apply to it as it was then: a person promoted from user to
     decision maker counts as a decision maker, a person who moved to another account counts
     there, and the groups of a breakdown add up to the total.
     """
     filters = selection.filters
-    with_account = (
-        filters.segment is not None
-        or filters.industry is not None
-        or bool(_NEEDS_ACCOUNT.intersection(dimensions))
-    )
-    columns = _columns(with_account)
+    method = selection.method
     names = [column_name(d) for d in dimensions]
-
-    def responses(*selected: Any) -> Select[Any]:
-        query = select(*selected).where(
-            Response.workspace_id == workspace_id,
-            Response.excluded.is_(False),
-            Response.submitted_at >= selection.window.start,
-            Response.submitted_at < selection.window.end,
-        )
-        if filters.survey is not None:
-            query = query.where(Response.survey == filters.survey)
-        if with_account:
-            query = query.join(
-                Account,
-                and_(
-                    Account.workspace_id == Response.workspace_id,
-                    Account.id == Response.account_id,
-                ),
-            )
-        return query
-
-    if selection.method is Method.RESPONDENT:
-        rows = (
-            responses(Response.score, *[columns[n].label(n) for n in names])
-            .where(*_slice(columns, filters))
-            .subquery()
-        )
+    candidates = _candidates(workspace_id, selection)
+    response_filters = _conditions(
+        {
+            "account_id": Response.account_id,
+            "role": Response.role,
+            "job_level": Response.job_level,
+            "department": _department_key(Response.department),
+        },
+        filters,
+    )
+    if method is Method.RESPONDENT:
+        chosen = candidates.where(*response_filters).subquery("chosen")
     else:
-        latest = responses(Response.score, *[c.label(n) for n, c in columns.items()])
-        if wanted := _slice(columns, filters):
+        if response_filters:
             # Only people with an answer in the slice can have their latest one there.
-            latest = latest.where(
-                Response.stakeholder_id.in_(responses(Response.stakeholder_id).where(*wanted))
+            first = min(w.start for w in selection.windows)
+            last = max(w.end for w in selection.windows)
+            in_slice = select(Response.stakeholder_id).where(
+                Response.workspace_id == workspace_id,
+                Response.excluded.is_(False),
+                Response.submitted_at >= first,
+                Response.submitted_at < last,
+                *response_filters,
             )
+            candidates = candidates.where(Response.stakeholder_id.in_(in_slice))
+        inner = candidates.subquery("candidates")
         # Ties on submitted_at go to the response recorded last, then to the id, so the choice
         # never depends on the plan.
         chosen = (
-            latest.ext(distinct_on(Response.stakeholder_id))
+            select(inner)
+            .ext(distinct_on(inner.c.period, inner.c.stakeholder_id))
             .order_by(
-                Response.stakeholder_id,
-                Response.submitted_at.desc(),
-                Response.created_at.desc(),
-                Response.id.desc(),
+                inner.c.period,
+                inner.c.stakeholder_id,
+                inner.c.submitted_at.desc(),
+                inner.c.created_at.desc(),
+                inner.c.id.desc(),
             )
-            .subquery()
+            .subquery("chosen")
         )
-        as_chosen = {n: chosen.c[n] for n in columns}
-        rows = (
-            select(chosen.c.score, *[as_chosen[n].label(n) for n in names])
-            .where(*_slice(as_chosen, filters))
-            .subquery()
-        )
-    group = [rows.c[n] for n in names]
-    counts = select(
-        *group,
-        func.count().filter(rows.c.score >= PROMOTER_MIN),
-        func.count().filter(and_(rows.c.score >= PASSIVE_MIN, rows.c.score < PROMOTER_MIN)),
-        func.count().filter(rows.c.score < PASSIVE_MIN),
-    ).group_by(*group)
-    width = len(names)
-    return {
-        tuple(row[:width]): Tally(int(row[width]), int(row[width + 1]), int(row[width + 2]))
-        for row in (await session.execute(counts)).all()
-    }
 
-
-def total(cells: Cells) -> Tally:
-    return sum(cells.values(), Tally())
-
-
-def marginal(cells: Cells, position: int) -> dict[str | None, Tally]:
-    """The cells summed over every dimension but the one at `position`."""
-    out: dict[str | None, Tally] = {}
-    for key, tally in cells.items():
-        out[key[position]] = out.get(key[position], Tally()) + tally
-    return out
-
-
-def score_read(tally: Tally, options: ScoreOptions) -> ScoreRead:
-    n = tally.n
-    interval = confidence_interval(tally, method=options.ci_method, confidence=options.confidence)
-
-    def pct(count: int) -> float | None:
-        return 100.0 * count / n if n else None
-
-    return ScoreRead(
-        nps=tally.nps,
-        n=n,
-        promoters=tally.promoters,
-        passives=tally.passives,
-        detractors=tally.detractors,
-        promoter_pct=pct(tally.promoters),
-        passive_pct=pct(tally.passives),
-        detractor_pct=pct(tally.detractors),
-        ci=None
-        if interval is None
-        else IntervalRead(
-            low=interval.low, high=interval.high, level=options.confidence, method=options.ci_method
-        ),
-        precision=precision(n, min_n=options.min_n, low_n=options.low_n),
-        n_effective=float(n),
-        unweighted=None,
+    needs_account = (
+        filters.segment is not None
+        or filters.industry is not None
+        or bool(ACCOUNT_DIMENSIONS.intersection(dimensions))
+        or selection.by_revenue
     )
+    columns: dict[str, Any] = {
+        "period": chosen.c.period,
+        "score": chosen.c.score,
+        "account_id": chosen.c.account_id,
+        "role": chosen.c.role,
+        "job_level": chosen.c.job_level,
+        "department": chosen.c.department,
+        "survey": chosen.c.survey,
+    }
+    rows = select().select_from(chosen)
+    if needs_account:
+        rows = rows.join(
+            Account,
+            and_(Account.workspace_id == workspace_id, Account.id == chosen.c.account_id),
+        )
+        columns |= {
+            "segment": Account.segment,
+            "industry": Account.industry,
+            "revenue": Account.annual_revenue,
+        }
+    if selection.weighting is not None:
+        columns["weight"] = _weight(chosen.c.role, chosen.c.job_level, selection.weighting)
+    if method is Method.DECISION_MAKER_FIRST:
+        tier = case(
+            {k: literal(v) for k, v in _TIER.items()}, value=chosen.c.role, else_=literal(3)
+        )
+        columns["tier"] = tier
+        columns["top_tier"] = func.min(tier).over(
+            partition_by=[chosen.c.period, chosen.c.account_id]
+        )
+    filtered = (
+        rows.add_columns(*[c.label(n) for n, c in columns.items()])
+        .where(*_conditions(columns, filters))
+        .subquery("filtered")
+    )
+    where: list[ColumnElement[bool]] = []
+    if method is Method.DECISION_MAKER_FIRST:
+        # Decision makers' answers if the account has any, else influencers', else everyone's.
+        where.append(filtered.c.tier == filtered.c.top_tier)
+    if method is Method.ACCOUNT_AS_UNIT:
+        return await _accounts_as_units(session, selection, filtered, names, where)
+    return await _tally(session, filtered, names, where, weighted=selection.weighting is not None)
 
 
-def groups_read(
-    dimension: Dimension, tallies: dict[str | None, Tally], options: ScoreOptions
-) -> list[GroupRead]:
-    """Groups in key order, the unknown (null) group last."""
-    name = column_name(dimension)
-    ordered = sorted(tallies.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
-    return [GroupRead(key={name: key}, score=score_read(t, options)) for key, t in ordered]
+def _category_sums(value: Any, score: Any) -> list[ColumnElement[Any]]:
+    return [
+        func.coalesce(func.sum(value).filter(score >= PROMOTER_MIN), 0),
+        func.coalesce(func.sum(value).filter(and_(score >= PASSIVE_MIN, score < PROMOTER_MIN)), 0),
+        func.coalesce(func.sum(value).filter(score < PASSIVE_MIN), 0),
+    ]
+
+
+async def _tally(
+    session: AsyncSession,
+    rows: Any,
+    names: Sequence[str],
+    where: Sequence[ColumnElement[bool]],
+    *,
+    weighted: bool,
+) -> Cells:
+    group = [rows.c.period, *[rows.c[n] for n in names]]
+    sums = _category_sums(literal(1), rows.c.score)
+    if weighted:
+        sums += [
+            *_category_sums(rows.c.weight, rows.c.score),
+            func.sum(rows.c.weight * rows.c.weight),
+        ]
+    query = select(*group, *sums).where(*where).group_by(*group)
+    width = len(group)
+    cells: Cells = {}
+    for row in (await session.execute(query)).all():
+        tally = Tally(int(row[width]), int(row[width + 1]), int(row[width + 2]))
+        weights = None
+        if weighted:
+            weights = WeightedTally(*(float(v) for v in row[width + 3 : width + 7]))
+        cells[tuple(row[:width])] = Cell(tally, weights)
+    return cells
+
+
+async def _accounts_as_units(
+    session: AsyncSession,
+    selection: Selection,
+    rows: Any,
+    names: Sequence[str],
+    where: Sequence[ColumnElement[bool]],
+) -> Cells:
+    """Each account once: its (weighted) mean score classified with the score thresholds."""
+    weight = rows.c.weight if selection.weighting is not None else literal(1)
+    per_account = [rows.c.period, rows.c.account_id, *[rows.c[n] for n in names]]
+    mean = func.sum(weight * rows.c.score) / func.sum(weight)
+    revenue = rows.c.revenue if selection.by_revenue else literal(None, Numeric)
+    accounts = (
+        select(*per_account, mean.label("mean"), func.max(revenue).label("revenue"))
+        .where(*where)
+        .group_by(*per_account)
+        .subquery("accounts")
+    )
+    group = [accounts.c.period, *[accounts.c[n] for n in names]]
+    # The mean of a 0-10 score is classified like a score: 8.5 is a passive account.
+    score = accounts.c.mean
+    sums = _category_sums(literal(1), score)
+    has_revenue = accounts.c.revenue > 0
+    if selection.by_revenue:
+        sums += [
+            *_category_sums(case((has_revenue, accounts.c.revenue), else_=None), score),
+            func.coalesce(func.sum(accounts.c.revenue * accounts.c.revenue), 0),
+            func.array_agg(accounts.c.account_id).filter(~func.coalesce(has_revenue, False)),
+        ]
+    query = select(*group, *sums).group_by(*group)
+    width = len(group)
+    cells: Cells = {}
+    for row in (await session.execute(query)).all():
+        tally = Tally(int(row[width]), int(row[width + 1]), int(row[width + 2]))
+        if not selection.by_revenue:
+            cells[tuple(row[:width])] = Cell(tally)
+            continue
+        weights = WeightedTally(*(float(v) for v in row[width + 3 : width + 7]))
+        cells[tuple(row[:width])] = Cell(tally, weights, frozenset(row[width + 7] or ()))
+    return cells
+
+
+def total(cells: Cells, period: int = 0) -> Cell:
+    return sum((c for k, c in cells.items() if k[0] == period), Cell())
+
+
+def marginal(cells: Cells, position: int, period: int = 0) -> dict[Any, Cell]:
+    """The cells of one window summed over every dimension but the one at `position`."""
+    out: dict[Any, Cell] = {}
+    for key, cell in cells.items():
+        if key[0] == period:
+            out[key[position + 1]] = out.get(key[position + 1], Cell()) + cell
+    return out

@@ -142,7 +142,17 @@ def expected_score(
 
 
 def expected_groups(name: str, groups: list[tuple[str | None, Counts]]) -> list[dict[str, Any]]:
-    return [{"key": {name: key}, "score": expected_score(*c)} for key, c in groups]
+    return [
+        {"key": {name: key}, "score": expected_score(*c), "benchmark": standing(name, key)}
+        for key, c in groups
+    ]
+
+
+def standing(name: str, industry: str | None) -> dict[str, Any] | None:
+    """Groups by industry stand against the benchmark table, which has none of these industries."""
+    if name != "industry":
+        return None
+    return {"industry": industry, "low": None, "high": None, "position": "unknown"}
 
 
 def assert_validation_problem(r: httpx.Response, loc: list[str]) -> None:
@@ -217,6 +227,8 @@ class TestNpsScore:
 
         assert body == {
             "method": "latest_per_stakeholder",
+            "weights": None,
+            "benchmark": None,
             "from": "2026-01-01T00:00:00Z",
             "to": "2026-04-01T00:00:00Z",
             "filters": {},
@@ -311,7 +323,7 @@ class TestNpsScore:
 
         assert_validation_problem(r, ["query", "ci_method"])
 
-    @pytest.mark.parametrize("method", ["role_weighted", "bogus"])
+    @pytest.mark.parametrize("method", ["Respondent", "bogus"])
     async def test_unsupported_method_is_422(self, tenant: Tenant, method: str) -> None:
         r = await tenant.client.get("/v1/nps", params={**WINDOW, "method": method})
 
@@ -757,9 +769,11 @@ class TestAccountNps:
         assert r.json() == {
             "account_id": "acme",
             "method": "latest_per_stakeholder",
+            "weights": None,
             "from": "2026-01-01T00:00:00Z",
             "to": "2026-04-01T00:00:00Z",
             "score": expected_score(1, 1, 1),
+            "benchmark": standing("industry", "software"),
             "breakdowns": {
                 "role": expected_groups(
                     "role",
@@ -856,7 +870,7 @@ class TestAccountNps:
         assert r.status_code == 404
 
     @pytest.mark.parametrize(
-        ("name", "value"), [("method", "role_weighted"), ("ci_method", "x"), ("confidence", "1")]
+        ("name", "value"), [("method", "account_as_unit"), ("ci_method", "x"), ("confidence", "1")]
     )
     async def test_invalid_option_is_422(self, portfolio: Tenant, name: str, value: str) -> None:
         r = await portfolio.client.get("/v1/accounts/acme/nps", params={**WINDOW, name: value})

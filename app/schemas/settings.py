@@ -1,0 +1,123 @@
+"""Workspace settings: weights, precision thresholds, defaults, benchmarks, at-risk rules."""
+
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from app.benchmarks import normalise_industry
+from app.schemas.base import Strict
+from app.scoring import CIMethod
+
+Weight = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+Points = Annotated[float, Field(strict=True, ge=-100, le=100, allow_inf_nan=False)]
+Industry = Annotated[
+    str, StringConstraints(min_length=1, max_length=100), AfterValidator(normalise_industry)
+]
+DefaultMethod = Literal[
+    "respondent", "latest_per_stakeholder", "role_weighted", "decision_maker_first"
+]
+
+
+class RoleWeights(Strict):
+    """Weights of a response by the respondent's role; a role left out keeps its default."""
+
+    decision_maker: Weight = 3.0
+    influencer: Weight = 2.0
+    user: Weight = 1.0
+    other: Weight = 1.0
+
+
+class JobLevelWeights(Strict):
+    """Multiply the role weight; all 1 by default."""
+
+    executive: Weight = 1.0
+    director: Weight = 1.0
+    manager: Weight = 1.0
+    individual_contributor: Weight = 1.0
+    other: Weight = 1.0
+
+
+class BenchmarkRange(Strict):
+    low: Points
+    high: Points
+
+    @field_validator("high")
+    @classmethod
+    def _ordered(cls, high: float, info: ValidationInfo) -> float:
+        low = info.data.get("low")
+        if low is not None and high < low:
+            raise ValueError("high must not be below low")
+        return high
+
+
+class AtRiskRules(Strict):
+    nps_below: Points = Field(0.0, description="flag an account whose NPS is below this")
+    silent_days: int = Field(
+        90, strict=True, ge=1, le=3650, description="flag an account silent this many days"
+    )
+
+
+class WorkspaceSettings(Strict):
+    """The body of PUT /v1/settings, which replaces the settings: an absent field is its default."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "role_weights": {"decision_maker": 4, "influencer": 2},
+                    "low_n": 20,
+                    "benchmarks": {"technology": {"low": 35, "high": 55}, "manufacturing": None},
+                }
+            ]
+        }
+    )
+
+    role_weights: RoleWeights = Field(default_factory=RoleWeights)
+    job_level_weights: JobLevelWeights = Field(default_factory=JobLevelWeights)
+    min_n: int = Field(5, strict=True, ge=1, le=1_000_000, description="below: `insufficient`")
+    low_n: int = Field(30, strict=True, ge=1, le=1_000_000, description="below: `low`")
+    default_window_days: int = Field(365, strict=True, ge=1, le=3650)
+    default_method: DefaultMethod = "latest_per_stakeholder"
+    default_ci_method: CIMethod = CIMethod.ADJUSTED_WALD
+    default_confidence: float = Field(0.95, strict=True, ge=0.5, le=0.999)
+    benchmarks: Annotated[dict[Industry, BenchmarkRange | None], Field(max_length=200)] = Field(
+        default_factory=dict,
+        description="industry ranges over the built-in table; null removes a built-in industry",
+    )
+    at_risk: AtRiskRules = Field(default_factory=AtRiskRules)
+
+    @field_validator("low_n")
+    @classmethod
+    def _thresholds_ordered(cls, low_n: int, info: ValidationInfo) -> int:
+        min_n = info.data.get("min_n")
+        if min_n is not None and low_n < min_n:
+            raise ValueError("low_n must be at least min_n")
+        return low_n
+
+
+class BenchmarkRead(BaseModel):
+    low: float
+    high: float
+
+
+class SettingsRead(BaseModel):
+    """The settings in effect; `benchmarks` is the built-in table with this workspace's changes."""
+
+    role_weights: RoleWeights
+    job_level_weights: JobLevelWeights
+    min_n: int
+    low_n: int
+    default_window_days: int
+    default_method: DefaultMethod
+    default_ci_method: CIMethod
+    default_confidence: float
+    benchmarks: dict[str, BenchmarkRead]
+    at_risk: AtRiskRules
