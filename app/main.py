@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api import accounts, health, keys, nps, responses
+from app.api import accounts, at_risk, coverage, health, keys, movements, nps, responses, trend
+from app.api import settings as settings_api
 from app.api.idempotency import install_replay_handler, purge_expired
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
@@ -135,7 +136,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_replay_handler(app)
     app.include_router(health.router)
-    for module in (accounts, responses, nps, keys):
+    for module in (
+        at_risk,
+        accounts,
+        responses,
+        trend,
+        nps,
+        keys,
+        settings_api,
+        movements,
+        coverage,
+    ):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
     _register_problem_schema(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -1,0 +1,98 @@
+"""Accounts at risk, with reasons and evidence, largest revenue first."""
+
+import base64
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import Cursor, Limit, ReadAuth
+from app.api.score_params import CountingDep, From, Text, To
+from app.api.settings import SettingsDep
+from app.db import ReadSessionDep
+from app.errors import Unprocessable, field_error
+from app.pagination import DEFAULT_LIMIT
+from app.schemas.at_risk import AtRiskAccount, AtRiskPage, AtRiskSummary, Reason
+from app.scoring import Method
+from app.services.at_risk import Rules, Scoring, find_at_risk, sort_key
+
+# Registered before the accounts router, so `at-risk` is never read as an account id.
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+
+
+def _encode(item: AtRiskAccount) -> str:
+    raw = json.dumps([item.annual_revenue, item.account_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> tuple[bool, float, str]:
+    try:
+        revenue, account_id = json.loads(
+            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        )
+        if not isinstance(account_id, str) or not (
+            revenue is None or isinstance(revenue, int | float)
+        ):
+            raise ValueError(cursor)
+    except (ValueError, TypeError) as exc:
+        raise Unprocessable(
+            "the cursor is not one this service issued",
+            errors=[field_error(["query", "cursor"], "invalid cursor")],
+        ) from exc
+    return (revenue is None, -float(revenue or 0.0), account_id)
+
+
+@router.get("/at-risk", response_model=AtRiskPage, operation_id="list_at_risk_accounts")
+async def list_at_risk_accounts(
+    session: ReadSessionDep,
+    auth: ReadAuth,
+    settings: SettingsDep,
+    counting: CountingDep,
+    from_: From = None,
+    to: To = None,
+    reason: Annotated[
+        list[Reason] | None, Query(description="only accounts with one of these reasons")
+    ] = None,
+    segment: Text = None,
+    industry: Text = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> AtRiskPage:
+    """Accounts with a reason for concern, each with its evidence, largest revenue first."""
+    if counting.method is Method.ACCOUNT_AS_UNIT:
+        message = "account_as_unit applies to portfolio views, not to per-account scores"
+        raise Unprocessable(message, errors=[field_error(["query", "method"], message)])
+    window = counting.window(from_, to)
+    flagged = await find_at_risk(
+        session,
+        auth.workspace_id,
+        window=window,
+        scoring=Scoring(counting.method, counting.weighting, counting.options, counting.benchmarks),
+        rules=Rules(settings.at_risk.nps_below, settings.at_risk.silent_days),
+        segment=segment,
+        industry=industry,
+    )
+    if reason:
+        wanted = set(reason)
+        flagged = [a for a in flagged if any(r.code in wanted for r in a.reasons)]
+    by_reason = {code.value: 0 for code in Reason}
+    for item in flagged:
+        for found in item.reasons:
+            by_reason[found.code.value] += 1
+    summary = AtRiskSummary(
+        accounts=len(flagged),
+        revenue_at_risk=sum(a.annual_revenue or 0.0 for a in flagged),
+        by_reason=by_reason,
+    )
+    if cursor is not None:
+        after = _decode(cursor)
+        flagged = [a for a in flagged if sort_key(a) > after]
+    page = flagged[:limit]
+    return AtRiskPage(
+        method=counting.method.value,
+        from_=window.start,
+        to=window.end,
+        summary=summary,
+        data=page,
+        next_cursor=_encode(page[-1]) if len(flagged) > limit else None,
+    )

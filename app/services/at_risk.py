@@ -1,0 +1,231 @@
+"""Accounts at risk: every account checked against six rules, each finding with its evidence."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.movements import _movement as movement_read
+from app.benchmarks import Range
+from app.models import Account, Response, Role, Stakeholder
+from app.schemas.at_risk import (
+    AtRiskAccount,
+    DecisionMakerDetractor,
+    DetractorAnswer,
+    KeyStakeholderDowngrade,
+    LowNps,
+    NoDecisionMakerAnswer,
+    Reason,
+    RiskReason,
+    SignificantDecline,
+    Silent,
+)
+from app.scoring import PASSIVE_MIN, Method
+from app.services.coverage import decision_maker_answered, last_answered_by_account
+from app.services.movements import downward_by_account
+from app.services.nps import Cell, Dimension, Filters, Selection, Weighting, Window, count
+from app.services.reports import ScoreOptions, benchmark_standing, change_read, score_read
+
+KEY_ROLES = (Role.DECISION_MAKER, Role.INFLUENCER)
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    nps_below: float
+    silent_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class Scoring:
+    method: Method
+    weighting: Weighting | None
+    options: ScoreOptions
+    benchmarks: dict[str, Range]
+
+
+async def _decision_maker_detractors(
+    session: AsyncSession, workspace_id: uuid.UUID, window: Window
+) -> dict[str, list[DetractorAnswer]]:
+    """Decision makers whose latest answer in the window is a detractor's, per account."""
+    latest = (
+        select(Response)
+        .where(
+            Response.workspace_id == workspace_id,
+            Response.excluded.is_(False),
+            Response.submitted_at >= window.start,
+            Response.submitted_at < window.end,
+        )
+        .ext(distinct_on(Response.stakeholder_id))
+        .order_by(
+            Response.stakeholder_id,
+            Response.submitted_at.desc(),
+            Response.created_at.desc(),
+            Response.id.desc(),
+        )
+        .subquery()
+    )
+    rows = await session.execute(
+        select(
+            latest.c.account_id,
+            latest.c.stakeholder_id,
+            latest.c.id,
+            latest.c.score,
+            latest.c.submitted_at,
+        )
+        .where(latest.c.role == Role.DECISION_MAKER.value, latest.c.score < PASSIVE_MIN)
+        .order_by(latest.c.account_id, latest.c.stakeholder_id)
+    )
+    out: dict[str, list[DetractorAnswer]] = {}
+    for account_id, stakeholder_id, response_id, score, submitted_at in rows:
+        out.setdefault(account_id, []).append(
+            DetractorAnswer(
+                stakeholder_id=stakeholder_id,
+                response_id=response_id,
+                score=score,
+                submitted_at=submitted_at,
+            )
+        )
+    return out
+
+
+async def _registered_decision_makers(
+    session: AsyncSession, workspace_id: uuid.UUID
+) -> dict[str, int]:
+    rows = await session.execute(
+        select(Stakeholder.account_id, func.count())
+        .where(
+            Stakeholder.workspace_id == workspace_id,
+            Stakeholder.role == Role.DECISION_MAKER.value,
+        )
+        .group_by(Stakeholder.account_id)
+    )
+    return {account_id: n for account_id, n in rows}
+
+
+def _day(moment: datetime) -> str:
+    return moment.date().isoformat()
+
+
+async def find_at_risk(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    window: Window,
+    scoring: Scoring,
+    rules: Rules,
+    segment: str | None = None,
+    industry: str | None = None,
+) -> list[AtRiskAccount]:
+    """Flagged accounts, by annual revenue (largest first, unknown last), then id."""
+    query = select(Account).where(Account.workspace_id == workspace_id)
+    if segment is not None:
+        query = query.where(Account.segment == segment)
+    if industry is not None:
+        query = query.where(Account.industry == industry)
+    accounts = list(await session.scalars(query))
+    if not accounts:
+        return []
+    previous = Window(window.start - (window.end - window.start), window.start)
+    selection = Selection(
+        (window, previous),
+        Filters(segment=segment, industry=industry),
+        scoring.method,
+        scoring.weighting,
+    )
+    cells = await count(session, workspace_id, selection, (Dimension.ACCOUNT,))
+    detractors = await _decision_maker_detractors(session, workspace_id, window)
+    falls = await downward_by_account(session, workspace_id, window=window, roles=KEY_ROLES)
+    last_heard = await last_answered_by_account(session, workspace_id, before=window.end)
+    heard_decision_maker = await decision_maker_answered(session, workspace_id, window=window)
+    registered = await _registered_decision_makers(session, workspace_id)
+    quiet_since = window.end - timedelta(days=rules.silent_days)
+    options = scoring.options
+
+    flagged = []
+    for account in accounts:
+        now, before = cells.get((0, account.id), Cell()), cells.get((1, account.id), Cell())
+        score = score_read(now, options)
+        reasons: list[RiskReason] = []
+        if score.nps is not None and score.nps < rules.nps_below and score.n >= options.min_n:
+            reasons.append(
+                LowNps(
+                    detail=f"NPS {score.nps:.1f} is below {rules.nps_below:g} (n = {score.n})",
+                    nps=score.nps,
+                    threshold=rules.nps_below,
+                    n=score.n,
+                )
+            )
+        if answers := detractors.get(account.id):
+            reasons.append(
+                DecisionMakerDetractor(
+                    detail=f"{len(answers)} decision maker(s) gave a detractor score",
+                    answers=answers,
+                )
+            )
+        change = change_read(now, before, options)
+        if change is not None and change.significant and change.difference < 0:
+            reasons.append(
+                SignificantDecline(
+                    detail=f"NPS fell {-change.difference:.1f} points against the previous "
+                    f"period (p = {change.p_value:.3f})",
+                    previous_from=previous.start,
+                    previous_to=previous.end,
+                    previous_nps=score_read(before, options).nps,
+                    change=change,
+                )
+            )
+        if moves := falls.get(account.id):
+            reasons.append(
+                KeyStakeholderDowngrade(
+                    detail=f"{len(moves)} fall(s) by decision makers or influencers",
+                    movements=[movement_read(m) for m in moves],
+                )
+            )
+        last = last_heard.get(account.id)
+        if last is None or last < quiet_since:
+            since = "never answered" if last is None else f"last answer on {_day(last)}"
+            reasons.append(
+                Silent(
+                    detail=f"no answer in {rules.silent_days} days ({since})",
+                    last_answered_at=last,
+                    silent_days=rules.silent_days,
+                )
+            )
+        if account.id not in heard_decision_maker:
+            count_registered = registered.get(account.id, 0)
+            reasons.append(
+                NoDecisionMakerAnswer(
+                    detail=f"no decision-maker answer in the window "
+                    f"({count_registered} registered)",
+                    registered_decision_makers=count_registered,
+                )
+            )
+        if reasons:
+            flagged.append(
+                AtRiskAccount(
+                    account_id=account.id,
+                    name=account.name,
+                    segment=account.segment,
+                    industry=account.industry,
+                    annual_revenue=None
+                    if account.annual_revenue is None
+                    else float(account.annual_revenue),
+                    currency=account.currency,
+                    score=score,
+                    benchmark=benchmark_standing(account.industry, score.nps, scoring.benchmarks),
+                    reasons=reasons,
+                )
+            )
+    flagged.sort(key=sort_key)
+    return flagged
+
+
+def sort_key(item: AtRiskAccount) -> tuple[bool, float, str]:
+    revenue = item.annual_revenue
+    return (revenue is None, -(revenue or 0.0), item.account_id)
+
+
+ALL_REASONS = frozenset(Reason)

@@ -1,0 +1,302 @@
+"""Movements: a stakeholder's answer that falls in another category than their previous one.
+
+Derived from the stored responses on every call, so a late-arriving older answer re-links the
+chain and an excluded one drops out of it.
+"""
+
+import base64
+import json
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, case, func, literal, select, tuple_
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import Unprocessable, field_error
+from app.models import JobLevel, Response, Role
+from app.scoring import PASSIVE_MIN, PROMOTER_MIN, Category, classify
+from app.services.nps import Window
+
+
+class Direction(StrEnum):
+    UP = "up"
+    DOWN = "down"
+
+
+# Categories from low to high: the order of transitions and the meaning of "up".
+RANKS = (Category.DETRACTOR, Category.PASSIVE, Category.PROMOTER)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    response_id: uuid.UUID
+    score: int
+    submitted_at: datetime
+
+    @property
+    def category(self) -> Category:
+        return classify(self.score)
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """`after` is the new answer (its account, role and job level); `before` the one it follows."""
+
+    stakeholder_id: str
+    account_id: str
+    role: Role
+    job_level: JobLevel
+    before: Answer
+    after: Answer
+
+    @property
+    def direction(self) -> Direction:
+        up = RANKS.index(self.after.category) > RANKS.index(self.before.category)
+        return Direction.UP if up else Direction.DOWN
+
+
+@dataclass(frozen=True, slots=True)
+class MovementFilters:
+    """Filters on the new answer (account, role, direction) and on both answers (survey)."""
+
+    account_id: str | None = None
+    roles: Collection[Role] | None = None
+    direction: Direction | None = None
+    survey: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    before: Category
+    after: Category
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class NetMove:
+    """A stakeholder's first movement's `before` and last movement's `after` in the window."""
+
+    stakeholder_id: str
+    role: Role
+    before: Answer
+    after: Answer
+
+
+@dataclass(frozen=True, slots=True)
+class AccountMovements:
+    up: int
+    down: int
+    transitions: list[Transition]
+    climbers: list[NetMove]
+    fallers: list[NetMove]
+
+
+def _rank(score: Any) -> ColumnElement[int]:
+    return case((score >= PROMOTER_MIN, 2), (score >= PASSIVE_MIN, 1), else_=0)
+
+
+def _movements(workspace_id: uuid.UUID, window: Window, filters: MovementFilters) -> Select[Any]:
+    """One row per movement whose new answer is in the window and passes the filters."""
+    # Only answers before the window's end can be a movement's either side; only people with an
+    # answer in the window (passing the new-answer filters) can have a movement there.
+    candidates: list[ColumnElement[bool]] = [
+        Response.workspace_id == workspace_id,
+        Response.excluded.is_(False),
+        Response.submitted_at < window.end,
+    ]
+    if filters.survey is not None:
+        candidates.append(Response.survey == filters.survey)
+    movers = select(Response.stakeholder_id).where(
+        *candidates, *_new_answer(Response, window, filters)
+    )
+    order = (Response.submitted_at, Response.created_at, Response.id)
+    rank = _rank(Response.score)
+
+    def previous(column: Any) -> Any:
+        return func.lag(column).over(partition_by=Response.stakeholder_id, order_by=order)
+
+    chain = (
+        select(
+            Response.stakeholder_id,
+            Response.account_id,
+            Response.role,
+            Response.job_level,
+            Response.id,
+            Response.score,
+            Response.submitted_at,
+            Response.created_at,
+            rank.label("rank"),
+            previous(Response.id).label("previous_id"),
+            previous(Response.score).label("previous_score"),
+            previous(Response.submitted_at).label("previous_submitted_at"),
+            previous(rank).label("previous_rank"),
+        )
+        .where(*candidates, Response.stakeholder_id.in_(movers))
+        .subquery("chain")
+    )
+    c = chain.c
+    # A first answer has no previous rank: NULL <> rank is not true, so it is no movement.
+    moved = [*_new_answer(c, window, filters), c.rank != c.previous_rank]
+    if filters.direction is Direction.UP:
+        moved.append(c.rank > c.previous_rank)
+    elif filters.direction is Direction.DOWN:
+        moved.append(c.rank < c.previous_rank)
+    return select(chain).where(*moved)
+
+
+def _new_answer(c: Any, window: Window, filters: MovementFilters) -> list[ColumnElement[bool]]:
+    # Every candidate is before the window's end already.
+    wanted = [c.submitted_at >= window.start]
+    if filters.account_id is not None:
+        wanted.append(c.account_id == filters.account_id)
+    if filters.roles is not None:
+        wanted.append(c.role.in_(sorted(r.value for r in filters.roles)))
+    return wanted
+
+
+def _movement(row: Any) -> Movement:
+    return Movement(
+        stakeholder_id=row.stakeholder_id,
+        account_id=row.account_id,
+        role=Role(row.role),
+        job_level=JobLevel(row.job_level),
+        before=Answer(row.previous_id, row.previous_score, row.previous_submitted_at),
+        after=Answer(row.id, row.score, row.submitted_at),
+    )
+
+
+def _encode_cursor(row: Any) -> str:
+    key = [row.submitted_at.isoformat(), row.created_at.isoformat(), str(row.id)]
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, datetime, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        submitted, created, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        key = (datetime.fromisoformat(submitted), datetime.fromisoformat(created))
+        if any(moment.tzinfo is None for moment in key):
+            raise ValueError("naive")
+        return key[0], key[1], uuid.UUID(row_id)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise Unprocessable(
+            "the cursor is not one this service issued",
+            errors=[field_error(["query", "cursor"], "invalid cursor")],
+        ) from exc
+
+
+async def list_movements(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    window: Window,
+    filters: MovementFilters,
+    limit: int,
+    cursor: str | None = None,
+) -> tuple[list[Movement], str | None]:
+    """One page of movements, newest new answer first, and the cursor of the next page."""
+    moves = _movements(workspace_id, window, filters).subquery("moves")
+    key = (moves.c.submitted_at, moves.c.created_at, moves.c.id)
+    query = select(moves)
+    if cursor is not None:
+        after = _decode_cursor(cursor)
+        bound = (literal(value, column.type) for value, column in zip(after, key, strict=True))
+        query = query.where(tuple_(*key) < tuple_(*bound))
+    query = query.order_by(*(column.desc() for column in key)).limit(limit + 1)
+    rows = (await session.execute(query)).all()
+    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return [_movement(row) for row in rows[:limit]], next_cursor
+
+
+async def downward_by_account(
+    session: AsyncSession, workspace_id: uuid.UUID, *, window: Window, roles: Collection[Role]
+) -> dict[str, list[Movement]]:
+    """The down movements in the window per account of their new answer, newest first."""
+    filters = MovementFilters(roles=roles, direction=Direction.DOWN)
+    moves = _movements(workspace_id, window, filters).subquery("moves")
+    query = select(moves).order_by(
+        moves.c.account_id,
+        moves.c.submitted_at.desc(),
+        moves.c.created_at.desc(),
+        moves.c.id.desc(),
+    )
+    out: dict[str, list[Movement]] = {}
+    for row in (await session.execute(query)).all():
+        out.setdefault(row.account_id, []).append(_movement(row))
+    return out
+
+
+async def account_movements(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    account_id: str,
+    *,
+    window: Window,
+    survey: str | None = None,
+) -> AccountMovements:
+    """Counts per transition and each mover's net change, from one grouping-sets aggregate."""
+    filters = MovementFilters(account_id=account_id, survey=survey)
+    m = _movements(workspace_id, window, filters).subquery("moves")
+    order = (m.c.submitted_at, m.c.created_at, m.c.id)
+    backwards = tuple(column.desc() for column in order)
+
+    def first(column: Any, *by: Any) -> Any:
+        return func.array_agg(aggregate_order_by(column, *by))[1]
+
+    query = (
+        select(
+            func.grouping(m.c.stakeholder_id).label("per_transition"),
+            m.c.stakeholder_id,
+            m.c.previous_rank,
+            m.c.rank,
+            func.count().label("movements"),
+            first(m.c.role, *backwards).label("role"),
+            first(m.c.previous_id, *order).label("before_id"),
+            first(m.c.previous_score, *order).label("before_score"),
+            first(m.c.previous_submitted_at, *order).label("before_at"),
+            first(m.c.id, *backwards).label("after_id"),
+            first(m.c.score, *backwards).label("after_score"),
+            first(m.c.submitted_at, *backwards).label("after_at"),
+        )
+        .group_by(
+            func.grouping_sets(tuple_(m.c.stakeholder_id), tuple_(m.c.previous_rank, m.c.rank))
+        )
+        .order_by(m.c.previous_rank, m.c.rank, m.c.stakeholder_id)
+    )
+    transitions: list[Transition] = []
+    climbers: list[NetMove] = []
+    fallers: list[NetMove] = []
+    for row in (await session.execute(query)).all():
+        if row.per_transition:
+            before, after = RANKS[row.previous_rank], RANKS[row.rank]
+            transitions.append(Transition(before, after, row.movements))
+            continue
+        net = _net(row)
+        if net.after.category != net.before.category:
+            rises = RANKS.index(net.after.category) > RANKS.index(net.before.category)
+            (climbers if rises else fallers).append(net)
+    return AccountMovements(
+        up=sum(t.count for t in transitions if _rises(t)),
+        down=sum(t.count for t in transitions if not _rises(t)),
+        transitions=transitions,
+        climbers=climbers,
+        fallers=fallers,
+    )
+
+
+def _rises(t: Transition) -> bool:
+    return RANKS.index(t.after) > RANKS.index(t.before)
+
+
+def _net(row: Any) -> NetMove:
+    return NetMove(
+        stakeholder_id=row.stakeholder_id,
+        role=Role(row.role),
+        before=Answer(row.before_id, row.before_score, row.before_at),
+        after=Answer(row.after_id, row.after_score, row.after_at),
+    )
