@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint types unit integration openapi clean
+.PHONY: run test lint types unit integration openapi bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,8 @@ test: lint types  ## ruff, mypy --strict and every test against real PostgreSQL
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check app tests migrations
-	$(BIN)/ruff format --check app tests migrations
+	$(BIN)/ruff check app tests migrations bench
+	$(BIN)/ruff format --check app tests migrations bench
 
 types: $(STAMP)
 	$(BIN)/mypy
@@ -33,6 +33,9 @@ integration: $(STAMP)
 
 openapi: $(STAMP)  ## rewrite openapi/openapi.json from the app
 	$(BIN)/python -m app.openapi
+
+bench: $(STAMP)  ## load a seeded 1M-response workspace through the API and time it against the floor
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -102,7 +102,7 @@ async def _registered_decision_makers(
         )
         .group_by(Stakeholder.account_id)
     )
-    return {account_id: n for account_id, n in rows}
+    return {account_id: n for account_id, n in rows}  # noqa: C416 (a Result is not a mapping)
 
 
 def _day(moment: datetime) -> str:

@@ -130,9 +130,7 @@ class TestAtRisk:
         assert big["annual_revenue"] == 1_000_000.0
         assert big["benchmark"]["position"] == "below"
         detractor = big["reasons"][1]
-        assert [(a["stakeholder_id"], a["score"]) for a in detractor["answers"]] == [
-            ("big-dm", 2)
-        ]
+        assert [(a["stakeholder_id"], a["score"]) for a in detractor["answers"]] == [("big-dm", 2)]
         assert detractor["answers"][0]["submitted_at"] == stamp(utc(2026, 2, 10))
         (fall,) = big["reasons"][2]["movements"]
         assert (fall["stakeholder_id"], fall["direction"]) == ("big-dm", "down")
@@ -140,7 +138,8 @@ class TestAtRisk:
 
         decline = mid["reasons"][1]
         expected = compare(Tally(0, 0, 10), Tally(10, 0, 0))
-        assert expected is not None and expected.significant
+        assert expected is not None
+        assert expected.significant
         assert decline["previous_from"] == stamp(PREVIOUS_START)
         assert decline["previous_to"] == stamp(utc(2026, 1, 1))
         assert decline["previous_nps"] == 100.0
