@@ -153,13 +153,32 @@ class Response(Base):
         Index(
             "ix_responses_workspace_account_submitted", "workspace_id", "account_id", "submitted_at"
         ),
+        # Finds the part of a stakeholder's chain that a new, late or excluded answer relinks.
         Index(
-            "ix_responses_workspace_stakeholder_submitted",
+            "ix_responses_workspace_stakeholder_superseded",
             "workspace_id",
             "stakeholder_id",
-            "submitted_at",
+            "superseded_at",
         ),
         Index("ix_responses_workspace_updated", "workspace_id", "updated_at", "id"),
+        # Latest answers per stakeholder as of any instant, read without touching the table:
+        # an answer is its stakeholder's latest in [from, to) when superseded_at >= to.
+        Index(
+            "ix_responses_latest",
+            "workspace_id",
+            "superseded_at",
+            "submitted_at",
+            postgresql_include=[
+                "stakeholder_id",
+                "account_id",
+                "role",
+                "job_level",
+                "department",
+                "survey",
+                "score",
+            ],
+            postgresql_where=text("NOT excluded"),
+        ),
     )
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
@@ -180,6 +199,11 @@ class Response(Base):
     excluded_reason: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    # When the stakeholder's next counted answer was submitted ('infinity' for the latest one),
+    # kept by app.services.chain. Internal: never loaded into objects nor shown to clients.
+    superseded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("'infinity'"), deferred=True
+    )
 
     @property
     def category(self) -> Category:

@@ -146,8 +146,11 @@ def _conditions(columns: Mapping[str, Any], filters: Filters) -> list[ColumnElem
     ]
 
 
-def _candidates(workspace_id: uuid.UUID, selection: Selection) -> Select[Any]:
-    """Each response of the windows (once per window it falls in), with what it can be cut by."""
+def _candidates(workspace_id: uuid.UUID, selection: Selection, *, chained: bool) -> Select[Any]:
+    """Each response of the windows (once per window it falls in), with what it can be cut by.
+
+    `chained`: only each stakeholder's latest response in the window, read off the chain.
+    """
     columns: list[Any] = [
         Response.stakeholder_id,
         Response.score,
@@ -157,13 +160,15 @@ def _candidates(workspace_id: uuid.UUID, selection: Selection) -> Select[Any]:
         _department_key(Response.department).label("department"),
         Response.survey,
     ]
-    if selection.method in _LATEST:
+    if selection.method in _LATEST and not chained:
         columns += [Response.submitted_at, Response.created_at, Response.id]
     windows = selection.windows
     if len(windows) == 1:
         query = select(literal(0).label("period"), *columns).where(
             Response.submitted_at >= windows[0].start, Response.submitted_at < windows[0].end
         )
+        if chained:
+            query = query.where(Response.superseded_at >= windows[0].end)
     else:
         instants = ARRAY(DateTime(timezone=True))
         period = (
@@ -177,7 +182,11 @@ def _candidates(workspace_id: uuid.UUID, selection: Selection) -> Select[Any]:
         query = select((period.c.ordinal - 1).label("period"), *columns).join_from(
             Response,
             period,
-            and_(Response.submitted_at >= period.c.start, Response.submitted_at < period.c.end),
+            and_(
+                Response.submitted_at >= period.c.start,
+                Response.submitted_at < period.c.end,
+                Response.superseded_at >= period.c.end if chained else literal(True),
+            ),
         )
     query = query.where(Response.workspace_id == workspace_id, Response.excluded.is_(False))
     if selection.filters.survey is not None:
@@ -190,6 +199,8 @@ async def count(
     workspace_id: uuid.UUID,
     selection: Selection,
     dimensions: Sequence[Dimension] = (),
+    *,
+    use_chain: bool = True,
 ) -> Cells:
     """The counts (and weight sums) per window and combination of `dimensions`.
 
@@ -198,11 +209,16 @@ async def count(
     other filters and the grouping apply to it as it was then: a person promoted from user to
     decision maker counts as a decision maker, a person who moved to another account counts
     there, and the groups of a breakdown add up to the total.
+
+    The latest responses are read off the stakeholders' chains (app.services.chain), except
+    with a survey filter, which changes whose answers are candidates; then, or with
+    `use_chain=False`, each stakeholder's candidates are sorted, which gives the same counts.
     """
     filters = selection.filters
     method = selection.method
     names = [column_name(d) for d in dimensions]
-    candidates = _candidates(workspace_id, selection)
+    chained = use_chain and method in _LATEST and filters.survey is None
+    candidates = _candidates(workspace_id, selection, chained=chained)
     response_filters = _conditions(
         {
             "account_id": Response.account_id,
@@ -212,7 +228,7 @@ async def count(
         },
         filters,
     )
-    if method is Method.RESPONDENT:
+    if method is Method.RESPONDENT or chained:
         chosen = candidates.where(*response_filters).subquery("chosen")
     else:
         if response_filters:

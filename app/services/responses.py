@@ -22,6 +22,7 @@ from app.models import Response, Role
 from app.pagination import paginate
 from app.schemas import ResponseCreate
 from app.scoring import PASSIVE_MIN, PROMOTER_MIN, Category
+from app.services.chain import relink
 from app.services.stakeholders import Snapshot, register_inline, stakeholders_by_id
 
 MAX_FUTURE = timedelta(minutes=5)
@@ -124,6 +125,9 @@ async def record_response(
         who = Snapshot.of(found[item.stakeholder_key])
     row = _row(workspace_id, item, who, now)
     inserted = await _insert(session, [row])
+    await relink(
+        session, workspace_id, {row["stakeholder_id"]: row["submitted_at"]} if inserted else {}
+    )
     if not inserted:
         assert item.external_id is not None
         existing = await _by_external_ids(session, workspace_id, [item.external_id])
@@ -198,6 +202,12 @@ async def record_batch(
         row_index[index] = row["id"]
 
     inserted = await _insert(session, rows) if rows else set()
+    earliest: dict[str, datetime] = {}
+    for row in rows:
+        if row["id"] in inserted:
+            who, when = row["stakeholder_id"], row["submitted_at"]
+            earliest[who] = min(when, earliest.get(who, when))
+    await relink(session, workspace_id, earliest)
     lost = [ext for ext, index in first_with_external.items() if row_index[index] not in inserted]
     existing = await _by_external_ids(session, workspace_id, lost) if lost else {}
     for index, item in valid:
@@ -298,12 +308,16 @@ async def set_exclusion(
     reason: str | None,
 ) -> Response:
     """Exclude a response from every score (with a reason) or include it again."""
-    changed = await session.scalar(
-        update(Response)
-        .where(Response.workspace_id == workspace_id, Response.id == response_id)
-        .values(excluded=excluded, excluded_reason=reason, updated_at=func.now())
-        .returning(Response.id)
-    )
+    changed = (
+        await session.execute(
+            update(Response)
+            .where(Response.workspace_id == workspace_id, Response.id == response_id)
+            .values(excluded=excluded, excluded_reason=reason, updated_at=func.now())
+            .returning(Response.stakeholder_id, Response.submitted_at)
+        )
+    ).first()
     if changed is None:
         raise NotFound(f"response {response_id} does not exist")
+    # Leaving or rejoining the chain relinks the answer before it.
+    await relink(session, workspace_id, {changed.stakeholder_id: changed.submitted_at})
     return await get_response(session, workspace_id, response_id)

@@ -1,0 +1,91 @@
+"""Each stakeholder's counted answers form a chain: an answer's superseded_at is when the next
+one was submitted ('infinity' for the latest). An answer is then its stakeholder's latest in a
+window [from, to) exactly when from <= submitted_at < to <= superseded_at, so scores under
+latest_per_stakeholder read those rows from an index instead of sorting every answer.
+
+The chain follows the order every score uses (submitted_at, created_at, id) over non-excluded
+answers. It is relinked in the transaction that stores, excludes or includes an answer, so it is
+always in step with the rows; `chain_defects` recomputes it from scratch to prove that.
+"""
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import DateTime, String
+
+# Relinking a stakeholder reads their chain and writes it back: two transactions doing that at
+# once would each miss the other's new answer. A transaction-scoped lock per stakeholder,
+# taken in sorted order so concurrent batches cannot deadlock, serialises them; the relink
+# statement that follows sees everything committed before the lock was granted.
+_LOCK = text(
+    """
+    SELECT count(pg_advisory_xact_lock(hashtextextended('chain:' || :workspace || ':' || s, 0)))
+    FROM (SELECT DISTINCT s FROM unnest(CAST(:stakeholders AS text[])) AS s ORDER BY s) AS sorted
+    """
+).bindparams(bindparam("stakeholders", type_=ARRAY(String)))
+
+# Only the answers from the one before the earliest new (or changed) answer onward can change
+# their link: exactly those whose superseded_at is at or after that answer's submitted_at.
+_RELINK = text(
+    """
+    WITH touched AS (
+        SELECT s AS stakeholder_id, t AS since
+        FROM unnest(CAST(:stakeholders AS text[]), CAST(:since AS timestamptz[])) AS u(s, t)
+    ), chain AS (
+        SELECT r.id, r.superseded_at,
+               coalesce(lead(r.submitted_at) OVER (
+                   PARTITION BY r.stakeholder_id ORDER BY r.submitted_at, r.created_at, r.id
+               ), 'infinity') AS next
+        FROM responses AS r JOIN touched ON touched.stakeholder_id = r.stakeholder_id
+        WHERE r.workspace_id = :workspace_id AND NOT r.excluded
+          AND r.superseded_at >= touched.since
+    )
+    UPDATE responses AS r SET superseded_at = chain.next
+    FROM chain
+    WHERE r.workspace_id = :workspace_id AND r.id = chain.id AND chain.superseded_at <> chain.next
+    """
+).bindparams(
+    bindparam("stakeholders", type_=ARRAY(String)),
+    bindparam("since", type_=ARRAY(DateTime(timezone=True))),
+)
+
+
+async def relink(
+    session: AsyncSession, workspace_id: uuid.UUID, since: Mapping[str, datetime]
+) -> None:
+    """Relink each stakeholder's chain from their earliest new or changed answer onward."""
+    if not since:
+        return
+    stakeholders = sorted(since)
+    await session.execute(_LOCK, {"workspace": str(workspace_id), "stakeholders": stakeholders})
+    await session.execute(
+        _RELINK,
+        {
+            "workspace_id": workspace_id,
+            "stakeholders": stakeholders,
+            "since": [since[s] for s in stakeholders],
+        },
+    )
+
+
+_DEFECTS = text(
+    """
+    SELECT count(*) FROM (
+        SELECT superseded_at,
+               coalesce(lead(submitted_at) OVER (
+                   PARTITION BY stakeholder_id ORDER BY submitted_at, created_at, id
+               ), 'infinity') AS next
+        FROM responses WHERE workspace_id = :workspace_id AND NOT excluded
+    ) AS chain
+    WHERE superseded_at <> next
+    """
+)
+
+
+async def chain_defects(session: AsyncSession, workspace_id: uuid.UUID) -> int:
+    """How many counted answers link to anything but their true successor (0 when in step)."""
+    return int((await session.execute(_DEFECTS, {"workspace_id": workspace_id})).scalar_one())
