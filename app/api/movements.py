@@ -19,16 +19,8 @@ from app.schemas.analytics import (
     TransitionRead,
 )
 from app.schemas.base import ID_PATTERN, Page
-from app.services import accounts
-from app.services.movements import (
-    Answer,
-    Direction,
-    Movement,
-    MovementFilters,
-    NetMove,
-    account_movements,
-    list_movements,
-)
+from app.services import accounts, movements
+from app.services.movements import Answer, Direction, Movement, MovementFilters, NetMove
 
 router = APIRouter(prefix="/v1", tags=["movements"])
 
@@ -68,7 +60,7 @@ def _net(net: NetMove) -> NetMoverRead:
 
 
 @router.get("/movements", response_model=Page[MovementRead], operation_id="list_movements")
-async def get_movements(
+async def list_movements(
     session: ReadSessionDep,
     auth: ReadAuth,
     from_: From = None,
@@ -90,7 +82,7 @@ async def get_movements(
         direction=direction,
         survey=survey,
     )
-    rows, next_cursor = await list_movements(
+    rows, next_cursor = await movements.list_movements(
         session, auth.workspace_id, window=window, filters=filters, limit=limit, cursor=cursor
     )
     return Page(data=[_movement(m) for m in rows], next_cursor=next_cursor)
@@ -113,7 +105,7 @@ async def get_account_movements(
     """One account's movements in the window: counts by transition, climbers and fallers."""
     await accounts.get_account(session, auth.workspace_id, account_id)
     window = _window(from_, to)
-    summary = await account_movements(
+    summary = await movements.account_movements(
         session, auth.workspace_id, account_id, window=window, survey=survey
     )
     return AccountMovementsReport(

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import DateTime, String
 
@@ -30,27 +30,41 @@ _LOCK = text(
 
 # Only the answers from the one before the earliest new (or changed) answer onward can change
 # their link: exactly those whose superseded_at is at or after that answer's submitted_at.
-_RELINK = text(
+# LATERAL walks the stakeholder index once per stakeholder whatever the statistics say (a table
+# filling up before its first ANALYZE otherwise gets a plan that rescans it per row).
+_CHANGED = text(
     """
-    WITH touched AS (
-        SELECT s AS stakeholder_id, t AS since
-        FROM unnest(CAST(:stakeholders AS text[]), CAST(:since AS timestamptz[])) AS u(s, t)
-    ), chain AS (
+    SELECT id, next FROM (
         SELECT r.id, r.superseded_at,
                coalesce(lead(r.submitted_at) OVER (
                    PARTITION BY r.stakeholder_id ORDER BY r.submitted_at, r.created_at, r.id
                ), 'infinity') AS next
-        FROM responses AS r JOIN touched ON touched.stakeholder_id = r.stakeholder_id
-        WHERE r.workspace_id = :workspace_id AND NOT r.excluded
-          AND r.superseded_at >= touched.since
-    )
-    UPDATE responses AS r SET superseded_at = chain.next
-    FROM chain
-    WHERE r.workspace_id = :workspace_id AND r.id = chain.id AND chain.superseded_at <> chain.next
+        FROM unnest(CAST(:stakeholders AS text[]), CAST(:since AS timestamptz[]))
+             AS touched (stakeholder_id, since)
+        CROSS JOIN LATERAL (
+            SELECT id, stakeholder_id, submitted_at, created_at, superseded_at
+            FROM responses
+            WHERE workspace_id = :workspace_id AND stakeholder_id = touched.stakeholder_id
+              AND superseded_at >= touched.since AND NOT excluded
+        ) AS r
+    ) AS chain
+    WHERE superseded_at <> next
     """
 ).bindparams(
     bindparam("stakeholders", type_=ARRAY(String)),
     bindparam("since", type_=ARRAY(DateTime(timezone=True))),
+)
+
+# By primary key with = ANY, so the rows are found by index whatever the statistics say.
+_UPDATE = text(
+    """
+    UPDATE responses AS r SET superseded_at = v.next
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:nexts AS timestamptz[])) AS v (id, next)
+    WHERE r.workspace_id = :workspace_id AND r.id = ANY(CAST(:ids AS uuid[])) AND r.id = v.id
+    """
+).bindparams(
+    bindparam("ids", type_=ARRAY(UUID(as_uuid=True))),
+    bindparam("nexts", type_=ARRAY(DateTime(timezone=True))),
 )
 
 
@@ -62,14 +76,25 @@ async def relink(
         return
     stakeholders = sorted(since)
     await session.execute(_LOCK, {"workspace": str(workspace_id), "stakeholders": stakeholders})
-    await session.execute(
-        _RELINK,
-        {
-            "workspace_id": workspace_id,
-            "stakeholders": stakeholders,
-            "since": [since[s] for s in stakeholders],
-        },
-    )
+    changed = (
+        await session.execute(
+            _CHANGED,
+            {
+                "workspace_id": workspace_id,
+                "stakeholders": stakeholders,
+                "since": [since[s] for s in stakeholders],
+            },
+        )
+    ).all()
+    if changed:
+        await session.execute(
+            _UPDATE,
+            {
+                "workspace_id": workspace_id,
+                "ids": [row.id for row in changed],
+                "nexts": [row.next for row in changed],
+            },
+        )
 
 
 _DEFECTS = text(

@@ -162,9 +162,10 @@ async def account_coverage(
     groups = select(
         func.grouping(*dimensions).label("grouping"),
         *dimensions,
-        func.sum(u.c.registered).label("registered"),
-        func.sum(u.c.answered).label("answered"),
-        func.sum(u.c.responses).label("responses"),
+        # The overall set has a row even when there is nothing to sum.
+        func.coalesce(func.sum(u.c.registered), 0).label("registered"),
+        func.coalesce(func.sum(u.c.answered), 0).label("answered"),
+        func.coalesce(func.sum(u.c.responses), 0).label("responses"),
         func.max(u.c.answered_at).label("last_answered_at"),
     ).group_by(func.grouping_sets(*(tuple_(d) for d in dimensions), tuple_()))
 

@@ -32,6 +32,10 @@ class Direction(StrEnum):
 RANKS = (Category.DETRACTOR, Category.PASSIVE, Category.PROMOTER)
 
 
+def rises(before: Category, after: Category) -> bool:
+    return RANKS.index(after) > RANKS.index(before)
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     response_id: uuid.UUID
@@ -56,8 +60,7 @@ class Movement:
 
     @property
     def direction(self) -> Direction:
-        up = RANKS.index(self.after.category) > RANKS.index(self.before.category)
-        return Direction.UP if up else Direction.DOWN
+        return Direction.UP if rises(self.before.category, self.after.category) else Direction.DOWN
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,19 +281,16 @@ async def account_movements(
             continue
         net = _net(row)
         if net.after.category != net.before.category:
-            rises = RANKS.index(net.after.category) > RANKS.index(net.before.category)
-            (climbers if rises else fallers).append(net)
+            up = rises(net.before.category, net.after.category)
+            (climbers if up else fallers).append(net)
+    up_counts = [t.count for t in transitions if rises(t.before, t.after)]
     return AccountMovements(
-        up=sum(t.count for t in transitions if _rises(t)),
-        down=sum(t.count for t in transitions if not _rises(t)),
+        up=sum(up_counts),
+        down=sum(t.count for t in transitions) - sum(up_counts),
         transitions=transitions,
         climbers=climbers,
         fallers=fallers,
     )
-
-
-def _rises(t: Transition) -> bool:
-    return RANKS.index(t.after) > RANKS.index(t.before)
 
 
 def _net(row: Any) -> NetMove:

@@ -1,13 +1,14 @@
 """Recording, reading and excluding responses. Stored responses are immutable but for exclusion."""
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import Select, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import DateTime, Select, SmallInteger, String, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import (
@@ -94,15 +95,65 @@ async def _by_external_ids(
     return {r.external_id: r for r in rows if r.external_id is not None}
 
 
+# One statement of fixed shape for any number of rows: the columns go in as arrays, so the
+# statement is prepared once, not compiled and planned anew for each batch size.
+_INSERT = text(
+    """
+    INSERT INTO responses (workspace_id, id, external_id, stakeholder_id, account_id, role,
+                           job_level, department, score, comment, submitted_at, survey, channel,
+                           attributes)
+    SELECT :workspace_id, r.* FROM unnest(
+        CAST(:id AS uuid[]), CAST(:external_id AS text[]), CAST(:stakeholder_id AS text[]),
+        CAST(:account_id AS text[]), CAST(:role AS text[]), CAST(:job_level AS text[]),
+        CAST(:department AS text[]), CAST(:score AS smallint[]), CAST(:comment AS text[]),
+        CAST(:submitted_at AS timestamptz[]), CAST(:survey AS text[]), CAST(:channel AS text[]),
+        CAST(CAST(:attributes AS text[]) AS jsonb[])
+    ) AS r
+    ON CONFLICT (workspace_id, external_id) DO NOTHING
+    RETURNING id
+    """
+).bindparams(
+    bindparam("id", type_=ARRAY(UUID(as_uuid=True))),
+    bindparam("score", type_=ARRAY(SmallInteger)),
+    bindparam("submitted_at", type_=ARRAY(DateTime(timezone=True))),
+    *(
+        bindparam(name, type_=ARRAY(String))
+        for name in (
+            "external_id",
+            "stakeholder_id",
+            "account_id",
+            "role",
+            "job_level",
+            "department",
+            "comment",
+            "survey",
+            "channel",
+            "attributes",
+        )
+    ),
+)
+_COLUMNS = (
+    "id",
+    "external_id",
+    "stakeholder_id",
+    "account_id",
+    "role",
+    "job_level",
+    "department",
+    "score",
+    "comment",
+    "submitted_at",
+    "survey",
+    "channel",
+)
+
+
 async def _insert(session: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
     """Insert rows, skipping any whose external_id is already stored; the ids that went in."""
-    stmt = (
-        insert(Response)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=[Response.workspace_id, Response.external_id])
-        .returning(Response.id)
-    )
-    return set((await session.scalars(stmt)).all())
+    params: dict[str, Any] = {name: [row[name] for row in rows] for name in _COLUMNS}
+    params["attributes"] = [json.dumps(row["attributes"]) for row in rows]
+    params["workspace_id"] = rows[0]["workspace_id"]
+    return set((await session.execute(_INSERT, params)).scalars().all())
 
 
 async def record_response(
