@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import any_, delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,7 +11,7 @@ from app.errors import NotFound
 from app.models import Account
 from app.pagination import paginate
 from app.schemas import AccountFields
-from app.services.common import upsert_by_id
+from app.services.common import text_array, upsert_by_id
 
 
 async def upsert_account(
@@ -42,7 +42,9 @@ async def existing_account_ids(
     session: AsyncSession, workspace_id: uuid.UUID, ids: set[str]
 ) -> set[str]:
     found = await session.scalars(
-        select(Account.id).where(Account.workspace_id == workspace_id, Account.id.in_(sorted(ids)))
+        select(Account.id).where(
+            Account.workspace_id == workspace_id, Account.id == any_(text_array(sorted(ids)))
+        )
     )
     return set(found)
 

@@ -7,7 +7,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import DateTime, Select, SmallInteger, String, bindparam, func, select, text, update
+from sqlalchemy import (
+    DateTime,
+    Select,
+    SmallInteger,
+    String,
+    any_,
+    bindparam,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +35,7 @@ from app.pagination import paginate
 from app.schemas import ResponseCreate
 from app.scoring import PASSIVE_MIN, PROMOTER_MIN, Category
 from app.services.chain import relink
+from app.services.common import text_array
 from app.services.stakeholders import Snapshot, register_inline, stakeholders_by_id
 
 MAX_FUTURE = timedelta(minutes=5)
@@ -89,7 +101,8 @@ async def _by_external_ids(
 ) -> dict[str, Response]:
     rows = await session.scalars(
         select(Response).where(
-            Response.workspace_id == workspace_id, Response.external_id.in_(external_ids)
+            Response.workspace_id == workspace_id,
+            Response.external_id == any_(text_array(external_ids)),
         )
     )
     return {r.external_id: r for r in rows if r.external_id is not None}

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import any_, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,7 +15,7 @@ from app.models import Role, Stakeholder
 from app.pagination import paginate
 from app.schemas import AccountFields, StakeholderFields, StakeholderInline
 from app.services.accounts import ensure_accounts, existing_account_ids
-from app.services.common import upsert_by_id
+from app.services.common import text_array, upsert_by_id
 
 Loc = tuple[str | int, ...]
 PROFILE = ("account_id", "name", "email", "role", "job_level", "department", "attributes")
@@ -128,7 +128,10 @@ async def stakeholders_by_id(
         return {}
     rows = await session.scalars(
         select(Stakeholder)
-        .where(Stakeholder.workspace_id == workspace_id, Stakeholder.id.in_(sorted(ids)))
+        .where(
+            Stakeholder.workspace_id == workspace_id,
+            Stakeholder.id == any_(text_array(sorted(ids))),
+        )
         .execution_options(populate_existing=True)
     )
     return {s.id: s for s in rows}
