@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.api.deps import Cursor, Limit, ReadAuth
-from app.api.score_params import CountingDep, From, Text, To
+from app.api.score_params import CountingDep, From, Text, To, preceding
 from app.api.settings import SettingsDep
 from app.db import ReadSessionDep
 from app.errors import Unprocessable, field_error
@@ -34,12 +34,13 @@ def _decode(cursor: str) -> tuple[bool, float, str]:
             revenue is None or isinstance(revenue, int | float)
         ):
             raise ValueError(cursor)
-    except (ValueError, TypeError) as exc:
+        key = (revenue is None, -float(revenue or 0.0), account_id)
+    except (ValueError, TypeError, OverflowError) as exc:
         raise Unprocessable(
             "the cursor is not one this service issued",
             errors=[field_error(["query", "cursor"], "invalid cursor")],
         ) from exc
-    return (revenue is None, -float(revenue or 0.0), account_id)
+    return key
 
 
 @router.get("/at-risk", response_model=AtRiskPage, operation_id="list_at_risk_accounts")
@@ -67,6 +68,7 @@ async def list_at_risk_accounts(
         session,
         auth.workspace_id,
         window=window,
+        previous=preceding(window),
         scoring=Scoring(counting.method, counting.weighting, counting.options, counting.benchmarks),
         rules=Rules(settings.at_risk.nps_below, settings.at_risk.silent_days),
         segment=segment,

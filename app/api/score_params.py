@@ -42,6 +42,15 @@ def make_window(start: datetime | None, end: datetime | None, days: int = 365) -
     return Window(start, end)
 
 
+def preceding(window: Window) -> Window:
+    """The period of equal length right before `window`."""
+    try:
+        return Window(window.start - (window.end - window.start), window.start)
+    except OverflowError:
+        message = "the period before this window would start before the year 1"
+        raise Unprocessable(message, errors=[field_error(["query", "from"], message)]) from None
+
+
 def _window(start: datetime | None, end: datetime | None) -> Window:
     return make_window(start, end)
 

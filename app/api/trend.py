@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, Query
 
 from app.api.deps import ReadAuth
-from app.api.score_params import Counting, CountingDep, FiltersDep, From, To
+from app.api.score_params import Counting, CountingDep, FiltersDep, From, To, preceding
 from app.buckets import MAX_BUCKETS, Interval, buckets
 from app.db import ReadSessionDep
 from app.errors import Unprocessable, field_error
@@ -37,7 +37,7 @@ def _invalid(param: str, message: str) -> Unprocessable:
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a folder of zones
         raise _invalid("tz", f"unknown IANA time zone {name!r}") from None
 
 
@@ -180,13 +180,16 @@ async def compare_nps(
     if dimension is None:
         if a is not None or b is not None:
             raise _invalid("dimension", "`a` and `b` name values of a `dimension`")
-        length = window.end - window.start
-        baseline = Window(
-            (baseline_from or window.start - length).astimezone(UTC),
-            (baseline_to or (baseline_from + length if baseline_from else window.start)).astimezone(
-                UTC
-            ),
-        )
+        if baseline_from is None and baseline_to is None:
+            baseline = preceding(window)
+        else:
+            length = window.end - window.start
+            try:
+                start = baseline_from or (baseline_to or window.start) - length
+                end = baseline_to or start + length
+            except OverflowError:
+                raise _invalid("baseline_from", "the baseline period is out of range") from None
+            baseline = Window(start.astimezone(UTC), end.astimezone(UTC))
         if baseline.start >= baseline.end:
             raise _invalid("baseline_from", "`baseline_from` must be before `baseline_to`")
         if baseline.start < window.end and window.start < baseline.end:

@@ -16,7 +16,8 @@ from app.benchmarks import normalise_industry
 from app.schemas.base import Strict
 from app.scoring import CIMethod
 
-Weight = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+# Bounded so sums of squared weights stay finite and ratios stay meaningful.
+Weight = Annotated[float, Field(strict=True, ge=0.001, le=1000, allow_inf_nan=False)]
 Points = Annotated[float, Field(strict=True, ge=-100, le=100, allow_inf_nan=False)]
 Industry = Annotated[
     str, StringConstraints(min_length=1, max_length=100), AfterValidator(normalise_industry)

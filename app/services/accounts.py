@@ -3,14 +3,15 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import any_, delete, select
+from sqlalchemy import any_, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound
-from app.models import Account
+from app.models import Account, Response, Stakeholder
 from app.pagination import paginate
 from app.schemas import AccountFields
+from app.services.chain import lock_chains, relink
 from app.services.common import text_array, upsert_by_id
 
 
@@ -84,7 +85,26 @@ async def list_accounts(
 
 
 async def delete_account(session: AsyncSession, workspace_id: uuid.UUID, account_id: str) -> None:
-    """Delete the account; its stakeholders and responses go with it (ON DELETE CASCADE)."""
+    """Delete the account; its stakeholders and responses go with it (ON DELETE CASCADE).
+
+    People registered elsewhere now who answered for this account lose those answers too, so
+    their chains are relinked from the earliest one on.
+    """
+    registered_here = select(Stakeholder.id).where(
+        Stakeholder.workspace_id == workspace_id, Stakeholder.account_id == account_id
+    )
+    moved_away = await session.execute(
+        select(Response.stakeholder_id, func.min(Response.submitted_at))
+        .where(
+            Response.workspace_id == workspace_id,
+            Response.account_id == account_id,
+            ~Response.excluded,
+            Response.stakeholder_id.not_in(registered_here),
+        )
+        .group_by(Response.stakeholder_id)
+    )
+    since = {row[0]: row[1] for row in moved_away}
+    await lock_chains(session, workspace_id, since)
     deleted = await session.scalar(
         delete(Account)
         .where(Account.workspace_id == workspace_id, Account.id == account_id)
@@ -92,3 +112,4 @@ async def delete_account(session: AsyncSession, workspace_id: uuid.UUID, account
     )
     if deleted is None:
         raise NotFound(f"account {account_id!r} does not exist")
+    await relink(session, workspace_id, since)

@@ -54,7 +54,7 @@ async def _decision_maker_detractors(
         select(Response)
         .where(
             Response.workspace_id == workspace_id,
-            Response.excluded.is_(False),
+            ~Response.excluded,
             Response.submitted_at >= window.start,
             Response.submitted_at < window.end,
         )
@@ -102,7 +102,7 @@ async def _registered_decision_makers(
         )
         .group_by(Stakeholder.account_id)
     )
-    return {account_id: n for account_id, n in rows}  # noqa: C416 (a Result is not a mapping)
+    return {row[0]: row[1] for row in rows}
 
 
 def _day(moment: datetime) -> str:
@@ -114,6 +114,7 @@ async def find_at_risk(
     workspace_id: uuid.UUID,
     *,
     window: Window,
+    previous: Window,
     scoring: Scoring,
     rules: Rules,
     segment: str | None = None,
@@ -128,7 +129,6 @@ async def find_at_risk(
     accounts = list(await session.scalars(query))
     if not accounts:
         return []
-    previous = Window(window.start - (window.end - window.start), window.start)
     selection = Selection(
         (window, previous),
         Filters(segment=segment, industry=industry),

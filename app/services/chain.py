@@ -9,7 +9,7 @@ always in step with the rows; `chain_defects` recomputes it from scratch to prov
 """
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
 from sqlalchemy import bindparam, text
@@ -68,6 +68,20 @@ _UPDATE = text(
 )
 
 
+async def lock_chains(
+    session: AsyncSession, workspace_id: uuid.UUID, stakeholders: Collection[str]
+) -> None:
+    """Take the stakeholders' chain locks (until the transaction ends), in sorted order.
+
+    A writer that changes answers in place (exclusion, deletion) takes them before it touches a
+    row, so it cannot hold a row a relink needs while waiting for that relink's lock.
+    """
+    if stakeholders:
+        await session.execute(
+            _LOCK, {"workspace": str(workspace_id), "stakeholders": sorted(stakeholders)}
+        )
+
+
 async def relink(
     session: AsyncSession, workspace_id: uuid.UUID, since: Mapping[str, datetime]
 ) -> None:
@@ -75,7 +89,7 @@ async def relink(
     if not since:
         return
     stakeholders = sorted(since)
-    await session.execute(_LOCK, {"workspace": str(workspace_id), "stakeholders": stakeholders})
+    await lock_chains(session, workspace_id, stakeholders)
     changed = (
         await session.execute(
             _CHANGED,

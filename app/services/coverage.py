@@ -86,7 +86,7 @@ def _at_account(workspace_id: uuid.UUID, account_id: str, before: datetime) -> l
     return [
         Response.workspace_id == workspace_id,
         Response.account_id == account_id,
-        Response.excluded.is_(False),
+        ~Response.excluded,
         Response.submitted_at < before,
     ]
 
@@ -203,7 +203,7 @@ def _heard_from(window: Window, *extra: ColumnElement[bool]) -> Exists:
     return exists().where(
         Response.workspace_id == Account.workspace_id,
         Response.account_id == Account.id,
-        Response.excluded.is_(False),
+        ~Response.excluded,
         Response.submitted_at >= window.start,
         Response.submitted_at < window.end,
         *extra,
@@ -264,12 +264,12 @@ async def last_answered_by_account(
         select(Response.account_id, func.max(Response.submitted_at))
         .where(
             Response.workspace_id == workspace_id,
-            Response.excluded.is_(False),
+            ~Response.excluded,
             Response.submitted_at < before,
         )
         .group_by(Response.account_id)
     )
-    return {account_id: at for account_id, at in rows}  # noqa: C416 (a Result is not a mapping)
+    return {row[0]: row[1] for row in rows}
 
 
 async def decision_maker_answered(
@@ -280,7 +280,7 @@ async def decision_maker_answered(
         select(Response.account_id)
         .where(
             Response.workspace_id == workspace_id,
-            Response.excluded.is_(False),
+            ~Response.excluded,
             Response.role == Role.DECISION_MAKER.value,
             Response.submitted_at >= window.start,
             Response.submitted_at < window.end,

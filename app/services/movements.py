@@ -109,7 +109,7 @@ def _movements(workspace_id: uuid.UUID, window: Window, filters: MovementFilters
     # answer in the window (passing the new-answer filters) can have a movement there.
     candidates: list[ColumnElement[bool]] = [
         Response.workspace_id == workspace_id,
-        Response.excluded.is_(False),
+        ~Response.excluded,
         Response.submitted_at < window.end,
     ]
     if filters.survey is not None:

@@ -188,7 +188,7 @@ def _candidates(workspace_id: uuid.UUID, selection: Selection, *, chained: bool)
                 Response.superseded_at >= period.c.end if chained else literal(True),
             ),
         )
-    query = query.where(Response.workspace_id == workspace_id, Response.excluded.is_(False))
+    query = query.where(Response.workspace_id == workspace_id, ~Response.excluded)
     if selection.filters.survey is not None:
         query = query.where(Response.survey == selection.filters.survey)
     return query
@@ -237,7 +237,7 @@ async def count(
             last = max(w.end for w in selection.windows)
             in_slice = select(Response.stakeholder_id).where(
                 Response.workspace_id == workspace_id,
-                Response.excluded.is_(False),
+                ~Response.excluded,
                 Response.submitted_at >= first,
                 Response.submitted_at < last,
                 *response_filters,

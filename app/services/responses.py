@@ -34,7 +34,7 @@ from app.models import Response, Role
 from app.pagination import paginate
 from app.schemas import ResponseCreate
 from app.scoring import PASSIVE_MIN, PROMOTER_MIN, Category
-from app.services.chain import relink
+from app.services.chain import lock_chains, relink
 from app.services.common import text_array
 from app.services.stakeholders import Snapshot, register_inline, stakeholders_by_id
 
@@ -372,6 +372,14 @@ async def set_exclusion(
     reason: str | None,
 ) -> Response:
     """Exclude a response from every score (with a reason) or include it again."""
+    owner = await session.scalar(
+        select(Response.stakeholder_id).where(
+            Response.workspace_id == workspace_id, Response.id == response_id
+        )
+    )
+    if owner is None:
+        raise NotFound(f"response {response_id} does not exist")
+    await lock_chains(session, workspace_id, [owner])
     changed = (
         await session.execute(
             update(Response)

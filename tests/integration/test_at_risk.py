@@ -1,5 +1,6 @@
 """GET /v1/accounts/at-risk: each rule with its evidence, revenue order, filters, pages, tenancy."""
 
+import base64
 from typing import Any
 
 import httpx
@@ -199,6 +200,20 @@ class TestAtRisk:
         r = await flagged.client.get(PATH, params={"cursor": "bm90IG91cnM"})
 
         assert_invalid(r, ["query", "cursor"])
+
+    async def test_a_cursor_with_an_unreadable_number_is_422(self, flagged: Tenant) -> None:
+        cursor = base64.urlsafe_b64encode(b"[1" + b"0" * 400 + b', "x"]').decode().rstrip("=")
+
+        r = await flagged.client.get(PATH, params={"cursor": cursor})
+
+        assert_invalid(r, ["query", "cursor"])
+
+    async def test_a_window_without_a_period_before_it_is_422(self, flagged: Tenant) -> None:
+        params = {"from": "1900-01-02T00:00:00Z", "to": "8999-01-01T00:00:00Z"}
+
+        r = await flagged.client.get(PATH, params=params)
+
+        assert_invalid(r, ["query", "from"])
 
     async def test_account_as_unit_is_422(self, flagged: Tenant) -> None:
         r = await flagged.client.get(PATH, params={"method": "account_as_unit"})

@@ -4,6 +4,7 @@ Random data on purpose: answers arrive out of order (late, older answers), share
 instants, come singly and in batches, and are excluded and included again.
 """
 
+import asyncio
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -163,3 +164,72 @@ async def test_other_workspaces_chains_are_apart(
 ) -> None:
     async with sessionmaker() as session:
         assert await chain_defects(session, uuid.uuid4()) == 0
+
+
+async def test_deleting_an_account_relinks_people_who_answered_there_and_moved(
+    tenant: Tenant, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    client = tenant.client
+    for account in ("a", "b"):
+        await client.put(f"/v1/accounts/{account}", json={})
+
+    async def answer(account: str, day: int, score: int) -> None:
+        r = await client.put("/v1/stakeholders/p", json={"account_id": account})
+        assert r.status_code in (200, 201), r.text
+        body = {
+            "stakeholder_id": "p",
+            "score": score,
+            "submitted_at": (START + timedelta(days=day)).isoformat(),
+        }
+        r = await client.post("/v1/responses", json=body)
+        assert r.status_code == 201, r.text
+
+    await answer("b", 10, 10)
+    await answer("a", 20, 0)  # p moved to a, answered, and moved back to b
+    r = await client.put("/v1/stakeholders/p", json={"account_id": "b"})
+    assert r.status_code == 200, r.text
+
+    r = await client.delete("/v1/accounts/a")
+    assert r.status_code == 204, r.text
+
+    async with sessionmaker() as session:
+        assert await chain_defects(session, tenant.id) == 0
+    window = {"from": START.isoformat(), "to": (START + timedelta(days=60)).isoformat()}
+    r = await client.get("/v1/nps", params=window)
+    assert (r.json()["score"]["n"], r.json()["score"]["promoters"]) == (1, 1)
+
+
+async def test_concurrent_exclusions_and_answers_of_one_person_never_deadlock(
+    committed: Tenant,
+) -> None:
+    client = committed.client
+    await client.put("/v1/accounts/a", json={})
+    await client.put("/v1/stakeholders/p", json={"account_id": "a"})
+    ids = []
+    for day in range(20):
+        body = {
+            "stakeholder_id": "p",
+            "score": day % 11,
+            "submitted_at": (START + timedelta(days=day)).isoformat(),
+        }
+        r = await client.post("/v1/responses", json=body)
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+
+    async def exclude(response_id: str) -> int:
+        body = {"excluded": True, "reason": "test"}
+        return (await client.patch(f"/v1/responses/{response_id}", json=body)).status_code
+
+    async def late(day: int) -> int:
+        body = {
+            "stakeholder_id": "p",
+            "score": 5,
+            "submitted_at": (START + timedelta(days=day, hours=12)).isoformat(),
+        }
+        return (await client.post("/v1/responses", json=body)).status_code
+
+    statuses = await asyncio.gather(
+        *(exclude(i) for i in ids[::2]), *(late(day) for day in range(0, 20, 2))
+    )
+
+    assert sorted(set(statuses)) == [200, 201]

@@ -263,6 +263,16 @@ class TestCompareErrors:
             ({"dimension": "stakeholder", "a": "x", "b": "y"}, ["query", "dimension"]),
             ({"to": "2026-01-01T00:00:00Z"}, ["query", "from"]),
             ({"weight": "revenue"}, ["query", "weight"]),
+            # The periods before these would start before the year 1.
+            ({"from": "1900-01-02T00:00:00Z", "to": "8999-01-01T00:00:00Z"}, ["query", "from"]),
+            (
+                {
+                    "from": "1900-01-02T00:00:00Z",
+                    "to": "8999-01-01T00:00:00Z",
+                    "baseline_from": "8999-06-01T00:00:00Z",
+                },
+                ["query", "baseline_from"],
+            ),
         ],
     )
     async def test_invalid_query_is_422(

@@ -216,6 +216,9 @@ class TestSettingsValidation:
         ("fields", "loc"),
         [
             ({"role_weights": {"user": 0}}, ["body", "role_weights", "user"]),
+            # Out of bounds, a sum of squared weights would overflow or vanish.
+            ({"role_weights": {"user": 1e200}}, ["body", "role_weights", "user"]),
+            ({"role_weights": {"user": 1e-320}}, ["body", "role_weights", "user"]),
             ({"role_weights": {"user": -1}}, ["body", "role_weights", "user"]),
             ({"role_weights": {"user": "3"}}, ["body", "role_weights", "user"]),
             ({"role_weights": {"user": True}}, ["body", "role_weights", "user"]),

@@ -395,6 +395,7 @@ class TestTrendErrors:
         ("params", "loc"),
         [
             ({"tz": "Mars/Olympus"}, ["query", "tz"]),
+            ({"tz": "America"}, ["query", "tz"]),  # a folder of zones, not a zone
             ({"interval": "day"}, ["query", "interval"]),
             ({"rolling_days": "0"}, ["query", "rolling_days"]),
             ({"rolling_days": "3651"}, ["query", "rolling_days"]),
