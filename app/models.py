@@ -134,6 +134,18 @@ class Stakeholder(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
 
 
+# What a score is counted and cut by: carried in the covering indexes of responses.
+SCORE_COLUMNS = [
+    "stakeholder_id",
+    "account_id",
+    "role",
+    "job_level",
+    "department",
+    "survey",
+    "score",
+]
+
+
 class Response(Base):
     __tablename__ = "responses"
     __table_args__ = (
@@ -149,7 +161,15 @@ class Response(Base):
         ),
         UniqueConstraint("workspace_id", "external_id"),
         CheckConstraint("score BETWEEN 0 AND 10", name="score_range"),
-        Index("ix_responses_workspace_submitted", "workspace_id", "submitted_at"),
+        # Covering, so a window's answers (a trend's buckets, the respondent method) are read
+        # from the index alone; superseded_at tells each bucket's latest answers apart.
+        Index(
+            "ix_responses_workspace_submitted",
+            "workspace_id",
+            "submitted_at",
+            postgresql_include=[*SCORE_COLUMNS, "superseded_at"],
+            postgresql_where=text("NOT excluded"),
+        ),
         Index(
             "ix_responses_workspace_account_submitted", "workspace_id", "account_id", "submitted_at"
         ),
@@ -168,15 +188,7 @@ class Response(Base):
             "workspace_id",
             "superseded_at",
             "submitted_at",
-            postgresql_include=[
-                "stakeholder_id",
-                "account_id",
-                "role",
-                "job_level",
-                "department",
-                "survey",
-                "score",
-            ],
+            postgresql_include=SCORE_COLUMNS,
             postgresql_where=text("NOT excluded"),
         ),
     )

@@ -4,6 +4,7 @@ One statement answers a whole report: every window (a trend's buckets) and every
 breakdown, so they all come from one snapshot.
 """
 
+import itertools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -107,6 +108,7 @@ class Cell:
 Cells = dict[tuple[Any, ...], Cell]
 
 _LATEST = frozenset(Method) - {Method.RESPONDENT}
+_INSTANTS = ARRAY(DateTime(timezone=True))
 _TIER = {Role.DECISION_MAKER.value: 1, Role.INFLUENCER.value: 2}
 
 
@@ -169,8 +171,19 @@ def _candidates(workspace_id: uuid.UUID, selection: Selection, *, chained: bool)
         )
         if chained:
             query = query.where(Response.superseded_at >= windows[0].end)
+    elif all(a.end == b.start for a, b in itertools.pairwise(windows)):
+        # Back-to-back buckets (a trend without rolling_days): one range scan of the whole span,
+        # each answer's bucket found by binary search in the bounds.
+        bounds = literal([windows[0].start, *(w.end for w in windows)], _INSTANTS)
+        bucket = func.width_bucket(Response.submitted_at, bounds)
+        query = select((bucket - 1).label("period"), *columns).where(
+            Response.submitted_at >= windows[0].start, Response.submitted_at < windows[-1].end
+        )
+        if chained:
+            # superseded_at >= the bucket's end: the next answer falls in a later bucket or after.
+            query = query.where(func.width_bucket(Response.superseded_at, bounds) > bucket)
     else:
-        instants = ARRAY(DateTime(timezone=True))
+        instants = _INSTANTS
         period = (
             func.unnest(
                 literal([w.start for w in windows], instants),

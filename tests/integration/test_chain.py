@@ -5,6 +5,7 @@ instants, come singly and in batches, and are excluded and included again.
 """
 
 import asyncio
+import itertools
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -84,6 +85,9 @@ async def _toggle_exclusions(tenant: Tenant, rnd: random.Random, ids: list[str])
 
 
 def _windows(rnd: random.Random) -> list[Window]:
+    if rnd.random() < 0.3:  # back to back, like a trend's buckets
+        bounds = sorted(START + timedelta(days=d) for d in rnd.sample(range(-10, 210), 6))
+        return [Window(a, b) for a, b in itertools.pairwise(bounds)]
     windows = []
     for _ in range(rnd.choice([1, 1, 4])):
         start = START + timedelta(days=rnd.randrange(-10, 190), hours=rnd.randrange(24))
