@@ -43,6 +43,10 @@ def create_engine(url: str, settings: Settings, **kwargs: Any) -> AsyncEngine:
                 # Compiling a query plan to machine code costs 20-50 ms, more than these
                 # index-driven queries take to run.
                 "jit": "off",
+                # Plan each query for its own window and workspace: a generic plan, which
+                # PostgreSQL switches to after five runs of a prepared statement, cannot see
+                # that one workspace holds most of the rows or how wide a window is.
+                "plan_cache_mode": "force_custom_plan",
             },
             "timeout": 10,
         },

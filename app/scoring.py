@@ -6,6 +6,7 @@ Proportions are worked on the -1..1 scale internally and reported in NPS points 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -119,6 +120,7 @@ class Interval:
     high: float
 
 
+@functools.lru_cache(maxsize=64)  # one level per request, thousands of intervals
 def z_value(confidence: float) -> float:
     """Two-sided normal quantile Phi^-1((1 + confidence) / 2); ValueError outside (0, 1)."""
     if isinstance(confidence, bool) or not 0 < confidence < 1:  # `not` also catches NaN

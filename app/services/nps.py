@@ -6,7 +6,7 @@ breakdown, so they all come from one snapshot.
 
 import itertools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -94,14 +94,6 @@ class Cell:
     tally: Tally = field(default_factory=Tally)
     weighted: WeightedTally | None = None
     without_revenue: frozenset[str] = frozenset()
-
-    def __add__(self, other: "Cell") -> "Cell":
-        weighted = self.weighted
-        if other.weighted is not None:
-            weighted = other.weighted if weighted is None else weighted + other.weighted
-        return Cell(
-            self.tally + other.tally, weighted, self.without_revenue | other.without_revenue
-        )
 
 
 # Keys are (window index, *dimension values).
@@ -399,14 +391,39 @@ async def _accounts_as_units(
     return cells
 
 
+def combine(cells: Iterable[Cell]) -> Cell:
+    """The sum of cells, added up as plain numbers (a breakdown may have thousands)."""
+    counts = [0, 0, 0]
+    weights: list[float] | None = None
+    missing: set[str] = set()
+    for cell in cells:
+        tally = cell.tally
+        counts[0] += tally.promoters
+        counts[1] += tally.passives
+        counts[2] += tally.detractors
+        if cell.weighted is not None:
+            w = cell.weighted
+            weights = weights or [0.0, 0.0, 0.0, 0.0]
+            weights[0] += w.promoters
+            weights[1] += w.passives
+            weights[2] += w.detractors
+            weights[3] += w.sum_sq
+        missing |= cell.without_revenue
+    return Cell(
+        Tally(*counts),
+        None if weights is None else WeightedTally(*weights),
+        frozenset(missing),
+    )
+
+
 def total(cells: Cells, period: int = 0) -> Cell:
-    return sum((c for k, c in cells.items() if k[0] == period), Cell())
+    return combine(c for k, c in cells.items() if k[0] == period)
 
 
 def marginal(cells: Cells, position: int, period: int = 0) -> dict[Any, Cell]:
     """The cells of one window summed over every dimension but the one at `position`."""
-    out: dict[Any, Cell] = {}
+    grouped: dict[Any, list[Cell]] = {}
     for key, cell in cells.items():
         if key[0] == period:
-            out[key[position + 1]] = out.get(key[position + 1], Cell()) + cell
-    return out
+            grouped.setdefault(key[position + 1], []).append(cell)
+    return {k: group[0] if len(group) == 1 else combine(group) for k, group in grouped.items()}

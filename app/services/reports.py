@@ -26,8 +26,12 @@ class ScoreOptions:
     low_n: int = 30
 
 
+# Score objects are built with model_construct: every value comes from the scoring code, and a
+# breakdown by account builds thousands of them per request.
+
+
 def _interval(low: float, high: float, options: ScoreOptions, method: CIMethod) -> IntervalRead:
-    return IntervalRead(low=low, high=high, level=options.confidence, method=method)
+    return IntervalRead.model_construct(low=low, high=high, level=options.confidence, method=method)
 
 
 def score_read(cell: Cell, options: ScoreOptions) -> ScoreRead:
@@ -50,8 +54,8 @@ def score_read(cell: Cell, options: ScoreOptions) -> ScoreRead:
         if weighted is not None:
             ci = _interval(weighted.low, weighted.high, options, CIMethod.ADJUSTED_WALD)
         n_effective = cell.weighted.n_effective
-        unweighted = UnweightedRead(nps=tally.nps, ci=plain_read)
-    return ScoreRead(
+        unweighted = UnweightedRead.model_construct(nps=tally.nps, ci=plain_read)
+    return ScoreRead.model_construct(
         nps=nps,
         n=n,
         promoters=tally.promoters,
