@@ -123,7 +123,7 @@ _INSERT = text(
         CAST(CAST(:attributes AS text[]) AS jsonb[])
     ) AS r
     ON CONFLICT (workspace_id, external_id) DO NOTHING
-    RETURNING id
+    RETURNING id, created_at
     """
 ).bindparams(
     bindparam("id", type_=ARRAY(UUID(as_uuid=True))),
@@ -161,12 +161,13 @@ _COLUMNS = (
 )
 
 
-async def _insert(session: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
-    """Insert rows, skipping any whose external_id is already stored; the ids that went in."""
+async def _insert(session: AsyncSession, rows: list[dict[str, Any]]) -> dict[uuid.UUID, datetime]:
+    """Insert rows, skipping any whose external_id is already stored: the ids that went in,
+    with the time they were recorded."""
     params: dict[str, Any] = {name: [row[name] for row in rows] for name in _COLUMNS}
     params["attributes"] = [json.dumps(row["attributes"]) for row in rows]
     params["workspace_id"] = rows[0]["workspace_id"]
-    return set((await session.execute(_INSERT, params)).scalars().all())
+    return {row.id: row.created_at for row in await session.execute(_INSERT, params)}
 
 
 async def record_response(
@@ -198,7 +199,12 @@ async def record_response(
         if item.external_id not in existing:
             raise _vanished(item.external_id)
         return Recorded(existing[item.external_id], created=False)
-    return Recorded(await get_response(session, workspace_id, row["id"]), created=True)
+    # As stored, without reading it back: the row is exactly what was sent plus its stamps.
+    recorded_at = inserted[row["id"]]
+    stored = Response(
+        **row, excluded=False, excluded_reason=None, created_at=recorded_at, updated_at=recorded_at
+    )
+    return Recorded(stored, created=True)
 
 
 async def record_batch(
@@ -265,7 +271,7 @@ async def record_batch(
         rows.append(row)
         row_index[index] = row["id"]
 
-    inserted = await _insert(session, rows) if rows else set()
+    inserted = await _insert(session, rows) if rows else {}
     earliest: dict[str, datetime] = {}
     for row in rows:
         if row["id"] in inserted:
