@@ -86,6 +86,18 @@ async def ensure_default_workspace(
     return None
 
 
+def _uvicorn_args(settings: Settings) -> list[str]:
+    return [
+        "app.main:create_app",
+        "--factory",
+        f"--host={settings.host}",
+        f"--port={settings.port}",
+        f"--workers={settings.workers}",
+        f"--log-level={settings.log_level}",
+        "--proxy-headers",
+    ]
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -105,6 +117,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
             print(f"Created workspace {DEFAULT_WORKSPACE!r}. Its admin API key (shown only now):")
             print(raw, flush=True)
         print(f"Serving on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
+        if settings.database_url:
+            # Nothing to stop afterwards: hand the process over to uvicorn, so the supervisor of
+            # the workers does not keep this process's imports (about 80 MB) for its lifetime.
+            os.execv(sys.executable, [sys.executable, "-m", "uvicorn", *_uvicorn_args(settings)])
         uvicorn.run(
             "app.main:create_app",
             factory=True,
