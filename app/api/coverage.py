@@ -6,8 +6,8 @@ from fastapi import APIRouter
 
 from app.api.accounts import AccountId
 from app.api.deps import ReadAuth
-from app.api.nps import _window
-from app.api.score_params import From, Text, To
+from app.api.score_params import From, Text, To, make_window
+from app.api.settings import SettingsDep
 from app.db import ReadSessionDep
 from app.schemas.analytics import (
     AccountCoverageReport,
@@ -50,12 +50,13 @@ async def get_account_coverage(
     account_id: AccountId,
     session: ReadSessionDep,
     auth: ReadAuth,
+    settings: SettingsDep,
     from_: From = None,
     to: To = None,
 ) -> AccountCoverageReport:
     """Who at the account answered in the window, by role, job level and department."""
     await accounts.get_account(session, auth.workspace_id, account_id)
-    window = _window(from_, to)
+    window = make_window(from_, to, settings.default_window_days)
     found = await account_coverage(session, auth.workspace_id, account_id, window=window)
     return AccountCoverageReport(
         account_id=account_id,
@@ -98,13 +99,14 @@ async def get_account_coverage(
 async def get_coverage(
     session: ReadSessionDep,
     auth: ReadAuth,
+    settings: SettingsDep,
     from_: From = None,
     to: To = None,
     segment: Text = None,
     industry: Text = None,
 ) -> CoverageReport:
     """The share of accounts and of annual revenue with an answer (and a decision maker's)."""
-    window = _window(from_, to)
+    window = make_window(from_, to, settings.default_window_days)
     found = await portfolio_coverage(
         session, auth.workspace_id, window=window, segment=segment, industry=industry
     )

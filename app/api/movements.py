@@ -6,21 +6,20 @@ from fastapi import APIRouter, Query
 
 from app.api.accounts import AccountId
 from app.api.deps import Cursor, Limit, ReadAuth
-from app.api.nps import _window
-from app.api.score_params import From, To
+from app.api.score_params import From, To, make_window
+from app.api.settings import SettingsDep
 from app.db import ReadSessionDep
 from app.models import Role
 from app.pagination import DEFAULT_LIMIT
 from app.schemas.analytics import (
     AccountMovementsReport,
-    AnswerRead,
     MovementRead,
     NetMoverRead,
     TransitionRead,
 )
 from app.schemas.base import ID_PATTERN, Page
 from app.services import accounts, movements
-from app.services.movements import Answer, Direction, Movement, MovementFilters, NetMove
+from app.services.movements import Direction, MovementFilters
 
 router = APIRouter(prefix="/v1", tags=["movements"])
 
@@ -29,40 +28,11 @@ Survey = Annotated[
 ]
 
 
-def _answer(answer: Answer) -> AnswerRead:
-    return AnswerRead(
-        response_id=answer.response_id,
-        score=answer.score,
-        category=answer.category,
-        submitted_at=answer.submitted_at,
-    )
-
-
-def _movement(m: Movement) -> MovementRead:
-    return MovementRead(
-        stakeholder_id=m.stakeholder_id,
-        account_id=m.account_id,
-        role=m.role,
-        job_level=m.job_level,
-        direction=m.direction,
-        from_=_answer(m.before),
-        to=_answer(m.after),
-    )
-
-
-def _net(net: NetMove) -> NetMoverRead:
-    return NetMoverRead(
-        stakeholder_id=net.stakeholder_id,
-        role=net.role,
-        from_=_answer(net.before),
-        to=_answer(net.after),
-    )
-
-
 @router.get("/movements", response_model=Page[MovementRead], operation_id="list_movements")
 async def list_movements(
     session: ReadSessionDep,
     auth: ReadAuth,
+    settings: SettingsDep,
     from_: From = None,
     to: To = None,
     account_id: Annotated[
@@ -75,7 +45,7 @@ async def list_movements(
     cursor: Cursor = None,
 ) -> Page[MovementRead]:
     """Movements whose new answer falls in the window, newest first."""
-    window = _window(from_, to)
+    window = make_window(from_, to, settings.default_window_days)
     filters = MovementFilters(
         account_id=account_id,
         roles=None if role is None else (role,),
@@ -85,7 +55,7 @@ async def list_movements(
     rows, next_cursor = await movements.list_movements(
         session, auth.workspace_id, window=window, filters=filters, limit=limit, cursor=cursor
     )
-    return Page(data=[_movement(m) for m in rows], next_cursor=next_cursor)
+    return Page(data=[MovementRead.of(m) for m in rows], next_cursor=next_cursor)
 
 
 @router.get(
@@ -98,13 +68,14 @@ async def get_account_movements(
     account_id: AccountId,
     session: ReadSessionDep,
     auth: ReadAuth,
+    settings: SettingsDep,
     from_: From = None,
     to: To = None,
     survey: Survey = None,
 ) -> AccountMovementsReport:
     """One account's movements in the window: counts by transition, climbers and fallers."""
     await accounts.get_account(session, auth.workspace_id, account_id)
-    window = _window(from_, to)
+    window = make_window(from_, to, settings.default_window_days)
     summary = await movements.account_movements(
         session, auth.workspace_id, account_id, window=window, survey=survey
     )
@@ -117,6 +88,6 @@ async def get_account_movements(
         transitions=[
             TransitionRead(from_=t.before, to=t.after, count=t.count) for t in summary.transitions
         ],
-        climbers=[_net(n) for n in summary.climbers],
-        fallers=[_net(n) for n in summary.fallers],
+        climbers=[NetMoverRead.of(n) for n in summary.climbers],
+        fallers=[NetMoverRead.of(n) for n in summary.fallers],
     )

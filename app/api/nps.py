@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from app.api.accounts import AccountId
 from app.api.deps import ReadAuth
-from app.api.score_params import CountingDep, FiltersDep, From, Text, To, _window
+from app.api.score_params import CountingDep, FiltersDep, From, Text, To
 from app.db import ReadSessionDep
 from app.errors import Unprocessable, field_error
 from app.schemas import AccountNpsReport, NpsReport
@@ -12,8 +12,6 @@ from app.scoring import Method
 from app.services import accounts
 from app.services.nps import Dimension, Filters, Selection, count, marginal, total
 from app.services.reports import benchmark_standing, groups_read, score_read
-
-__all__ = ["From", "Text", "To", "_window", "router"]  # From/To/Text: used by other routers
 
 router = APIRouter(prefix="/v1", tags=["scores"])
 

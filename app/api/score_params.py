@@ -51,10 +51,6 @@ def preceding(window: Window) -> Window:
         raise Unprocessable(message, errors=[field_error(["query", "from"], message)]) from None
 
 
-def _window(start: datetime | None, end: datetime | None) -> Window:
-    return make_window(start, end)
-
-
 def query_filters(
     account_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     role: Role | None = None,

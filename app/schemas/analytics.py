@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from app.models import JobLevel, Role
 from app.scoring import Category
-from app.services.movements import Direction
+from app.services.movements import Answer, Direction, Movement, NetMove
 
 # Movements
 
@@ -30,6 +30,15 @@ class AnswerRead(BaseModel):
     score: int
     category: Category
     submitted_at: datetime
+
+    @classmethod
+    def of(cls, answer: Answer) -> "AnswerRead":
+        return cls(
+            response_id=answer.response_id,
+            score=answer.score,
+            category=answer.category,
+            submitted_at=answer.submitted_at,
+        )
 
 
 MOVEMENT_READ_EXAMPLE: JsonValue = {
@@ -58,6 +67,18 @@ class MovementRead(BaseModel):
     from_: AnswerRead = Field(alias="from", description="the previous answer")
     to: AnswerRead = Field(description="the new answer, in another category")
 
+    @classmethod
+    def of(cls, m: Movement) -> "MovementRead":
+        return cls(
+            stakeholder_id=m.stakeholder_id,
+            account_id=m.account_id,
+            role=m.role,
+            job_level=m.job_level,
+            direction=m.direction,
+            from_=AnswerRead.of(m.before),
+            to=AnswerRead.of(m.after),
+        )
+
 
 class TransitionRead(BaseModel):
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
@@ -74,6 +95,15 @@ class NetMoverRead(BaseModel):
     role: Role = Field(description="the role at the last movement's new answer")
     from_: AnswerRead = Field(alias="from", description="the first movement's previous answer")
     to: AnswerRead = Field(description="the last movement's new answer")
+
+    @classmethod
+    def of(cls, net: NetMove) -> "NetMoverRead":
+        return cls(
+            stakeholder_id=net.stakeholder_id,
+            role=net.role,
+            from_=AnswerRead.of(net.before),
+            to=AnswerRead.of(net.after),
+        )
 
 
 ACCOUNT_MOVEMENTS_REPORT_EXAMPLE: JsonValue = {

@@ -5,12 +5,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.movements import _movement as movement_read
 from app.benchmarks import Range
 from app.models import Account, Response, Role, Stakeholder
+from app.schemas.analytics import MovementRead
 from app.schemas.at_risk import (
     AtRiskAccount,
     DecisionMakerDetractor,
@@ -50,33 +49,25 @@ async def _decision_maker_detractors(
     session: AsyncSession, workspace_id: uuid.UUID, window: Window
 ) -> dict[str, list[DetractorAnswer]]:
     """Decision makers whose latest answer in the window is a detractor's, per account."""
-    latest = (
-        select(Response)
+    # Each person's latest answer in the window, read off the chain (app.services.chain).
+    rows = await session.execute(
+        select(
+            Response.account_id,
+            Response.stakeholder_id,
+            Response.id,
+            Response.score,
+            Response.submitted_at,
+        )
         .where(
             Response.workspace_id == workspace_id,
             ~Response.excluded,
             Response.submitted_at >= window.start,
             Response.submitted_at < window.end,
+            Response.superseded_at >= window.end,
+            Response.role == Role.DECISION_MAKER.value,
+            Response.score < PASSIVE_MIN,
         )
-        .ext(distinct_on(Response.stakeholder_id))
-        .order_by(
-            Response.stakeholder_id,
-            Response.submitted_at.desc(),
-            Response.created_at.desc(),
-            Response.id.desc(),
-        )
-        .subquery()
-    )
-    rows = await session.execute(
-        select(
-            latest.c.account_id,
-            latest.c.stakeholder_id,
-            latest.c.id,
-            latest.c.score,
-            latest.c.submitted_at,
-        )
-        .where(latest.c.role == Role.DECISION_MAKER.value, latest.c.score < PASSIVE_MIN)
-        .order_by(latest.c.account_id, latest.c.stakeholder_id)
+        .order_by(Response.account_id, Response.stakeholder_id)
     )
     out: dict[str, list[DetractorAnswer]] = {}
     for account_id, stakeholder_id, response_id, score, submitted_at in rows:
@@ -181,7 +172,7 @@ async def find_at_risk(
             reasons.append(
                 KeyStakeholderDowngrade(
                     detail=f"{len(moves)} fall(s) by decision makers or influencers",
-                    movements=[movement_read(m) for m in moves],
+                    movements=[MovementRead.of(m) for m in moves],
                 )
             )
         last = last_heard.get(account.id)

@@ -260,16 +260,22 @@ async def last_answered_by_account(
     session: AsyncSession, workspace_id: uuid.UUID, *, before: datetime
 ) -> dict[str, datetime]:
     """Each account's latest non-excluded answer before `before`; unheard accounts are absent."""
-    rows = await session.execute(
-        select(Response.account_id, func.max(Response.submitted_at))
+    # One backward probe of the (account, submitted_at) index per account, rather than an
+    # aggregate over the workspace's whole history.
+    latest = (
+        select(func.max(Response.submitted_at))
         .where(
             Response.workspace_id == workspace_id,
+            Response.account_id == Account.id,
             ~Response.excluded,
             Response.submitted_at < before,
         )
-        .group_by(Response.account_id)
+        .scalar_subquery()
     )
-    return {row[0]: row[1] for row in rows}
+    rows = await session.execute(
+        select(Account.id, latest).where(Account.workspace_id == workspace_id)
+    )
+    return {row[0]: row[1] for row in rows if row[1] is not None}
 
 
 async def decision_maker_answered(

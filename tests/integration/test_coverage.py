@@ -489,3 +489,18 @@ class TestCoverageServices:
         # globex's day-40 answer is excluded, its day-95 one after `before`; umbrella's excluded.
         assert last == {"acme": at(20), "globex": at(30), "hooli": at(50), "initech": at(-30)}
         assert heard == {"acme", "hooli"}
+
+
+class TestDefaultWindow:
+    @pytest.mark.parametrize(
+        "path", ["/v1/coverage", "/v1/accounts/acme/coverage", "/v1/accounts/acme/movements"]
+    )
+    async def test_follows_the_workspace_setting(self, tenant: Tenant, path: str) -> None:
+        await put_account(tenant.client, "acme")
+        r = await tenant.client.put("/v1/settings", json={"default_window_days": 30})
+        assert r.status_code == 200, r.text
+
+        r = await tenant.client.get(path, params={"to": stamp(60)})
+
+        assert r.status_code == 200, r.text
+        assert (r.json()["from"], r.json()["to"]) == (stamp(30), stamp(60))
