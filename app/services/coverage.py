@@ -282,15 +282,17 @@ async def decision_maker_answered(
     session: AsyncSession, workspace_id: uuid.UUID, *, window: Window
 ) -> set[str]:
     """The accounts with a non-excluded decision-maker answer in the window."""
+    # One probe of the (account, submitted_at) index per account, stopping at the first
+    # decision maker, rather than a scan of every answer in the window.
+    heard = exists().where(
+        Response.workspace_id == workspace_id,
+        Response.account_id == Account.id,
+        ~Response.excluded,
+        Response.role == Role.DECISION_MAKER.value,
+        Response.submitted_at >= window.start,
+        Response.submitted_at < window.end,
+    )
     found = await session.scalars(
-        select(Response.account_id)
-        .where(
-            Response.workspace_id == workspace_id,
-            ~Response.excluded,
-            Response.role == Role.DECISION_MAKER.value,
-            Response.submitted_at >= window.start,
-            Response.submitted_at < window.end,
-        )
-        .distinct()
+        select(Account.id).where(Account.workspace_id == workspace_id, heard)
     )
     return set(found)

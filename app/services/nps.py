@@ -7,7 +7,7 @@ breakdown, so they all come from one snapshot.
 import itertools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -23,6 +23,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -140,7 +141,22 @@ def _conditions(columns: Mapping[str, Any], filters: Filters) -> list[ColumnElem
     ]
 
 
-def _candidates(workspace_id: uuid.UUID, selection: Selection, *, chained: bool) -> Select[Any]:
+def _back_to_back(windows: Sequence[Window]) -> bool:
+    return all(a.end == b.start for a, b in itertools.pairwise(windows))
+
+
+# Up to this many windows, each gets its own branch of a UNION ALL and so its own index plan
+# (a period and the one before it); more (a trend's buckets) share one scan.
+FEW_WINDOWS = 4
+
+
+def _candidates(
+    workspace_id: uuid.UUID,
+    selection: Selection,
+    *,
+    chained: bool,
+    where: Sequence[ColumnElement[bool]] = (),
+) -> Any:
     """Each response of the windows (once per window it falls in), with what it can be cut by.
 
     `chained`: only each stakeholder's latest response in the window, read off the chain.
@@ -156,14 +172,25 @@ def _candidates(workspace_id: uuid.UUID, selection: Selection, *, chained: bool)
     ]
     if selection.method in _LATEST and not chained:
         columns += [Response.submitted_at, Response.created_at, Response.id]
+
+    def finish(query: Select[Any]) -> Select[Any]:
+        query = query.where(Response.workspace_id == workspace_id, ~Response.excluded, *where)
+        if selection.filters.survey is not None:
+            query = query.where(Response.survey == selection.filters.survey)
+        return query
+
     windows = selection.windows
-    if len(windows) == 1:
-        query = select(literal(0).label("period"), *columns).where(
-            Response.submitted_at >= windows[0].start, Response.submitted_at < windows[0].end
-        )
-        if chained:
-            query = query.where(Response.superseded_at >= windows[0].end)
-    elif all(a.end == b.start for a, b in itertools.pairwise(windows)):
+    if len(windows) <= FEW_WINDOWS:
+        branches = []
+        for index, window in enumerate(windows):
+            branch = select(literal(index).label("period"), *columns).where(
+                Response.submitted_at >= window.start, Response.submitted_at < window.end
+            )
+            if chained:
+                branch = branch.where(Response.superseded_at >= window.end)
+            branches.append(finish(branch))
+        return branches[0] if len(branches) == 1 else union_all(*branches)
+    if _back_to_back(windows):
         # Back-to-back buckets (a trend without rolling_days): one range scan of the whole span,
         # each answer's bucket found by binary search in the bounds.
         bounds = literal([windows[0].start, *(w.end for w in windows)], _INSTANTS)
@@ -174,17 +201,17 @@ def _candidates(workspace_id: uuid.UUID, selection: Selection, *, chained: bool)
         if chained:
             # superseded_at >= the bucket's end: the next answer falls in a later bucket or after.
             query = query.where(func.width_bucket(Response.superseded_at, bounds) > bucket)
-    else:
-        instants = _INSTANTS
-        period = (
-            func.unnest(
-                literal([w.start for w in windows], instants),
-                literal([w.end for w in windows], instants),
-            )
-            .table_valued("start", "end", with_ordinality="ordinal")
-            .render_derived(name="period")
+        return finish(query)
+    period = (
+        func.unnest(
+            literal([w.start for w in windows], _INSTANTS),
+            literal([w.end for w in windows], _INSTANTS),
         )
-        query = select((period.c.ordinal - 1).label("period"), *columns).join_from(
+        .table_valued("start", "end", with_ordinality="ordinal")
+        .render_derived(name="period")
+    )
+    return finish(
+        select((period.c.ordinal - 1).label("period"), *columns).join_from(
             Response,
             period,
             and_(
@@ -193,10 +220,7 @@ def _candidates(workspace_id: uuid.UUID, selection: Selection, *, chained: bool)
                 Response.superseded_at >= period.c.end if chained else literal(True),
             ),
         )
-    query = query.where(Response.workspace_id == workspace_id, ~Response.excluded)
-    if selection.filters.survey is not None:
-        query = query.where(Response.survey == selection.filters.survey)
-    return query
+    )
 
 
 async def count(
@@ -219,11 +243,18 @@ async def count(
     with a survey filter, which changes whose answers are candidates; then, or with
     `use_chain=False`, each stakeholder's candidates are sorted, which gives the same counts.
     """
+    windows = selection.windows
+    order = sorted(range(len(windows)), key=lambda i: windows[i].start)
+    if order != list(range(len(windows))) and _back_to_back([windows[i] for i in order]):
+        # Back-to-back windows given out of order (a period and the one before it): count
+        # them in order, so they take the single range scan, and give each its own index back.
+        in_order = replace(selection, windows=[windows[i] for i in order])
+        cells = await count(session, workspace_id, in_order, dimensions, use_chain=use_chain)
+        return {(order[key[0]], *key[1:]): cell for key, cell in cells.items()}
     filters = selection.filters
     method = selection.method
     names = [column_name(d) for d in dimensions]
     chained = use_chain and method in _LATEST and filters.survey is None
-    candidates = _candidates(workspace_id, selection, chained=chained)
     response_filters = _conditions(
         {
             "account_id": Response.account_id,
@@ -234,8 +265,11 @@ async def count(
         filters,
     )
     if method is Method.RESPONDENT or chained:
-        chosen = candidates.where(*response_filters).subquery("chosen")
+        chosen = _candidates(
+            workspace_id, selection, chained=chained, where=response_filters
+        ).subquery("chosen")
     else:
+        prefilter: list[ColumnElement[bool]] = []
         if response_filters:
             # Only people with an answer in the slice can have their latest one there.
             first = min(w.start for w in selection.windows)
@@ -247,8 +281,10 @@ async def count(
                 Response.submitted_at < last,
                 *response_filters,
             )
-            candidates = candidates.where(Response.stakeholder_id.in_(in_slice))
-        inner = candidates.subquery("candidates")
+            prefilter.append(Response.stakeholder_id.in_(in_slice))
+        inner = _candidates(workspace_id, selection, chained=False, where=prefilter).subquery(
+            "candidates"
+        )
         # Ties on submitted_at go to the response recorded last, then to the id, so the choice
         # never depends on the plan.
         chosen = (
