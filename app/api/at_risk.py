@@ -14,7 +14,7 @@ from app.errors import Unprocessable, field_error
 from app.pagination import DEFAULT_LIMIT
 from app.schemas.at_risk import AtRiskAccount, AtRiskPage, AtRiskSummary, Reason
 from app.scoring import Method
-from app.services.at_risk import Rules, Scoring, find_at_risk, sort_key
+from app.services.at_risk import Rules, Scoring, find_at_risk
 
 # Registered before the accounts router, so `at-risk` is never read as an account id.
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
@@ -76,20 +76,20 @@ async def list_at_risk_accounts(
     )
     if reason:
         wanted = set(reason)
-        flagged = [a for a in flagged if any(r.code in wanted for r in a.reasons)]
+        flagged = [f for f in flagged if wanted.intersection(f.codes)]
     by_reason = {code.value: 0 for code in Reason}
     for item in flagged:
-        for found in item.reasons:
-            by_reason[found.code.value] += 1
+        for code in item.codes:
+            by_reason[code.value] += 1
     summary = AtRiskSummary(
         accounts=len(flagged),
-        revenue_at_risk=sum(a.annual_revenue or 0.0 for a in flagged),
+        revenue_at_risk=sum(f.revenue or 0.0 for f in flagged),
         by_reason=by_reason,
     )
     if cursor is not None:
         after = _decode(cursor)
-        flagged = [a for a in flagged if sort_key(a) > after]
-    page = flagged[:limit]
+        flagged = [f for f in flagged if f.sort_key > after]
+    page = [f.build() for f in flagged[:limit]]
     return AtRiskPage(
         method=counting.method.value,
         from_=window.start,

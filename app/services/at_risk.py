@@ -1,8 +1,10 @@
 """Accounts at risk: every account checked against six rules, each finding with its evidence."""
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,9 +24,10 @@ from app.schemas.at_risk import (
     SignificantDecline,
     Silent,
 )
+from app.schemas.scores import ChangeRead, ScoreRead
 from app.scoring import PASSIVE_MIN, Method
 from app.services.coverage import decision_maker_answered, last_answered_by_account
-from app.services.movements import downward_by_account
+from app.services.movements import Movement, downward_by_account
 from app.services.nps import Cell, Dimension, Filters, Selection, Weighting, Window, count
 from app.services.reports import ScoreOptions, benchmark_standing, change_read, score_read
 
@@ -110,7 +113,7 @@ async def find_at_risk(
     rules: Rules,
     segment: str | None = None,
     industry: str | None = None,
-) -> list[AtRiskAccount]:
+) -> list["Flagged"]:
     """Flagged accounts, by annual revenue (largest first, unknown last), then id."""
     query = select(Account).where(Account.workspace_id == workspace_id)
     if segment is not None:
@@ -139,84 +142,119 @@ async def find_at_risk(
     for account in accounts:
         now, before = cells.get((0, account.id), Cell()), cells.get((1, account.id), Cell())
         score = score_read(now, options)
-        reasons: list[RiskReason] = []
+        # Each reason is decided here and built only if its account is on the requested page:
+        # a portfolio can have thousands of movements as evidence.
+        reasons: list[tuple[Reason, Callable[[], RiskReason]]] = []
         if score.nps is not None and score.nps < rules.nps_below and score.n >= options.min_n:
-            reasons.append(
-                LowNps(
-                    detail=f"NPS {score.nps:.1f} is below {rules.nps_below:g} (n = {score.n})",
-                    nps=score.nps,
-                    threshold=rules.nps_below,
-                    n=score.n,
-                )
-            )
+            reasons.append((Reason.LOW_NPS, partial(_low_nps, score, rules)))
         if answers := detractors.get(account.id):
-            reasons.append(
-                DecisionMakerDetractor(
-                    detail=f"{len(answers)} decision maker(s) gave a detractor score",
-                    answers=answers,
-                )
-            )
+            reasons.append((Reason.DECISION_MAKER_DETRACTOR, partial(_detractors, answers)))
         change = change_read(now, before, options)
         if change is not None and change.significant and change.difference < 0:
-            reasons.append(
-                SignificantDecline(
-                    detail=f"NPS fell {-change.difference:.1f} points against the previous "
-                    f"period (p = {change.p_value:.3f})",
-                    previous_from=previous.start,
-                    previous_to=previous.end,
-                    previous_nps=score_read(before, options).nps,
-                    change=change,
-                )
-            )
+            decline = partial(_decline, change, previous, score_read(before, options).nps)
+            reasons.append((Reason.SIGNIFICANT_DECLINE, decline))
         if moves := falls.get(account.id):
-            reasons.append(
-                KeyStakeholderDowngrade(
-                    detail=f"{len(moves)} fall(s) by decision makers or influencers",
-                    movements=[MovementRead.of(m) for m in moves],
-                )
-            )
+            reasons.append((Reason.KEY_STAKEHOLDER_DOWNGRADE, partial(_downgrades, moves)))
         last = last_heard.get(account.id)
         if last is None or last < quiet_since:
-            since = "never answered" if last is None else f"last answer on {_day(last)}"
-            reasons.append(
-                Silent(
-                    detail=f"no answer in {rules.silent_days} days ({since})",
-                    last_answered_at=last,
-                    silent_days=rules.silent_days,
-                )
-            )
+            reasons.append((Reason.SILENT, partial(_silent, last, rules.silent_days)))
         if account.id not in heard_decision_maker:
             count_registered = registered.get(account.id, 0)
-            reasons.append(
-                NoDecisionMakerAnswer(
-                    detail=f"no decision-maker answer in the window "
-                    f"({count_registered} registered)",
-                    registered_decision_makers=count_registered,
-                )
-            )
+            reasons.append((Reason.NO_DECISION_MAKER_ANSWER, partial(_unheard, count_registered)))
         if reasons:
+            revenue = None if account.annual_revenue is None else float(account.annual_revenue)
             flagged.append(
-                AtRiskAccount(
+                Flagged(
                     account_id=account.id,
-                    name=account.name,
-                    segment=account.segment,
-                    industry=account.industry,
-                    annual_revenue=None
-                    if account.annual_revenue is None
-                    else float(account.annual_revenue),
-                    currency=account.currency,
-                    score=score,
-                    benchmark=benchmark_standing(account.industry, score.nps, scoring.benchmarks),
-                    reasons=reasons,
+                    revenue=revenue,
+                    codes=[code for code, _ in reasons],
+                    build=partial(_build, account, revenue, score, reasons, scoring.benchmarks),
                 )
             )
-    flagged.sort(key=sort_key)
+    flagged.sort(key=lambda f: f.sort_key)
     return flagged
 
 
-def sort_key(item: AtRiskAccount) -> tuple[bool, float, str]:
-    revenue = item.annual_revenue
-    return (revenue is None, -(revenue or 0.0), item.account_id)
+@dataclass(frozen=True, slots=True)
+class Flagged:
+    """An account with at least one reason; `build` makes its full answer with the evidence."""
+
+    account_id: str
+    revenue: float | None
+    codes: list[Reason]
+    build: Callable[[], AtRiskAccount]
+
+    @property
+    def sort_key(self) -> tuple[bool, float, str]:
+        """Largest revenue first, unknown revenue last, then by id."""
+        return (self.revenue is None, -(self.revenue or 0.0), self.account_id)
 
 
-ALL_REASONS = frozenset(Reason)
+def _build(
+    account: Account,
+    revenue: float | None,
+    score: ScoreRead,
+    reasons: list[tuple[Reason, Callable[[], RiskReason]]],
+    benchmarks: dict[str, Range],
+) -> AtRiskAccount:
+    return AtRiskAccount(
+        account_id=account.id,
+        name=account.name,
+        segment=account.segment,
+        industry=account.industry,
+        annual_revenue=revenue,
+        currency=account.currency,
+        score=score,
+        benchmark=benchmark_standing(account.industry, score.nps, benchmarks),
+        reasons=[make() for _, make in reasons],
+    )
+
+
+def _low_nps(score: ScoreRead, rules: Rules) -> LowNps:
+    assert score.nps is not None
+    return LowNps(
+        detail=f"NPS {score.nps:.1f} is below {rules.nps_below:g} (n = {score.n})",
+        nps=score.nps,
+        threshold=rules.nps_below,
+        n=score.n,
+    )
+
+
+def _detractors(answers: list[DetractorAnswer]) -> DecisionMakerDetractor:
+    return DecisionMakerDetractor(
+        detail=f"{len(answers)} decision maker(s) gave a detractor score", answers=answers
+    )
+
+
+def _decline(
+    change: ChangeRead, previous: Window, previous_nps: float | None
+) -> SignificantDecline:
+    return SignificantDecline(
+        detail=f"NPS fell {-change.difference:.1f} points against the previous period "
+        f"(p = {change.p_value:.3f})",
+        previous_from=previous.start,
+        previous_to=previous.end,
+        previous_nps=previous_nps,
+        change=change,
+    )
+
+
+def _downgrades(moves: list[Movement]) -> KeyStakeholderDowngrade:
+    return KeyStakeholderDowngrade(
+        detail=f"{len(moves)} fall(s) by decision makers or influencers",
+        movements=[MovementRead.of(m) for m in moves],
+    )
+
+
+def _silent(last: datetime | None, days: int) -> Silent:
+    since = "never answered" if last is None else f"last answer on {_day(last)}"
+    return Silent(
+        detail=f"no answer in {days} days ({since})", last_answered_at=last, silent_days=days
+    )
+
+
+def _unheard(registered: int) -> NoDecisionMakerAnswer:
+    return NoDecisionMakerAnswer(
+        detail=f"no decision-maker answer in the window ({registered} registered)",
+        registered_decision_makers=registered,
+    )
