@@ -10,7 +10,8 @@ from app.errors import Unprocessable, field_error
 from app.schemas import AccountNpsReport, NpsReport
 from app.scoring import Method
 from app.services import accounts
-from app.services.nps import Dimension, Filters, Selection, count, marginal, total
+from app.services.cells import marginal, total
+from app.services.nps import Dimension, Filters, Selection, count
 from app.services.reports import benchmark_standing, groups_read, score_read
 
 router = APIRouter(prefix="/v1", tags=["scores"])

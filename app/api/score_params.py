@@ -14,7 +14,8 @@ from app.models import JobLevel, Role
 from app.schemas import ID_PATTERN, Timestamp
 from app.schemas.scores import WeightsRead
 from app.scoring import CIMethod, Method
-from app.services.nps import Cells, Dimension, Filters, Weighting, Window
+from app.services.cells import Cells
+from app.services.nps import Dimension, Filters, Weighting, Window
 from app.services.reports import ScoreOptions
 from app.services.settings import benchmark_table
 

@@ -14,17 +14,8 @@ from app.errors import Unprocessable, field_error
 from app.models import JobLevel, Role
 from app.schemas import Timestamp
 from app.schemas.trends import CompareReport, CompareSide, TrendPoint, TrendReport, TrendSeries
-from app.services.nps import (
-    Cell,
-    Dimension,
-    Filters,
-    Selection,
-    Window,
-    column_name,
-    count,
-    marginal,
-    total,
-)
+from app.services.cells import Cell, marginal, total
+from app.services.nps import Dimension, Filters, Selection, Window, column_name, count
 from app.services.reports import change_read, score_read
 
 router = APIRouter(prefix="/v1/nps", tags=["scores"])

@@ -26,9 +26,10 @@ from app.schemas.at_risk import (
 )
 from app.schemas.scores import ChangeRead, ScoreRead
 from app.scoring import PASSIVE_MIN, Method
+from app.services.cells import Cell
 from app.services.coverage import decision_maker_answered, last_answered_by_account
 from app.services.movements import Movement, downward_by_account
-from app.services.nps import Cell, Dimension, Filters, Selection, Weighting, Window, count
+from app.services.nps import Dimension, Filters, Selection, Weighting, Window, count
 from app.services.reports import ScoreOptions, benchmark_standing, change_read, score_read
 
 KEY_ROLES = (Role.DECISION_MAKER, Role.INFLUENCER)

@@ -6,8 +6,8 @@ breakdown, so they all come from one snapshot.
 
 import itertools
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -29,7 +29,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Account, JobLevel, Response, Role
-from app.scoring import PASSIVE_MIN, PROMOTER_MIN, Method, Tally, WeightedTally
+from app.scoring import Method
+from app.services.cells import Cells, accounts_as_units, tally_rows
 
 
 class Dimension(StrEnum):
@@ -89,16 +90,6 @@ class Selection:
     weighting: Weighting | None = None
     by_revenue: bool = False  # account_as_unit: accounts weighted by annual revenue
 
-
-@dataclass(frozen=True, slots=True)
-class Cell:
-    tally: Tally = field(default_factory=Tally)
-    weighted: WeightedTally | None = None
-    without_revenue: frozenset[str] = frozenset()
-
-
-# Keys are (window index, *dimension values).
-Cells = dict[tuple[Any, ...], Cell]
 
 _LATEST = frozenset(Method) - {Method.RESPONDENT}
 _INSTANTS = ARRAY(DateTime(timezone=True))
@@ -346,120 +337,14 @@ async def count(
         # Decision makers' answers if the account has any, else influencers', else everyone's.
         where.append(filtered.c.tier == filtered.c.top_tier)
     if method is Method.ACCOUNT_AS_UNIT:
-        return await _accounts_as_units(session, selection, filtered, names, where)
-    return await _tally(session, filtered, names, where, weighted=selection.weighting is not None)
-
-
-def _category_sums(value: Any, score: Any) -> list[ColumnElement[Any]]:
-    return [
-        func.coalesce(func.sum(value).filter(score >= PROMOTER_MIN), 0),
-        func.coalesce(func.sum(value).filter(and_(score >= PASSIVE_MIN, score < PROMOTER_MIN)), 0),
-        func.coalesce(func.sum(value).filter(score < PASSIVE_MIN), 0),
-    ]
-
-
-async def _tally(
-    session: AsyncSession,
-    rows: Any,
-    names: Sequence[str],
-    where: Sequence[ColumnElement[bool]],
-    *,
-    weighted: bool,
-) -> Cells:
-    group = [rows.c.period, *[rows.c[n] for n in names]]
-    sums = _category_sums(literal(1), rows.c.score)
-    if weighted:
-        sums += [
-            *_category_sums(rows.c.weight, rows.c.score),
-            func.sum(rows.c.weight * rows.c.weight),
-        ]
-    query = select(*group, *sums).where(*where).group_by(*group)
-    width = len(group)
-    cells: Cells = {}
-    for row in (await session.execute(query)).all():
-        tally = Tally(int(row[width]), int(row[width + 1]), int(row[width + 2]))
-        weights = None
-        if weighted:
-            weights = WeightedTally(*(float(v) for v in row[width + 3 : width + 7]))
-        cells[tuple(row[:width])] = Cell(tally, weights)
-    return cells
-
-
-async def _accounts_as_units(
-    session: AsyncSession,
-    selection: Selection,
-    rows: Any,
-    names: Sequence[str],
-    where: Sequence[ColumnElement[bool]],
-) -> Cells:
-    """Each account once: its (weighted) mean score classified with the score thresholds."""
-    weight = rows.c.weight if selection.weighting is not None else literal(1)
-    per_account = [rows.c.period, rows.c.account_id, *[rows.c[n] for n in names]]
-    mean = func.sum(weight * rows.c.score) / func.sum(weight)
-    revenue = rows.c.revenue if selection.by_revenue else literal(None, Numeric)
-    accounts = (
-        select(*per_account, mean.label("mean"), func.max(revenue).label("revenue"))
-        .where(*where)
-        .group_by(*per_account)
-        .subquery("accounts")
+        return await accounts_as_units(
+            session,
+            filtered,
+            names,
+            where,
+            weighted=selection.weighting is not None,
+            by_revenue=selection.by_revenue,
+        )
+    return await tally_rows(
+        session, filtered, names, where, weighted=selection.weighting is not None
     )
-    group = [accounts.c.period, *[accounts.c[n] for n in names]]
-    # The mean of a 0-10 score is classified like a score: 8.5 is a passive account.
-    score = accounts.c.mean
-    sums = _category_sums(literal(1), score)
-    has_revenue = accounts.c.revenue > 0
-    if selection.by_revenue:
-        sums += [
-            *_category_sums(case((has_revenue, accounts.c.revenue), else_=None), score),
-            func.coalesce(func.sum(accounts.c.revenue * accounts.c.revenue), 0),
-            func.array_agg(accounts.c.account_id).filter(~func.coalesce(has_revenue, False)),
-        ]
-    query = select(*group, *sums).group_by(*group)
-    width = len(group)
-    cells: Cells = {}
-    for row in (await session.execute(query)).all():
-        tally = Tally(int(row[width]), int(row[width + 1]), int(row[width + 2]))
-        if not selection.by_revenue:
-            cells[tuple(row[:width])] = Cell(tally)
-            continue
-        weights = WeightedTally(*(float(v) for v in row[width + 3 : width + 7]))
-        cells[tuple(row[:width])] = Cell(tally, weights, frozenset(row[width + 7] or ()))
-    return cells
-
-
-def combine(cells: Iterable[Cell]) -> Cell:
-    """The sum of cells, added up as plain numbers (a breakdown may have thousands)."""
-    counts = [0, 0, 0]
-    weights: list[float] | None = None
-    missing: set[str] = set()
-    for cell in cells:
-        tally = cell.tally
-        counts[0] += tally.promoters
-        counts[1] += tally.passives
-        counts[2] += tally.detractors
-        if cell.weighted is not None:
-            w = cell.weighted
-            weights = weights or [0.0, 0.0, 0.0, 0.0]
-            weights[0] += w.promoters
-            weights[1] += w.passives
-            weights[2] += w.detractors
-            weights[3] += w.sum_sq
-        missing |= cell.without_revenue
-    return Cell(
-        Tally(*counts),
-        None if weights is None else WeightedTally(*weights),
-        frozenset(missing),
-    )
-
-
-def total(cells: Cells, period: int = 0) -> Cell:
-    return combine(c for k, c in cells.items() if k[0] == period)
-
-
-def marginal(cells: Cells, position: int, period: int = 0) -> dict[Any, Cell]:
-    """The cells of one window summed over every dimension but the one at `position`."""
-    grouped: dict[Any, list[Cell]] = {}
-    for key, cell in cells.items():
-        if key[0] == period:
-            grouped.setdefault(key[position + 1], []).append(cell)
-    return {k: group[0] if len(group) == 1 else combine(group) for k, group in grouped.items()}

@@ -15,7 +15,8 @@ from app.scoring import (
     precision,
     weighted_interval,
 )
-from app.services.nps import Cell, Dimension, column_name
+from app.services.cells import Cell
+from app.services.nps import Dimension, column_name
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,5 @@
 """Recording, reading and excluding responses. Stored responses are immutable but for exclusion."""
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -8,18 +7,12 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import (
-    DateTime,
     Select,
-    SmallInteger,
-    String,
     any_,
-    bindparam,
     func,
     select,
-    text,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import (
@@ -36,6 +29,7 @@ from app.schemas import ResponseCreate
 from app.scoring import PASSIVE_MIN, PROMOTER_MIN, Category
 from app.services.chain import lock_chains, relink
 from app.services.common import text_array
+from app.services.response_rows import insert_rows
 from app.services.stakeholders import Snapshot, register_inline, stakeholders_by_id
 
 MAX_FUTURE = timedelta(minutes=5)
@@ -108,68 +102,6 @@ async def _by_external_ids(
     return {r.external_id: r for r in rows if r.external_id is not None}
 
 
-# One statement of fixed shape for any number of rows: the columns go in as arrays, so the
-# statement is prepared once, not compiled and planned anew for each batch size.
-_INSERT = text(
-    """
-    INSERT INTO responses (workspace_id, id, external_id, stakeholder_id, account_id, role,
-                           job_level, department, score, comment, submitted_at, survey, channel,
-                           attributes)
-    SELECT :workspace_id, r.* FROM unnest(
-        CAST(:id AS uuid[]), CAST(:external_id AS text[]), CAST(:stakeholder_id AS text[]),
-        CAST(:account_id AS text[]), CAST(:role AS text[]), CAST(:job_level AS text[]),
-        CAST(:department AS text[]), CAST(:score AS smallint[]), CAST(:comment AS text[]),
-        CAST(:submitted_at AS timestamptz[]), CAST(:survey AS text[]), CAST(:channel AS text[]),
-        CAST(CAST(:attributes AS text[]) AS jsonb[])
-    ) AS r
-    ON CONFLICT (workspace_id, external_id) DO NOTHING
-    RETURNING id, created_at
-    """
-).bindparams(
-    bindparam("id", type_=ARRAY(UUID(as_uuid=True))),
-    bindparam("score", type_=ARRAY(SmallInteger)),
-    bindparam("submitted_at", type_=ARRAY(DateTime(timezone=True))),
-    *(
-        bindparam(name, type_=ARRAY(String))
-        for name in (
-            "external_id",
-            "stakeholder_id",
-            "account_id",
-            "role",
-            "job_level",
-            "department",
-            "comment",
-            "survey",
-            "channel",
-            "attributes",
-        )
-    ),
-)
-_COLUMNS = (
-    "id",
-    "external_id",
-    "stakeholder_id",
-    "account_id",
-    "role",
-    "job_level",
-    "department",
-    "score",
-    "comment",
-    "submitted_at",
-    "survey",
-    "channel",
-)
-
-
-async def _insert(session: AsyncSession, rows: list[dict[str, Any]]) -> dict[uuid.UUID, datetime]:
-    """Insert rows, skipping any whose external_id is already stored: the ids that went in,
-    with the time they were recorded."""
-    params: dict[str, Any] = {name: [row[name] for row in rows] for name in _COLUMNS}
-    params["attributes"] = [json.dumps(row["attributes"]) for row in rows]
-    params["workspace_id"] = rows[0]["workspace_id"]
-    return {row.id: row.created_at for row in await session.execute(_INSERT, params)}
-
-
 async def record_response(
     session: AsyncSession, workspace_id: uuid.UUID, item: ResponseCreate, *, now: datetime
 ) -> Recorded:
@@ -189,7 +121,7 @@ async def record_response(
             raise _unknown_stakeholder(item.stakeholder_key, loc)
         who = Snapshot.of(found[item.stakeholder_key])
     row = _row(workspace_id, item, who, now)
-    inserted = await _insert(session, [row])
+    inserted = await insert_rows(session, [row])
     await relink(
         session, workspace_id, {row["stakeholder_id"]: row["submitted_at"]} if inserted else {}
     )
@@ -271,7 +203,7 @@ async def record_batch(
         rows.append(row)
         row_index[index] = row["id"]
 
-    inserted = await _insert(session, rows) if rows else {}
+    inserted = await insert_rows(session, rows) if rows else {}
     earliest: dict[str, datetime] = {}
     for row in rows:
         if row["id"] in inserted:
