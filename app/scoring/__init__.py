@@ -1,0 +1,51 @@
+"""Pure NPS math: classification, tallies, intervals, tests of change, weights, display rounding.
+
+Standard library only, so SQL and services can import the thresholds without extra dependencies;
+everything is imported from here (`from app.scoring import Tally`).
+"""
+
+from app.scoring.change import Change, Counts, compare, compare_counts
+from app.scoring.core import (
+    PASSIVE_MIN,
+    PROMOTER_MIN,
+    SCORE_MAX,
+    SCORE_MIN,
+    Category,
+    CIMethod,
+    Interval,
+    Method,
+    Precision,
+    Tally,
+    classify,
+    classify_mean,
+    confidence_interval,
+    precision,
+    round_half_away,
+    z_value,
+)
+from app.scoring.weighted import WeightedTally, weighted_interval
+
+__all__ = [
+    "PASSIVE_MIN",
+    "PROMOTER_MIN",
+    "SCORE_MAX",
+    "SCORE_MIN",
+    "CIMethod",
+    "Category",
+    "Change",
+    "Counts",
+    "Interval",
+    "Method",
+    "Precision",
+    "Tally",
+    "WeightedTally",
+    "classify",
+    "classify_mean",
+    "compare",
+    "compare_counts",
+    "confidence_interval",
+    "precision",
+    "round_half_away",
+    "weighted_interval",
+    "z_value",
+]
