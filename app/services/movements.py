@@ -114,6 +114,11 @@ def _movements(workspace_id: uuid.UUID, window: Window, filters: MovementFilters
     ]
     if filters.survey is not None:
         candidates.append(Response.survey == filters.survey)
+    else:
+        # Off the chain (app.services.chain): an answer in the window, or the one right before
+        # the window's first, is exactly one whose next answer came at or after the window's
+        # start. Older answers cannot be either side of a movement in the window.
+        candidates.append(Response.superseded_at >= window.start)
     movers = select(Response.stakeholder_id).where(
         *candidates, *_new_answer(Response, window, filters)
     )
