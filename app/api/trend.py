@@ -20,6 +20,9 @@ from app.services.reports import change_read, score_read
 
 router = APIRouter(prefix="/v1/nps", tags=["scores"])
 
+# Two years of weekly points with a 365-day rolling window each is about 38,000 window-days.
+MAX_ROLLING_DAYS = 40_000
+
 
 def _invalid(param: str, message: str) -> Unprocessable:
     return Unprocessable(message, errors=[field_error(["query", param], message)])
@@ -88,6 +91,13 @@ async def get_nps_trend(
         raise _invalid("interval", f"more than {MAX_BUCKETS} buckets: use a longer interval")
     if rolling_days is None:
         windows = [Window(start, end) for start, end in bounds]
+    elif len(bounds) * rolling_days > MAX_ROLLING_DAYS:
+        # Overlapping windows count each answer once per window it falls in: bound that work.
+        raise _invalid(
+            "rolling_days",
+            f"{len(bounds)} points of {rolling_days} days each is over {MAX_ROLLING_DAYS:,} "
+            "window-days: use a longer interval, a shorter range or fewer rolling days",
+        )
     else:
         windows = [Window(end - timedelta(days=rolling_days), end) for _, end in bounds]
     dimensions = () if group_by is None else (group_by,)

@@ -399,6 +399,16 @@ class TestTrendErrors:
             ({"interval": "day"}, ["query", "interval"]),
             ({"rolling_days": "0"}, ["query", "rolling_days"]),
             ({"rolling_days": "3651"}, ["query", "rolling_days"]),
+            # 1000 weekly points of 3650 days would count every answer hundreds of times.
+            (
+                {
+                    "interval": "week",
+                    "from": "2007-01-01T00:00:00Z",
+                    "to": "2026-01-01T00:00:00Z",
+                    "rolling_days": "3650",
+                },
+                ["query", "rolling_days"],
+            ),
             ({"to": "2026-01-01T00:00:00Z"}, ["query", "from"]),
             ({"to": "2025-12-01T00:00:00Z"}, ["query", "from"]),
             ({"group_by": "stakeholder"}, ["query", "group_by"]),
