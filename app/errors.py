@@ -85,6 +85,11 @@ def field_error(loc: Sequence[str | int], msg: str) -> dict[str, Any]:
     return {"loc": list(loc), "msg": msg}
 
 
+def invalid_query(param: str, message: str, msg: str | None = None) -> Unprocessable:
+    """A 422 about one query parameter: `message` as the detail, `msg` (default the same) at it."""
+    return Unprocessable(message, errors=[field_error(["query", param], msg or message)])
+
+
 def problem_response(error: ProblemError) -> JSONResponse:
     return JSONResponse(
         error.body(), status_code=error.status, media_type=PROBLEM_JSON, headers=error.headers

@@ -1,8 +1,6 @@
 """Accounts at risk, with reasons and evidence, largest revenue first."""
 
-import base64
-import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -10,10 +8,8 @@ from app.api.deps import Cursor, Limit, ReadAuth
 from app.api.score_params import CountingDep, From, Text, To, preceding
 from app.api.settings import SettingsDep
 from app.db import ReadSessionDep
-from app.errors import Unprocessable, field_error
-from app.pagination import DEFAULT_LIMIT
+from app.pagination import DEFAULT_LIMIT, decode_key, encode_key
 from app.schemas.at_risk import AtRiskAccount, AtRiskPage, AtRiskSummary, Reason
-from app.scoring import Method
 from app.services.at_risk import Rules, Scoring, find_at_risk
 
 # Registered before the accounts router, so `at-risk` is never read as an account id.
@@ -21,26 +17,19 @@ router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 
 
 def _encode(item: AtRiskAccount) -> str:
-    raw = json.dumps([item.annual_revenue, item.account_id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return encode_key([item.annual_revenue, item.account_id])
 
 
 def _decode(cursor: str) -> tuple[bool, float, str]:
-    try:
-        revenue, account_id = json.loads(
-            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        )
+    def parse(values: list[Any]) -> tuple[bool, float, str]:
+        revenue, account_id = values
         if not isinstance(account_id, str) or not (
             revenue is None or isinstance(revenue, int | float)
         ):
-            raise ValueError(cursor)
-        key = (revenue is None, -float(revenue or 0.0), account_id)
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise Unprocessable(
-            "the cursor is not one this service issued",
-            errors=[field_error(["query", "cursor"], "invalid cursor")],
-        ) from exc
-    return key
+            raise TypeError(values)
+        return (revenue is None, -float(revenue or 0.0), account_id)
+
+    return decode_key(cursor, parse)
 
 
 @router.get("/at-risk", response_model=AtRiskPage, operation_id="list_at_risk_accounts")
@@ -60,9 +49,7 @@ async def list_at_risk_accounts(
     cursor: Cursor = None,
 ) -> AtRiskPage:
     """Accounts with a reason for concern, each with its evidence, largest revenue first."""
-    if counting.method is Method.ACCOUNT_AS_UNIT:
-        message = "account_as_unit applies to portfolio views, not to per-account scores"
-        raise Unprocessable(message, errors=[field_error(["query", "method"], message)])
+    counting.require_per_account()
     window = counting.window(from_, to)
     flagged = await find_at_risk(
         session,

@@ -6,9 +6,7 @@ from app.api.accounts import AccountId
 from app.api.deps import ReadAuth
 from app.api.score_params import CountingDep, FiltersDep, From, Text, To
 from app.db import ReadSessionDep
-from app.errors import Unprocessable, field_error
 from app.schemas import AccountNpsReport, NpsReport
-from app.scoring import Method
 from app.services import accounts
 from app.services.cells import marginal, total
 from app.services.nps import Dimension, Filters, Selection, count
@@ -72,9 +70,7 @@ async def get_account_nps(
     survey: Text = None,
 ) -> AccountNpsReport:
     """One account's score with its breakdown by role, job level and department."""
-    if counting.method is Method.ACCOUNT_AS_UNIT:
-        message = "account_as_unit applies to portfolio views, not to one account"
-        raise Unprocessable(message, errors=[field_error(["query", "method"], message)])
+    counting.require_per_account()
     account = await accounts.get_account(session, auth.workspace_id, account_id)
     window = counting.window(from_, to)
     options = counting.options

@@ -9,7 +9,7 @@ from fastapi import Depends, Query
 from app.api.deps import utcnow
 from app.api.settings import SettingsDep
 from app.benchmarks import Range
-from app.errors import Unprocessable, field_error
+from app.errors import invalid_query
 from app.models import JobLevel, Role
 from app.schemas import ID_PATTERN, Timestamp
 from app.schemas.scores import WeightsRead
@@ -36,10 +36,7 @@ def make_window(start: datetime | None, end: datetime | None, days: int = 365) -
     end = (end or utcnow()).astimezone(UTC)
     start = (start or end - timedelta(days=days)).astimezone(UTC)
     if start >= end:
-        raise Unprocessable(
-            "`from` must be before `to`",
-            errors=[field_error(["query", "from"], "not before `to`")],
-        )
+        raise invalid_query("from", "`from` must be before `to`", "not before `to`")
     return Window(start, end)
 
 
@@ -49,7 +46,7 @@ def preceding(window: Window) -> Window:
         return Window(window.start - (window.end - window.start), window.start)
     except OverflowError:
         message = "the period before this window would start before the year 1"
-        raise Unprocessable(message, errors=[field_error(["query", "from"], message)]) from None
+        raise invalid_query("from", message) from None
 
 
 def query_filters(
@@ -65,10 +62,6 @@ def query_filters(
 
 
 FiltersDep = Annotated[Filters, Depends(query_filters)]
-
-
-def _invalid(param: str, message: str) -> Unprocessable:
-    return Unprocessable(message, errors=[field_error(["query", param], message)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +83,17 @@ class Counting:
         if self.method is not Method.ACCOUNT_AS_UNIT:
             return
         if filters.account_id is not None or group_by not in PORTFOLIO_GROUPS:
-            raise _invalid(
+            raise invalid_query(
                 "method",
                 "account_as_unit applies to portfolio views only: no account_id, and group_by "
                 "absent, segment or industry",
+            )
+
+    def require_per_account(self) -> None:
+        """Scores of single accounts have no accounts to count as units."""
+        if self.method is Method.ACCOUNT_AS_UNIT:
+            raise invalid_query(
+                "method", "account_as_unit applies to portfolio views, not to one account's score"
             )
 
     def weights_read(self, cells: Cells) -> WeightsRead | None:
@@ -136,9 +136,11 @@ def counting(
     chosen = method or Method(settings.default_method)
     if chosen is not Method.ACCOUNT_AS_UNIT:
         if weight is not None:
-            raise _invalid("weight", "weight applies to method=account_as_unit only")
+            raise invalid_query("weight", "weight applies to method=account_as_unit only")
         if account_mean is not None:
-            raise _invalid("account_mean", "account_mean applies to method=account_as_unit only")
+            raise invalid_query(
+                "account_mean", "account_mean applies to method=account_as_unit only"
+            )
     weighting = None
     if chosen is Method.ROLE_WEIGHTED or account_mean == "role_weighted":
         weighting = Weighting(

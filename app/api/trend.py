@@ -10,7 +10,7 @@ from app.api.deps import ReadAuth
 from app.api.score_params import Counting, CountingDep, FiltersDep, From, To, preceding
 from app.buckets import MAX_BUCKETS, Interval, buckets
 from app.db import ReadSessionDep
-from app.errors import Unprocessable, field_error
+from app.errors import invalid_query
 from app.models import JobLevel, Role
 from app.schemas import Timestamp
 from app.schemas.trends import CompareReport, CompareSide, TrendPoint, TrendReport, TrendSeries
@@ -24,15 +24,11 @@ router = APIRouter(prefix="/v1/nps", tags=["scores"])
 MAX_ROLLING_DAYS = 40_000
 
 
-def _invalid(param: str, message: str) -> Unprocessable:
-    return Unprocessable(message, errors=[field_error(["query", param], message)])
-
-
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a folder of zones
-        raise _invalid("tz", f"unknown IANA time zone {name!r}") from None
+        raise invalid_query("tz", f"unknown IANA time zone {name!r}") from None
 
 
 def _selection(windows: list[Window], filters: Filters, counting: Counting) -> Selection:
@@ -88,12 +84,12 @@ async def get_nps_trend(
     span = counting.window(from_, to)
     bounds = buckets(span.start, span.end, interval, zone)
     if bounds is None:
-        raise _invalid("interval", f"more than {MAX_BUCKETS} buckets: use a longer interval")
+        raise invalid_query("interval", f"more than {MAX_BUCKETS} buckets: use a longer interval")
     if rolling_days is None:
         windows = [Window(start, end) for start, end in bounds]
     elif len(bounds) * rolling_days > MAX_ROLLING_DAYS:
         # Overlapping windows count each answer once per window it falls in: bound that work.
-        raise _invalid(
+        raise invalid_query(
             "rolling_days",
             f"{len(bounds)} points of {rolling_days} days each is over {MAX_ROLLING_DAYS:,} "
             "window-days: use a longer interval, a shorter range or fewer rolling days",
@@ -143,13 +139,13 @@ def _dimension_values(dimension: Dimension, a: str | None, b: str | None) -> tup
     values = []
     for name, value in (("a", a), ("b", b)):
         if value is None:
-            raise _invalid(name, f"comparing by {dimension.value} needs `a` and `b`")
+            raise invalid_query(name, f"comparing by {dimension.value} needs `a` and `b`")
         enum = _ENUMS.get(dimension)
         if enum is not None and value not in {m.value for m in enum}:
-            raise _invalid(name, f"not a {dimension.value}: {value!r}")
+            raise invalid_query(name, f"not a {dimension.value}: {value!r}")
         values.append(value.strip().lower() if dimension is Dimension.DEPARTMENT else value)
     if values[0] == values[1]:
-        raise _invalid("b", "`a` and `b` must differ")
+        raise invalid_query("b", "`a` and `b` must differ")
     return values[0], values[1]
 
 
@@ -180,7 +176,7 @@ async def compare_nps(
     echo = filters.echo()
     if dimension is None:
         if a is not None or b is not None:
-            raise _invalid("dimension", "`a` and `b` name values of a `dimension`")
+            raise invalid_query("dimension", "`a` and `b` name values of a `dimension`")
         if baseline_from is None and baseline_to is None:
             baseline = preceding(window)
         else:
@@ -189,12 +185,14 @@ async def compare_nps(
                 start = baseline_from or (baseline_to or window.start) - length
                 end = baseline_to or start + length
             except OverflowError:
-                raise _invalid("baseline_from", "the baseline period is out of range") from None
+                raise invalid_query(
+                    "baseline_from", "the baseline period is out of range"
+                ) from None
             baseline = Window(start.astimezone(UTC), end.astimezone(UTC))
         if baseline.start >= baseline.end:
-            raise _invalid("baseline_from", "`baseline_from` must be before `baseline_to`")
+            raise invalid_query("baseline_from", "`baseline_from` must be before `baseline_to`")
         if baseline.start < window.end and window.start < baseline.end:
-            raise _invalid("baseline_from", "the two periods overlap")
+            raise invalid_query("baseline_from", "the two periods overlap")
         cells = await count(
             session, auth.workspace_id, _selection([window, baseline], filters, counting)
         )
@@ -202,10 +200,10 @@ async def compare_nps(
         sides = ((window, echo), (baseline, echo))
     else:
         if baseline_from is not None or baseline_to is not None:
-            raise _invalid("baseline_from", "compare periods or dimension values, not both")
+            raise invalid_query("baseline_from", "compare periods or dimension values, not both")
         name = column_name(dimension)
         if name in echo:
-            raise _invalid(name, f"cannot filter on {name} while comparing its values")
+            raise invalid_query(name, f"cannot filter on {name} while comparing its values")
         value_a, value_b = _dimension_values(dimension, a, b)
         cells = await count(
             session, auth.workspace_id, _selection([window], filters, counting), (dimension,)

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Account, JobLevel, Response, Role, Stakeholder
-from app.services.nps import Window
+from app.services.nps import Window, department_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +75,6 @@ class PortfolioCoverage:
     revenue: Share[Decimal]
     accounts_without_revenue: int
     currencies: list[str]
-
-
-def _department(column: Any) -> ColumnElement[Any]:
-    # Grouped case-insensitively after trimming, as everywhere else.
-    return func.lower(func.btrim(column))
 
 
 def _at_account(workspace_id: uuid.UUID, account_id: str, before: datetime) -> list[Any]:
@@ -141,7 +136,7 @@ async def account_coverage(
     people = select(
         Stakeholder.role.label("role"),
         Stakeholder.job_level.label("job_level"),
-        _department(Stakeholder.department).label("department"),
+        department_key(Stakeholder.department).label("department"),
         number(1).label("registered"),
         # The latest answer before `to` is in the window exactly when any answer is.
         case((last >= window.start, 1), else_=0).label("answered"),
@@ -151,7 +146,7 @@ async def account_coverage(
     answers = select(
         Response.role,
         Response.job_level,
-        _department(Response.department),
+        department_key(Response.department),
         number(0),
         number(0),
         case((Response.submitted_at >= window.start, 1), else_=0),

@@ -4,8 +4,6 @@ Derived from the stored responses on every call, so a late-arriving older answer
 chain and an excluded one drops out of it.
 """
 
-import base64
-import json
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -17,8 +15,8 @@ from sqlalchemy import ColumnElement, Select, case, func, literal, select, tuple
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import Unprocessable, field_error
 from app.models import JobLevel, Response, Role
+from app.pagination import aware, decode_key, encode_key
 from app.scoring import PASSIVE_MIN, PROMOTER_MIN, Category, classify
 from app.services.nps import Window
 
@@ -179,23 +177,15 @@ def _movement(row: Any) -> Movement:
 
 
 def _encode_cursor(row: Any) -> str:
-    key = [row.submitted_at.isoformat(), row.created_at.isoformat(), str(row.id)]
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+    return encode_key([row.submitted_at.isoformat(), row.created_at.isoformat(), str(row.id)])
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, datetime, uuid.UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        submitted, created, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        key = (datetime.fromisoformat(submitted), datetime.fromisoformat(created))
-        if any(moment.tzinfo is None for moment in key):
-            raise ValueError("naive")
-        return key[0], key[1], uuid.UUID(row_id)
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise Unprocessable(
-            "the cursor is not one this service issued",
-            errors=[field_error(["query", "cursor"], "invalid cursor")],
-        ) from exc
+    def parse(values: list[Any]) -> tuple[datetime, datetime, uuid.UUID]:
+        submitted, created, row_id = values
+        return aware(submitted), aware(created), uuid.UUID(row_id)
+
+    return decode_key(cursor, parse)
 
 
 async def list_movements(

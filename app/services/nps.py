@@ -96,7 +96,7 @@ _INSTANTS = ARRAY(DateTime(timezone=True))
 _TIER = {Role.DECISION_MAKER.value: 1, Role.INFLUENCER.value: 2}
 
 
-def _department_key(column: Any) -> ColumnElement[Any]:
+def department_key(column: Any) -> ColumnElement[Any]:
     # Free text grouped case-insensitively after trimming, as SPEC.md says.
     return func.lower(func.btrim(column))
 
@@ -158,7 +158,7 @@ def _candidates(
         Response.account_id,
         Response.role,
         Response.job_level,
-        _department_key(Response.department).label("department"),
+        department_key(Response.department).label("department"),
         Response.survey,
     ]
     if selection.method in _LATEST and not chained:
@@ -251,7 +251,7 @@ async def count(
             "account_id": Response.account_id,
             "role": Response.role,
             "job_level": Response.job_level,
-            "department": _department_key(Response.department),
+            "department": department_key(Response.department),
         },
         filters,
     )
