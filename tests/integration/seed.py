@@ -39,6 +39,7 @@ CATEGORY_SCORES = (10, 8, 3)
 
 Counts = tuple[int, int, int]  # promoters, passives, detractors
 TECHNOLOGY = {"industry": "technology", "low": 30.0, "high": 50.0}
+MANUFACTURING = {"industry": "manufacturing", "low": 20.0, "high": 40.0}
 
 
 def approx(value: float) -> Any:

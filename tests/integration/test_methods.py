@@ -9,6 +9,7 @@ from tests.integration.conftest import Tenant
 from tests.integration.seed import (
     DEFAULT_JOB_LEVEL_WEIGHTS,
     DEFAULT_ROLE_WEIGHTS,
+    MANUFACTURING,
     TECHNOLOGY,
     WINDOW,
     Answer,
@@ -385,12 +386,7 @@ class TestAccountAsUnit:
             {
                 "key": {"industry": "manufacturing"},
                 "score": expected_score(1, 0, 1),
-                "benchmark": {
-                    "industry": "manufacturing",
-                    "low": 20.0,
-                    "high": 40.0,
-                    "position": "below",
-                },
+                "benchmark": {**MANUFACTURING, "position": "below"},
             },
             {
                 "key": {"industry": "technology"},

@@ -12,6 +12,7 @@ from tests.integration.helpers import problem
 from tests.integration.seed import (
     DEFAULT_JOB_LEVEL_WEIGHTS,
     DEFAULT_ROLE_WEIGHTS,
+    MANUFACTURING,
     TECHNOLOGY,
     Answer,
     Counts,
@@ -499,12 +500,7 @@ class TestBenchmarks:
             {
                 "key": {"industry": "manufacturing"},
                 "score": expected_score(1, 0, 0),
-                "benchmark": {
-                    "industry": "manufacturing",
-                    "low": 20.0,
-                    "high": 40.0,
-                    "position": "above",
-                },
+                "benchmark": {**MANUFACTURING, "position": "above"},
             },
             {
                 "key": {"industry": "technology"},
