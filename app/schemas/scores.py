@@ -9,7 +9,7 @@ from pydantic import (
     Field,
 )
 
-from app.benchmarks import Position
+from app.industries import Position
 from app.scoring import CIMethod, Precision
 
 # Scores

@@ -12,7 +12,7 @@ from pydantic import (
     field_validator,
 )
 
-from app.benchmarks import normalise_industry
+from app.industries import normalise_industry
 from app.schemas.base import Strict
 from app.scoring import CIMethod
 

@@ -74,6 +74,22 @@ def classify_mean(mean: float) -> Category:
     return Category.DETRACTOR
 
 
+# Categories from low to high: the order of transitions and the meaning of "up".
+RANKS: tuple[Category, ...] = (Category.DETRACTOR, Category.PASSIVE, Category.PROMOTER)
+
+
+class Direction(StrEnum):
+    """Which way a stakeholder's answer moved from their previous one's category."""
+
+    UP = "up"
+    DOWN = "down"
+
+
+def rises(before: Category, after: Category) -> bool:
+    """True when `after` ranks above `before` (detractor < passive < promoter)."""
+    return RANKS.index(after) > RANKS.index(before)
+
+
 @dataclass(frozen=True, slots=True)
 class Tally:
     promoters: int = 0

@@ -8,11 +8,12 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound
-from app.models import Account, Response, Stakeholder
+from app.models import Account, Stakeholder, SurveyResponse
 from app.pagination import paginate
 from app.schemas import AccountFields
 from app.services.chain import lock_chains, relink
-from app.services.common import text_array, upsert_by_id
+from app.services.upsert import upsert_by_id
+from app.sql import text_array
 
 
 async def upsert_account(
@@ -94,14 +95,14 @@ async def delete_account(session: AsyncSession, workspace_id: uuid.UUID, account
         Stakeholder.workspace_id == workspace_id, Stakeholder.account_id == account_id
     )
     moved_away = await session.execute(
-        select(Response.stakeholder_id, func.min(Response.submitted_at))
+        select(SurveyResponse.stakeholder_id, func.min(SurveyResponse.submitted_at))
         .where(
-            Response.workspace_id == workspace_id,
-            Response.account_id == account_id,
-            ~Response.excluded,
-            Response.stakeholder_id.not_in(registered_here),
+            SurveyResponse.workspace_id == workspace_id,
+            SurveyResponse.account_id == account_id,
+            ~SurveyResponse.excluded,
+            SurveyResponse.stakeholder_id.not_in(registered_here),
         )
-        .group_by(Response.stakeholder_id)
+        .group_by(SurveyResponse.stakeholder_id)
     )
     since = {row[0]: row[1] for row in moved_away}
     await lock_chains(session, workspace_id, since)

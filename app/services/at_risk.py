@@ -9,8 +9,8 @@ from functools import partial
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.benchmarks import Range
-from app.models import Account, Response, Role, Stakeholder
+from app.industries import Range
+from app.models import Account, Role, Stakeholder, SurveyResponse
 from app.schemas.analytics import MovementRead
 from app.schemas.at_risk import (
     AtRiskAccount,
@@ -56,22 +56,22 @@ async def _decision_maker_detractors(
     # Each person's latest answer in the window, read off the chain (app.services.chain).
     rows = await session.execute(
         select(
-            Response.account_id,
-            Response.stakeholder_id,
-            Response.id,
-            Response.score,
-            Response.submitted_at,
+            SurveyResponse.account_id,
+            SurveyResponse.stakeholder_id,
+            SurveyResponse.id,
+            SurveyResponse.score,
+            SurveyResponse.submitted_at,
         )
         .where(
-            Response.workspace_id == workspace_id,
-            ~Response.excluded,
-            Response.submitted_at >= window.start,
-            Response.submitted_at < window.end,
-            Response.superseded_at >= window.end,
-            Response.role == Role.DECISION_MAKER.value,
-            Response.score < PASSIVE_MIN,
+            SurveyResponse.workspace_id == workspace_id,
+            ~SurveyResponse.excluded,
+            SurveyResponse.submitted_at >= window.start,
+            SurveyResponse.submitted_at < window.end,
+            SurveyResponse.superseded_at >= window.end,
+            SurveyResponse.role == Role.DECISION_MAKER.value,
+            SurveyResponse.score < PASSIVE_MIN,
         )
-        .order_by(Response.account_id, Response.stakeholder_id)
+        .order_by(SurveyResponse.account_id, SurveyResponse.stakeholder_id)
     )
     out: dict[str, list[DetractorAnswer]] = {}
     for account_id, stakeholder_id, response_id, score, submitted_at in rows:

@@ -7,10 +7,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Numeric, and_, case, func, literal, select
+from sqlalchemy import ColumnElement, Numeric, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.scoring import PASSIVE_MIN, PROMOTER_MIN, Tally, WeightedTally
+from app.scoring import Category, Tally, WeightedTally
+from app.sql import is_category
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,11 +25,15 @@ class Cell:
 Cells = dict[tuple[Any, ...], Cell]
 
 
+# The order of the sums in a row: the order of Tally's fields.
+TALLY_ORDER = (Category.PROMOTER, Category.PASSIVE, Category.DETRACTOR)
+
+
 def category_sums(value: Any, score: Any) -> list[ColumnElement[Any]]:
+    """Sums of `value` over the rows of each category, in TALLY_ORDER."""
     return [
-        func.coalesce(func.sum(value).filter(score >= PROMOTER_MIN), 0),
-        func.coalesce(func.sum(value).filter(and_(score >= PASSIVE_MIN, score < PROMOTER_MIN)), 0),
-        func.coalesce(func.sum(value).filter(score < PASSIVE_MIN), 0),
+        func.coalesce(func.sum(value).filter(is_category(score, category)), 0)
+        for category in TALLY_ORDER
     ]
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Account, JobLevel, Response, Role, Stakeholder
+from app.models import Account, JobLevel, Role, Stakeholder, SurveyResponse
 from app.services.nps import Window, department_key
 
 
@@ -79,10 +79,10 @@ class PortfolioCoverage:
 
 def _at_account(workspace_id: uuid.UUID, account_id: str, before: datetime) -> list[Any]:
     return [
-        Response.workspace_id == workspace_id,
-        Response.account_id == account_id,
-        ~Response.excluded,
-        Response.submitted_at < before,
+        SurveyResponse.workspace_id == workspace_id,
+        SurveyResponse.account_id == account_id,
+        ~SurveyResponse.excluded,
+        SurveyResponse.submitted_at < before,
     ]
 
 
@@ -100,8 +100,8 @@ async def account_coverage(
     """
     at_account = _at_account(workspace_id, account_id, window.end)
     last = (
-        select(func.max(Response.submitted_at))
-        .where(*at_account, Response.stakeholder_id == Stakeholder.id)
+        select(func.max(SurveyResponse.submitted_at))
+        .where(*at_account, SurveyResponse.stakeholder_id == Stakeholder.id)
         .scalar_subquery()
     )
     registered = [Stakeholder.workspace_id == workspace_id, Stakeholder.account_id == account_id]
@@ -144,13 +144,13 @@ async def account_coverage(
         cast(null(), DateTime(timezone=True)).label("answered_at"),
     ).where(*registered)
     answers = select(
-        Response.role,
-        Response.job_level,
-        department_key(Response.department),
+        SurveyResponse.role,
+        SurveyResponse.job_level,
+        department_key(SurveyResponse.department),
         number(0),
         number(0),
-        case((Response.submitted_at >= window.start, 1), else_=0),
-        Response.submitted_at,
+        case((SurveyResponse.submitted_at >= window.start, 1), else_=0),
+        SurveyResponse.submitted_at,
     ).where(*at_account)
     u = union_all(people, answers).subquery("u")
     dimensions = (u.c.role, u.c.job_level, u.c.department)
@@ -196,11 +196,11 @@ def _within(moment: datetime | None, window: Window) -> bool:
 
 def _heard_from(window: Window, *extra: ColumnElement[bool]) -> Exists:
     return exists().where(
-        Response.workspace_id == Account.workspace_id,
-        Response.account_id == Account.id,
-        ~Response.excluded,
-        Response.submitted_at >= window.start,
-        Response.submitted_at < window.end,
+        SurveyResponse.workspace_id == Account.workspace_id,
+        SurveyResponse.account_id == Account.id,
+        ~SurveyResponse.excluded,
+        SurveyResponse.submitted_at >= window.start,
+        SurveyResponse.submitted_at < window.end,
         *extra,
     )
 
@@ -218,7 +218,7 @@ async def portfolio_coverage(
         Account.annual_revenue.label("revenue"),
         Account.currency,
         _heard_from(window).label("answered"),
-        _heard_from(window, Response.role == Role.DECISION_MAKER.value).label("dm"),
+        _heard_from(window, SurveyResponse.role == Role.DECISION_MAKER.value).label("dm"),
     ).where(Account.workspace_id == workspace_id)
     if segment is not None:
         accounts = accounts.where(Account.segment == segment)
@@ -258,12 +258,12 @@ async def last_answered_by_account(
     # One backward probe of the (account, submitted_at) index per account, rather than an
     # aggregate over the workspace's whole history.
     latest = (
-        select(func.max(Response.submitted_at))
+        select(func.max(SurveyResponse.submitted_at))
         .where(
-            Response.workspace_id == workspace_id,
-            Response.account_id == Account.id,
-            ~Response.excluded,
-            Response.submitted_at < before,
+            SurveyResponse.workspace_id == workspace_id,
+            SurveyResponse.account_id == Account.id,
+            ~SurveyResponse.excluded,
+            SurveyResponse.submitted_at < before,
         )
         .scalar_subquery()
     )
@@ -280,12 +280,12 @@ async def decision_maker_answered(
     # One probe of the (account, submitted_at) index per account, stopping at the first
     # decision maker, rather than a scan of every answer in the window.
     heard = exists().where(
-        Response.workspace_id == workspace_id,
-        Response.account_id == Account.id,
-        ~Response.excluded,
-        Response.role == Role.DECISION_MAKER.value,
-        Response.submitted_at >= window.start,
-        Response.submitted_at < window.end,
+        SurveyResponse.workspace_id == workspace_id,
+        SurveyResponse.account_id == Account.id,
+        ~SurveyResponse.excluded,
+        SurveyResponse.role == Role.DECISION_MAKER.value,
+        SurveyResponse.submitted_at >= window.start,
+        SurveyResponse.submitted_at < window.end,
     )
     found = await session.scalars(
         select(Account.id).where(Account.workspace_id == workspace_id, heard)

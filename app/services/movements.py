@@ -8,30 +8,17 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import JobLevel, Response, Role
+from app.models import JobLevel, Role, SurveyResponse
 from app.pagination import aware, decode_key, encode_key
-from app.scoring import PASSIVE_MIN, PROMOTER_MIN, Category, classify
+from app.scoring import RANKS, Category, Direction, classify, rises
 from app.services.nps import Window
-
-
-class Direction(StrEnum):
-    UP = "up"
-    DOWN = "down"
-
-
-# Categories from low to high: the order of transitions and the meaning of "up".
-RANKS = (Category.DETRACTOR, Category.PASSIVE, Category.PROMOTER)
-
-
-def rises(before: Category, after: Category) -> bool:
-    return RANKS.index(after) > RANKS.index(before)
+from app.sql import answer_order, category_rank
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,52 +84,48 @@ class AccountMovements:
     fallers: list[NetMove]
 
 
-def _rank(score: Any) -> ColumnElement[int]:
-    return case((score >= PROMOTER_MIN, 2), (score >= PASSIVE_MIN, 1), else_=0)
-
-
 def _movements(workspace_id: uuid.UUID, window: Window, filters: MovementFilters) -> Select[Any]:
     """One row per movement whose new answer is in the window and passes the filters."""
     # Only answers before the window's end can be a movement's either side; only people with an
     # answer in the window (passing the new-answer filters) can have a movement there.
     candidates: list[ColumnElement[bool]] = [
-        Response.workspace_id == workspace_id,
-        ~Response.excluded,
-        Response.submitted_at < window.end,
+        SurveyResponse.workspace_id == workspace_id,
+        ~SurveyResponse.excluded,
+        SurveyResponse.submitted_at < window.end,
     ]
     if filters.survey is not None:
-        candidates.append(Response.survey == filters.survey)
+        candidates.append(SurveyResponse.survey == filters.survey)
     else:
         # Off the chain (app.services.chain): an answer in the window, or the one right before
         # the window's first, is exactly one whose next answer came at or after the window's
         # start. Older answers cannot be either side of a movement in the window.
-        candidates.append(Response.superseded_at >= window.start)
-    movers = select(Response.stakeholder_id).where(
-        *candidates, *_new_answer(Response, window, filters)
+        candidates.append(SurveyResponse.superseded_at >= window.start)
+    movers = select(SurveyResponse.stakeholder_id).where(
+        *candidates, *_new_answer(SurveyResponse, window, filters)
     )
-    order = (Response.submitted_at, Response.created_at, Response.id)
-    rank = _rank(Response.score)
+    order = answer_order(SurveyResponse)
+    rank = category_rank(SurveyResponse.score)
 
     def previous(column: Any) -> Any:
-        return func.lag(column).over(partition_by=Response.stakeholder_id, order_by=order)
+        return func.lag(column).over(partition_by=SurveyResponse.stakeholder_id, order_by=order)
 
     chain = (
         select(
-            Response.stakeholder_id,
-            Response.account_id,
-            Response.role,
-            Response.job_level,
-            Response.id,
-            Response.score,
-            Response.submitted_at,
-            Response.created_at,
+            SurveyResponse.stakeholder_id,
+            SurveyResponse.account_id,
+            SurveyResponse.role,
+            SurveyResponse.job_level,
+            SurveyResponse.id,
+            SurveyResponse.score,
+            SurveyResponse.submitted_at,
+            SurveyResponse.created_at,
             rank.label("rank"),
-            previous(Response.id).label("previous_id"),
-            previous(Response.score).label("previous_score"),
-            previous(Response.submitted_at).label("previous_submitted_at"),
+            previous(SurveyResponse.id).label("previous_id"),
+            previous(SurveyResponse.score).label("previous_score"),
+            previous(SurveyResponse.submitted_at).label("previous_submitted_at"),
             previous(rank).label("previous_rank"),
         )
-        .where(*candidates, Response.stakeholder_id.in_(movers))
+        .where(*candidates, SurveyResponse.stakeholder_id.in_(movers))
         .subquery("chain")
     )
     c = chain.c
@@ -199,7 +182,7 @@ async def list_movements(
 ) -> tuple[list[Movement], str | None]:
     """One page of movements, newest new answer first, and the cursor of the next page."""
     moves = _movements(workspace_id, window, filters).subquery("moves")
-    key = (moves.c.submitted_at, moves.c.created_at, moves.c.id)
+    key = answer_order(moves)
     query = select(moves)
     if cursor is not None:
         after = _decode_cursor(cursor)
@@ -218,10 +201,7 @@ async def downward_by_account(
     filters = MovementFilters(roles=roles, direction=Direction.DOWN)
     moves = _movements(workspace_id, window, filters).subquery("moves")
     query = select(moves).order_by(
-        moves.c.account_id,
-        moves.c.submitted_at.desc(),
-        moves.c.created_at.desc(),
-        moves.c.id.desc(),
+        moves.c.account_id, *(column.desc() for column in answer_order(moves))
     )
     out: dict[str, list[Movement]] = {}
     for row in (await session.execute(query)).all():
@@ -240,7 +220,7 @@ async def account_movements(
     """Counts per transition and each mover's net change, from one grouping-sets aggregate."""
     filters = MovementFilters(account_id=account_id, survey=survey)
     m = _movements(workspace_id, window, filters).subquery("moves")
-    order = (m.c.submitted_at, m.c.created_at, m.c.id)
+    order = answer_order(m)
     backwards = tuple(column.desc() for column in order)
 
     def first(column: Any, *by: Any) -> Any:

@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Account, JobLevel, Response, Role
+from app.models import Account, JobLevel, Role, SurveyResponse
 from app.scoring import Method
 from app.services.cells import Cells, accounts_as_units, tally_rows
 
@@ -153,21 +153,23 @@ def _candidates(
     `chained`: only each stakeholder's latest response in the window, read off the chain.
     """
     columns: list[Any] = [
-        Response.stakeholder_id,
-        Response.score,
-        Response.account_id,
-        Response.role,
-        Response.job_level,
-        department_key(Response.department).label("department"),
-        Response.survey,
+        SurveyResponse.stakeholder_id,
+        SurveyResponse.score,
+        SurveyResponse.account_id,
+        SurveyResponse.role,
+        SurveyResponse.job_level,
+        department_key(SurveyResponse.department).label("department"),
+        SurveyResponse.survey,
     ]
     if selection.method in _LATEST and not chained:
-        columns += [Response.submitted_at, Response.created_at, Response.id]
+        columns += [SurveyResponse.submitted_at, SurveyResponse.created_at, SurveyResponse.id]
 
     def finish(query: Select[Any]) -> Select[Any]:
-        query = query.where(Response.workspace_id == workspace_id, ~Response.excluded, *where)
+        query = query.where(
+            SurveyResponse.workspace_id == workspace_id, ~SurveyResponse.excluded, *where
+        )
         if selection.filters.survey is not None:
-            query = query.where(Response.survey == selection.filters.survey)
+            query = query.where(SurveyResponse.survey == selection.filters.survey)
         return query
 
     windows = selection.windows
@@ -175,23 +177,25 @@ def _candidates(
         branches = []
         for index, window in enumerate(windows):
             branch = select(literal(index).label("period"), *columns).where(
-                Response.submitted_at >= window.start, Response.submitted_at < window.end
+                SurveyResponse.submitted_at >= window.start,
+                SurveyResponse.submitted_at < window.end,
             )
             if chained:
-                branch = branch.where(Response.superseded_at >= window.end)
+                branch = branch.where(SurveyResponse.superseded_at >= window.end)
             branches.append(finish(branch))
         return branches[0] if len(branches) == 1 else union_all(*branches)
     if _back_to_back(windows):
         # Back-to-back buckets (a trend without rolling_days): one range scan of the whole span,
         # each answer's bucket found by binary search in the bounds.
         bounds = literal([windows[0].start, *(w.end for w in windows)], _INSTANTS)
-        bucket = func.width_bucket(Response.submitted_at, bounds)
+        bucket = func.width_bucket(SurveyResponse.submitted_at, bounds)
         query = select((bucket - 1).label("period"), *columns).where(
-            Response.submitted_at >= windows[0].start, Response.submitted_at < windows[-1].end
+            SurveyResponse.submitted_at >= windows[0].start,
+            SurveyResponse.submitted_at < windows[-1].end,
         )
         if chained:
             # superseded_at >= the bucket's end: the next answer falls in a later bucket or after.
-            query = query.where(func.width_bucket(Response.superseded_at, bounds) > bucket)
+            query = query.where(func.width_bucket(SurveyResponse.superseded_at, bounds) > bucket)
         return finish(query)
     period = (
         func.unnest(
@@ -203,12 +207,12 @@ def _candidates(
     )
     return finish(
         select((period.c.ordinal - 1).label("period"), *columns).join_from(
-            Response,
+            SurveyResponse,
             period,
             and_(
-                Response.submitted_at >= period.c.start,
-                Response.submitted_at < period.c.end,
-                Response.superseded_at >= period.c.end if chained else literal(True),
+                SurveyResponse.submitted_at >= period.c.start,
+                SurveyResponse.submitted_at < period.c.end,
+                SurveyResponse.superseded_at >= period.c.end if chained else literal(True),
             ),
         )
     )
@@ -248,10 +252,10 @@ async def count(
     chained = use_chain and method in _LATEST and filters.survey is None
     response_filters = _conditions(
         {
-            "account_id": Response.account_id,
-            "role": Response.role,
-            "job_level": Response.job_level,
-            "department": department_key(Response.department),
+            "account_id": SurveyResponse.account_id,
+            "role": SurveyResponse.role,
+            "job_level": SurveyResponse.job_level,
+            "department": department_key(SurveyResponse.department),
         },
         filters,
     )
@@ -265,14 +269,14 @@ async def count(
             # Only people with an answer in the slice can have their latest one there.
             first = min(w.start for w in selection.windows)
             last = max(w.end for w in selection.windows)
-            in_slice = select(Response.stakeholder_id).where(
-                Response.workspace_id == workspace_id,
-                ~Response.excluded,
-                Response.submitted_at >= first,
-                Response.submitted_at < last,
+            in_slice = select(SurveyResponse.stakeholder_id).where(
+                SurveyResponse.workspace_id == workspace_id,
+                ~SurveyResponse.excluded,
+                SurveyResponse.submitted_at >= first,
+                SurveyResponse.submitted_at < last,
                 *response_filters,
             )
-            prefilter.append(Response.stakeholder_id.in_(in_slice))
+            prefilter.append(SurveyResponse.stakeholder_id.in_(in_slice))
         inner = _candidates(workspace_id, selection, chained=False, where=prefilter).subquery(
             "candidates"
         )

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.benchmarks import Range, normalise_industry, position
+from app.industries import Range, normalise_industry, position
 from app.schemas import GroupRead, IntervalRead, ScoreRead
 from app.schemas.scores import BenchmarkStanding, ChangeRead, UnweightedRead
 from app.scoring import (

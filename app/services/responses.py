@@ -7,7 +7,6 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import (
-    Select,
     any_,
     func,
     select,
@@ -23,14 +22,14 @@ from app.errors import (
     field_error,
     validation_errors,
 )
-from app.models import Response, Role
+from app.models import Role, SurveyResponse
 from app.pagination import paginate
 from app.schemas import ResponseCreate
-from app.scoring import PASSIVE_MIN, PROMOTER_MIN, Category
+from app.scoring import Category
 from app.services.chain import lock_chains, relink
-from app.services.common import text_array
 from app.services.response_rows import insert_rows
 from app.services.stakeholders import Snapshot, register_inline, stakeholders_by_id
+from app.sql import is_category, text_array
 
 MAX_FUTURE = timedelta(minutes=5)
 MAX_BATCH = 1000
@@ -40,7 +39,7 @@ _item = TypeAdapter(ResponseCreate)
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    response: Response
+    response: SurveyResponse
     created: bool
 
 
@@ -92,11 +91,11 @@ def _row(
 
 async def _by_external_ids(
     session: AsyncSession, workspace_id: uuid.UUID, external_ids: list[str]
-) -> dict[str, Response]:
+) -> dict[str, SurveyResponse]:
     rows = await session.scalars(
-        select(Response).where(
-            Response.workspace_id == workspace_id,
-            Response.external_id == any_(text_array(external_ids)),
+        select(SurveyResponse).where(
+            SurveyResponse.workspace_id == workspace_id,
+            SurveyResponse.external_id == any_(text_array(external_ids)),
         )
     )
     return {r.external_id: r for r in rows if r.external_id is not None}
@@ -133,7 +132,7 @@ async def record_response(
         return Recorded(existing[item.external_id], created=False)
     # As stored, without reading it back: the row is exactly what was sent plus its stamps.
     recorded_at = inserted[row["id"]]
-    stored = Response(
+    stored = SurveyResponse(
         **row, excluded=False, excluded_reason=None, created_at=recorded_at, updated_at=recorded_at
     )
     return Recorded(stored, created=True)
@@ -244,19 +243,13 @@ def _failed(index: int, error: ProblemError) -> BatchOutcome:
 
 async def get_response(
     session: AsyncSession, workspace_id: uuid.UUID, response_id: uuid.UUID
-) -> Response:
-    response = await session.get(Response, (workspace_id, response_id), populate_existing=True)
+) -> SurveyResponse:
+    response = await session.get(
+        SurveyResponse, (workspace_id, response_id), populate_existing=True
+    )
     if response is None:
         raise NotFound(f"response {response_id} does not exist")
     return response
-
-
-def category_filter(query: Select[Any], category: Category) -> Select[Any]:
-    if category is Category.PROMOTER:
-        return query.where(Response.score >= PROMOTER_MIN)
-    if category is Category.PASSIVE:
-        return query.where(Response.score >= PASSIVE_MIN, Response.score < PROMOTER_MIN)
-    return query.where(Response.score < PASSIVE_MIN)
 
 
 async def list_responses(
@@ -273,29 +266,29 @@ async def list_responses(
     submitted_from: datetime | None = None,
     submitted_to: datetime | None = None,
     excluded: bool | None = None,
-) -> tuple[list[Response], str | None]:
-    query = select(Response).where(Response.workspace_id == workspace_id)
+) -> tuple[list[SurveyResponse], str | None]:
+    query = select(SurveyResponse).where(SurveyResponse.workspace_id == workspace_id)
     if updated_since is not None:
-        query = query.where(Response.updated_at >= updated_since)
+        query = query.where(SurveyResponse.updated_at >= updated_since)
     if account_id is not None:
-        query = query.where(Response.account_id == account_id)
+        query = query.where(SurveyResponse.account_id == account_id)
     if stakeholder_id is not None:
-        query = query.where(Response.stakeholder_id == stakeholder_id)
+        query = query.where(SurveyResponse.stakeholder_id == stakeholder_id)
     if role is not None:
-        query = query.where(Response.role == role.value)
+        query = query.where(SurveyResponse.role == role.value)
     if category is not None:
-        query = category_filter(query, category)
+        query = query.where(is_category(SurveyResponse.score, category))
     if submitted_from is not None:
-        query = query.where(Response.submitted_at >= submitted_from)
+        query = query.where(SurveyResponse.submitted_at >= submitted_from)
     if submitted_to is not None:
-        query = query.where(Response.submitted_at < submitted_to)
+        query = query.where(SurveyResponse.submitted_at < submitted_to)
     if excluded is not None:
-        query = query.where(Response.excluded.is_(excluded))
+        query = query.where(SurveyResponse.excluded.is_(excluded))
     return await paginate(
         session,
         query,
-        updated_col=Response.updated_at,
-        id_col=Response.id,
+        updated_col=SurveyResponse.updated_at,
+        id_col=SurveyResponse.id,
         limit=limit,
         cursor=cursor,
     )
@@ -308,11 +301,11 @@ async def set_exclusion(
     *,
     excluded: bool,
     reason: str | None,
-) -> Response:
+) -> SurveyResponse:
     """Exclude a response from every score (with a reason) or include it again."""
     owner = await session.scalar(
-        select(Response.stakeholder_id).where(
-            Response.workspace_id == workspace_id, Response.id == response_id
+        select(SurveyResponse.stakeholder_id).where(
+            SurveyResponse.workspace_id == workspace_id, SurveyResponse.id == response_id
         )
     )
     if owner is None:
@@ -320,10 +313,10 @@ async def set_exclusion(
     await lock_chains(session, workspace_id, [owner])
     changed = (
         await session.execute(
-            update(Response)
-            .where(Response.workspace_id == workspace_id, Response.id == response_id)
+            update(SurveyResponse)
+            .where(SurveyResponse.workspace_id == workspace_id, SurveyResponse.id == response_id)
             .values(excluded=excluded, excluded_reason=reason, updated_at=func.now())
-            .returning(Response.stakeholder_id, Response.submitted_at)
+            .returning(SurveyResponse.stakeholder_id, SurveyResponse.submitted_at)
         )
     ).first()
     if changed is None:

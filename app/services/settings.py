@@ -6,7 +6,7 @@ from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.benchmarks import Range, effective_table
+from app.industries import Range, effective_table
 from app.models import Workspace
 from app.schemas.settings import BenchmarkRead, SettingsRead, WorkspaceSettings
 

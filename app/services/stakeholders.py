@@ -15,7 +15,8 @@ from app.models import Role, Stakeholder
 from app.pagination import paginate
 from app.schemas import AccountFields, StakeholderFields, StakeholderInline
 from app.services.accounts import ensure_accounts, existing_account_ids
-from app.services.common import text_array, upsert_by_id
+from app.services.upsert import upsert_by_id
+from app.sql import text_array
 
 Loc = tuple[str | int, ...]
 PROFILE = ("account_id", "name", "email", "role", "job_level", "department", "attributes")

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from app import migrate
 from app.cli import ensure_default_workspace
 from app.db import Base
-from app.models import ApiKey, Response, Scope, Workspace
+from app.models import ApiKey, Scope, SurveyResponse, Workspace
 from app.services.keys import hash_key
 from tests.integration.conftest import Tenant, build_app, client_for
 from tests.integration.helpers import problem
@@ -313,7 +313,7 @@ async def test_database_refuses_scores_outside_0_to_10(
         with pytest.raises(IntegrityError, match="ck_responses_score_range"):
             async with session.begin():
                 session.add(
-                    Response(
+                    SurveyResponse(
                         workspace_id=tenant.id,
                         stakeholder_id="dana",
                         account_id="acme",

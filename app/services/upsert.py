@@ -1,11 +1,10 @@
-"""Helpers shared by the services."""
+"""INSERT ... ON CONFLICT DO UPDATE for the rows a client names by its own id."""
 
 import uuid
-from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import String, bindparam, func, literal_column
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy import func, literal_column
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Account, Stakeholder
@@ -34,9 +33,3 @@ async def upsert_by_id(
     )
     row = (await session.execute(statement)).one()
     return row[0], bool(row[1])
-
-
-def text_array(values: Sequence[str]) -> Any:
-    """One array parameter: `col = ANY(:values)` is one prepared statement for any length,
-    where IN (...) renders a new statement, and a new plan, for every count of values."""
-    return bindparam(None, list(values), type_=ARRAY(String))
