@@ -7,7 +7,7 @@ import signal
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import TypeVar
 
 from pydantic import ValidationError
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import migrate
 from app.config import Settings, async_database_url, get_settings
-from app.db import create_engine, create_sessionmaker
+from app.db import create_engine, create_sessionmaker, session_scope
 from app.embedded import embedded_postgres
 from app.errors import ProblemError
 from app.models import ApiKey, Scope, Workspace
@@ -24,6 +24,7 @@ from app.services import keys
 
 T = TypeVar("T")
 DEFAULT_WORKSPACE = "default"
+CLI_APPLICATION_NAME = "nps-cli"
 
 
 @contextmanager
@@ -46,9 +47,9 @@ def database_url(settings: Settings) -> Iterator[str]:
 
 def _in_session(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     async def run() -> T:
-        engine = create_engine(url, get_settings())
+        engine = create_engine(url, get_settings(), application_name=CLI_APPLICATION_NAME)
         try:
-            async with create_sessionmaker(engine)() as session, session.begin():
+            async with session_scope(create_sessionmaker(engine)) as session:
                 return await work(session)
         finally:
             await engine.dispose()
@@ -117,19 +118,32 @@ def cmd_serve(args: argparse.Namespace) -> None:
             print(f"Created workspace {DEFAULT_WORKSPACE!r}. Its admin API key (shown only now):")
             print(raw, flush=True)
         print(f"Serving on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
-        if settings.database_url:
+        if settings.database_url and not settings.worker:
             # Nothing to stop afterwards: hand the process over to uvicorn, so the supervisor of
             # the workers does not keep this process's imports (about 80 MB) for its lifetime.
             os.execv(sys.executable, [sys.executable, "-m", "uvicorn", *_uvicorn_args(settings)])
-        uvicorn.run(
-            "app.main:create_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_level=settings.log_level,
-            proxy_headers=True,
-        )
+        from app.worker import worker_thread
+
+        # One background worker beside the web server (NPS_WORKER=off: `nps worker` elsewhere).
+        with worker_thread(url, settings) if settings.worker else nullcontext():
+            uvicorn.run(
+                "app.main:create_app",
+                factory=True,
+                host=settings.host,
+                port=settings.port,
+                workers=settings.workers,
+                log_level=settings.log_level,
+                proxy_headers=True,
+            )
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    from app.worker import run_until_signalled
+
+    settings = get_settings()
+    with database_url(settings) as url:
+        print("Worker running; SIGTERM or Ctrl-C stops it after the job in hand.", flush=True)
+        run_until_signalled(url, settings)
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -179,6 +193,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "serve", help="migrate, create the default workspace if none, serve"
     ).set_defaults(func=cmd_serve)
+    sub.add_parser(
+        "worker", help="run background jobs until SIGTERM (several may run at once)"
+    ).set_defaults(func=cmd_worker)
     mig = sub.add_parser("migrate", help="apply migrations (or `nps migrate -1` to step back)")
     mig.add_argument("revision", nargs="?", default="head")
     mig.set_defaults(func=cmd_migrate)

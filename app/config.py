@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(default=30_000, ge=100)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     idempotency_ttl_hours: int = Field(default=48, ge=24)
+    worker: bool = Field(
+        default=True,
+        description="`nps serve` runs a background worker in-process; off: run `nps worker`",
+    )
+    worker_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    job_retention_days: int = Field(default=7, ge=1)
 
     @field_validator("database_url", "read_database_url")
     @classmethod

@@ -1,7 +1,8 @@
-"""Database plumbing: the declarative base, engines, and the per-request session."""
+"""Database plumbing: the declarative base, engines, the unit of work, the request's session."""
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, TypedDict
 
 from fastapi import Depends, Request
 from sqlalchemy import MetaData
@@ -28,7 +29,11 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def create_engine(url: str, settings: Settings, **kwargs: Any) -> AsyncEngine:
+def create_engine(
+    url: str, settings: Settings, *, application_name: str, **kwargs: Any
+) -> AsyncEngine:
+    """An engine whose connections name their process (`nps-api`, `nps-worker`, `nps-cli`), so
+    pg_stat_activity tells them apart."""
     return create_async_engine(
         url,
         pool_size=settings.pool_size,
@@ -38,7 +43,7 @@ def create_engine(url: str, settings: Settings, **kwargs: Any) -> AsyncEngine:
         # Bounded waits: a stuck query or server becomes a 503, never a hung client.
         connect_args={
             "server_settings": {
-                "application_name": "nps-service",
+                "application_name": application_name,
                 "statement_timeout": str(settings.statement_timeout_ms),
                 # Compiling a query plan to machine code costs 20-50 ms, more than these
                 # index-driven queries take to run.
@@ -58,23 +63,64 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request is the unit of work: one transaction, committed before the response is sent."""
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+@asynccontextmanager
+async def session_scope(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """One unit of work: a transaction committed when the block ends, rolled back if it raises.
+
+    Requests (get_session), the CLI, the worker and tests all write through it.
+    """
     async with sessionmaker() as session, session.begin():
+        yield session
+
+
+class State(TypedDict):
+    """What the API's lifespan yields; requests read it as `request.state`."""
+
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    read_sessionmaker: async_sessionmaker[AsyncSession] | None
+
+
+def get_engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.state.engine
+    return engine
+
+
+def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    sessionmaker: async_sessionmaker[AsyncSession] = request.state.sessionmaker
+    return sessionmaker
+
+
+def get_read_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession] | None:
+    replica: async_sessionmaker[AsyncSession] | None = request.state.read_sessionmaker
+    return replica
+
+
+EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
+
+
+async def get_session(
+    sessionmaker: Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)],
+) -> AsyncIterator[AsyncSession]:
+    """The request is the unit of work: one transaction, committed before the response is sent."""
+    async with session_scope(sessionmaker) as session:
         yield session
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def get_read_session(request: Request, primary: SessionDep) -> AsyncIterator[AsyncSession]:
+async def get_read_session(
+    replica: Annotated[async_sessionmaker[AsyncSession] | None, Depends(get_read_sessionmaker)],
+    primary: SessionDep,
+) -> AsyncIterator[AsyncSession]:
     """A session on the read replica when one is configured, else the request's own session."""
-    replica: async_sessionmaker[AsyncSession] | None = request.app.state.read_sessionmaker
     if replica is None:
         yield primary
         return
-    async with replica() as session, session.begin():
+    async with session_scope(replica) as session:
         yield session
 
 

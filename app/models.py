@@ -7,10 +7,12 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
     ForeignKeyConstraint,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -49,6 +51,13 @@ class Channel(StrEnum):
     WIDGET = "widget"
     IMPORT = "import"
     EMAIL = "email"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
 
 
 class Scope(StrEnum):
@@ -237,3 +246,45 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     body: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class Job(Base):
+    """Background work (app.jobs): written in the transaction of the change that needs it, so it
+    commits or vanishes with it, and claimed by a worker with FOR UPDATE SKIP LOCKED.
+
+    Tenant work carries its workspace (and goes with it); periodic upkeep has none.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        ForeignKeyConstraint(["workspace_id"], ["workspaces.id"], ondelete="CASCADE"),
+        # A periodic job's slot, or a caller's own key: the same work is queued once.
+        UniqueConstraint("dedupe_key"),
+        CheckConstraint("attempts >= 0 AND max_attempts >= 1", name="attempts_valid"),
+        CheckConstraint("lease_seconds >= 1", name="lease_positive"),
+        # What a worker claims: due jobs, and running ones whose worker's lease ran out.
+        Index(
+            "ix_jobs_claimable",
+            "run_at",
+            "id",
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
+        Index("ix_jobs_workspace_id", "workspace_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    workspace_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    task: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    status: Mapped[str] = mapped_column(String(16), server_default=JobStatus.QUEUED.value)
+    dedupe_key: Mapped[str | None] = mapped_column(String(300))
+    run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    max_attempts: Mapped[int] = mapped_column(Integer, server_default=text("5"))
+    lease_seconds: Mapped[int] = mapped_column(Integer, server_default=text("300"))
+    locked_by: Mapped[str | None] = mapped_column(String(200))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -5,7 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi import Response as HttpResponse
 
-from app.api.deps import Cursor, Limit, ReadAuth, UpdatedSince, WriteAuth
+from app.api.auth import ReadAuth, WriteAuth
+from app.api.deps import Cursor, Limit, UpdatedSince
 from app.db import ReadSessionDep, SessionDep
 from app.models import Role
 from app.pagination import DEFAULT_LIMIT

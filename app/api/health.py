@@ -2,10 +2,11 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from app.db import EngineDep
 from app.errors import ServiceUnavailable, problem_response
 from app.migrate import head_revision
 from app.schemas import Health
@@ -25,11 +26,11 @@ async def healthz() -> Health:
     responses={503: {"description": "Database unreachable or not migrated"}},
     operation_id="readyz",
 )
-async def readyz(request: Request) -> Any:
+async def readyz(engine: EngineDep) -> Any:
     """The database answers and its schema is at the code's migration head."""
     head = head_revision()
     try:
-        async with request.app.state.engine.connect() as conn:
+        async with engine.connect() as conn:
             current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
     except Exception:  # any failure to reach or read the database means "not ready"
         return problem_response(

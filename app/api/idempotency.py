@@ -14,10 +14,11 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi import Response as HttpResponse
 from pydantic import BaseModel
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import Principal, get_principal, utcnow
+from app.api.auth import AnySubject
+from app.api.deps import AppSettingsDep, utcnow
 from app.db import SessionDep
 from app.errors import (
     PROBLEM_JSON,
@@ -89,7 +90,8 @@ class Idempotency:
 async def get_idempotency(
     request: Request,
     session: SessionDep,
-    principal: Annotated[Principal, Depends(get_principal)],
+    subject: AnySubject,
+    settings: AppSettingsDep,
     key: Annotated[
         str | None,
         Header(
@@ -101,16 +103,18 @@ async def get_idempotency(
     body = await request.body()
     fingerprint = _fingerprint(request, body)
     if key is None:
-        return Idempotency(session, principal.workspace_id, None, fingerprint)
+        return Idempotency(session, subject.workspace_id, None, fingerprint)
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise Unprocessable(
             f"{HEADER} must be 1-{MAX_KEY_LENGTH} printable characters",
             errors=[field_error(["header", HEADER], "invalid idempotency key")],
         )
+    # Keys are kept where the subject keeps them (an API key's: workspace-wide).
+    key = subject.idempotency_key(key)
     got_lock = await session.scalar(
         select(
             func.pg_try_advisory_xact_lock(
-                func.hashtextextended(f"{principal.workspace_id}:{key}", 0)
+                func.hashtextextended(f"{subject.workspace_id}:{key}", 0)
             )
         )
     )
@@ -119,10 +123,10 @@ async def get_idempotency(
             f"a request with this {HEADER} is still in progress; retry after it completes",
             headers={"Retry-After": "1"},
         )
-    ttl = timedelta(hours=request.app.state.settings.idempotency_ttl_hours)
+    ttl = timedelta(hours=settings.idempotency_ttl_hours)
     record = await session.scalar(
         select(IdempotencyRecord).where(
-            IdempotencyRecord.workspace_id == principal.workspace_id, IdempotencyRecord.key == key
+            IdempotencyRecord.workspace_id == subject.workspace_id, IdempotencyRecord.key == key
         )
     )
     if record is not None:
@@ -135,18 +139,10 @@ async def get_idempotency(
             )
         else:
             raise Replay(record.status_code, record.body)
-    return Idempotency(session, principal.workspace_id, key, fingerprint)
+    return Idempotency(session, subject.workspace_id, key, fingerprint)
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]
-
-
-async def purge_expired(session: AsyncSession, *, hours: int) -> int:
-    cutoff = utcnow() - timedelta(hours=hours)
-    result = await session.execute(
-        delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def install_replay_handler(app: FastAPI) -> None:

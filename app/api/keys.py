@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi import Response as HttpResponse
 
-from app.api.deps import AdminAuth
+from app.api.auth import AdminAuth
 from app.api.idempotency import IdempotencyDep
 from app.db import SessionDep
 from app.errors import Conflict

@@ -5,19 +5,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.api.accounts import AccountId
-from app.api.deps import Cursor, Limit, ReadAuth
-from app.api.score_params import From, To, make_window
-from app.api.settings import WorkspaceSettingsDep
+from app.api.auth import ReadAuth
+from app.api.deps import Cursor, Limit
+from app.api.score_params import WindowDep
 from app.db import ReadSessionDep
 from app.models import Role
 from app.pagination import DEFAULT_LIMIT
-from app.schemas.analytics import (
-    AccountMovementsReport,
-    MovementRead,
-    NetMoverRead,
-    TransitionRead,
-)
+from app.presenters.movements import account_movements_read, movement_read
 from app.schemas.base import ID_PATTERN, Page
+from app.schemas.movements import AccountMovementsReport, MovementRead
 from app.scoring import Direction
 from app.services import accounts, movements
 from app.services.movements import MovementFilters
@@ -33,9 +29,7 @@ Survey = Annotated[
 async def list_movements(
     session: ReadSessionDep,
     auth: ReadAuth,
-    settings: WorkspaceSettingsDep,
-    from_: From = None,
-    to: To = None,
+    window: WindowDep,
     account_id: Annotated[
         str | None, Query(pattern=ID_PATTERN, description="the new answer's account")
     ] = None,
@@ -46,7 +40,6 @@ async def list_movements(
     cursor: Cursor = None,
 ) -> Page[MovementRead]:
     """Movements whose new answer falls in the window, newest first."""
-    window = make_window(from_, to, settings.default_window_days)
     filters = MovementFilters(
         account_id=account_id,
         roles=None if role is None else (role,),
@@ -56,7 +49,7 @@ async def list_movements(
     rows, next_cursor = await movements.list_movements(
         session, auth.workspace_id, window=window, filters=filters, limit=limit, cursor=cursor
     )
-    return Page(data=[MovementRead.of(m) for m in rows], next_cursor=next_cursor)
+    return Page(data=[movement_read(m) for m in rows], next_cursor=next_cursor)
 
 
 @router.get(
@@ -69,26 +62,12 @@ async def get_account_movements(
     account_id: AccountId,
     session: ReadSessionDep,
     auth: ReadAuth,
-    settings: WorkspaceSettingsDep,
-    from_: From = None,
-    to: To = None,
+    window: WindowDep,
     survey: Survey = None,
 ) -> AccountMovementsReport:
     """One account's movements in the window: counts by transition, climbers and fallers."""
     await accounts.get_account(session, auth.workspace_id, account_id)
-    window = make_window(from_, to, settings.default_window_days)
     summary = await movements.account_movements(
         session, auth.workspace_id, account_id, window=window, survey=survey
     )
-    return AccountMovementsReport(
-        account_id=account_id,
-        from_=window.start,
-        to=window.end,
-        up=summary.up,
-        down=summary.down,
-        transitions=[
-            TransitionRead(from_=t.before, to=t.after, count=t.count) for t in summary.transitions
-        ],
-        climbers=[NetMoverRead.of(n) for n in summary.climbers],
-        fallers=[NetMoverRead.of(n) for n in summary.fallers],
-    )
+    return account_movements_read(account_id, window, summary)

@@ -3,14 +3,15 @@
 from fastapi import APIRouter
 
 from app.api.accounts import AccountId
-from app.api.deps import ReadAuth
-from app.api.score_params import CountingDep, FiltersDep, From, Text, To
+from app.api.auth import ReadAuth
+from app.api.score_params import CountingDep, FiltersDep, Text, WindowDep
 from app.db import ReadSessionDep
+from app.presenters.scores import benchmark_standing, groups_read, score_read, weights_read
 from app.schemas import AccountNpsReport, NpsReport
 from app.services import accounts
 from app.services.cells import marginal, total
-from app.services.nps import Dimension, Filters, Selection, count
-from app.services.reports import benchmark_standing, groups_read, score_read
+from app.services.counting import count
+from app.services.selection import Dimension, Filters
 
 router = APIRouter(prefix="/v1", tags=["scores"])
 
@@ -21,23 +22,20 @@ async def get_nps(
     auth: ReadAuth,
     filters: FiltersDep,
     counting: CountingDep,
-    from_: From = None,
-    to: To = None,
+    window: WindowDep,
     group_by: Dimension | None = None,
 ) -> NpsReport:
     """The score over a window and filters, optionally broken down by one dimension."""
     counting.require_portfolio(filters, group_by)
-    window = counting.window(from_, to)
-    selection = Selection(
-        (window,), filters, counting.method, counting.weighting, counting.by_revenue
-    )
     dimensions = () if group_by is None else (group_by,)
-    cells = await count(session, auth.workspace_id, selection, dimensions)
+    cells = await count(
+        session, auth.workspace_id, counting.selection([window], filters), dimensions
+    )
     options = counting.options
     score = score_read(total(cells), options)
     return NpsReport(
         method=counting.method.value,
-        weights=counting.weights_read(cells),
+        weights=weights_read(counting, cells),
         from_=window.start,
         to=window.end,
         filters=filters.echo(),
@@ -65,28 +63,21 @@ async def get_account_nps(
     session: ReadSessionDep,
     auth: ReadAuth,
     counting: CountingDep,
-    from_: From = None,
-    to: To = None,
+    window: WindowDep,
     survey: Text = None,
 ) -> AccountNpsReport:
     """One account's score with its breakdown by role, job level and department."""
     counting.require_per_account()
     account = await accounts.get_account(session, auth.workspace_id, account_id)
-    window = counting.window(from_, to)
     options = counting.options
-    selection = Selection(
-        (window,),
-        Filters(account_id=account_id, survey=survey),
-        counting.method,
-        counting.weighting,
-    )
+    selection = counting.selection([window], Filters(account_id=account_id, survey=survey))
     # One statement for the total and every breakdown, so they come from one snapshot.
     cells = await count(session, auth.workspace_id, selection, BREAKDOWNS)
     score = score_read(total(cells), options)
     return AccountNpsReport(
         account_id=account_id,
         method=counting.method.value,
-        weights=counting.weights_read(cells),
+        weights=weights_read(counting, cells),
         from_=window.start,
         to=window.end,
         score=score,

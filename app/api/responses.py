@@ -6,15 +6,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi import Response as HttpResponse
 
-from app.api.deps import Cursor, Limit, ReadAuth, UpdatedSince, WriteAuth, utcnow
+from app.api.auth import ReadAuth, WriteAuth
+from app.api.deps import Cursor, Limit, UpdatedSince, utcnow
 from app.api.idempotency import IdempotencyDep
 from app.db import ReadSessionDep, SessionDep
 from app.errors import PayloadTooLarge
 from app.models import Role
 from app.pagination import DEFAULT_LIMIT
+from app.presenters.responses import batch_result
 from app.schemas import (
     ID_PATTERN,
-    BatchItemResult,
     BatchRequest,
     BatchResult,
     Page,
@@ -25,7 +26,7 @@ from app.schemas import (
     problem_doc,
 )
 from app.scoring import Category
-from app.services import responses
+from app.services import ingest, responses
 
 router = APIRouter(prefix="/v1", tags=["responses"])
 
@@ -49,7 +50,7 @@ async def record_response(
     body: ResponseCreate, session: SessionDep, auth: WriteAuth, idempotency: IdempotencyDep
 ) -> HttpResponse:
     """Record one response (201), or return the stored one for a known external_id (200)."""
-    recorded = await responses.record_response(session, auth.workspace_id, body, now=utcnow())
+    recorded = await ingest.record_response(session, auth.workspace_id, body, now=utcnow())
     return idempotency.respond(
         ResponseRead.model_validate(recorded.response), 201 if recorded.created else 200
     )
@@ -70,25 +71,14 @@ async def record_batch(
     body: BatchRequest, session: SessionDep, auth: WriteAuth, idempotency: IdempotencyDep
 ) -> HttpResponse:
     """Record up to 1,000 responses: 200 when every item is stored, 207 with per-item results."""
-    if len(body.responses) > responses.MAX_BATCH:
+    if len(body.responses) > ingest.MAX_BATCH:
         raise PayloadTooLarge(
-            f"a batch holds at most {responses.MAX_BATCH} responses; "
+            f"a batch holds at most {ingest.MAX_BATCH} responses; "
             f"this one has {len(body.responses)}: nothing was stored"
         )
-    outcomes = await responses.record_batch(
-        session, auth.workspace_id, body.responses, now=utcnow()
-    )
-    results = [
-        BatchItemResult(
-            index=o.index, status=o.status, id=o.id, duplicate=o.duplicate, problem=o.problem
-        )
-        for o in outcomes
-    ]
-    stored = sum(1 for o in outcomes if o.status == 201)
-    duplicates = sum(1 for o in outcomes if o.duplicate)
-    failed = len(outcomes) - stored - duplicates
-    result = BatchResult(stored=stored, duplicates=duplicates, failed=failed, results=results)
-    return idempotency.respond(result, 207 if failed else 200)
+    outcomes = await ingest.record_batch(session, auth.workspace_id, body.responses, now=utcnow())
+    result = batch_result(outcomes)
+    return idempotency.respond(result, 207 if result.failed else 200)
 
 
 @router.get("/responses", response_model=Page[ResponseRead], operation_id="list_responses")

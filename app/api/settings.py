@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from app.api.deps import AdminAuth, ReadAuth
+from app.api.auth import AdminAuth, ReadAuth
 from app.db import ReadSessionDep, SessionDep
 from app.schemas.settings import SettingsRead, WorkspaceSettings
 from app.services.settings import load_settings, replace_settings, settings_read

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.schemas.analytics import MovementRead
+from app.schemas.movements import MovementRead
 from app.schemas.scores import BenchmarkStanding, ChangeRead, ScoreRead
 
 
@@ -29,6 +29,8 @@ class LowNps(BaseModel):
 
 
 class DetractorAnswer(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     stakeholder_id: str
     response_id: uuid.UUID
     score: int

@@ -125,6 +125,8 @@ class BatchRequest(BaseModel):
 
 
 class BatchItemResult(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     index: int
     status: int = Field(description="201 stored, 200 already stored (duplicate), 4xx refused")
     id: uuid.UUID | None = None

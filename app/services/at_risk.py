@@ -1,36 +1,28 @@
-"""Accounts at risk: every account checked against six rules, each finding with its evidence."""
+"""Accounts at risk: every account checked against six rules, each finding with its evidence.
+
+Returns domain values (app.presenters.at_risk turns them into the API's schemas): the flagged
+accounts of one page, largest revenue first, and a summary over every page.
+"""
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.industries import Range
 from app.models import Account, Role, Stakeholder, SurveyResponse
-from app.schemas.analytics import MovementRead
-from app.schemas.at_risk import (
-    AtRiskAccount,
-    DecisionMakerDetractor,
-    DetractorAnswer,
-    KeyStakeholderDowngrade,
-    LowNps,
-    NoDecisionMakerAnswer,
-    Reason,
-    RiskReason,
-    SignificantDecline,
-    Silent,
-)
-from app.schemas.scores import ChangeRead, ScoreRead
-from app.scoring import PASSIVE_MIN, Method
-from app.services.cells import Cell
+from app.pagination import decode_key, encode_key
+from app.schemas.at_risk import Reason
+from app.scoring import Category, Change
+from app.services.cells import Cell, change_between
+from app.services.counting import count
 from app.services.coverage import decision_maker_answered, last_answered_by_account
 from app.services.movements import Movement, downward_by_account
-from app.services.nps import Dimension, Filters, Selection, Weighting, Window, count
-from app.services.reports import ScoreOptions, benchmark_standing, change_read, score_read
+from app.services.selection import Counting, Dimension, Filters, Window, preceding
+from app.sql import is_category
 
 KEY_ROLES = (Role.DECISION_MAKER, Role.INFLUENCER)
 
@@ -41,12 +33,104 @@ class Rules:
     silent_days: int
 
 
+# Findings: one per reason, with its evidence.
+
+
 @dataclass(frozen=True, slots=True)
-class Scoring:
-    method: Method
-    weighting: Weighting | None
-    options: ScoreOptions
-    benchmarks: dict[str, Range]
+class LowNps:
+    nps: float
+    threshold: float
+    n: int
+    code = Reason.LOW_NPS
+
+
+@dataclass(frozen=True, slots=True)
+class DetractorAnswer:
+    stakeholder_id: str
+    response_id: uuid.UUID
+    score: int
+    submitted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionMakerDetractor:
+    answers: list[DetractorAnswer]
+    code = Reason.DECISION_MAKER_DETRACTOR
+
+
+@dataclass(frozen=True, slots=True)
+class SignificantDecline:
+    previous: Window
+    previous_nps: float | None
+    change: Change
+    code = Reason.SIGNIFICANT_DECLINE
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStakeholderDowngrade:
+    movements: list[Movement]
+    code = Reason.KEY_STAKEHOLDER_DOWNGRADE
+
+
+@dataclass(frozen=True, slots=True)
+class Silent:
+    last_answered_at: datetime | None
+    silent_days: int
+    code = Reason.SILENT
+
+
+@dataclass(frozen=True, slots=True)
+class NoDecisionMakerAnswer:
+    registered_decision_makers: int
+    code = Reason.NO_DECISION_MAKER_ANSWER
+
+
+Finding = (
+    LowNps
+    | DecisionMakerDetractor
+    | SignificantDecline
+    | KeyStakeholderDowngrade
+    | Silent
+    | NoDecisionMakerAnswer
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Flagged:
+    """An account with at least one finding, and its score in the window."""
+
+    account: Account
+    cell: Cell
+    findings: list[Finding]
+
+    @property
+    def revenue(self) -> float | None:
+        revenue = self.account.annual_revenue
+        return None if revenue is None else float(revenue)
+
+    @property
+    def codes(self) -> list[Reason]:
+        return [f.code for f in self.findings]
+
+    @property
+    def sort_key(self) -> tuple[bool, float, str]:
+        """Largest revenue first, unknown revenue last, then by id."""
+        return (self.revenue is None, -(self.revenue or 0.0), self.account.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    accounts: int
+    revenue_at_risk: float
+    by_reason: dict[Reason, int]
+
+
+@dataclass(frozen=True, slots=True)
+class AtRiskPage:
+    window: Window
+    summary: Summary
+    accounts: list[Flagged]
+    next_cursor: str | None
 
 
 async def _decision_maker_detractors(
@@ -69,7 +153,7 @@ async def _decision_maker_detractors(
             SurveyResponse.submitted_at < window.end,
             SurveyResponse.superseded_at >= window.end,
             SurveyResponse.role == Role.DECISION_MAKER.value,
-            SurveyResponse.score < PASSIVE_MIN,
+            is_category(SurveyResponse.score, Category.DETRACTOR),
         )
         .order_by(SurveyResponse.account_id, SurveyResponse.stakeholder_id)
     )
@@ -100,22 +184,78 @@ async def _registered_decision_makers(
     return {row[0]: row[1] for row in rows}
 
 
-def _day(moment: datetime) -> str:
-    return moment.date().isoformat()
-
-
 async def find_at_risk(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     *,
     window: Window,
-    previous: Window,
-    scoring: Scoring,
+    counting: Counting,
     rules: Rules,
     segment: str | None = None,
     industry: str | None = None,
-) -> list["Flagged"]:
-    """Flagged accounts, by annual revenue (largest first, unknown last), then id."""
+    reasons: Sequence[Reason] | None = None,
+    limit: int,
+    cursor: str | None = None,
+) -> AtRiskPage:
+    """One page of flagged accounts (with any of `reasons`), by annual revenue (largest first,
+    unknown last) then id, and the summary over every page."""
+    after = None if cursor is None else _decode(cursor)
+    flagged = await _flag(
+        session,
+        workspace_id,
+        window=window,
+        counting=counting,
+        rules=rules,
+        segment=segment,
+        industry=industry,
+    )
+    if reasons:
+        wanted = set(reasons)
+        flagged = [f for f in flagged if wanted.intersection(f.codes)]
+    by_reason = dict.fromkeys(Reason, 0)
+    for item in flagged:
+        for code in item.codes:
+            by_reason[code] += 1
+    summary = Summary(
+        accounts=len(flagged),
+        revenue_at_risk=sum(f.revenue or 0.0 for f in flagged),
+        by_reason=by_reason,
+    )
+    if after is not None:
+        flagged = [f for f in flagged if f.sort_key > after]
+    page = flagged[:limit]
+    next_cursor = _encode(page[-1]) if len(flagged) > limit else None
+    return AtRiskPage(window=window, summary=summary, accounts=page, next_cursor=next_cursor)
+
+
+def _encode(item: Flagged) -> str:
+    return encode_key([item.revenue, item.account.id])
+
+
+def _decode(cursor: str) -> tuple[bool, float, str]:
+    def parse(values: list[Any]) -> tuple[bool, float, str]:
+        revenue, account_id = values
+        if not isinstance(account_id, str) or not (
+            revenue is None or isinstance(revenue, int | float)
+        ):
+            raise TypeError(values)
+        return (revenue is None, -float(revenue or 0.0), account_id)
+
+    return decode_key(cursor, parse)
+
+
+async def _flag(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    window: Window,
+    counting: Counting,
+    rules: Rules,
+    segment: str | None,
+    industry: str | None,
+) -> list[Flagged]:
+    """Every account with at least one finding, in page order."""
+    previous = preceding(window)
     query = select(Account).where(Account.workspace_id == workspace_id)
     if segment is not None:
         query = query.where(Account.segment == segment)
@@ -124,12 +264,7 @@ async def find_at_risk(
     accounts = list(await session.scalars(query))
     if not accounts:
         return []
-    selection = Selection(
-        (window, previous),
-        Filters(segment=segment, industry=industry),
-        scoring.method,
-        scoring.weighting,
-    )
+    selection = counting.selection((window, previous), Filters(segment=segment, industry=industry))
     cells = await count(session, workspace_id, selection, (Dimension.ACCOUNT,))
     detractors = await _decision_maker_detractors(session, workspace_id, window)
     falls = await downward_by_account(session, workspace_id, window=window, roles=KEY_ROLES)
@@ -137,125 +272,28 @@ async def find_at_risk(
     heard_decision_maker = await decision_maker_answered(session, workspace_id, window=window)
     registered = await _registered_decision_makers(session, workspace_id)
     quiet_since = window.end - timedelta(days=rules.silent_days)
-    options = scoring.options
+    options = counting.options
 
     flagged = []
     for account in accounts:
         now, before = cells.get((0, account.id), Cell()), cells.get((1, account.id), Cell())
-        score = score_read(now, options)
-        # Each reason is decided here and built only if its account is on the requested page:
-        # a portfolio can have thousands of movements as evidence.
-        reasons: list[tuple[Reason, Callable[[], RiskReason]]] = []
-        if score.nps is not None and score.nps < rules.nps_below and score.n >= options.min_n:
-            reasons.append((Reason.LOW_NPS, partial(_low_nps, score, rules)))
+        findings: list[Finding] = []
+        nps, n = now.nps, now.tally.n
+        if nps is not None and nps < rules.nps_below and n >= options.min_n:
+            findings.append(LowNps(nps, rules.nps_below, n))
         if answers := detractors.get(account.id):
-            reasons.append((Reason.DECISION_MAKER_DETRACTOR, partial(_detractors, answers)))
-        change = change_read(now, before, options)
+            findings.append(DecisionMakerDetractor(answers))
+        change = change_between(now, before, confidence=options.confidence)
         if change is not None and change.significant and change.difference < 0:
-            decline = partial(_decline, change, previous, score_read(before, options).nps)
-            reasons.append((Reason.SIGNIFICANT_DECLINE, decline))
+            findings.append(SignificantDecline(previous, before.nps, change))
         if moves := falls.get(account.id):
-            reasons.append((Reason.KEY_STAKEHOLDER_DOWNGRADE, partial(_downgrades, moves)))
+            findings.append(KeyStakeholderDowngrade(moves))
         last = last_heard.get(account.id)
         if last is None or last < quiet_since:
-            reasons.append((Reason.SILENT, partial(_silent, last, rules.silent_days)))
+            findings.append(Silent(last, rules.silent_days))
         if account.id not in heard_decision_maker:
-            count_registered = registered.get(account.id, 0)
-            reasons.append((Reason.NO_DECISION_MAKER_ANSWER, partial(_unheard, count_registered)))
-        if reasons:
-            revenue = None if account.annual_revenue is None else float(account.annual_revenue)
-            flagged.append(
-                Flagged(
-                    account_id=account.id,
-                    revenue=revenue,
-                    codes=[code for code, _ in reasons],
-                    build=partial(_build, account, revenue, score, reasons, scoring.benchmarks),
-                )
-            )
+            findings.append(NoDecisionMakerAnswer(registered.get(account.id, 0)))
+        if findings:
+            flagged.append(Flagged(account, now, findings))
     flagged.sort(key=lambda f: f.sort_key)
     return flagged
-
-
-@dataclass(frozen=True, slots=True)
-class Flagged:
-    """An account with at least one reason; `build` makes its full answer with the evidence."""
-
-    account_id: str
-    revenue: float | None
-    codes: list[Reason]
-    build: Callable[[], AtRiskAccount]
-
-    @property
-    def sort_key(self) -> tuple[bool, float, str]:
-        """Largest revenue first, unknown revenue last, then by id."""
-        return (self.revenue is None, -(self.revenue or 0.0), self.account_id)
-
-
-def _build(
-    account: Account,
-    revenue: float | None,
-    score: ScoreRead,
-    reasons: list[tuple[Reason, Callable[[], RiskReason]]],
-    benchmarks: dict[str, Range],
-) -> AtRiskAccount:
-    return AtRiskAccount(
-        account_id=account.id,
-        name=account.name,
-        segment=account.segment,
-        industry=account.industry,
-        annual_revenue=revenue,
-        currency=account.currency,
-        score=score,
-        benchmark=benchmark_standing(account.industry, score.nps, benchmarks),
-        reasons=[make() for _, make in reasons],
-    )
-
-
-def _low_nps(score: ScoreRead, rules: Rules) -> LowNps:
-    assert score.nps is not None
-    return LowNps(
-        detail=f"NPS {score.nps:.1f} is below {rules.nps_below:g} (n = {score.n})",
-        nps=score.nps,
-        threshold=rules.nps_below,
-        n=score.n,
-    )
-
-
-def _detractors(answers: list[DetractorAnswer]) -> DecisionMakerDetractor:
-    return DecisionMakerDetractor(
-        detail=f"{len(answers)} decision maker(s) gave a detractor score", answers=answers
-    )
-
-
-def _decline(
-    change: ChangeRead, previous: Window, previous_nps: float | None
-) -> SignificantDecline:
-    return SignificantDecline(
-        detail=f"NPS fell {-change.difference:.1f} points against the previous period "
-        f"(p = {change.p_value:.3f})",
-        previous_from=previous.start,
-        previous_to=previous.end,
-        previous_nps=previous_nps,
-        change=change,
-    )
-
-
-def _downgrades(moves: list[Movement]) -> KeyStakeholderDowngrade:
-    return KeyStakeholderDowngrade(
-        detail=f"{len(moves)} fall(s) by decision makers or influencers",
-        movements=[MovementRead.of(m) for m in moves],
-    )
-
-
-def _silent(last: datetime | None, days: int) -> Silent:
-    since = "never answered" if last is None else f"last answer on {_day(last)}"
-    return Silent(
-        detail=f"no answer in {days} days ({since})", last_answered_at=last, silent_days=days
-    )
-
-
-def _unheard(registered: int) -> NoDecisionMakerAnswer:
-    return NoDecisionMakerAnswer(
-        detail=f"no decision-maker answer in the window ({registered} registered)",
-        registered_decision_makers=registered,
-    )

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Numeric, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.scoring import Category, Tally, WeightedTally
+from app.scoring import Category, Change, Tally, WeightedTally, compare, compare_counts
 from app.sql import is_category
 
 
@@ -19,6 +19,20 @@ class Cell:
     tally: Tally = field(default_factory=Tally)
     weighted: WeightedTally | None = None
     without_revenue: frozenset[str] = frozenset()
+
+    @property
+    def nps(self) -> float | None:
+        """The score a client sees: the weighted one under a weighted method."""
+        return self.tally.nps if self.weighted is None else self.weighted.nps
+
+
+def change_between(current: Cell, other: Cell, *, confidence: float) -> Change | None:
+    """current minus other; weighted scores are tested on their pseudo-counts."""
+    if current.weighted is not None and other.weighted is not None:
+        return compare_counts(
+            current.weighted.pseudo_counts(), other.weighted.pseudo_counts(), confidence=confidence
+        )
+    return compare(current.tally, other.tally, confidence=confidence)
 
 
 # Keys are (window index, *dimension values).

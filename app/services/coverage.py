@@ -25,7 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Account, JobLevel, Role, Stakeholder, SurveyResponse
-from app.services.nps import Window, department_key
+from app.services.selection import Window
+from app.sql import department_key
 
 
 @dataclass(frozen=True, slots=True)

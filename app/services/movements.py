@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import JobLevel, Role, SurveyResponse
 from app.pagination import aware, decode_key, encode_key
 from app.scoring import RANKS, Category, Direction, classify, rises
-from app.services.nps import Window
+from app.services.selection import Window
 from app.sql import answer_order, category_rank
 
 

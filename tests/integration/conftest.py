@@ -11,6 +11,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.db import get_engine, get_read_sessionmaker, get_sessionmaker
 from app.main import create_app
 from app.models import Scope, Workspace
 from app.services.keys import create_api_key, create_workspace
@@ -30,9 +31,11 @@ MakeTenant = Callable[[str], Awaitable[Tenant]]
 
 
 def build_app(sessionmaker: async_sessionmaker[AsyncSession], engine: AsyncEngine) -> FastAPI:
+    """The production app with its database dependencies replaced (its lifespan never runs)."""
     app = create_app(Settings(database_url="postgresql://unused@localhost/unused"))
-    app.state.sessionmaker = sessionmaker
-    app.state.engine = engine
+    app.dependency_overrides[get_engine] = lambda: engine
+    app.dependency_overrides[get_sessionmaker] = lambda: sessionmaker
+    app.dependency_overrides[get_read_sessionmaker] = lambda: None
     return app
 
 

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.models import Role
 from app.scoring import Method
 from app.services.chain import chain_defects
-from app.services.nps import Dimension, Filters, Selection, Weighting, Window, count
+from app.services.counting import count
+from app.services.selection import Dimension, Filters, Selection, Weighting, Window
 from tests.integration.conftest import Tenant
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

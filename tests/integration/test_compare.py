@@ -121,7 +121,10 @@ class TestCompareWindows:
 
         a_from, a_to = (datetime.fromisoformat(body["a"][k]) for k in ("from", "to"))
         b_from, b_to = (datetime.fromisoformat(body["b"][k]) for k in ("from", "to"))
-        assert before <= a_to <= after
+        # The default end is the end of the minute of the request (a stable instant to poll).
+        assert a_to in {
+            t.replace(second=0, microsecond=0) + timedelta(minutes=1) for t in (before, after)
+        }
         assert a_to - a_from == timedelta(days=365)
         assert (b_to, b_from) == (a_from, a_from - timedelta(days=365))
         assert body["a"]["score"] == expected_score(1, 0, 0)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import Scope
 from app.services.coverage import decision_maker_answered, last_answered_by_account
-from app.services.nps import Window
+from app.services.selection import Window
 from tests.integration.conftest import MakeTenant, Tenant
 from tests.integration.helpers import error_locs, problem
 

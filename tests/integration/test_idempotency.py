@@ -8,8 +8,8 @@ import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.api.idempotency import purge_expired
 from app.models import IdempotencyRecord
+from app.services.idempotency import purge_expired
 from tests.integration.conftest import MakeTenant, Tenant
 
 PROBLEM_JSON = "application/problem+json"

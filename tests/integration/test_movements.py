@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.models import Role, Scope
 from app.scoring import classify
 from app.services.movements import downward_by_account
-from app.services.nps import Window
+from app.services.selection import Window
 from tests.integration.conftest import MakeTenant, Tenant
 from tests.integration.helpers import error_locs, problem
 

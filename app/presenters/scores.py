@@ -1,31 +1,14 @@
-"""Score objects, breakdowns, changes and benchmark standings from counted cells."""
+"""Score objects, breakdowns, changes, weights and benchmark standings from counted cells."""
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from app.industries import Range, normalise_industry, position
 from app.schemas import GroupRead, IntervalRead, ScoreRead
-from app.schemas.scores import BenchmarkStanding, ChangeRead, UnweightedRead
-from app.scoring import (
-    CIMethod,
-    compare,
-    compare_counts,
-    confidence_interval,
-    precision,
-    weighted_interval,
-)
-from app.services.cells import Cell
-from app.services.nps import Dimension, column_name
-
-
-@dataclass(frozen=True, slots=True)
-class ScoreOptions:
-    ci_method: CIMethod = CIMethod.ADJUSTED_WALD
-    confidence: float = 0.95
-    min_n: int = 5
-    low_n: int = 30
-
+from app.schemas.scores import BenchmarkStanding, ChangeRead, UnweightedRead, WeightsRead
+from app.scoring import Change, CIMethod, Method, confidence_interval, precision, weighted_interval
+from app.services.cells import Cell, Cells, change_between
+from app.services.selection import Counting, Dimension, ScoreOptions, column_name
 
 # Score objects are built with model_construct: every value comes from the scoring code, and a
 # breakdown by account builds thousands of them per request.
@@ -75,15 +58,15 @@ def score_read(cell: Cell, options: ScoreOptions) -> ScoreRead:
 def change_read(
     current: Cell, other: Cell, options: ScoreOptions, *, previous: datetime | None = None
 ) -> ChangeRead | None:
-    """current minus other; weighted scores are tested on their pseudo-counts."""
-    if current.weighted is not None and other.weighted is not None:
-        change = compare_counts(
-            current.weighted.pseudo_counts(),
-            other.weighted.pseudo_counts(),
-            confidence=options.confidence,
-        )
-    else:
-        change = compare(current.tally, other.tally, confidence=options.confidence)
+    """current minus other, tested (app.services.cells.change_between); None when untestable."""
+    return present_change(
+        change_between(current, other, confidence=options.confidence), options, previous=previous
+    )
+
+
+def present_change(
+    change: Change | None, options: ScoreOptions, *, previous: datetime | None = None
+) -> ChangeRead | None:
     if change is None:
         return None
     return ChangeRead(
@@ -125,3 +108,20 @@ def groups_read(
             standing = benchmark_standing(key, score.nps, benchmarks)
         groups.append(GroupRead(key={name: key}, score=score, benchmark=standing))
     return groups
+
+
+def weights_read(counting: Counting, cells: Cells) -> WeightsRead | None:
+    """The weights that produced a score: role_weighted's, or account_as_unit's."""
+    if counting.method is Method.ROLE_WEIGHTED and counting.weighting is not None:
+        return WeightsRead(
+            role=dict(counting.weighting.role), job_level=dict(counting.weighting.job_level)
+        )
+    if counting.method is not Method.ACCOUNT_AS_UNIT:
+        return None
+    missing = set().union(*(c.without_revenue for c in cells.values()))
+    return WeightsRead(
+        role=None if counting.weighting is None else dict(counting.weighting.role),
+        job_level=None if counting.weighting is None else dict(counting.weighting.job_level),
+        account="revenue" if counting.by_revenue else "equal",
+        accounts_without_revenue=sorted(missing) if counting.by_revenue else None,
+    )

@@ -1,0 +1,302 @@
+"""Recording responses, one or a batch: validated, stakeholders resolved (or registered inline),
+stored in one statement, chains relinked, and each item's outcome reported.
+
+A retry never double-counts: an external_id already stored (or earlier in the same batch) is
+reported as a duplicate with the stored id, never stored twice.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import (
+    any_,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import (
+    Conflict,
+    ProblemError,
+    Unprocessable,
+    field_error,
+    validation_errors,
+)
+from app.models import SurveyResponse
+from app.schemas import ResponseCreate
+from app.services.chain import relink
+from app.services.response_rows import insert_rows
+from app.services.stakeholders import Snapshot, register_inline, stakeholders_by_id
+from app.sql import text_array
+
+MAX_FUTURE = timedelta(minutes=5)
+MAX_BATCH = 1000
+
+_item = TypeAdapter(ResponseCreate)
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    response: SurveyResponse
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    index: int
+    status: int
+    id: uuid.UUID | None = None
+    duplicate: bool = False
+    problem: dict[str, Any] | None = None
+
+
+def _check_time(item: ResponseCreate, now: datetime, loc: tuple[str | int, ...]) -> None:
+    if item.submitted_at is not None and item.submitted_at > now + MAX_FUTURE:
+        raise Unprocessable(
+            "submitted_at is more than 5 minutes in the future",
+            errors=[field_error([*loc, "submitted_at"], "in the future")],
+        )
+
+
+def _unknown_stakeholder(stakeholder_id: str, loc: tuple[str | int, ...]) -> Unprocessable:
+    return Unprocessable(
+        f"stakeholder {stakeholder_id!r} does not exist; register it first "
+        "or pass a `stakeholder` object to register it in the same call",
+        errors=[field_error([*loc, "stakeholder_id"], "unknown stakeholder")],
+    )
+
+
+def _row(
+    workspace_id: uuid.UUID, item: ResponseCreate, who: Snapshot, now: datetime
+) -> dict[str, Any]:
+    return {
+        "workspace_id": workspace_id,
+        "id": uuid.uuid4(),
+        "external_id": item.external_id,
+        "stakeholder_id": who.stakeholder_id,
+        "account_id": who.account_id,
+        "role": who.role,
+        "job_level": who.job_level,
+        "department": who.department,
+        "score": item.score,
+        "comment": item.comment,
+        "submitted_at": item.submitted_at or now,
+        "survey": item.survey,
+        "channel": item.channel.value,
+        "attributes": item.attributes,
+    }
+
+
+async def _by_external_ids(
+    session: AsyncSession, workspace_id: uuid.UUID, external_ids: list[str]
+) -> dict[str, SurveyResponse]:
+    rows = await session.scalars(
+        select(SurveyResponse).where(
+            SurveyResponse.workspace_id == workspace_id,
+            SurveyResponse.external_id == any_(text_array(external_ids)),
+        )
+    )
+    return {r.external_id: r for r in rows if r.external_id is not None}
+
+
+async def record_response(
+    session: AsyncSession, workspace_id: uuid.UUID, item: ResponseCreate, *, now: datetime
+) -> Recorded:
+    """Store one response; an external_id already stored returns that response instead."""
+    loc: tuple[str | int, ...] = ("body",)
+    _check_time(item, now, loc)
+    if item.stakeholder is not None:
+        [registered] = await register_inline(
+            session, workspace_id, [((*loc, "stakeholder"), item.stakeholder)]
+        )
+        if isinstance(registered, ProblemError):
+            raise registered
+        who = registered
+    else:
+        found = await stakeholders_by_id(session, workspace_id, {item.stakeholder_key})
+        if item.stakeholder_key not in found:
+            raise _unknown_stakeholder(item.stakeholder_key, loc)
+        who = Snapshot.of(found[item.stakeholder_key])
+    row = _row(workspace_id, item, who, now)
+    inserted = await insert_rows(session, [row])
+    await relink(
+        session, workspace_id, {row["stakeholder_id"]: row["submitted_at"]} if inserted else {}
+    )
+    if not inserted:
+        assert item.external_id is not None
+        existing = await _by_external_ids(session, workspace_id, [item.external_id])
+        if item.external_id not in existing:
+            raise _vanished(item.external_id)
+        return Recorded(existing[item.external_id], created=False)
+    # As stored, without reading it back: the row is exactly what was sent plus its stamps.
+    recorded_at = inserted[row["id"]]
+    stored = SurveyResponse(
+        **row, excluded=False, excluded_reason=None, created_at=recorded_at, updated_at=recorded_at
+    )
+    return Recorded(stored, created=True)
+
+
+async def record_batch(
+    session: AsyncSession, workspace_id: uuid.UUID, items: list[Any], *, now: datetime
+) -> list[BatchOutcome]:
+    """Store every valid item in one statement and report each item by index.
+
+    Invalid items are reported, valid ones stored; an external_id seen before (in the database
+    or earlier in this batch) is reported as a duplicate with the stored id, never stored twice.
+    """
+    outcomes: dict[int, BatchOutcome] = {}
+    valid = _validate(items, now, outcomes)
+    who = await _resolve_stakeholders(session, workspace_id, valid, outcomes)
+    planned = _plan_rows(workspace_id, valid, who, now, outcomes)
+    inserted = await _store(session, workspace_id, planned.rows)
+    await _report(session, workspace_id, valid, planned, inserted, outcomes)
+    return [outcomes[i] for i in range(len(items))]
+
+
+Valid = list[tuple[int, ResponseCreate]]
+
+
+def _validate(items: list[Any], now: datetime, outcomes: dict[int, BatchOutcome]) -> Valid:
+    """Phase 1: each item parsed on its own, so one bad item fails alone."""
+    valid: Valid = []
+    for index, raw in enumerate(items):
+        loc: tuple[str | int, ...] = ("body", "responses", index)
+        try:
+            item = _item.validate_python(raw)
+            _check_time(item, now, loc)
+        except ValidationError as exc:
+            errors = [
+                field_error([*loc, *e["loc"]], e["msg"]) for e in validation_errors(exc.errors())
+            ]
+            outcomes[index] = _failed(index, Unprocessable("invalid response", errors=errors))
+            continue
+        except ProblemError as exc:
+            outcomes[index] = _failed(index, exc)
+            continue
+        valid.append((index, item))
+    return valid
+
+
+async def _resolve_stakeholders(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    valid: Valid,
+    outcomes: dict[int, BatchOutcome],
+) -> dict[int, Snapshot]:
+    """Phase 2: who answered each item, registering inline stakeholders in one go."""
+    inline = [(index, item.stakeholder) for index, item in valid if item.stakeholder is not None]
+    registered = await register_inline(
+        session,
+        workspace_id,
+        [(("body", "responses", index, "stakeholder"), who) for index, who in inline],
+    )
+    who: dict[int, Snapshot] = {}
+    for (index, _), result in zip(inline, registered, strict=True):
+        if isinstance(result, ProblemError):
+            outcomes[index] = _failed(index, result)
+        else:
+            who[index] = result
+    # Named by id only: the stakeholder as registered, after this batch's own registrations.
+    named = await stakeholders_by_id(
+        session, workspace_id, {i.stakeholder_key for _, i in valid if i.stakeholder is None}
+    )
+    for index, item in valid:
+        if index in outcomes or index in who:
+            continue
+        known = named.get(item.stakeholder_key)
+        if known is None:
+            outcomes[index] = _failed(
+                index, _unknown_stakeholder(item.stakeholder_key, ("body", "responses", index))
+            )
+        else:
+            who[index] = Snapshot.of(known)
+    return who
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    rows: list[dict[str, Any]]
+    row_ids: dict[int, uuid.UUID]  # item index -> the id of the row planned for it
+    first_with_external: dict[str, int]  # external_id -> the first item carrying it
+
+
+def _plan_rows(
+    workspace_id: uuid.UUID,
+    valid: Valid,
+    who: dict[int, Snapshot],
+    now: datetime,
+    outcomes: dict[int, BatchOutcome],
+) -> _Plan:
+    """Phase 3: one row per item still standing; a repeated external_id only once."""
+    rows: list[dict[str, Any]] = []
+    row_ids: dict[int, uuid.UUID] = {}
+    first_with_external: dict[str, int] = {}
+    for index, item in valid:
+        if index in outcomes:
+            continue
+        if item.external_id is not None:
+            if item.external_id in first_with_external:
+                continue  # resolved in the report, once the first one's fate is known
+            first_with_external[item.external_id] = index
+        row = _row(workspace_id, item, who[index], now)
+        rows.append(row)
+        row_ids[index] = row["id"]
+    return _Plan(rows, row_ids, first_with_external)
+
+
+async def _store(
+    session: AsyncSession, workspace_id: uuid.UUID, rows: list[dict[str, Any]]
+) -> dict[uuid.UUID, datetime]:
+    """Phase 4: one INSERT (rows whose external_id is stored already are skipped), then each
+    touched stakeholder's chain relinked from their earliest new answer."""
+    inserted = await insert_rows(session, rows) if rows else {}
+    earliest: dict[str, datetime] = {}
+    for row in rows:
+        if row["id"] in inserted:
+            who, when = row["stakeholder_id"], row["submitted_at"]
+            earliest[who] = min(when, earliest.get(who, when))
+    await relink(session, workspace_id, earliest)
+    return inserted
+
+
+async def _report(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    valid: Valid,
+    plan: _Plan,
+    inserted: dict[uuid.UUID, datetime],
+    outcomes: dict[int, BatchOutcome],
+) -> None:
+    """Phase 5: each stored item 201; each repeat 200 with the id stored first or before."""
+    row_ids, first_with_external = plan.row_ids, plan.first_with_external
+    lost = [ext for ext, index in first_with_external.items() if row_ids[index] not in inserted]
+    existing = await _by_external_ids(session, workspace_id, lost) if lost else {}
+    for index, item in valid:
+        if index in outcomes:
+            continue
+        ext = item.external_id
+        first = first_with_external.get(ext) if ext is not None else index
+        stored_id = row_ids[first] if first is not None and row_ids[first] in inserted else None
+        if stored_id is None and ext is not None and ext in existing:
+            stored_id = existing[ext].id
+        if stored_id is None:
+            assert ext is not None
+            outcomes[index] = _failed(index, _vanished(ext))
+        elif first == index and stored_id == row_ids[index]:
+            outcomes[index] = BatchOutcome(index, 201, id=stored_id)
+        else:
+            outcomes[index] = BatchOutcome(index, 200, id=stored_id, duplicate=True)
+
+
+def _vanished(external_id: str) -> Conflict:
+    # The stored response with this external_id was deleted between our insert and our read.
+    return Conflict(
+        f"the response with external_id {external_id!r} changed while this one was stored; retry",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _failed(index: int, error: ProblemError) -> BatchOutcome:
+    return BatchOutcome(index, error.status, problem=error.body())

@@ -1,0 +1,257 @@
+"""The worker: claims jobs from PostgreSQL with FOR UPDATE SKIP LOCKED and runs them.
+
+`nps worker` runs one in its own process; `nps serve` runs one in a thread of its own unless
+NPS_WORKER=off. Any number can run at once: a job is claimed by exactly one of them, and a
+periodic task is queued once per period (app.jobs). On SIGTERM or SIGINT a worker finishes the
+job in hand and exits; a worker that dies instead leaves its job to be claimed again once its
+lease runs out.
+"""
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.db import create_engine, create_sessionmaker, session_scope
+from app.jobs import TASKS, JobContext, Registry, Task, enqueue
+from app.models import Job, JobStatus
+
+# The modules that declare tasks beside their code (app.jobs declares its own upkeep), imported
+# so that their @task declarations register.
+from app.services import idempotency  # noqa: F401  isort: skip
+
+logger = logging.getLogger("app.worker")
+
+WORKER_APPLICATION_NAME = "nps-worker"
+MAX_ERROR_LENGTH = 2000
+
+_CLAIM = text(
+    """
+    UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = :worker,
+                    locked_until = now() + make_interval(secs => lease_seconds),
+                    started_at = now()
+    WHERE id = (
+        SELECT id FROM jobs
+        WHERE status IN ('queued', 'running') AND run_at <= now()
+          AND (status = 'queued' OR locked_until < now())
+        ORDER BY run_at, id
+        FOR UPDATE SKIP LOCKED
+        LIMIT 1
+    )
+    RETURNING id, task, payload, workspace_id, attempts, max_attempts
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    task: str
+    payload: dict[str, Any]
+    workspace_id: uuid.UUID | None
+    attempts: int
+    max_attempts: int
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """One worker over a sessionmaker. `run_once` is one step; `run` loops until stopped."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        *,
+        registry: Registry = TASKS,
+        name: str | None = None,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.registry = registry
+        self.name = name or worker_name()
+
+    async def schedule_periodic(self) -> int:
+        """Queue each periodic task's job for the current period, unless queued already."""
+        queued = 0
+        async with session_scope(self.sessionmaker) as session:
+            now = await _now(session)
+            for declared in self.registry.periodic():
+                slot = declared.slot(now)
+                job_id = await enqueue(
+                    session,
+                    declared.name,
+                    run_at=slot,
+                    dedupe_key=f"{declared.name}@{slot.isoformat()}",
+                    registry=self.registry,
+                )
+                queued += job_id is not None
+        return queued
+
+    async def claim(self) -> Claimed | None:
+        async with session_scope(self.sessionmaker) as session:
+            row = (await session.execute(_CLAIM, {"worker": self.name})).first()
+        if row is None:
+            return None
+        return Claimed(
+            row.id, row.task, dict(row.payload), row.workspace_id, row.attempts, row.max_attempts
+        )
+
+    async def run_once(self) -> bool:
+        """Claim one due job and run it; False when there was none."""
+        job = await self.claim()
+        if job is None:
+            return False
+        declared = self.registry.tasks.get(job.task)
+        if declared is None:
+            await self._finish(job, JobStatus.FAILED, error=f"no task {job.task!r} is declared")
+            return True
+        if job.attempts > job.max_attempts:
+            # Its lease ran out on the last attempt: the worker running it died.
+            await self._finish(job, JobStatus.FAILED, error="the worker running it stopped")
+            return True
+        try:
+            async with session_scope(self.sessionmaker) as session:
+                await declared.handler(
+                    JobContext(
+                        session=session,
+                        settings=self.settings,
+                        job_id=job.id,
+                        workspace_id=job.workspace_id,
+                        payload=job.payload,
+                        attempt=job.attempts,
+                    )
+                )
+                await _mark(session, job, self.name, status=JobStatus.DONE)
+        except Exception as exc:
+            logger.exception("job %s (%s) failed on attempt %d", job.id, job.task, job.attempts)
+            await self._failed(job, declared, exc)
+        return True
+
+    async def drain(self) -> int:
+        """Run due jobs until there are none; how many ran."""
+        ran = 0
+        while await self.run_once():
+            ran += 1
+        return ran
+
+    async def run(self, stop: asyncio.Event, *, poll_seconds: float | None = None) -> None:
+        """Queue periodic jobs and run due ones until `stop` is set; then finish and return."""
+        interval = self.settings.worker_poll_seconds if poll_seconds is None else poll_seconds
+        logger.info("worker %s started", self.name)
+        while not stop.is_set():
+            try:
+                await self.schedule_periodic()
+                while not stop.is_set() and await self.run_once():
+                    pass
+            except Exception:  # the database went away: keep trying, do not die
+                logger.exception("worker %s could not reach the queue; retrying", self.name)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+        logger.info("worker %s stopped", self.name)
+
+    async def _failed(self, job: Claimed, declared: Task, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
+        if job.attempts >= job.max_attempts:
+            await self._finish(job, JobStatus.FAILED, error=error)
+            return
+        async with session_scope(self.sessionmaker) as session:
+            await _mark(
+                session,
+                job,
+                self.name,
+                status=JobStatus.QUEUED,
+                error=error,
+                run_at=await _now(session) + declared.retry_delay(job.attempts),
+            )
+
+    async def _finish(self, job: Claimed, status: JobStatus, *, error: str) -> None:
+        async with session_scope(self.sessionmaker) as session:
+            await _mark(session, job, self.name, status=status, error=error)
+
+
+async def _now(session: AsyncSession) -> datetime:
+    now: datetime = await session.scalar(text("SELECT now()"))
+    return now
+
+
+async def _mark(
+    session: AsyncSession,
+    job: Claimed,
+    worker: str,
+    *,
+    status: JobStatus,
+    error: str | None = None,
+    run_at: datetime | None = None,
+) -> None:
+    """Record a job's outcome, unless another worker has claimed it since (its lease ran out)."""
+    values: dict[str, Any] = {"status": status.value, "locked_by": None, "locked_until": None}
+    if status in (JobStatus.DONE, JobStatus.FAILED):
+        values["finished_at"] = func.now()
+    if error is not None or status is JobStatus.DONE:
+        values["last_error"] = error
+    if run_at is not None:
+        values["run_at"] = run_at
+    await session.execute(
+        update(Job).where(Job.id == job.id, Job.locked_by == worker).values(**values)
+    )
+
+
+async def run_worker(database_url: str, settings: Settings, stop: asyncio.Event) -> None:
+    """A worker on its own engine until `stop` is set."""
+    engine = create_engine(database_url, settings, application_name=WORKER_APPLICATION_NAME)
+    try:
+        await Worker(create_sessionmaker(engine), settings).run(stop)
+    finally:
+        await engine.dispose()
+
+
+def run_until_signalled(database_url: str, settings: Settings) -> None:
+    """`nps worker`: run in this process's main thread until SIGTERM or SIGINT."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await run_worker(database_url, settings, stop)
+
+    asyncio.run(main())
+
+
+@contextmanager
+def worker_thread(database_url: str, settings: Settings) -> Iterator[None]:
+    """A worker in a thread of its own (with its own event loop) while the block runs: how
+    `nps serve` keeps one worker beside the web server on a single machine."""
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    def target() -> None:
+        try:
+            loop.run_until_complete(run_worker(database_url, settings, stop))
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=target, name=WORKER_APPLICATION_NAME, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        if not loop.is_closed():
+            with suppress(RuntimeError):  # the loop closed in between
+                loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=60)

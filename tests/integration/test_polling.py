@@ -1,0 +1,62 @@
+"""Dashboards poll with the window left open: its end is the end of the current minute."""
+
+from datetime import UTC, datetime, timedelta
+
+from tests.integration.conftest import Tenant
+
+OPEN_WINDOW_PATHS = (
+    "/v1/nps",
+    "/v1/nps/trend",
+    "/v1/nps/compare",
+    "/v1/coverage",
+    "/v1/movements",
+    "/v1/accounts/at-risk",
+)
+
+
+async def _seed_now(tenant: Tenant) -> None:
+    """One answer submitted just now (the default submitted_at)."""
+    r = await tenant.client.put("/v1/accounts/acme", json={"name": "Acme"})
+    assert r.status_code == 201, r.text
+    r = await tenant.client.put("/v1/stakeholders/dana", json={"account_id": "acme"})
+    assert r.status_code == 201, r.text
+    r = await tenant.client.post("/v1/responses", json={"stakeholder_id": "dana", "score": 10})
+    assert r.status_code == 201, r.text
+
+
+def _minute_end(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
+class TestOpenWindow:
+    async def test_an_answer_sent_just_now_is_counted(self, tenant: Tenant) -> None:
+        await _seed_now(tenant)
+
+        r = await tenant.client.get("/v1/nps")
+
+        assert r.status_code == 200, r.text
+        assert (r.json()["score"]["n"], r.json()["score"]["promoters"]) == (1, 1)
+
+    async def test_two_polls_in_one_minute_get_the_same_body(self, tenant: Tenant) -> None:
+        await _seed_now(tenant)
+        for path in OPEN_WINDOW_PATHS:
+            for _ in range(3):  # a poll pair that straddles a minute's end is tried again
+                before = datetime.now(UTC)
+                first = await tenant.client.get(path)
+                second = await tenant.client.get(path)
+                after = datetime.now(UTC)
+                if _minute_end(before) == _minute_end(after):
+                    break
+            assert first.status_code == second.status_code == 200, (path, first.text)
+            assert first.content == second.content, path
+
+    async def test_the_default_end_is_a_whole_minute_after_now(self, tenant: Tenant) -> None:
+        before = datetime.now(UTC)
+        r = await tenant.client.get("/v1/nps")
+        after = datetime.now(UTC)
+
+        assert r.status_code == 200, r.text
+        end = datetime.fromisoformat(r.json()["to"])
+        assert end in {_minute_end(before), _minute_end(after)}
+        assert end > after
+        assert datetime.fromisoformat(r.json()["from"]) == end - timedelta(days=365)
