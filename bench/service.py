@@ -74,9 +74,11 @@ def scratch_database(server_url: str, keep: bool) -> Iterator[str]:
 
 
 def service_env(database_url: str, **extra: str) -> dict[str, str]:
-    """The caller's environment without NPS_ settings, so the service runs as configured here."""
+    """The caller's environment without NPS_ settings, so the service runs as configured here:
+    production, and no in-process background worker (in production the worker is a process of
+    its own, so the web processes are measured without it)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NPS_")}
-    env |= {"NPS_ENV": "production", "NPS_DATABASE_URL": database_url}
+    env |= {"NPS_ENV": "production", "NPS_DATABASE_URL": database_url, "NPS_WORKER": "off"}
     return env | extra
 
 
