@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from bench import floors
-from bench.load import api_client, stored_count
+from bench.load import Workspace, api_client, stored_count
 from bench.report import summary
 from bench.service import Service
 
@@ -145,14 +145,10 @@ async def verify_answers(
 
 
 async def query_phase(
-    args: argparse.Namespace,
-    service: Service,
-    key: str,
-    conn: Any,
-    workspace_id: uuid.UUID,
-    account_ids: list[str],
+    args: argparse.Namespace, service: Service, conn: Any, workspace: Workspace
 ) -> dict[str, Any]:
     """The query set through the API, the same answers as plain SQL, and a cross-check."""
+    workspace_id, account_ids = workspace.id, [a.id for a in workspace.world.accounts]
     if not args.no_vacuum:
         await conn.execute("VACUUM (ANALYZE) responses")
         await conn.execute("ANALYZE accounts")
@@ -165,7 +161,7 @@ async def query_phase(
     def account_for(i: int) -> str:
         return sequence[i]
 
-    async with api_client(service.base_url, key, 1) as client:
+    async with api_client(service.base_url, workspace.key, 1) as client:
         api = await time_api_queries(client, account_for, args.repeats, args.query_budget)
         floor = await floors.time_queries(
             conn,

@@ -125,15 +125,12 @@ async def bench(
         report["ingest"]["other_workspaces"] = [
             await load_workspace(args, service, conn, other, phases, end) for other in others
         ]
-        account_ids = [a.id for a in main.world.accounts]
         queries: dict[str, Any] = {}
         report["queries"] = queries
 
         async def checkpoint() -> None:
             with phases("queries at the checkpoint"):
-                queries["checkpoint"] = await query_phase(
-                    args, service, main.key, conn, main.id, account_ids
-                )
+                queries["checkpoint"] = await query_phase(args, service, conn, main)
 
         loaded = await load_workspace(args, service, conn, main, phases, end, checkpoint)
         report["registration"] = loaded["registration"]
@@ -141,9 +138,7 @@ async def bench(
         if args.single_requests:
             await load_singles(args, service, conn, main, phases, report["ingest"])
         with phases("queries at the end"):
-            queries["final"] = await query_phase(
-                args, service, main.key, conn, main.id, account_ids
-            )
+            queries["final"] = await query_phase(args, service, conn, main)
         report["floors"] = {"copy": await copy_floor(conn, main, phases)}
     finally:
         await conn.close()
