@@ -1,0 +1,289 @@
+"""The service as deployed in production, started by the benchmark, its database and its memory.
+
+A scratch database on NPS_BENCH_DATABASE_URL's server or a throwaway embedded one (app.embedded,
+shared with the tests); `nps serve` in a session of its own with only the `NPS_` settings given
+here, a readiness wait on `/readyz`, a graceful stop (then SIGKILL to its process group), and a
+thread that samples the RSS of the service process and all its descendants.
+"""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from app.embedded import create_database, drop_database, plain_dsn, postgres_server, with_database
+from bench import BenchError, say
+
+BIN = Path(sys.executable).parent
+READY_TIMEOUT = 90.0
+
+
+# The database
+
+
+async def _data_directory(server_url: str) -> str:
+    conn = await asyncpg.connect(plain_dsn(server_url))
+    try:
+        directory: str = await conn.fetchval("SHOW data_directory")
+    finally:
+        await conn.close()
+    return directory
+
+
+@contextmanager
+def database_server(keep: bool) -> Iterator[tuple[str, str]]:
+    """A plain URL of a server's maintenance database, and which kind of server it is:
+    NPS_BENCH_DATABASE_URL's ("server"), else a throwaway embedded one (kept with `keep`)."""
+    configured = os.environ.get("NPS_BENCH_DATABASE_URL")
+    with postgres_server(configured, keep=keep) as url:
+        kept = asyncio.run(_data_directory(url)) if keep and not configured else None
+        try:
+            yield url, "server" if configured else "embedded"
+        finally:
+            if kept:
+                say(f"kept the embedded PostgreSQL data directory {kept}")
+
+
+@contextmanager
+def scratch_database(server_url: str, keep: bool) -> Iterator[str]:
+    """A new database `nps_bench_<hex>` on the server for the run (kept with `keep`); its plain
+    URL."""
+    name = asyncio.run(create_database(server_url, "nps_bench"))
+    try:
+        yield with_database(server_url, name)
+    finally:
+        if keep:
+            say(f"kept the database {name}")
+        else:
+            asyncio.run(drop_database(server_url, name))
+
+
+# The service
+
+
+def service_env(database_url: str, **extra: str) -> dict[str, str]:
+    """The caller's environment without NPS_ settings, so the service runs as configured here:
+    production, and no in-process background worker (in production the worker is a process of
+    its own, so the web processes are measured without it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NPS_")}
+    env |= {"NPS_ENV": "production", "NPS_DATABASE_URL": database_url, "NPS_WORKER": "off"}
+    return env | extra
+
+
+def nps(arguments: Sequence[str], env: dict[str, str]) -> str:
+    """Run an `nps` command to completion; its stdout."""
+    done = subprocess.run(
+        [str(BIN / "nps"), *arguments], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise BenchError(f"`nps {' '.join(arguments)}` failed: {done.stderr.strip()[-2000:]}")
+    return done.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Service:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log: Path
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop_service(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (graceful), then SIGKILL to the process group this script started, if need be."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    if _group_alive(process.pid):  # a worker that outlived its supervisor
+        os.killpg(process.pid, signal.SIGTERM)
+        time.sleep(1)
+        if _group_alive(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+@contextmanager
+def running_service(database_url: str, workers: int, log: Path) -> Iterator[Service]:
+    port = free_port()
+    env = service_env(
+        database_url,
+        NPS_HOST="127.0.0.1",
+        NPS_PORT=str(port),
+        NPS_WORKERS=str(workers),
+        NPS_LOG_LEVEL="warning",
+    )
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as sink:
+        # A session of its own, so Ctrl-C reaches this script, which stops the service itself.
+        process = subprocess.Popen(
+            [str(BIN / "nps"), "serve"],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield Service(process, f"http://127.0.0.1:{port}", log)
+    finally:
+        stop_service(process)
+
+
+def _log_tail(log: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def log_errors(log: Path) -> dict[str, Any]:
+    """How many lines the service logged, and the first of those that report an error."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return {"lines": 0}
+    errors = [line for line in lines if "Traceback" in line or "ERROR" in line]
+    return {"lines": len(lines), "error_lines": len(errors), "first": errors[:10]}
+
+
+async def wait_ready(service: Service) -> float:
+    began = time.perf_counter()
+    async with httpx.AsyncClient(base_url=service.base_url, timeout=5) as client:
+        while time.perf_counter() - began < READY_TIMEOUT:
+            if (code := service.process.poll()) is not None:
+                raise BenchError(f"the service exited with {code}:\n{_log_tail(service.log)}")
+            try:
+                if (await client.get("/readyz")).status_code == 200:
+                    return time.perf_counter() - began
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+    raise BenchError(
+        f"the service was not ready in {READY_TIMEOUT:.0f} s:\n{_log_tail(service.log)}"
+    )
+
+
+# Memory
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                found.extend(int(c) for c in f.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def _rss_kb(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _command(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()[:120]
+    except OSError:
+        return "?"
+
+
+class RssSampler(threading.Thread):
+    """Every 100 ms: VmRSS of the service process and all its descendants."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        super().__init__(name="rss-sampler", daemon=True)
+        self.pid = pid
+        self.interval = interval
+        self.stopping = threading.Event()
+        self.peak_total_kb = 0
+        self.current_total_kb = 0
+        self.peak_by_pid: dict[int, int] = {}
+        self.commands: dict[int, str] = {}
+        self.samples = 0
+
+    def sample(self) -> None:
+        pending = [self.pid]
+        total = 0
+        while pending:
+            pid = pending.pop()
+            rss = _rss_kb(pid)
+            if rss is None:
+                continue
+            if pid not in self.commands:
+                self.commands[pid] = _command(pid)
+            total += rss
+            self.peak_by_pid[pid] = max(self.peak_by_pid.get(pid, 0), rss)
+            pending.extend(_children(pid))
+        self.current_total_kb = total
+        self.peak_total_kb = max(self.peak_total_kb, total)
+        self.samples += 1
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            self.sample()
+            self.stopping.wait(self.interval)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=2)
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "peak_total_mb": self.peak_total_kb / 1024,
+            "samples": self.samples,
+            "interval_s": self.interval,
+            "peak_by_process": [
+                {"pid": pid, "peak_mb": kb / 1024, "command": self.commands.get(pid, "?")}
+                for pid, kb in sorted(self.peak_by_pid.items())
+            ],
+        }
+
+
+@contextmanager
+def sampling(pid: int) -> Iterator[RssSampler]:
+    sampler = RssSampler(pid)
+    sampler.start()
+    try:
+        yield sampler
+    finally:
+        sampler.stop()
