@@ -3,6 +3,9 @@
 # Build: docker build -t nps-service .
 # Migrate (a separate, one-off command): docker run --rm -e NPS_DATABASE_URL=... nps-service nps migrate
 # Serve: docker run -p 8000:8000 -e NPS_DATABASE_URL=... nps-service
+#   (with one background worker in the same container; for several replicas set NPS_WORKER=off
+#   and run workers as their own containers: docker run --no-healthcheck -e NPS_DATABASE_URL=...
+#   nps-service nps worker; any number may run, each job is claimed by one of them)
 
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1

@@ -17,6 +17,10 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import DateTime, String
 
+from app.sql import ANSWER_ORDER, ANSWER_ORDER_SQL
+
+_ORDER_OF_R = ", ".join(f"r.{column}" for column in ANSWER_ORDER)
+
 # Relinking a stakeholder reads their chain and writes it back: two transactions doing that at
 # once would each miss the other's new answer. A transaction-scoped lock per stakeholder,
 # taken in sorted order so concurrent batches cannot deadlock, serialises them; the relink
@@ -33,11 +37,11 @@ _LOCK = text(
 # LATERAL walks the stakeholder index once per stakeholder whatever the statistics say (a table
 # filling up before its first ANALYZE otherwise gets a plan that rescans it per row).
 _CHANGED = text(
-    """
+    f"""
     SELECT id, next FROM (
         SELECT r.id, r.superseded_at,
                coalesce(lead(r.submitted_at) OVER (
-                   PARTITION BY r.stakeholder_id ORDER BY r.submitted_at, r.created_at, r.id
+                   PARTITION BY r.stakeholder_id ORDER BY {_ORDER_OF_R}
                ), 'infinity') AS next
         FROM unnest(CAST(:stakeholders AS text[]), CAST(:since AS timestamptz[]))
              AS touched (stakeholder_id, since)
@@ -112,11 +116,11 @@ async def relink(
 
 
 _DEFECTS = text(
-    """
+    f"""
     SELECT count(*) FROM (
         SELECT superseded_at,
                coalesce(lead(submitted_at) OVER (
-                   PARTITION BY stakeholder_id ORDER BY submitted_at, created_at, id
+                   PARTITION BY stakeholder_id ORDER BY {ANSWER_ORDER_SQL}
                ), 'infinity') AS next
         FROM responses WHERE workspace_id = :workspace_id AND NOT excluded
     ) AS chain
