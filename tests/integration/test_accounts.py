@@ -9,8 +9,9 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.integration.conftest import Tenant
-from tests.integration.helpers import error_locs, ids, problem, without_stamps
+from tests.support.api import ids, without_stamps
+from tests.support.harness import Tenant
+from tests.support.problems import error_locs, problem
 
 ACME: dict[str, Any] = {
     "name": "Acme Corp",

@@ -11,8 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.models import Scope
-from tests.integration.conftest import MakeTenant, Tenant
-from tests.integration.helpers import problem
+from tests.support.harness import MakeTenant, Tenant
+from tests.support.problems import problem
 
 KEY_FIELDS = {"id", "prefix", "scopes", "label", "created_at", "last_used_at", "revoked_at"}
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import Tenant
+from tests.support.harness import Tenant
 
 PROBLEM_JSON = "application/problem+json"
 VALIDATION = "/problems/validation-error"

@@ -18,7 +18,7 @@ from app.models import Role
 from app.scoring import Method
 from app.services.chain import chain_defects
 from app.services.nps import Dimension, Filters, Selection, Weighting, Window, count
-from tests.integration.conftest import Tenant
+from tests.support.harness import Tenant
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 ROLES = [r.value for r in Role]

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.models import Scope
 from app.services.coverage import decision_maker_answered, last_answered_by_account
 from app.services.nps import Window
-from tests.integration.conftest import MakeTenant, Tenant
-from tests.integration.helpers import error_locs, problem
+from tests.support.harness import MakeTenant, Tenant
+from tests.support.problems import error_locs, problem
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 END = datetime(2026, 4, 1, tzinfo=UTC)

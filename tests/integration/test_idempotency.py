@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.api.idempotency import purge_expired
 from app.models import IdempotencyRecord
-from tests.integration.conftest import MakeTenant, Tenant
+from tests.support.harness import MakeTenant, Tenant
 
 PROBLEM_JSON = "application/problem+json"
 REUSED = "/problems/idempotency-key-reused"

@@ -12,8 +12,8 @@ from app.models import Role, Scope
 from app.scoring import classify
 from app.services.movements import downward_by_account
 from app.services.nps import Window
-from tests.integration.conftest import MakeTenant, Tenant
-from tests.integration.helpers import error_locs, problem
+from tests.support.harness import MakeTenant, Tenant
+from tests.support.problems import error_locs, problem
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 END = datetime(2026, 4, 1, tzinfo=UTC)

@@ -14,7 +14,7 @@ import pytest_asyncio
 
 from app.models import Role
 from app.scoring import CIMethod, Tally, confidence_interval, precision
-from tests.integration.conftest import MakeTenant, Tenant
+from tests.support.harness import MakeTenant, Tenant
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 END = datetime(2026, 4, 1, tzinfo=UTC)

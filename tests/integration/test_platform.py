@@ -30,8 +30,8 @@ from app.cli import ensure_default_workspace
 from app.db import Base
 from app.models import ApiKey, Scope, SurveyResponse, Workspace
 from app.services.keys import hash_key
-from tests.integration.conftest import Tenant, build_app, client_for
-from tests.integration.helpers import problem
+from tests.support.harness import Tenant, build_app, client_for
+from tests.support.problems import problem
 
 
 def _schema_diff(connection: Connection) -> list[object]:

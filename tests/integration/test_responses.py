@@ -9,7 +9,7 @@ import pytest
 
 from app.models import Scope
 from app.scoring import Tally
-from tests.integration.conftest import MakeTenant, Tenant
+from tests.support.harness import MakeTenant, Tenant
 
 PROBLEM_JSON = "application/problem+json"
 VALIDATION = "/problems/validation-error"

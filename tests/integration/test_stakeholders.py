@@ -4,8 +4,9 @@ from typing import Any
 
 import httpx
 
-from tests.integration.conftest import Tenant
-from tests.integration.helpers import error_locs, ids, problem, without_stamps
+from tests.support.api import ids, without_stamps
+from tests.support.harness import Tenant
+from tests.support.problems import error_locs, problem
 
 DANA: dict[str, Any] = {
     "account_id": "acme",
