@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.support.api import ids, without_stamps
+from tests.support.api import ids, put_stakeholder, respond, without_stamps
 from tests.support.harness import Tenant
 from tests.support.problems import error_locs, problem
 
@@ -50,12 +50,8 @@ async def backdate(
 
 
 async def record_response(client: httpx.AsyncClient, account_id: str, person: str) -> str:
-    r = await client.put(f"/v1/stakeholders/{person}", json={"account_id": account_id})
-    assert r.status_code in (200, 201), r.text
-    r = await client.post("/v1/responses", json={"stakeholder_id": person, "score": 9})
-    assert r.status_code == 201, r.text
-    response_id: str = r.json()["id"]
-    return response_id
+    await put_stakeholder(client, person, account_id, status=(200, 201))
+    return await respond(client, person, 9)
 
 
 class TestPutAccount:

@@ -12,31 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.models import Scope
 from tests.support.harness import MakeTenant, Tenant
-from tests.support.problems import problem
+from tests.support.problems import assert_forbidden, assert_not_found, assert_unauthorized, problem
 
 KEY_FIELDS = {"id", "prefix", "scopes", "label", "created_at", "last_used_at", "revoked_at"}
 
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
-
-
-def assert_unauthorized(r: httpx.Response) -> None:
-    body = problem(r, 401)
-    assert r.headers["www-authenticate"] == "Bearer"
-    assert set(body) == {"type", "title", "status", "detail"}
-    assert (body["type"], body["title"]) == ("/problems/unauthorized", "Unauthorized")
-
-
-def assert_forbidden(r: httpx.Response) -> None:
-    body = problem(r, 403)
-    assert "www-authenticate" not in r.headers
-    assert (body["type"], body["title"]) == ("/problems/forbidden", "Forbidden")
-
-
-def assert_not_found(r: httpx.Response) -> None:
-    body = problem(r, 404)
-    assert (body["type"], body["title"]) == ("/problems/not-found", "Not found")
 
 
 def tally(report: dict[str, Any]) -> tuple[int, int, int, int, float | None]:

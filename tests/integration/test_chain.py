@@ -8,7 +8,7 @@ import asyncio
 import itertools
 import random
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,9 +18,9 @@ from app.models import Role
 from app.scoring import Method
 from app.services.chain import chain_defects
 from app.services.nps import Dimension, Filters, Selection, Weighting, Window, count
+from tests.support.clock import START
 from tests.support.harness import Tenant
 
-START = datetime(2026, 1, 1, tzinfo=UTC)
 ROLES = [r.value for r in Role]
 CHAINED_METHODS = [
     Method.LATEST_PER_STAKEHOLDER,
