@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.models import Scope
+from tests.support.api import post_response, put_account, put_stakeholder
 from tests.support.harness import MakeTenant, Tenant
 from tests.support.problems import assert_forbidden, assert_not_found, assert_unauthorized, problem
 
@@ -38,17 +39,11 @@ class Seeded:
 async def seed(
     client: httpx.AsyncClient, *, account_id: str = "acme", person: str = "dana", score: int = 9
 ) -> Seeded:
-    r = await client.put(f"/v1/accounts/{account_id}", json={"name": f"{account_id} of A"})
-    assert r.status_code == 201, r.text
-    account = r.json()
-    r = await client.put(
-        f"/v1/stakeholders/{person}", json={"account_id": account_id, "role": "decision_maker"}
+    return Seeded(
+        await put_account(client, account_id, name=f"{account_id} of A"),
+        await put_stakeholder(client, person, account_id, role="decision_maker"),
+        await post_response(client, {"stakeholder_id": person, "score": score}),
     )
-    assert r.status_code == 201, r.text
-    stakeholder = r.json()
-    r = await client.post("/v1/responses", json={"stakeholder_id": person, "score": score})
-    assert r.status_code == 201, r.text
-    return Seeded(account, stakeholder, r.json())
 
 
 async def send_without_key(
