@@ -9,8 +9,10 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.integration.conftest import Tenant
-from tests.integration.helpers import error_locs, ids, problem, without_stamps
+from app.db import session_scope
+from tests.support.api import ids, put_stakeholder, respond, without_stamps
+from tests.support.harness import Tenant
+from tests.support.problems import error_locs, problem
 
 ACME: dict[str, Any] = {
     "name": "Acme Corp",
@@ -38,7 +40,7 @@ async def backdate(
     at: datetime,
 ) -> None:
     """Every request of a test shares one transaction, so now() is one instant: move a row back."""
-    async with sessionmaker() as session, session.begin():
+    async with session_scope(sessionmaker) as session:
         await session.execute(
             text(
                 "UPDATE accounts SET created_at = :at, updated_at = :at "
@@ -49,12 +51,8 @@ async def backdate(
 
 
 async def record_response(client: httpx.AsyncClient, account_id: str, person: str) -> str:
-    r = await client.put(f"/v1/stakeholders/{person}", json={"account_id": account_id})
-    assert r.status_code in (200, 201), r.text
-    r = await client.post("/v1/responses", json={"stakeholder_id": person, "score": 9})
-    assert r.status_code == 201, r.text
-    response_id: str = r.json()["id"]
-    return response_id
+    await put_stakeholder(client, person, account_id, status=(200, 201))
+    return await respond(client, person, 9)
 
 
 class TestPutAccount:

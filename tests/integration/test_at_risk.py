@@ -7,27 +7,15 @@ import httpx
 import pytest
 
 from app.scoring import Tally, compare
-from tests.integration.conftest import MakeTenant, Tenant
-from tests.integration.helpers import problem
-from tests.integration.seed import (
-    WINDOW,
-    Answer,
-    approx,
-    assert_invalid,
-    put_account,
-    seed,
-    stamp,
-    utc,
-)
+from tests.support.api import Answer, report
+from tests.support.clock import stamp, utc
+from tests.support.expected import approx
+from tests.support.harness import MakeTenant, Tenant
+from tests.support.problems import assert_invalid, problem
 
 PATH = "/v1/accounts/at-risk"
 # WINDOW is 2026-01-01..2026-04-01 (90 days); the previous period is 2025-10-03..2026-01-01.
 PREVIOUS_START = utc(2025, 10, 3)
-
-
-async def put_person(client: httpx.AsyncClient, sid: str, account: str, role: str) -> None:
-    r = await client.put(f"/v1/stakeholders/{sid}", json={"account_id": account, "role": role})
-    assert r.status_code == 201, r.text
 
 
 def answers() -> list[Answer]:
@@ -62,7 +50,6 @@ def answers() -> list[Answer]:
 
 @pytest.fixture
 async def flagged(tenant: Tenant) -> Tenant:
-    client = tenant.client
     for account, revenue, segment in (
         ("big", "1000000", "enterprise"),
         ("fine", "2000000", "enterprise"),
@@ -70,19 +57,16 @@ async def flagged(tenant: Tenant) -> Tenant:
         ("mid", "500000", "mid-market"),
         ("quiet", None, "smb"),
     ):
-        await put_account(
-            client, account, annual_revenue=revenue, segment=segment, industry="technology"
+        await tenant.db.account(
+            account, annual_revenue=revenue, segment=segment, industry="technology"
         )
-    await put_person(client, "quiet-dm", "quiet", "decision_maker")
-    await seed(client, answers())
+    await tenant.db.stakeholder("quiet-dm", "quiet", role="decision_maker")
+    await tenant.db.answers(answers())
     return tenant
 
 
 async def at_risk(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
-    r = await client.get(PATH, params={**WINDOW, **params})
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
+    return await report(client, PATH, **params)
 
 
 def codes(item: dict[str, Any]) -> list[str]:

@@ -11,32 +11,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.models import Scope
-from tests.integration.conftest import MakeTenant, Tenant
-from tests.integration.helpers import problem
+from tests.support.api import post_response, put_account, put_stakeholder
+from tests.support.harness import MakeTenant, Tenant
+from tests.support.problems import assert_forbidden, assert_not_found, assert_unauthorized, problem
 
 KEY_FIELDS = {"id", "prefix", "scopes", "label", "created_at", "last_used_at", "revoked_at"}
 
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
-
-
-def assert_unauthorized(r: httpx.Response) -> None:
-    body = problem(r, 401)
-    assert r.headers["www-authenticate"] == "Bearer"
-    assert set(body) == {"type", "title", "status", "detail"}
-    assert (body["type"], body["title"]) == ("/problems/unauthorized", "Unauthorized")
-
-
-def assert_forbidden(r: httpx.Response) -> None:
-    body = problem(r, 403)
-    assert "www-authenticate" not in r.headers
-    assert (body["type"], body["title"]) == ("/problems/forbidden", "Forbidden")
-
-
-def assert_not_found(r: httpx.Response) -> None:
-    body = problem(r, 404)
-    assert (body["type"], body["title"]) == ("/problems/not-found", "Not found")
 
 
 def tally(report: dict[str, Any]) -> tuple[int, int, int, int, float | None]:
@@ -56,17 +39,11 @@ class Seeded:
 async def seed(
     client: httpx.AsyncClient, *, account_id: str = "acme", person: str = "dana", score: int = 9
 ) -> Seeded:
-    r = await client.put(f"/v1/accounts/{account_id}", json={"name": f"{account_id} of A"})
-    assert r.status_code == 201, r.text
-    account = r.json()
-    r = await client.put(
-        f"/v1/stakeholders/{person}", json={"account_id": account_id, "role": "decision_maker"}
+    return Seeded(
+        await put_account(client, account_id, name=f"{account_id} of A"),
+        await put_stakeholder(client, person, account_id, role="decision_maker"),
+        await post_response(client, {"stakeholder_id": person, "score": score}),
     )
-    assert r.status_code == 201, r.text
-    stakeholder = r.json()
-    r = await client.post("/v1/responses", json={"stakeholder_id": person, "score": score})
-    assert r.status_code == 201, r.text
-    return Seeded(account, stakeholder, r.json())
 
 
 async def send_without_key(

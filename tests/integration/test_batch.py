@@ -10,45 +10,17 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import Tenant
+from tests.support.api import count_responses, id_set, list_responses, put_account, put_stakeholder
+from tests.support.harness import Tenant
+from tests.support.problems import PROBLEM_JSON, VALIDATION, assert_refused_item
 
-PROBLEM_JSON = "application/problem+json"
-VALIDATION = "/problems/validation-error"
 BATCH = "/v1/responses/batch"
 
 
 async def _setup(client: httpx.AsyncClient, *stakeholders: str) -> None:
-    r = await client.put("/v1/accounts/acme", json={"name": "Acme"})
-    assert r.status_code == 201, r.text
+    await put_account(client, "acme", name="Acme")
     for stakeholder_id in stakeholders or ("dana",):
-        r = await client.put(
-            f"/v1/stakeholders/{stakeholder_id}",
-            json={"account_id": "acme", "role": "decision_maker", "department": "IT"},
-        )
-        assert r.status_code == 201, r.text
-
-
-async def _list(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
-    r = await client.get("/v1/responses", params={"limit": 200, **params})
-    assert r.status_code == 200, r.text
-    assert r.json()["next_cursor"] is None
-    data: list[dict[str, Any]] = r.json()["data"]
-    return data
-
-
-async def _count(client: httpx.AsyncClient) -> int:
-    """Every stored response of the workspace, across pages."""
-    total, cursor = 0, None
-    while True:
-        params: dict[str, Any] = {"limit": 200}
-        if cursor is not None:
-            params["cursor"] = cursor
-        r = await client.get("/v1/responses", params=params)
-        assert r.status_code == 200, r.text
-        total += len(r.json()["data"])
-        cursor = r.json()["next_cursor"]
-        if cursor is None:
-            return total
+        await put_stakeholder(client, stakeholder_id, role="decision_maker", department="IT")
 
 
 def _stored(index: int, response_id: str) -> dict[str, Any]:
@@ -57,20 +29,6 @@ def _stored(index: int, response_id: str) -> dict[str, Any]:
 
 def _duplicate(index: int, response_id: str) -> dict[str, Any]:
     return {"index": index, "status": 200, "id": response_id, "duplicate": True, "problem": None}
-
-
-def _assert_refused(result: dict[str, Any], index: int, locs: list[list[Any]]) -> None:
-    assert (result["index"], result["status"], result["id"], result["duplicate"]) == (
-        index,
-        422,
-        None,
-        False,
-    )
-    problem = result["problem"]
-    assert (problem["type"], problem["status"]) == (VALIDATION, 422)
-    assert problem["title"]
-    assert problem["detail"]
-    assert [e["loc"] for e in problem["errors"]] == locs
 
 
 class TestRecordBatch:
@@ -102,7 +60,7 @@ class TestRecordBatch:
                 "decision_maker",
                 "IT",
             )
-        assert await _count(tenant.client) == 3
+        assert await count_responses(tenant.client) == 3
 
     async def test_mixed_items_are_207_and_only_good_ones_stored(self, tenant: Tenant) -> None:
         await _setup(tenant.client)
@@ -127,15 +85,15 @@ class TestRecordBatch:
         assert results[0] == _stored(0, results[0]["id"])
         assert results[6] == _stored(6, results[6]["id"])
         prefix: list[Any] = ["body", "responses"]
-        _assert_refused(results[1], 1, [[*prefix, 1, "score"]])
-        _assert_refused(results[2], 2, [[*prefix, 2, "stakeholder_id"]])
-        _assert_refused(results[3], 3, [[*prefix, 3, "submitted_at"]])
-        _assert_refused(results[4], 4, [[*prefix, 4, "score"]])
-        _assert_refused(results[5], 5, [[*prefix, 5, "score"]])
-        _assert_refused(results[7], 7, [[*prefix, 7, "submitted_at"]])
-        _assert_refused(results[8], 8, [[*prefix, 8]])
+        assert_refused_item(results[1], 1, [[*prefix, 1, "score"]])
+        assert_refused_item(results[2], 2, [[*prefix, 2, "stakeholder_id"]])
+        assert_refused_item(results[3], 3, [[*prefix, 3, "submitted_at"]])
+        assert_refused_item(results[4], 4, [[*prefix, 4, "score"]])
+        assert_refused_item(results[5], 5, [[*prefix, 5, "score"]])
+        assert_refused_item(results[7], 7, [[*prefix, 7, "submitted_at"]])
+        assert_refused_item(results[8], 8, [[*prefix, 8]])
 
-        rows = await _list(tenant.client)
+        rows = await list_responses(tenant.client)
         assert {(row["id"], row["external_id"], row["score"]) for row in rows} == {
             (results[0]["id"], "good-0", 9),
             (results[6]["id"], "good-6", 0),
@@ -148,8 +106,8 @@ class TestRecordBatch:
         )
         assert r.status_code == 207, r.text
         assert (r.json()["stored"], r.json()["failed"]) == (0, 1)
-        _assert_refused(r.json()["results"][0], 0, [["body", "responses", 0, "score"]])
-        assert await _count(tenant.client) == 0
+        assert_refused_item(r.json()["results"][0], 0, [["body", "responses", 0, "score"]])
+        assert await count_responses(tenant.client) == 0
 
     async def test_an_empty_batch_stores_nothing(self, tenant: Tenant) -> None:
         r = await tenant.client.post(BATCH, json={"responses": []})
@@ -162,7 +120,7 @@ class TestRecordBatch:
         r = await tenant.client.post(BATCH, json={"responses": items})
         assert r.status_code == 200, r.text
         assert (r.json()["stored"], r.json()["failed"]) == (1000, 0)
-        assert await _count(tenant.client) == 1000
+        assert await count_responses(tenant.client) == 1000
 
     async def test_over_a_thousand_items_is_413_and_nothing_stored(self, tenant: Tenant) -> None:
         await _setup(tenant.client)
@@ -171,7 +129,7 @@ class TestRecordBatch:
         assert r.status_code == 413, r.text
         assert r.headers["content-type"] == PROBLEM_JSON
         assert (r.json()["type"], r.json()["status"]) == ("/problems/payload-too-large", 413)
-        assert await _count(tenant.client) == 0
+        assert await count_responses(tenant.client) == 0
 
     async def test_a_body_over_two_megabytes_is_413_and_nothing_stored(
         self, tenant: Tenant
@@ -184,7 +142,7 @@ class TestRecordBatch:
         assert r.status_code == 413, r.text
         assert r.headers["content-type"] == PROBLEM_JSON
         assert (r.json()["type"], r.json()["status"]) == ("/problems/payload-too-large", 413)
-        assert await _count(tenant.client) == 0
+        assert await count_responses(tenant.client) == 0
 
     async def test_a_streamed_body_over_two_megabytes_is_413(self, tenant: Tenant) -> None:
         # Chunked, with no Content-Length to refuse up front: the limit counts what arrives.
@@ -203,7 +161,7 @@ class TestRecordBatch:
         assert r.status_code == 413, r.text
         assert r.headers["content-type"] == PROBLEM_JSON
         assert (r.json()["type"], r.json()["status"]) == ("/problems/payload-too-large", 413)
-        assert await _count(tenant.client) == 0
+        assert await count_responses(tenant.client) == 0
 
     async def test_one_huge_comment_is_413_and_nothing_stored(self, tenant: Tenant) -> None:
         await _setup(tenant.client)
@@ -214,7 +172,7 @@ class TestRecordBatch:
         r = await tenant.client.post(BATCH, json={"responses": items})
         assert r.status_code == 413, r.text
         assert r.headers["content-type"] == PROBLEM_JSON
-        assert await _count(tenant.client) == 0
+        assert await count_responses(tenant.client) == 0
 
     async def test_a_repeated_external_id_in_one_batch_is_stored_once(self, tenant: Tenant) -> None:
         await _setup(tenant.client)
@@ -233,7 +191,7 @@ class TestRecordBatch:
             "failed": 0,
             "results": [_stored(0, first), _stored(1, second), _duplicate(2, first)],
         }
-        rows = await _list(tenant.client)
+        rows = await list_responses(tenant.client)
         assert {(row["external_id"], row["score"]) for row in rows} == {("e-1", 9), ("e-2", 8)}
 
     async def test_an_external_id_stored_before_is_a_duplicate(self, tenant: Tenant) -> None:
@@ -258,7 +216,7 @@ class TestRecordBatch:
             "failed": 0,
             "results": [_duplicate(0, earlier), _stored(1, new), _duplicate(2, earlier)],
         }
-        rows = await _list(tenant.client)
+        rows = await list_responses(tenant.client)
         assert {(row["id"], row["score"]) for row in rows} == {(earlier, 9), (new, 5)}
 
     async def test_replaying_a_batch_stores_nothing_new(self, tenant: Tenant) -> None:
@@ -279,7 +237,7 @@ class TestRecordBatch:
             "results": [_duplicate(i, ids[i]) for i in range(4)],
         }
         assert "Idempotent-Replayed" not in again.headers
-        assert _ids(await _list(tenant.client)) == set(ids)
+        assert id_set(await list_responses(tenant.client)) == set(ids)
 
     async def test_inline_stakeholders_are_registered(self, tenant: Tenant) -> None:
         await _setup(tenant.client)
@@ -308,7 +266,7 @@ class TestRecordBatch:
         assert (body["stored"], body["failed"]) == (3, 1)
         assert results[0] == _stored(0, results[0]["id"])
         assert results[1] == _stored(1, results[1]["id"])
-        _assert_refused(results[2], 2, [["body", "responses", 2, "stakeholder", "account_id"]])
+        assert_refused_item(results[2], 2, [["body", "responses", 2, "stakeholder", "account_id"]])
         assert results[3] == _stored(3, results[3]["id"])
 
         lee = (await tenant.client.get(f"/v1/responses/{results[0]['id']}")).json()
@@ -328,7 +286,7 @@ class TestRecordBatch:
         assert (await tenant.client.get("/v1/accounts/globex")).json()["name"] == "Globex"
         assert (await tenant.client.get("/v1/stakeholders/max")).status_code == 404
         assert (await tenant.client.get("/v1/accounts/nowhere")).status_code == 404
-        assert await _count(tenant.client) == 3
+        assert await count_responses(tenant.client) == 3
 
     async def test_each_item_keeps_the_stakeholder_it_described(self, tenant: Tenant) -> None:
         # The same person twice, moved to another account and role in between: as two single
@@ -378,11 +336,7 @@ class TestRecordBatch:
         assert r.headers["content-type"] == PROBLEM_JSON
         assert r.json()["type"] == VALIDATION
         assert [e["loc"] for e in r.json()["errors"]] == [loc]
-        assert await _count(tenant.client) == 0
-
-
-def _ids(rows: list[dict[str, Any]]) -> set[str]:
-    return {row["id"] for row in rows}
+        assert await count_responses(tenant.client) == 0
 
 
 class TestInlineStakeholders:
@@ -461,4 +415,4 @@ class TestConcurrentInlineBatches:
             client.post(BATCH, json=batch(people[::-1])),
         )
         assert [r.status_code for r in replies] == [200, 200], [r.text[:300] for r in replies]
-        assert await _count(client) == 300
+        assert await count_responses(client) == 300

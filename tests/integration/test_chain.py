@@ -8,7 +8,7 @@ import asyncio
 import itertools
 import random
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,9 +19,9 @@ from app.scoring import Method
 from app.services.chain import chain_defects
 from app.services.counting import count
 from app.services.selection import Dimension, Filters, Selection, Weighting, Window
-from tests.integration.conftest import Tenant
+from tests.support.clock import START
+from tests.support.harness import Tenant
 
-START = datetime(2026, 1, 1, tzinfo=UTC)
 ROLES = [r.value for r in Role]
 CHAINED_METHODS = [
     Method.LATEST_PER_STAKEHOLDER,

@@ -6,24 +6,17 @@ from typing import Any
 import pytest
 
 from app.scoring import Tally
-from tests.integration.conftest import MakeTenant, Tenant
-from tests.integration.helpers import problem
-from tests.integration.seed import (
-    WINDOW,
-    Answer,
-    answers_for,
-    assert_invalid,
-    at,
+from tests.support.api import Answer, answers_for, get_json
+from tests.support.clock import WINDOW, at, utc
+from tests.support.expected import (
     counts,
     expected_change,
     expected_score,
-    get_json,
-    put_account,
     role_weighted_echo,
-    seed,
-    utc,
     weighted_score,
 )
+from tests.support.harness import MakeTenant, Tenant
+from tests.support.problems import assert_invalid, problem
 
 COMPARE = "/v1/nps/compare"
 MARCH = {"from": "2026-03-01T00:00:00Z", "to": "2026-04-01T00:00:00Z"}
@@ -53,7 +46,7 @@ async def compare(tenant: Tenant, **params: str) -> dict[str, Any]:
 
 class TestCompareWindows:
     async def test_spec_example_against_the_previous_period(self, tenant: Tenant) -> None:
-        await seed(tenant.client, spec_periods())
+        await tenant.db.answers(spec_periods())
 
         body = await compare(tenant, **MARCH)
 
@@ -81,8 +74,7 @@ class TestCompareWindows:
         assert change["previous"] is None
 
     async def test_explicit_baseline(self, tenant: Tenant) -> None:
-        await seed(
-            tenant.client,
+        await tenant.db.answers(
             [*spec_periods(), *answers_for("dec", (1, 0, 2), utc(2025, 12, 10))],
         )
 
@@ -107,8 +99,7 @@ class TestCompareWindows:
         self, tenant: Tenant
     ) -> None:
         before = datetime.now(UTC)
-        await seed(
-            tenant.client,
+        await tenant.db.answers(
             [
                 Answer("recent", "acme", 10, before - timedelta(days=30)),
                 Answer("last-year", "acme", 0, before - timedelta(days=400)),
@@ -134,8 +125,7 @@ class TestCompareWindows:
         )
 
     async def test_each_period_counts_its_own_latest_answer(self, tenant: Tenant) -> None:
-        await seed(
-            tenant.client,
+        await tenant.db.answers(
             [
                 Answer("s", "acme", 0, utc(2026, 2, 10)),
                 Answer("s", "acme", 10, utc(2026, 3, 10)),
@@ -152,8 +142,7 @@ class TestCompareWindows:
         assert counts(respondent["a"]["score"]) == (1, 1, 0)
 
     async def test_filters_apply_to_both_periods(self, tenant: Tenant) -> None:
-        await seed(
-            tenant.client,
+        await tenant.db.answers(
             [
                 *answers_for("a-u", (2, 0, 1), utc(2026, 3, 10), role="user"),
                 *answers_for("a-d", (0, 0, 3), utc(2026, 3, 11), role="decision_maker"),
@@ -168,7 +157,7 @@ class TestCompareWindows:
         assert body["b"]["score"] == expected_score(1, 1, 0)
 
     async def test_empty_baseline_has_no_change(self, tenant: Tenant) -> None:
-        await seed(tenant.client, answers_for("a", (8, 6, 4), utc(2026, 3, 10)))
+        await tenant.db.answers(answers_for("a", (8, 6, 4), utc(2026, 3, 10)))
 
         body = await compare(tenant, **MARCH)
 
@@ -176,8 +165,7 @@ class TestCompareWindows:
         assert body["change"] is None
 
     async def test_role_weighted(self, tenant: Tenant) -> None:
-        await seed(
-            tenant.client,
+        await tenant.db.answers(
             [
                 Answer("dm", "acme", 10, utc(2026, 3, 10), role="decision_maker"),
                 Answer("u", "acme", 0, utc(2026, 3, 11), role="user"),
@@ -195,7 +183,7 @@ class TestCompareWindows:
 
 class TestCompareDimension:
     async def test_users_against_decision_makers(self, tenant: Tenant) -> None:
-        await seed(tenant.client, spec_roles())
+        await tenant.db.answers(spec_roles())
 
         body = await compare(tenant, dimension="role", a="user", b="decision_maker", **WINDOW)
 
@@ -213,8 +201,7 @@ class TestCompareDimension:
         }
 
     async def test_other_filters_apply_to_both_sides(self, tenant: Tenant) -> None:
-        await seed(
-            tenant.client,
+        await tenant.db.answers(
             [*spec_roles(), *answers_for("g", (0, 0, 5), at(7), account_id="globex", role="user")],
         )
 
@@ -228,10 +215,9 @@ class TestCompareDimension:
         assert body["b"]["score"] == expected_score(14, 5, 3)
 
     async def test_segments(self, tenant: Tenant) -> None:
-        await put_account(tenant.client, "ent", segment="enterprise")
-        await put_account(tenant.client, "small", segment="smb")
-        await seed(
-            tenant.client,
+        await tenant.db.account("ent", segment="enterprise")
+        await tenant.db.account("small", segment="smb")
+        await tenant.db.answers(
             [
                 *answers_for("e", (2, 0, 0), at(5), account_id="ent"),
                 *answers_for("s", (0, 1, 2), at(5), account_id="small"),
@@ -248,7 +234,7 @@ class TestCompareDimension:
         )
 
     async def test_an_empty_side_has_no_change(self, tenant: Tenant) -> None:
-        await seed(tenant.client, spec_roles())
+        await tenant.db.answers(spec_roles())
 
         body = await compare(tenant, dimension="role", a="user", b="influencer", **WINDOW)
 
@@ -329,7 +315,7 @@ class TestCompareErrors:
         self, tenant: Tenant, make_tenant: MakeTenant
     ) -> None:
         other = await make_tenant("b")
-        await seed(other.client, [*spec_periods(), *spec_roles()])
+        await other.db.answers([*spec_periods(), *spec_roles()])
 
         periods = await compare(tenant, **MARCH)
         roles = await compare(tenant, dimension="role", a="user", b="decision_maker", **WINDOW)

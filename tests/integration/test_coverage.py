@@ -1,7 +1,7 @@
 """GET /v1/accounts/{id}/coverage and GET /v1/coverage: who was heard from, and how much of the
 portfolio."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -11,70 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.models import Scope
 from app.services.coverage import decision_maker_answered, last_answered_by_account
 from app.services.selection import Window
-from tests.integration.conftest import MakeTenant, Tenant
-from tests.integration.helpers import error_locs, problem
+from tests.support.api import put_account, put_stakeholder, report, respond
+from tests.support.clock import END, START, WINDOW, at, stamp_at
+from tests.support.harness import MakeTenant, Tenant
+from tests.support.problems import error_locs, problem
 
-START = datetime(2026, 1, 1, tzinfo=UTC)
-END = datetime(2026, 4, 1, tzinfo=UTC)
-WINDOW = {"from": "2026-01-01T00:00:00Z", "to": "2026-04-01T00:00:00Z"}
 ROLES = ("decision_maker", "influencer", "user", "other")
 JOB_LEVELS = ("executive", "director", "manager", "individual_contributor", "other")
-
-
-def at(days: float) -> datetime:
-    return START + timedelta(days=days)
-
-
-def stamp(days: float) -> str:
-    return at(days).isoformat().replace("+00:00", "Z")
-
-
-async def put_account(client: httpx.AsyncClient, account_id: str, **fields: str) -> None:
-    r = await client.put(f"/v1/accounts/{account_id}", json={"name": account_id, **fields})
-    assert r.status_code == 201, r.text
-
-
-async def put_stakeholder(
-    client: httpx.AsyncClient,
-    stakeholder_id: str,
-    account_id: str,
-    role: str,
-    job_level: str,
-    department: str | None = None,
-    name: str | None = None,
-) -> None:
-    body = {"account_id": account_id, "role": role, "job_level": job_level}
-    body |= {k: v for k, v in (("department", department), ("name", name)) if v is not None}
-    r = await client.put(f"/v1/stakeholders/{stakeholder_id}", json=body)
-    assert r.status_code in (200, 201), r.text
-
-
-async def answer(client: httpx.AsyncClient, stakeholder_id: str, score: int, day: float) -> str:
-    r = await client.post(
-        "/v1/responses",
-        json={
-            "stakeholder_id": stakeholder_id,
-            "score": score,
-            "submitted_at": at(day).isoformat(),
-        },
-    )
-    assert r.status_code == 201, r.text
-    response_id: str = r.json()["id"]
-    return response_id
-
-
-async def exclude(client: httpx.AsyncClient, response_id: str) -> None:
-    r = await client.patch(
-        f"/v1/responses/{response_id}", json={"excluded": True, "reason": "test answer"}
-    )
-    assert r.status_code == 200, r.text
-
-
-async def get(client: httpx.AsyncClient, path: str, **params: str) -> dict[str, Any]:
-    r = await client.get(path, params={**WINDOW, **params})
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
 
 
 def group(
@@ -85,7 +28,7 @@ def group(
         "registered": registered,
         "answered": answered,
         "responses": responses,
-        "last_answered_at": None if last is None else stamp(last),
+        "last_answered_at": None if last is None else stamp_at(last),
     }
 
 
@@ -104,7 +47,7 @@ def activity(
         "role": role,
         "job_level": job_level,
         "department": department,
-        "last_answered_at": None if last is None else stamp(last),
+        "last_answered_at": None if last is None else stamp_at(last),
         "answered_in_window": answered,
     }
 
@@ -116,37 +59,57 @@ def client(tenant: Tenant) -> httpx.AsyncClient:
 
 class TestAccountCoverage:
     @pytest.fixture
-    async def seeded(self, client: httpx.AsyncClient) -> None:
+    async def seeded(self, tenant: Tenant) -> None:
         """Registered at acme now: dana (decision maker, heard before the window only), lee
         (user, twice in the window), kim (answered as an influencer, since made a decision
         maker), max (an excluded answer in the window, one after it), nia (never answered).
         ex answered at acme as a user in sales, then moved to globex."""
-        await put_account(client, "acme")
-        await put_account(client, "globex")
-        await put_stakeholder(client, "dana", "acme", "decision_maker", "executive", "Engineering")
-        await put_stakeholder(
-            client, "lee", "acme", "user", "individual_contributor", "ENGINEERING"
+        db = tenant.db
+        await db.account("acme")
+        await db.account("globex")
+        await db.stakeholder(
+            "dana", "acme", role="decision_maker", job_level="executive", department="Engineering"
         )
-        await put_stakeholder(client, "kim", "acme", "influencer", "manager", "Finance")
-        await put_stakeholder(client, "max", "acme", "user", "manager", name="Max")
-        await put_stakeholder(client, "nia", "acme", "other", "other", "Procurement", "Nia")
-        await put_stakeholder(client, "ex", "acme", "user", "manager", " Sales")
-        await put_stakeholder(client, "gus", "globex", "decision_maker", "executive", "Sales")
-        await answer(client, "dana", 9, -100)
-        await answer(client, "lee", 6, 10)
-        await answer(client, "lee", 8, 40)
-        await answer(client, "kim", 10, 20)
-        await exclude(client, await answer(client, "max", 7, 30))
-        await answer(client, "max", 3, 100)
-        await answer(client, "ex", 5, 50)
-        await answer(client, "gus", 9, 60)
-        await put_stakeholder(client, "kim", "acme", "decision_maker", "director", "Finance")
-        await put_stakeholder(client, "ex", "globex", "user", "manager", "Sales")
+        await db.stakeholder(
+            "lee", "acme", role="user", job_level="individual_contributor", department="ENGINEERING"
+        )
+        await db.stakeholder(
+            "kim", "acme", role="influencer", job_level="manager", department="Finance"
+        )
+        await db.stakeholder("max", "acme", role="user", job_level="manager", name="Max")
+        await db.stakeholder(
+            "nia", "acme", role="other", job_level="other", department="Procurement", name="Nia"
+        )
+        await db.stakeholder("ex", "acme", role="user", job_level="manager", department=" Sales")
+        await db.stakeholder(
+            "gus", "globex", role="decision_maker", job_level="executive", department="Sales"
+        )
+        await db.respond("dana", (9, at(-100)))
+        await db.respond("lee", (6, at(10)), (8, at(40)))
+        await db.respond("kim", (10, at(20)))
+        await db.respond("max", (7, at(30)), excluded=True)
+        await db.respond("max", (3, at(100)))
+        await db.respond("ex", (5, at(50)))
+        await db.respond("gus", (9, at(60)))
+        # Moved after answering: over HTTP, as a stakeholder's profile changes.
+        client = tenant.client
+        await put_stakeholder(
+            client,
+            "kim",
+            "acme",
+            role="decision_maker",
+            job_level="director",
+            department="Finance",
+            status=200,
+        )
+        await put_stakeholder(
+            client, "ex", "globex", role="user", job_level="manager", department="Sales", status=200
+        )
 
     async def test_coverage_by_role_job_level_and_department(
         self, client: httpx.AsyncClient, seeded: None
     ) -> None:
-        body = await get(client, "/v1/accounts/acme/coverage")
+        body = await report(client, "/v1/accounts/acme/coverage")
 
         assert body == {
             "account_id": "acme",
@@ -174,7 +137,7 @@ class TestAccountCoverage:
                 group("department", None, 1, 0, 0, None),
             ],
             "silent_roles": [
-                {"role": "decision_maker", "registered": 2, "last_answered_at": stamp(-100)},
+                {"role": "decision_maker", "registered": 2, "last_answered_at": stamp_at(-100)},
                 {"role": "other", "registered": 1, "last_answered_at": None},
             ],
             "stakeholder_activity": [
@@ -190,8 +153,8 @@ class TestAccountCoverage:
         self, client: httpx.AsyncClient, seeded: None
     ) -> None:
         # [day 45, day 105): ex (day 50) and max (day 100) answered; lee last did on day 40.
-        body = await get(
-            client, "/v1/accounts/acme/coverage", **{"from": stamp(45), "to": stamp(105)}
+        body = await report(
+            client, "/v1/accounts/acme/coverage", **{"from": stamp_at(45), "to": stamp_at(105)}
         )
 
         assert body["stakeholders"] == {"registered": 5, "answered": 1}
@@ -202,8 +165,8 @@ class TestAccountCoverage:
             group("role", "other", 1, 0, 0, None),
         ]
         assert body["silent_roles"] == [
-            {"role": "decision_maker", "registered": 2, "last_answered_at": stamp(-100)},
-            {"role": "influencer", "registered": 0, "last_answered_at": stamp(20)},
+            {"role": "decision_maker", "registered": 2, "last_answered_at": stamp_at(-100)},
+            {"role": "influencer", "registered": 0, "last_answered_at": stamp_at(20)},
             {"role": "other", "registered": 1, "last_answered_at": None},
         ]
         assert [
@@ -219,7 +182,7 @@ class TestAccountCoverage:
     async def test_account_without_stakeholders(self, client: httpx.AsyncClient) -> None:
         await put_account(client, "acme")
 
-        body = await get(client, "/v1/accounts/acme/coverage")
+        body = await report(client, "/v1/accounts/acme/coverage")
 
         assert body == {
             "account_id": "acme",
@@ -280,7 +243,7 @@ class TestAccountCoverage:
         assert error_locs(problem(r, 422)) == [["path", "account_id"]]
 
 
-async def seed_portfolio(client: httpx.AsyncClient) -> None:
+async def seed_portfolio(tenant: Tenant) -> None:
     """acme: a decision maker answered; globex: a user; hooli (no revenue): a decision
     maker; initech: only before the window; umbrella (revenue 0): only an excluded answer."""
     accounts = {
@@ -290,10 +253,15 @@ async def seed_portfolio(client: httpx.AsyncClient) -> None:
         "initech": ("smb", "technology", "250000", "USD"),
         "umbrella": ("smb", None, "0", None),
     }
+    db = tenant.db
     for account_id, (segment, industry, revenue, currency) in accounts.items():
-        fields = {"segment": segment, "industry": industry}
-        fields |= {"annual_revenue": revenue, "currency": currency}
-        await put_account(client, account_id, **{k: v for k, v in fields.items() if v is not None})
+        await db.account(
+            account_id,
+            segment=segment,
+            industry=industry,
+            annual_revenue=revenue,
+            currency=currency,
+        )
     people = {
         "acme-dm": ("acme", "decision_maker"),
         "acme-user": ("acme", "user"),
@@ -304,26 +272,26 @@ async def seed_portfolio(client: httpx.AsyncClient) -> None:
         "umbrella-user": ("umbrella", "user"),
     }
     for person, (account_id, role) in people.items():
-        await put_stakeholder(client, person, account_id, role, "other")
-    await answer(client, "acme-dm", 9, 10)
-    await answer(client, "acme-user", 3, 20)
-    await answer(client, "globex-user", 8, 30)
-    await exclude(client, await answer(client, "globex-dm", 2, 40))
-    await answer(client, "globex-dm", 2, 95)
-    await answer(client, "hooli-dm", 10, 50)
-    await answer(client, "initech-dm", 6, -30)
-    await exclude(client, await answer(client, "umbrella-user", 9, 60))
+        await db.stakeholder(person, account_id, role=role, job_level="other")
+    await db.respond("acme-dm", (9, at(10)))
+    await db.respond("acme-user", (3, at(20)))
+    await db.respond("globex-user", (8, at(30)))
+    await db.respond("globex-dm", (2, at(40)), excluded=True)
+    await db.respond("globex-dm", (2, at(95)))
+    await db.respond("hooli-dm", (10, at(50)))
+    await db.respond("initech-dm", (6, at(-30)))
+    await db.respond("umbrella-user", (9, at(60)), excluded=True)
 
 
 class TestPortfolioCoverage:
     @pytest.fixture
-    async def seeded(self, client: httpx.AsyncClient) -> None:
-        await seed_portfolio(client)
+    async def seeded(self, tenant: Tenant) -> None:
+        await seed_portfolio(tenant)
 
     async def test_shares_of_accounts_and_revenue(
         self, client: httpx.AsyncClient, seeded: None
     ) -> None:
-        body = await get(client, "/v1/coverage")
+        body = await report(client, "/v1/coverage")
 
         # Revenue: 1,000,000 + 500,000.50 + 250,000 + 0 (hooli has none).
         assert body == {
@@ -349,7 +317,7 @@ class TestPortfolioCoverage:
         }
 
     async def test_segment_filter(self, client: httpx.AsyncClient, seeded: None) -> None:
-        body = await get(client, "/v1/coverage", segment="enterprise")
+        body = await report(client, "/v1/coverage", segment="enterprise")
 
         assert body["filters"] == {"segment": "enterprise"}
         assert body["accounts"] == {
@@ -372,7 +340,7 @@ class TestPortfolioCoverage:
     async def test_segment_and_industry_filters(
         self, client: httpx.AsyncClient, seeded: None
     ) -> None:
-        body = await get(client, "/v1/coverage", segment="smb", industry="technology")
+        body = await report(client, "/v1/coverage", segment="smb", industry="technology")
 
         assert body["filters"] == {"segment": "smb", "industry": "technology"}
         assert body["accounts"] == {
@@ -394,7 +362,7 @@ class TestPortfolioCoverage:
 
     async def test_a_later_window(self, client: httpx.AsyncClient, seeded: None) -> None:
         # [day 45, day 100): hooli's decision maker (day 50) and globex's (day 95).
-        body = await get(client, "/v1/coverage", **{"from": stamp(45), "to": stamp(100)})
+        body = await report(client, "/v1/coverage", **{"from": stamp_at(45), "to": stamp_at(100)})
 
         assert body["accounts"]["answered"] == 2
         assert body["accounts"]["decision_maker_answered"] == 2
@@ -402,7 +370,7 @@ class TestPortfolioCoverage:
         assert body["revenue"]["decision_maker_answered"] == 500000.5
 
     async def test_nothing_to_cover(self, client: httpx.AsyncClient, seeded: None) -> None:
-        body = await get(client, "/v1/coverage", industry="retail")
+        body = await report(client, "/v1/coverage", industry="retail")
 
         assert body["accounts"] == {
             "total": 0,
@@ -423,10 +391,12 @@ class TestPortfolioCoverage:
 
     async def test_only_accounts_without_revenue(self, client: httpx.AsyncClient) -> None:
         await put_account(client, "acme", currency="EUR")
-        await put_stakeholder(client, "dana", "acme", "decision_maker", "executive")
-        await answer(client, "dana", 9, 10)
+        await put_stakeholder(
+            client, "dana", "acme", role="decision_maker", job_level="executive", status=(200, 201)
+        )
+        await respond(client, "dana", 9, at(10))
 
-        body = await get(client, "/v1/coverage")
+        body = await report(client, "/v1/coverage")
 
         assert body["accounts"]["answered_pct"] == 100.0
         assert body["revenue"] == {
@@ -444,7 +414,7 @@ class TestPortfolioCoverage:
     ) -> None:
         other = await make_tenant("other")
 
-        body = await get(other.client, "/v1/coverage")
+        body = await report(other.client, "/v1/coverage")
 
         assert (body["accounts"]["total"], body["revenue"]["total"]) == (0, 0.0)
 
@@ -471,7 +441,7 @@ class TestPortfolioCoverage:
             read = {"Authorization": f"Bearer {await tenant.make_key(Scope.READ)}"}
             r = await client.get(path, params=WINDOW, headers=read)
             assert r.status_code == 200
-            assert r.json() == await get(client, path)
+            assert r.json() == await report(client, path)
 
 
 class TestCoverageServices:
@@ -480,7 +450,7 @@ class TestCoverageServices:
         tenant: Tenant,
         sessionmaker: async_sessionmaker[AsyncSession],
     ) -> None:
-        await seed_portfolio(tenant.client)
+        await seed_portfolio(tenant)
 
         async with sessionmaker() as session:
             last = await last_answered_by_account(session, tenant.id, before=at(90))
@@ -500,7 +470,7 @@ class TestDefaultWindow:
         r = await tenant.client.put("/v1/settings", json={"default_window_days": 30})
         assert r.status_code == 200, r.text
 
-        r = await tenant.client.get(path, params={"to": stamp(60)})
+        r = await tenant.client.get(path, params={"to": stamp_at(60)})
 
         assert r.status_code == 200, r.text
-        assert (r.json()["from"], r.json()["to"]) == (stamp(30), stamp(60))
+        assert (r.json()["from"], r.json()["to"]) == (stamp_at(30), stamp_at(60))

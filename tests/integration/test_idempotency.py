@@ -8,41 +8,28 @@ import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db import session_scope
 from app.models import IdempotencyRecord
 from app.services.idempotency import purge_expired
-from tests.integration.conftest import MakeTenant, Tenant
+from tests.support.api import list_responses, put_account, put_stakeholder
+from tests.support.harness import MakeTenant, Tenant
+from tests.support.problems import PROBLEM_JSON, REPLAYED, assert_reused
 
-PROBLEM_JSON = "application/problem+json"
-REUSED = "/problems/idempotency-key-reused"
-REPLAYED = "Idempotent-Replayed"
 ONE = "/v1/responses"
 BATCH = "/v1/responses/batch"
 
 
 async def _setup(client: httpx.AsyncClient) -> None:
-    r = await client.put("/v1/accounts/acme", json={"name": "Acme"})
-    assert r.status_code == 201, r.text
-    r = await client.put("/v1/stakeholders/dana", json={"account_id": "acme", "role": "user"})
-    assert r.status_code == 201, r.text
+    await put_account(client, "acme", name="Acme")
+    await put_stakeholder(client, "dana", role="user")
 
 
 async def _rows(client: httpx.AsyncClient) -> list[dict[str, Any]]:
-    r = await client.get("/v1/responses", params={"stakeholder_id": "dana", "limit": 200})
-    assert r.status_code == 200, r.text
-    assert r.json()["next_cursor"] is None
-    data: list[dict[str, Any]] = r.json()["data"]
-    return data
+    return await list_responses(client, stakeholder_id="dana")
 
 
 def _key(key: str) -> dict[str, str]:
     return {"Idempotency-Key": key}
-
-
-def _assert_reused(r: httpx.Response) -> None:
-    assert r.status_code == 422, r.text
-    assert r.headers["content-type"] == PROBLEM_JSON
-    assert (r.json()["type"], r.json()["status"]) == (REUSED, 422)
-    assert REPLAYED not in r.headers
 
 
 class TestIdempotentResponse:
@@ -97,7 +84,7 @@ class TestIdempotentResponse:
         r = await tenant.client.post(
             ONE, json={"stakeholder_id": "dana", "score": 8}, headers=_key("k-1")
         )
-        _assert_reused(r)
+        assert_reused(r)
         assert [row["id"] for row in await _rows(tenant.client)] == [first.json()["id"]]
 
     async def test_the_same_key_on_another_path_is_refused(self, tenant: Tenant) -> None:
@@ -106,7 +93,7 @@ class TestIdempotentResponse:
         first = await tenant.client.post(ONE, json=item, headers=_key("k-1"))
         assert first.status_code == 201, first.text
         r = await tenant.client.post(BATCH, json={"responses": [item]}, headers=_key("k-1"))
-        _assert_reused(r)
+        assert_reused(r)
         assert [row["id"] for row in await _rows(tenant.client)] == [first.json()["id"]]
 
     async def test_a_key_of_255_characters_is_accepted(self, tenant: Tenant) -> None:
@@ -221,7 +208,7 @@ class TestIdempotentBatch:
         first = await tenant.client.post(BATCH, json={"responses": [item]}, headers=_key("b-1"))
         assert first.status_code == 200, first.text
         r = await tenant.client.post(BATCH, json={"responses": [item, item]}, headers=_key("b-1"))
-        _assert_reused(r)
+        assert_reused(r)
         assert len(await _rows(tenant.client)) == 1
 
     async def test_a_batch_key_reused_on_the_single_path_is_refused(self, tenant: Tenant) -> None:
@@ -230,7 +217,7 @@ class TestIdempotentBatch:
         first = await tenant.client.post(BATCH, json={"responses": [item]}, headers=_key("b-1"))
         assert first.status_code == 200, first.text
         r = await tenant.client.post(ONE, json=item, headers=_key("b-1"))
-        _assert_reused(r)
+        assert_reused(r)
         assert len(await _rows(tenant.client)) == 1
 
 
@@ -276,7 +263,7 @@ class TestExpiry:
     async def _age(
         self, sessionmaker: async_sessionmaker[AsyncSession], tenant: Tenant, hours: int
     ) -> None:
-        async with sessionmaker() as session, session.begin():
+        async with session_scope(sessionmaker) as session:
             await session.execute(
                 update(IdempotencyRecord)
                 .where(IdempotencyRecord.workspace_id == tenant.id)
@@ -322,7 +309,7 @@ class TestExpiry:
         await tenant.client.post(
             ONE, json={"stakeholder_id": "dana", "score": 8}, headers=_key("new")
         )
-        async with sessionmaker() as session, session.begin():
+        async with session_scope(sessionmaker) as session:
             assert await purge_expired(session, hours=48) >= 1
             keys = await session.scalars(
                 select(IdempotencyRecord.key).where(IdempotencyRecord.workspace_id == tenant.id)

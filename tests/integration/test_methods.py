@@ -5,27 +5,21 @@ from typing import Any
 import pytest
 
 from app.scoring import CIMethod, Tally
-from tests.integration.conftest import Tenant
-from tests.integration.seed import (
+from tests.support.api import Answer, answers_for, put_settings, report
+from tests.support.clock import WINDOW, at
+from tests.support.expected import (
     DEFAULT_JOB_LEVEL_WEIGHTS,
     DEFAULT_ROLE_WEIGHTS,
     MANUFACTURING,
     TECHNOLOGY,
-    WINDOW,
-    Answer,
-    answers_for,
-    assert_invalid,
-    at,
     expected_groups,
     expected_score,
-    put_account,
-    put_settings,
-    report,
     role_weighted_echo,
-    seed,
     unknown_benchmark,
     weighted_score,
 )
+from tests.support.harness import Tenant
+from tests.support.problems import assert_invalid
 
 # The SPEC's weighted example, one account: (id, role, score).
 SPEC_PEOPLE = [
@@ -56,7 +50,7 @@ def spec_answers() -> list[Answer]:
 
 class TestRoleWeighted:
     async def test_spec_example(self, tenant: Tenant) -> None:
-        await seed(tenant.client, spec_answers())
+        await tenant.db.answers(spec_answers())
 
         body = await report(tenant.client, method="role_weighted")
 
@@ -81,7 +75,7 @@ class TestRoleWeighted:
     async def test_weighted_interval_is_adjusted_wald_whatever_ci_method(
         self, tenant: Tenant
     ) -> None:
-        await seed(tenant.client, spec_answers())
+        await tenant.db.answers(spec_answers())
 
         body = await report(
             tenant.client, method="role_weighted", ci_method="score", confidence="0.9"
@@ -103,8 +97,7 @@ class TestRoleWeighted:
             ("i1", "user", "individual_contributor", 9, 0.5 * 1),
             ("o1", "other", "other", 6, 1 * 1),
         ]
-        await seed(
-            tenant.client,
+        await tenant.db.answers(
             [
                 Answer(sid, "acme", score, at(5 + i), role=role, job_level=level)
                 for i, (sid, role, level, score, _) in enumerate(people)
@@ -119,20 +112,20 @@ class TestRoleWeighted:
         )
 
     async def test_weights_come_from_the_snapshot_at_answering(self, tenant: Tenant) -> None:
-        await seed(tenant.client, [Answer("pat", "acme", 0, at(5), role="user")])
+        await tenant.db.answers([Answer("pat", "acme", 0, at(5), role="user")])
         # Promoted since: the stored answer keeps role user (weight 1).
         r = await tenant.client.put(
             "/v1/stakeholders/pat", json={"account_id": "acme", "role": "decision_maker"}
         )
         assert r.status_code == 200, r.text
-        await seed(tenant.client, [Answer("dm", "acme", 10, at(6), role="decision_maker")])
+        await tenant.db.answers([Answer("dm", "acme", 10, at(6), role="decision_maker")])
 
         body = await report(tenant.client, method="role_weighted")
 
         assert body["score"] == weighted_score([(0, 1.0), (10, 3.0)])
 
     async def test_account_report(self, tenant: Tenant) -> None:
-        await seed(tenant.client, spec_answers())
+        await tenant.db.answers(spec_answers())
 
         body = await report(tenant.client, "/v1/accounts/acme/nps", method="role_weighted")
 
@@ -143,8 +136,7 @@ class TestRoleWeighted:
 
 class TestRespondentAndLatest:
     async def test_same_data_under_both_methods(self, tenant: Tenant) -> None:
-        await seed(
-            tenant.client,
+        await tenant.db.answers(
             [
                 Answer("s1", "acme", 2, at(5)),
                 Answer("s1", "acme", 10, at(30)),
@@ -184,8 +176,7 @@ DMF = [
 class TestDecisionMakerFirst:
     @staticmethod
     async def _seed(tenant: Tenant) -> None:
-        await seed(
-            tenant.client,
+        await tenant.db.answers(
             [Answer(sid, acct, score, at(day), role=role) for acct, sid, role, score, day in DMF],
         )
 
@@ -248,7 +239,7 @@ class TestAccountAsUnit:
         ]
         # a-prom-1's earlier 0 is replaced by their latest 8; a-old answered before the window.
         answers += [Answer("a-prom-1", "a-prom", 0, at(5)), Answer("a-old-0", "a-old", 10, at(-3))]
-        await seed(tenant.client, answers)
+        await tenant.db.answers(answers)
 
         body = await report(tenant.client, method="account_as_unit")
 
@@ -264,8 +255,7 @@ class TestAccountAsUnit:
         }
 
     async def test_filters_apply_before_the_means(self, tenant: Tenant) -> None:
-        await seed(
-            tenant.client,
+        await tenant.db.answers(
             [
                 Answer("f1-dm", "f1", 10, at(1), role="decision_maker"),
                 Answer("f1-u", "f1", 0, at(2), role="user"),
@@ -282,8 +272,7 @@ class TestAccountAsUnit:
         assert deciders["filters"] == {"role": "decision_maker"}
 
     async def test_role_weighted_account_mean(self, tenant: Tenant) -> None:
-        await seed(
-            tenant.client,
+        await tenant.db.answers(
             [
                 # plain mean 5.0 (detractor); weighted (3*10 + 2 + 3) / 5 = 7.0 (passive)
                 Answer("m1-dm", "m1", 10, at(1), role="decision_maker"),
@@ -319,9 +308,8 @@ class TestAccountAsUnit:
             "r6": None,  # no answers: neither counted nor listed
         }
         for account_id, amount in revenue.items():
-            await put_account(tenant.client, account_id, annual_revenue=amount)
-        await seed(
-            tenant.client,
+            await tenant.db.account(account_id, annual_revenue=amount)
+        await tenant.db.answers(
             [
                 Answer("r1-a", "r1", 10, at(1)),
                 Answer("r2-a", "r2", 2, at(2)),
@@ -350,9 +338,8 @@ class TestAccountAsUnit:
 
     async def test_group_by_segment(self, tenant: Tenant) -> None:
         for account_id, segment in (("e1", "enterprise"), ("e2", "enterprise"), ("s1", "smb")):
-            await put_account(tenant.client, account_id, segment=segment)
-        await seed(
-            tenant.client,
+            await tenant.db.account(account_id, segment=segment)
+        await tenant.db.answers(
             [
                 Answer("e1-a", "e1", 10, at(1)),
                 Answer("e1-b", "e1", 9, at(2)),
@@ -373,10 +360,9 @@ class TestAccountAsUnit:
         industries = {"t1": "technology", "t2": "technology", "t3": "technology"}
         industries |= {"m1": "manufacturing", "m2": "manufacturing"}
         for account_id, industry in industries.items():
-            await put_account(tenant.client, account_id, industry=industry)
+            await tenant.db.account(account_id, industry=industry)
         scores = {"t1": 10, "t2": 10, "t3": 8, "m1": 3, "m2": 9, "x1": 9}
-        await seed(
-            tenant.client,
+        await tenant.db.answers(
             [Answer(f"{a}-p", a, s, at(1 + i)) for i, (a, s) in enumerate(scores.items())],
         )
 
@@ -422,7 +408,7 @@ class TestAccountAsUnit:
         assert_invalid(r, ["query", "method"])
 
     async def test_on_the_account_report_is_422(self, tenant: Tenant) -> None:
-        await put_account(tenant.client, "acme")
+        await tenant.db.account("acme")
 
         r = await tenant.client.get(
             "/v1/accounts/acme/nps", params={**WINDOW, "method": "account_as_unit"}
@@ -476,7 +462,7 @@ class TestWeightsEcho:
     async def test_portfolio(
         self, tenant: Tenant, params: dict[str, str], weights: dict[str, Any] | None
     ) -> None:
-        await seed(tenant.client, answers_for("p", (1, 1, 1), at(5)))
+        await tenant.db.answers(answers_for("p", (1, 1, 1), at(5)))
 
         body = await report(tenant.client, **params)
 
@@ -495,7 +481,7 @@ class TestWeightsEcho:
     async def test_account(
         self, tenant: Tenant, method: str, weights: dict[str, Any] | None
     ) -> None:
-        await seed(tenant.client, answers_for("p", (1, 1, 1), at(5)))
+        await tenant.db.answers(answers_for("p", (1, 1, 1), at(5)))
 
         body = await report(tenant.client, "/v1/accounts/acme/nps", method=method)
 

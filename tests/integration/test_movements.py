@@ -1,7 +1,7 @@
 """GET /v1/movements and GET /v1/accounts/{id}/movements: category changes between answers."""
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -12,44 +12,19 @@ from app.models import Role, Scope
 from app.scoring import classify
 from app.services.movements import downward_by_account
 from app.services.selection import Window
-from tests.integration.conftest import MakeTenant, Tenant
-from tests.integration.helpers import error_locs, problem
+from tests.support.api import post_responses, put_account, put_stakeholder, report, set_excluded
+from tests.support.clock import END, START, WINDOW, at, stamp_at
+from tests.support.harness import MakeTenant, Tenant
+from tests.support.problems import error_locs, problem
 
-START = datetime(2026, 1, 1, tzinfo=UTC)
-END = datetime(2026, 4, 1, tzinfo=UTC)
-WINDOW = {"from": "2026-01-01T00:00:00Z", "to": "2026-04-01T00:00:00Z"}
 EMPTY_PAGE: dict[str, Any] = {"data": [], "next_cursor": None}
 
 # An answer as stored: (response id, score, day after START).
 Given = tuple[str, int, float]
 
 
-def at(days: float) -> datetime:
-    return START + timedelta(days=days)
-
-
-def stamp(days: float) -> str:
-    return at(days).isoformat().replace("+00:00", "Z")
-
-
-async def put_account(client: httpx.AsyncClient, account_id: str) -> None:
-    r = await client.put(f"/v1/accounts/{account_id}", json={"name": account_id})
-    assert r.status_code == 201, r.text
-
-
-async def put_stakeholder(
-    client: httpx.AsyncClient,
-    stakeholder_id: str,
-    account_id: str = "acme",
-    *,
-    role: str = "user",
-    job_level: str = "manager",
-) -> None:
-    r = await client.put(
-        f"/v1/stakeholders/{stakeholder_id}",
-        json={"account_id": account_id, "role": role, "job_level": job_level},
-    )
-    assert r.status_code in (200, 201), r.text
+# Stakeholders of these tests are users at manager level unless they say otherwise.
+register = partial(put_stakeholder, role="user", job_level="manager", status=(200, 201))
 
 
 async def answer(
@@ -61,18 +36,8 @@ async def answer(
         | ({"survey": survey} if survey else {})
         for score, day in scores
     ]
-    r = await client.post("/v1/responses/batch", json={"responses": items})
-    assert r.status_code == 200, r.text
-    ids = [result["id"] for result in r.json()["results"]]
+    ids = await post_responses(client, items)
     return [(rid, score, day) for rid, (score, day) in zip(ids, scores, strict=True)]
-
-
-async def set_excluded(client: httpx.AsyncClient, response_id: str, excluded: bool) -> None:
-    body: dict[str, Any] = {"excluded": excluded}
-    if excluded:
-        body["reason"] = "test answer"
-    r = await client.patch(f"/v1/responses/{response_id}", json=body)
-    assert r.status_code == 200, r.text
 
 
 def side(given: Given) -> dict[str, Any]:
@@ -81,7 +46,7 @@ def side(given: Given) -> dict[str, Any]:
         "response_id": response_id,
         "score": score,
         "category": classify(score).value,
-        "submitted_at": stamp(day),
+        "submitted_at": stamp_at(day),
     }
 
 
@@ -107,10 +72,7 @@ def movement(
 
 
 async def movements(client: httpx.AsyncClient, **params: str) -> dict[str, Any]:
-    r = await client.get("/v1/movements", params={**WINDOW, **params})
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
+    return await report(client, "/v1/movements", **params)
 
 
 def page(*data: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +87,7 @@ def client(tenant: Tenant) -> httpx.AsyncClient:
 class TestMovementChain:
     async def test_each_change_of_category_is_a_movement(self, client: httpx.AsyncClient) -> None:
         await put_account(client, "acme")
-        await put_stakeholder(client, "s")
+        await register(client, "s")
         a, b, c, d, e, f = await answer(
             client, "s", (6, 5), (7, 10), (8, 15), (9, 20), (10, 25), (3, 30)
         )
@@ -137,7 +99,7 @@ class TestMovementChain:
 
     async def test_a_late_older_answer_reorders_the_chain(self, client: httpx.AsyncClient) -> None:
         await put_account(client, "acme")
-        await put_stakeholder(client, "s")
+        await register(client, "s")
         first, third = await answer(client, "s", (10, 10), (3, 30))
         assert await movements(client) == page(movement("s", "down", first, third))
 
@@ -149,7 +111,7 @@ class TestMovementChain:
 
     async def test_excluding_an_answer_relinks_the_chain(self, client: httpx.AsyncClient) -> None:
         await put_account(client, "acme")
-        await put_stakeholder(client, "s")
+        await register(client, "s")
         a, b, c = await answer(client, "s", (10, 5), (3, 10), (8, 15))
         assert await movements(client) == page(
             movement("s", "up", b, c), movement("s", "down", a, b)
@@ -165,7 +127,7 @@ class TestMovementChain:
 
     async def test_excluding_removes_a_movement(self, client: httpx.AsyncClient) -> None:
         await put_account(client, "acme")
-        await put_stakeholder(client, "s")
+        await register(client, "s")
         _, b, _ = await answer(client, "s", (3, 5), (9, 10), (4, 15))
 
         await set_excluded(client, b[0], True)
@@ -176,8 +138,8 @@ class TestMovementChain:
         self, client: httpx.AsyncClient
     ) -> None:
         await put_account(client, "acme")
-        await put_stakeholder(client, "s")
-        await put_stakeholder(client, "first-time")
+        await register(client, "s")
+        await register(client, "first-time")
         before, inside = await answer(client, "s", (9, -40), (5, 10))
         await answer(client, "first-time", (2, 10))
 
@@ -185,7 +147,7 @@ class TestMovementChain:
 
     async def test_window_is_from_inclusive_to_exclusive(self, client: httpx.AsyncClient) -> None:
         await put_account(client, "acme")
-        await put_stakeholder(client, "s")
+        await register(client, "s")
         a, b, c = await answer(client, "s", (9, -1), (3, 0), (10, 90))
 
         # The movement at `to` is not in the window; the one at `from` is.
@@ -198,7 +160,7 @@ class TestMovementChain:
         self, client: httpx.AsyncClient
     ) -> None:
         await put_account(client, "acme")
-        await put_stakeholder(client, "s")
+        await register(client, "s")
         a, b, _ = await answer(client, "s", (9, 10), (8, 20), (0, 100))
 
         assert await movements(client) == page(movement("s", "down", a, b))
@@ -208,9 +170,9 @@ class TestMovementChain:
     ) -> None:
         await put_account(client, "old")
         await put_account(client, "new")
-        await put_stakeholder(client, "s", "old", role="user", job_level="manager")
+        await register(client, "s", "old", role="user", job_level="manager")
         [before] = await answer(client, "s", (10, 10))
-        await put_stakeholder(client, "s", "new", role="decision_maker", job_level="director")
+        await register(client, "s", "new", role="decision_maker", job_level="director")
         [after] = await answer(client, "s", (4, 20))
 
         expected = movement(
@@ -234,9 +196,9 @@ class TestMovementFilters:
         """u: a user at acme falls; d: a decision maker at globex climbs; x: survey answers."""
         await put_account(client, "acme")
         await put_account(client, "globex")
-        await put_stakeholder(client, "u", "acme", role="user")
-        await put_stakeholder(client, "d", "globex", role="decision_maker", job_level="executive")
-        await put_stakeholder(client, "x", "acme", role="influencer", job_level="director")
+        await register(client, "u", "acme", role="user")
+        await register(client, "d", "globex", role="decision_maker", job_level="executive")
+        await register(client, "x", "acme", role="influencer", job_level="director")
         u = await answer(client, "u", (9, 10), (6, 20))
         d = await answer(client, "d", (2, 15), (9, 25))
         # x: q1 answers 10 then 7 (down within q1); another survey's 0 sits between them.
@@ -295,7 +257,7 @@ class TestMovementPages:
     ) -> None:
         await put_account(client, "acme")
         for name in ("a", "b", "c"):
-            await put_stakeholder(client, name)
+            await register(client, name)
         a = await answer(client, "a", (9, 1), (3, 10), (9, 20))
         b = await answer(client, "b", (3, 2), (9, 21), (3, 30))
         c = await answer(client, "c", (7, 3), (10, 5))
@@ -321,8 +283,8 @@ class TestMovementPages:
 
     async def test_ties_on_time_go_to_the_greater_id(self, client: httpx.AsyncClient) -> None:
         await put_account(client, "acme")
-        await put_stakeholder(client, "a")
-        await put_stakeholder(client, "b")
+        await register(client, "a")
+        await register(client, "b")
         r = await client.post(
             "/v1/responses/batch",
             json={
@@ -352,7 +314,7 @@ class TestMovementPages:
         self, client: httpx.AsyncClient
     ) -> None:
         await put_account(client, "acme")
-        await put_stakeholder(client, "s")
+        await register(client, "s")
         a, b = await answer(client, "s", (9, 1), (0, 2))
 
         assert await movements(client, limit="1") == page(movement("s", "down", a, b))
@@ -408,7 +370,7 @@ class TestMovementErrors:
     async def test_a_read_key_is_enough(self, tenant: Tenant) -> None:
         client = tenant.client
         await put_account(client, "acme")
-        await put_stakeholder(client, "s")
+        await register(client, "s")
         a, b = await answer(client, "s", (9, 1), (0, 2))
         read = {"Authorization": f"Bearer {await tenant.make_key(Scope.READ)}"}
 
@@ -423,7 +385,7 @@ class TestMovementErrors:
         self, client: httpx.AsyncClient, make_tenant: MakeTenant
     ) -> None:
         await put_account(client, "acme")
-        await put_stakeholder(client, "s")
+        await register(client, "s")
         await answer(client, "s", (9, 1), (0, 2))
         other = await make_tenant("other")
 
@@ -441,10 +403,7 @@ def transition(before: str, after: str, count: int) -> dict[str, Any]:
 
 
 async def summary(client: httpx.AsyncClient, account_id: str, **params: str) -> dict[str, Any]:
-    r = await client.get(f"/v1/accounts/{account_id}/movements", params={**WINDOW, **params})
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
+    return await report(client, f"/v1/accounts/{account_id}/movements", **params)
 
 
 class TestAccountMovements:
@@ -455,14 +414,14 @@ class TestAccountMovements:
         await put_account(client, "acme")
         await put_account(client, "globex")
         for name, role in (("a", "user"), ("b", "user"), ("c", "influencer"), ("d", "user")):
-            await put_stakeholder(client, name, "acme", role=role)
-        await put_stakeholder(client, "e", "globex")
-        await put_stakeholder(client, "f", "globex")
+            await register(client, name, "acme", role=role)
+        await register(client, "e", "globex")
+        await register(client, "f", "globex")
         a = await answer(client, "a", (10, -10), (7, 10))
-        await put_stakeholder(client, "a", "acme", role="decision_maker", job_level="executive")
+        await register(client, "a", "acme", role="decision_maker", job_level="executive")
         a += await answer(client, "a", (3, 20))
         f = await answer(client, "f", (9, 5))
-        await put_stakeholder(client, "f", "acme")
+        await register(client, "f", "acme")
         f += await answer(client, "f", (2, 15))
         return {
             "a": a,
@@ -534,7 +493,7 @@ class TestAccountMovements:
         self, client: httpx.AsyncClient
     ) -> None:
         await put_account(client, "acme")
-        await put_stakeholder(client, "s")
+        await register(client, "s")
         [q1_first] = await answer(client, "s", (10, 5), survey="q1")
         await answer(client, "s", (0, 10), survey="q2")
         [q1_second] = await answer(client, "s", (7, 15), survey="q1")
@@ -595,10 +554,10 @@ class TestDownwardByAccount:
         client = tenant.client
         await put_account(client, "acme")
         await put_account(client, "globex")
-        await put_stakeholder(client, "dm", "acme", role="decision_maker")
-        await put_stakeholder(client, "inf", "acme", role="influencer")
-        await put_stakeholder(client, "user", "acme", role="user")
-        await put_stakeholder(client, "g", "globex", role="decision_maker")
+        await register(client, "dm", "acme", role="decision_maker")
+        await register(client, "inf", "acme", role="influencer")
+        await register(client, "user", "acme", role="user")
+        await register(client, "g", "globex", role="decision_maker")
         dm = await answer(client, "dm", (10, 1), (7, 10), (2, 20), (9, 30))
         inf = await answer(client, "inf", (9, 1), (0, 15))
         await answer(client, "user", (9, 1), (0, 15))

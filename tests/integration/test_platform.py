@@ -27,11 +27,11 @@ from sqlalchemy.orm import Session
 
 from app import migrate
 from app.cli import ensure_default_workspace
-from app.db import Base
+from app.db import Base, session_scope
 from app.models import ApiKey, Scope, SurveyResponse, Workspace
 from app.services.keys import hash_key
-from tests.integration.conftest import Tenant, build_app, client_for
-from tests.integration.helpers import problem
+from tests.support.harness import Tenant, build_app, client_for
+from tests.support.problems import problem
 
 
 def _schema_diff(connection: Connection) -> list[object]:
@@ -91,7 +91,7 @@ async def failing_client(
         plain = async_sessionmaker(
             bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
         )
-        async with plain() as session, session.begin():
+        async with session_scope(plain) as session:
             session.add(Workspace(id=FAILING_WORKSPACE, name="failing"))
             await session.flush()
             session.add(
@@ -208,7 +208,7 @@ class TestBootstrap:
     async def test_first_start_creates_default_workspace_with_given_key(
         self, sessionmaker: async_sessionmaker[AsyncSession]
     ) -> None:
-        async with sessionmaker() as session, session.begin():
+        async with session_scope(sessionmaker) as session:
             await session.execute(text("DELETE FROM workspaces"))
             # The operator chose the key: nothing secret is printed.
             assert await ensure_default_workspace(session, BOOTSTRAP) is None
@@ -222,7 +222,7 @@ class TestBootstrap:
     async def test_bootstrap_key_added_to_existing_default_workspace(
         self, sessionmaker: async_sessionmaker[AsyncSession]
     ) -> None:
-        async with sessionmaker() as session, session.begin():
+        async with session_scope(sessionmaker) as session:
             await session.execute(text("DELETE FROM workspaces"))
             generated = await ensure_default_workspace(session, None)
             assert generated is not None
@@ -233,7 +233,7 @@ class TestBootstrap:
     async def test_production_never_generates_and_prints_a_key(
         self, sessionmaker: async_sessionmaker[AsyncSession]
     ) -> None:
-        async with sessionmaker() as session, session.begin():
+        async with session_scope(sessionmaker) as session:
             await session.execute(text("DELETE FROM workspaces"))
             assert await ensure_default_workspace(session, None, generate=False) is None
             assert await session.scalar(select(func.count()).select_from(Workspace)) == 0

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from tests.integration.conftest import Tenant
+from tests.support.harness import Tenant
 
 OPEN_WINDOW_PATHS = (
     "/v1/nps",

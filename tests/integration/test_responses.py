@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -9,71 +10,28 @@ import pytest
 
 from app.models import Scope
 from app.scoring import Tally
-from tests.integration.conftest import MakeTenant, Tenant
+from tests.support.api import id_set, list_responses, post_response, put_account, put_stakeholder
+from tests.support.harness import MakeTenant, Tenant
+from tests.support.problems import PROBLEM_JSON, assert_invalid
 
-PROBLEM_JSON = "application/problem+json"
-VALIDATION = "/problems/validation-error"
-
-
-async def _account(client: httpx.AsyncClient, account_id: str = "acme") -> None:
-    r = await client.put(f"/v1/accounts/{account_id}", json={"name": account_id.title()})
-    assert r.status_code == 201, r.text
-
-
-async def _stakeholder(
-    client: httpx.AsyncClient,
-    stakeholder_id: str = "dana",
-    *,
-    account_id: str = "acme",
-    role: str = "decision_maker",
-    job_level: str = "executive",
-    department: str | None = "Engineering",
-) -> None:
-    r = await client.put(
-        f"/v1/stakeholders/{stakeholder_id}",
-        json={
-            "account_id": account_id,
-            "role": role,
-            "job_level": job_level,
-            "department": department,
-        },
-    )
-    assert r.status_code in (200, 201), r.text
+# Stakeholders of these tests, unless they say otherwise.
+register = partial(
+    put_stakeholder,
+    role="decision_maker",
+    job_level="executive",
+    department="Engineering",
+    status=(200, 201),
+)
 
 
 async def _setup(client: httpx.AsyncClient) -> None:
-    await _account(client)
-    await _stakeholder(client)
+    await put_account(client, "acme", name="Acme")
+    await register(client, "dana")
 
 
 async def _post(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
     body.setdefault("stakeholder_id", "dana")
-    r = await client.post("/v1/responses", json={k: v for k, v in body.items() if v is not None})
-    assert r.status_code == 201, r.text
-    created: dict[str, Any] = r.json()
-    return created
-
-
-async def _list(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
-    r = await client.get("/v1/responses", params={"limit": 200, **params})
-    assert r.status_code == 200, r.text
-    page: dict[str, Any] = r.json()
-    assert page["next_cursor"] is None
-    data: list[dict[str, Any]] = page["data"]
-    return data
-
-
-def _ids(rows: list[dict[str, Any]]) -> set[str]:
-    return {row["id"] for row in rows}
-
-
-def _assert_problem(r: httpx.Response, status: int, locs: list[list[Any]]) -> None:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == PROBLEM_JSON
-    body = r.json()
-    assert body["type"] == VALIDATION
-    assert body["status"] == status
-    assert [e["loc"] for e in body["errors"]] == locs
+    return await post_response(client, {k: v for k, v in body.items() if v is not None})
 
 
 class TestRecordResponse:
@@ -145,8 +103,8 @@ class TestRecordResponse:
         r = await tenant.client.post(
             "/v1/responses", json={"stakeholder_id": "dana", "score": score}
         )
-        _assert_problem(r, 422, [["body", "score"]])
-        assert await _list(tenant.client, stakeholder_id="dana") == []
+        assert_invalid(r, ["body", "score"])
+        assert await list_responses(tenant.client, stakeholder_id="dana") == []
 
     async def test_a_float_score_is_refused_even_when_whole(self, tenant: Tenant) -> None:
         # The JSON text `9.0`, sent as written (not re-serialised by the client library).
@@ -156,28 +114,28 @@ class TestRecordResponse:
             content=b'{"stakeholder_id": "dana", "score": 9.0}',
             headers={"Content-Type": "application/json"},
         )
-        _assert_problem(r, 422, [["body", "score"]])
-        assert await _list(tenant.client, stakeholder_id="dana") == []
+        assert_invalid(r, ["body", "score"])
+        assert await list_responses(tenant.client, stakeholder_id="dana") == []
 
     async def test_a_missing_score_is_refused(self, tenant: Tenant) -> None:
         await _setup(tenant.client)
         r = await tenant.client.post("/v1/responses", json={"stakeholder_id": "dana"})
-        _assert_problem(r, 422, [["body", "score"]])
-        assert await _list(tenant.client, stakeholder_id="dana") == []
+        assert_invalid(r, ["body", "score"])
+        assert await list_responses(tenant.client, stakeholder_id="dana") == []
 
     async def test_an_unknown_field_is_refused(self, tenant: Tenant) -> None:
         await _setup(tenant.client)
         r = await tenant.client.post(
             "/v1/responses", json={"stakeholder_id": "dana", "score": 9, "scroe": 9}
         )
-        _assert_problem(r, 422, [["body", "scroe"]])
-        assert await _list(tenant.client, stakeholder_id="dana") == []
+        assert_invalid(r, ["body", "scroe"])
+        assert await list_responses(tenant.client, stakeholder_id="dana") == []
 
     async def test_an_unknown_stakeholder_is_refused(self, tenant: Tenant) -> None:
         await _setup(tenant.client)
         r = await tenant.client.post("/v1/responses", json={"stakeholder_id": "ghost", "score": 9})
-        _assert_problem(r, 422, [["body", "stakeholder_id"]])
-        assert await _list(tenant.client) == []
+        assert_invalid(r, ["body", "stakeholder_id"])
+        assert await list_responses(tenant.client) == []
 
     async def test_both_stakeholder_id_and_stakeholder_are_refused(self, tenant: Tenant) -> None:
         await _setup(tenant.client)
@@ -189,17 +147,17 @@ class TestRecordResponse:
                 "score": 9,
             },
         )
-        _assert_problem(r, 422, [["body"]])
-        assert await _list(tenant.client) == []
+        assert_invalid(r, ["body"])
+        assert await list_responses(tenant.client) == []
 
     async def test_neither_stakeholder_id_nor_stakeholder_is_refused(self, tenant: Tenant) -> None:
         await _setup(tenant.client)
         r = await tenant.client.post("/v1/responses", json={"score": 9})
-        _assert_problem(r, 422, [["body"]])
-        assert await _list(tenant.client) == []
+        assert_invalid(r, ["body"])
+        assert await list_responses(tenant.client) == []
 
     async def test_an_inline_stakeholder_is_registered(self, tenant: Tenant) -> None:
-        await _account(tenant.client)
+        await put_account(tenant.client, "acme", name="Acme")
         body = await _post(
             tenant.client,
             stakeholder_id=None,
@@ -261,10 +219,10 @@ class TestRecordResponse:
             "/v1/responses",
             json={"stakeholder": {"id": "kim", "account_id": "nowhere"}, "score": 8},
         )
-        _assert_problem(r, 422, [["body", "stakeholder", "account_id"]])
+        assert_invalid(r, ["body", "stakeholder", "account_id"])
         assert (await tenant.client.get("/v1/stakeholders/kim")).status_code == 404
         assert (await tenant.client.get("/v1/accounts/nowhere")).status_code == 404
-        assert await _list(tenant.client) == []
+        assert await list_responses(tenant.client) == []
 
     async def test_submitted_at_over_five_minutes_ahead_is_refused(self, tenant: Tenant) -> None:
         await _setup(tenant.client)
@@ -273,8 +231,8 @@ class TestRecordResponse:
             "/v1/responses",
             json={"stakeholder_id": "dana", "score": 9, "submitted_at": ahead.isoformat()},
         )
-        _assert_problem(r, 422, [["body", "submitted_at"]])
-        assert await _list(tenant.client) == []
+        assert_invalid(r, ["body", "submitted_at"])
+        assert await list_responses(tenant.client) == []
 
     async def test_submitted_at_four_minutes_ahead_is_accepted(self, tenant: Tenant) -> None:
         await _setup(tenant.client)
@@ -288,8 +246,8 @@ class TestRecordResponse:
             "/v1/responses",
             json={"stakeholder_id": "dana", "score": 9, "submitted_at": "2026-01-15T10:30:00"},
         )
-        _assert_problem(r, 422, [["body", "submitted_at"]])
-        assert await _list(tenant.client) == []
+        assert_invalid(r, ["body", "submitted_at"])
+        assert await list_responses(tenant.client) == []
 
     async def test_an_offset_timestamp_is_returned_in_utc(self, tenant: Tenant) -> None:
         await _setup(tenant.client)
@@ -307,20 +265,21 @@ class TestRecordResponse:
         )
         assert r.status_code == 200, r.text
         assert r.json() == first
-        assert _ids(await _list(tenant.client, stakeholder_id="dana")) == {first["id"]}
+        assert id_set(await list_responses(tenant.client, stakeholder_id="dana")) == {first["id"]}
 
     async def test_responses_without_external_id_are_all_stored(self, tenant: Tenant) -> None:
         await _setup(tenant.client)
         first = await _post(tenant.client, score=9)
         second = await _post(tenant.client, score=9)
-        assert _ids(await _list(tenant.client)) == {first["id"], second["id"]}
+        assert id_set(await list_responses(tenant.client)) == {first["id"], second["id"]}
 
     async def test_a_response_keeps_the_stakeholder_as_they_were(self, tenant: Tenant) -> None:
         await _setup(tenant.client)
-        await _account(tenant.client, "globex")
+        await put_account(tenant.client, "globex", name="Globex")
         old = await _post(tenant.client, score=9)
-        await _stakeholder(
+        await register(
             tenant.client,
+            "dana",
             account_id="globex",
             role="user",
             job_level="manager",
@@ -344,8 +303,8 @@ class TestRecordResponse:
             "manager",
             "Procurement",
         )
-        assert _ids(await _list(tenant.client, account_id="acme")) == {old["id"]}
-        assert _ids(await _list(tenant.client, account_id="globex")) == {new["id"]}
+        assert id_set(await list_responses(tenant.client, account_id="acme")) == {old["id"]}
+        assert id_set(await list_responses(tenant.client, account_id="globex")) == {new["id"]}
 
     async def test_a_read_key_cannot_record(self, tenant: Tenant) -> None:
         await _setup(tenant.client)
@@ -356,7 +315,7 @@ class TestRecordResponse:
             headers={"Authorization": f"Bearer {key}"},
         )
         assert r.status_code == 403, r.text
-        assert await _list(tenant.client) == []
+        assert await list_responses(tenant.client) == []
 
 
 class TestInlineStakeholder:
@@ -412,7 +371,7 @@ class TestGetResponse:
 
     async def test_a_non_uuid_is_refused(self, tenant: Tenant) -> None:
         r = await tenant.client.get("/v1/responses/not-a-uuid")
-        _assert_problem(r, 422, [["path", "response_id"]])
+        assert_invalid(r, ["path", "response_id"])
 
     async def test_another_workspace_cannot_read_it(
         self, tenant: Tenant, make_tenant: MakeTenant
@@ -427,21 +386,26 @@ class TestGetResponse:
 class TestListResponses:
     async def test_filters_by_account_stakeholder_and_role(self, tenant: Tenant) -> None:
         await _setup(tenant.client)
-        await _account(tenant.client, "globex")
-        await _stakeholder(tenant.client, "lee", role="user")
-        await _stakeholder(tenant.client, "kim", account_id="globex", role="user")
+        await put_account(tenant.client, "globex", name="Globex")
+        await register(tenant.client, "lee", role="user")
+        await register(tenant.client, "kim", account_id="globex", role="user")
         dana = await _post(tenant.client, stakeholder_id="dana", score=9)
         lee = await _post(tenant.client, stakeholder_id="lee", score=5)
         kim = await _post(tenant.client, stakeholder_id="kim", score=7)
 
-        assert _ids(await _list(tenant.client)) == {dana["id"], lee["id"], kim["id"]}
-        assert _ids(await _list(tenant.client, account_id="acme")) == {dana["id"], lee["id"]}
-        assert _ids(await _list(tenant.client, account_id="globex")) == {kim["id"]}
-        assert _ids(await _list(tenant.client, stakeholder_id="lee")) == {lee["id"]}
-        assert _ids(await _list(tenant.client, role="user")) == {lee["id"], kim["id"]}
-        assert _ids(await _list(tenant.client, role="decision_maker")) == {dana["id"]}
-        assert _ids(await _list(tenant.client, role="influencer")) == set()
-        assert _ids(await _list(tenant.client, account_id="acme", role="user")) == {lee["id"]}
+        assert id_set(await list_responses(tenant.client)) == {dana["id"], lee["id"], kim["id"]}
+        assert id_set(await list_responses(tenant.client, account_id="acme")) == {
+            dana["id"],
+            lee["id"],
+        }
+        assert id_set(await list_responses(tenant.client, account_id="globex")) == {kim["id"]}
+        assert id_set(await list_responses(tenant.client, stakeholder_id="lee")) == {lee["id"]}
+        assert id_set(await list_responses(tenant.client, role="user")) == {lee["id"], kim["id"]}
+        assert id_set(await list_responses(tenant.client, role="decision_maker")) == {dana["id"]}
+        assert id_set(await list_responses(tenant.client, role="influencer")) == set()
+        assert id_set(await list_responses(tenant.client, account_id="acme", role="user")) == {
+            lee["id"]
+        }
 
     async def test_filters_by_category_at_the_boundaries(self, tenant: Tenant) -> None:
         await _setup(tenant.client)
@@ -451,13 +415,13 @@ class TestListResponses:
             assert {r["id"] for r in rows} == {by_score[r["score"]] for r in rows}
             return {r["score"] for r in rows}
 
-        assert scores(await _list(tenant.client, category="promoter")) == {9, 10}
-        assert scores(await _list(tenant.client, category="passive")) == {7, 8}
-        assert scores(await _list(tenant.client, category="detractor")) == {0, 6}
+        assert scores(await list_responses(tenant.client, category="promoter")) == {9, 10}
+        assert scores(await list_responses(tenant.client, category="passive")) == {7, 8}
+        assert scores(await list_responses(tenant.client, category="detractor")) == {0, 6}
 
     async def test_an_unknown_category_is_refused(self, tenant: Tenant) -> None:
         r = await tenant.client.get("/v1/responses", params={"category": "neutral"})
-        _assert_problem(r, 422, [["query", "category"]])
+        assert_invalid(r, ["query", "category"])
 
     async def test_filters_by_window_from_inclusive_to_exclusive(self, tenant: Tenant) -> None:
         await _setup(tenant.client)
@@ -466,11 +430,13 @@ class TestListResponses:
             for d in (1, 2, 3)
         ]
         start, end = "2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z"
-        assert _ids(await _list(tenant.client, **{"from": start})) == {jan2, jan3}
-        assert _ids(await _list(tenant.client, to=end)) == {jan1, jan2}
-        assert _ids(await _list(tenant.client, **{"from": start, "to": end})) == {jan2}
+        assert id_set(await list_responses(tenant.client, **{"from": start})) == {jan2, jan3}
+        assert id_set(await list_responses(tenant.client, to=end)) == {jan1, jan2}
+        assert id_set(await list_responses(tenant.client, **{"from": start, "to": end})) == {jan2}
         # The same instant written with an offset is the same boundary.
-        assert _ids(await _list(tenant.client, **{"from": "2026-01-02T01:00:00+01:00"})) == {
+        assert id_set(
+            await list_responses(tenant.client, **{"from": "2026-01-02T01:00:00+01:00"})
+        ) == {
             jan2,
             jan3,
         }
@@ -499,7 +465,7 @@ class TestListResponses:
 
     async def test_a_forged_cursor_is_refused(self, tenant: Tenant) -> None:
         r = await tenant.client.get("/v1/responses", params={"cursor": "garbage"})
-        _assert_problem(r, 422, [["query", "cursor"]])
+        assert_invalid(r, ["query", "cursor"])
 
     async def test_lists_only_the_callers_workspace(
         self, tenant: Tenant, make_tenant: MakeTenant
@@ -507,7 +473,7 @@ class TestListResponses:
         await _setup(tenant.client)
         await _post(tenant.client, score=9)
         other = await make_tenant("b")
-        assert await _list(other.client) == []
+        assert await list_responses(other.client) == []
 
 
 class TestExcludeResponse:
@@ -554,7 +520,7 @@ class TestExcludeResponse:
         r = await tenant.client.patch(
             f"/v1/responses/{created['id']}", json={"excluded": "true", "reason": "x"}
         )
-        _assert_problem(r, 422, [["body", "excluded"]])
+        assert_invalid(r, ["body", "excluded"])
 
     async def test_including_again_clears_the_reason(self, tenant: Tenant) -> None:
         await _setup(tenant.client)
@@ -576,11 +542,11 @@ class TestExcludeResponse:
         assert r.headers["content-type"] == PROBLEM_JSON
 
     async def test_an_excluded_response_does_not_count(self, tenant: Tenant) -> None:
-        await _account(tenant.client)
+        await put_account(tenant.client, "acme", name="Acme")
         scores = {"ann": 10, "bob": 9, "cat": 3}
         ids: dict[str, str] = {}
         for person, score in scores.items():
-            await _stakeholder(tenant.client, person)
+            await register(tenant.client, person)
             ids[person] = (await _post(tenant.client, stakeholder_id=person, score=score))["id"]
 
         async def counted() -> tuple[int, int, int, float | None]:

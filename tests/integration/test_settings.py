@@ -7,31 +7,23 @@ import pytest
 
 from app.models import Scope
 from app.scoring import CIMethod
-from tests.integration.conftest import MakeTenant, Tenant
-from tests.integration.helpers import problem
-from tests.integration.seed import (
+from tests.support.api import Answer, answers_for, get_json, put_settings, report
+from tests.support.clock import at, stamp
+from tests.support.expected import (
     DEFAULT_JOB_LEVEL_WEIGHTS,
     DEFAULT_ROLE_WEIGHTS,
     MANUFACTURING,
     TECHNOLOGY,
-    Answer,
     Counts,
-    answers_for,
-    assert_invalid,
-    at,
     counts,
     expected_groups,
     expected_score,
-    get_json,
-    put_account,
-    put_settings,
-    report,
     role_weighted_echo,
-    seed,
-    stamp,
     unknown_benchmark,
     weighted_score,
 )
+from tests.support.harness import MakeTenant, Tenant
+from tests.support.problems import assert_invalid, problem
 
 BUILT_IN_BENCHMARKS = {
     "manufacturing": {"low": 20.0, "high": 40.0},
@@ -277,7 +269,7 @@ class TestSettingsValidation:
 
 class TestSettingsEffects:
     async def test_min_n_and_low_n_set_the_precision_flag(self, tenant: Tenant) -> None:
-        await seed(tenant.client, answers_for("p", (2, 1, 1), at(5)))
+        await tenant.db.answers(answers_for("p", (2, 1, 1), at(5)))
         assert (await report(tenant.client))["score"]["precision"] == "insufficient"
 
         await put_settings(tenant.client, {"min_n": 1, "low_n": 4})
@@ -292,7 +284,7 @@ class TestSettingsEffects:
         assert account["score"]["precision"] == "low"
 
     async def test_role_weights_change_scores_not_responses(self, tenant: Tenant) -> None:
-        await seed(tenant.client, spec_answers())
+        await tenant.db.answers(spec_answers())
         stored = await get_json(tenant.client, "/v1/responses", limit="200")
         pairs = [(score, DEFAULT_ROLE_WEIGHTS[role]) for _, role, score in SPEC_PEOPLE]
         before = await report(tenant.client, method="role_weighted")
@@ -311,8 +303,7 @@ class TestSettingsEffects:
         assert await get_json(tenant.client, "/v1/responses", limit="200") == stored
 
     async def test_default_method_is_used_and_echoed(self, tenant: Tenant) -> None:
-        await seed(
-            tenant.client,
+        await tenant.db.answers(
             [Answer("s1", "acme", 0, at(5)), Answer("s1", "acme", 10, at(6))],
         )
 
@@ -337,7 +328,7 @@ class TestSettingsEffects:
         assert weighted["score"] == weighted_score([(10, 1.0)])
 
     async def test_default_interval_options(self, tenant: Tenant) -> None:
-        await seed(tenant.client, answers_for("p", (5, 3, 2), at(5)))
+        await tenant.db.answers(answers_for("p", (5, 3, 2), at(5)))
 
         await put_settings(tenant.client, {"default_ci_method": "score", "default_confidence": 0.9})
         body = await report(tenant.client)
@@ -348,8 +339,7 @@ class TestSettingsEffects:
 
     async def test_default_window_days(self, tenant: Tenant) -> None:
         now = datetime.now(UTC)
-        await seed(
-            tenant.client,
+        await tenant.db.answers(
             [
                 Answer("recent", "acme", 9, now - timedelta(days=20)),
                 Answer("older", "acme", 0, now - timedelta(days=40)),
@@ -377,7 +367,7 @@ class TestSettingsEffects:
         self, tenant: Tenant, make_tenant: MakeTenant
     ) -> None:
         other = await make_tenant("b")
-        await seed(tenant.client, answers_for("p", (2, 1, 1), at(5)))
+        await tenant.db.answers(answers_for("p", (2, 1, 1), at(5)))
         await put_settings(other.client, {"min_n": 1, "low_n": 2, "default_method": "respondent"})
 
         body = await report(tenant.client)
@@ -398,8 +388,8 @@ class TestBenchmarks:
         ],
     )
     async def test_account_position(self, tenant: Tenant, tally: Counts, position: str) -> None:
-        await put_account(tenant.client, "acct", industry="technology")
-        await seed(tenant.client, answers_for("p", tally, at(5), account_id="acct"))
+        await tenant.db.account("acct", industry="technology")
+        await tenant.db.answers(answers_for("p", tally, at(5), account_id="acct"))
 
         body = await report(tenant.client, "/v1/accounts/acct/nps")
 
@@ -410,15 +400,15 @@ class TestBenchmarks:
     async def test_industry_without_a_range_is_unknown_benchmark(
         self, tenant: Tenant, industry: str | None
     ) -> None:
-        await put_account(tenant.client, "acct", industry=industry)
-        await seed(tenant.client, answers_for("p", (3, 2, 0), at(5), account_id="acct"))
+        await tenant.db.account("acct", industry=industry)
+        await tenant.db.answers(answers_for("p", (3, 2, 0), at(5), account_id="acct"))
 
         body = await report(tenant.client, "/v1/accounts/acct/nps")
 
         assert body["benchmark"] == unknown_benchmark(industry)
 
     async def test_no_responses_is_unknown_benchmark(self, tenant: Tenant) -> None:
-        await put_account(tenant.client, "acct", industry="technology")
+        await tenant.db.account("acct", industry="technology")
 
         body = await report(tenant.client, "/v1/accounts/acct/nps")
 
@@ -426,11 +416,10 @@ class TestBenchmarks:
         assert body["benchmark"] == {**TECHNOLOGY, "position": "unknown"}
 
     async def test_workspace_override_changes_the_position(self, tenant: Tenant) -> None:
-        await put_account(tenant.client, "tech", industry="technology")
-        await put_account(tenant.client, "care", industry="healthcare")
-        await put_account(tenant.client, "fab", industry="manufacturing")
-        await seed(
-            tenant.client,
+        await tenant.db.account("tech", industry="technology")
+        await tenant.db.account("care", industry="healthcare")
+        await tenant.db.account("fab", industry="manufacturing")
+        await tenant.db.answers(
             [
                 *answers_for("t", (1, 3, 0), at(5), account_id="tech"),  # 25
                 *answers_for("c", (3, 2, 0), at(5), account_id="care"),  # 60
@@ -452,8 +441,8 @@ class TestBenchmarks:
                 }
             },
         )
-        await put_account(tenant.client, "care2", industry="health care")
-        await seed(tenant.client, answers_for("c2", (3, 2, 0), at(5), account_id="care2"))
+        await tenant.db.account("care2", industry="health care")
+        await tenant.db.answers(answers_for("c2", (3, 2, 0), at(5), account_id="care2"))
 
         tech = await report(tenant.client, "/v1/accounts/tech/nps")
         care = await report(tenant.client, "/v1/accounts/care/nps")
@@ -477,10 +466,9 @@ class TestBenchmarks:
         assert fab["benchmark"] == unknown_benchmark("manufacturing")
 
     async def test_portfolio_industry_filter_and_groups(self, tenant: Tenant) -> None:
-        await put_account(tenant.client, "tech", industry="technology")
-        await put_account(tenant.client, "fab", industry="manufacturing")
-        await seed(
-            tenant.client,
+        await tenant.db.account("tech", industry="technology")
+        await tenant.db.account("fab", industry="manufacturing")
+        await tenant.db.answers(
             [
                 *answers_for("t", (1, 3, 0), at(5), account_id="tech"),
                 *answers_for("f", (1, 0, 0), at(5), account_id="fab"),
@@ -518,8 +506,8 @@ class TestBenchmarks:
     ) -> None:
         other = await make_tenant("b")
         await put_settings(other.client, {"benchmarks": {"technology": {"low": 10, "high": 20}}})
-        await put_account(tenant.client, "tech", industry="technology")
-        await seed(tenant.client, answers_for("t", (1, 3, 0), at(5), account_id="tech"))
+        await tenant.db.account("tech", industry="technology")
+        await tenant.db.answers(answers_for("t", (1, 3, 0), at(5), account_id="tech"))
 
         body = await report(tenant.client, "/v1/accounts/tech/nps")
 

@@ -4,8 +4,9 @@ from typing import Any
 
 import httpx
 
-from tests.integration.conftest import Tenant
-from tests.integration.helpers import error_locs, ids, problem, without_stamps
+from tests.support.api import ids, put_account, respond, without_stamps
+from tests.support.harness import Tenant
+from tests.support.problems import error_locs, problem
 
 DANA: dict[str, Any] = {
     "account_id": "acme",
@@ -28,15 +29,7 @@ DEFAULTS: dict[str, Any] = {
 
 async def put_accounts(client: httpx.AsyncClient, *account_ids: str) -> None:
     for account_id in account_ids:
-        r = await client.put(f"/v1/accounts/{account_id}", json={"name": account_id.title()})
-        assert r.status_code == 201, r.text
-
-
-async def respond(client: httpx.AsyncClient, stakeholder_id: str, score: int) -> str:
-    r = await client.post("/v1/responses", json={"stakeholder_id": stakeholder_id, "score": score})
-    assert r.status_code == 201, r.text
-    response_id: str = r.json()["id"]
-    return response_id
+        await put_account(client, account_id, name=account_id.title())
 
 
 class TestPutStakeholder:

@@ -8,22 +8,11 @@ import pytest
 
 from app.models import Scope
 from app.scoring import Tally
-from tests.integration.conftest import MakeTenant, Tenant
-from tests.integration.helpers import problem
-from tests.integration.seed import (
-    Answer,
-    answers_for,
-    assert_invalid,
-    counted,
-    counts,
-    expected_change,
-    expected_score,
-    get_json,
-    seed,
-    stamp,
-    tally_of,
-    utc,
-)
+from tests.support.api import Answer, answers_for, get_json
+from tests.support.clock import stamp, utc
+from tests.support.expected import counted, counts, expected_change, expected_score, tally_of
+from tests.support.harness import MakeTenant, Tenant
+from tests.support.problems import assert_invalid, problem
 
 TREND = "/v1/nps/trend"
 Bucket = tuple[datetime, datetime]
@@ -88,7 +77,7 @@ async def trend(tenant: Tenant, **params: str) -> dict[str, Any]:
 class TestTrendBuckets:
     async def test_monthly_buckets_with_an_empty_month(self, tenant: Tenant) -> None:
         answers = month_answers()
-        await seed(tenant.client, answers)
+        await tenant.db.answers(answers)
 
         body = await trend(tenant, interval="month", **FOUR_MONTHS)
 
@@ -107,7 +96,7 @@ class TestTrendBuckets:
         }
 
     async def test_changes_follow_the_last_non_empty_point(self, tenant: Tenant) -> None:
-        await seed(tenant.client, month_answers())
+        await tenant.db.answers(month_answers())
 
         points = (await trend(tenant, **FOUR_MONTHS))["points"]
 
@@ -128,7 +117,7 @@ class TestTrendBuckets:
         assert april["significant"] is True
 
     async def test_month_is_the_default_interval(self, tenant: Tenant) -> None:
-        await seed(tenant.client, month_answers())
+        await tenant.db.answers(month_answers())
 
         body = await trend(tenant, **FOUR_MONTHS)
 
@@ -142,7 +131,7 @@ class TestTrendBuckets:
             Answer("before", "acme", 10, utc(2025, 12, 31, 23, 59, 59)),
             Answer("after", "acme", 0, utc(2026, 5, 1)),
         ]
-        await seed(tenant.client, answers)
+        await tenant.db.answers(answers)
 
         body = await trend(tenant, **{"from": "2026-01-15T12:00:00Z", "to": "2026-04-10T00:00:00Z"})
 
@@ -167,7 +156,7 @@ class TestTrendBuckets:
             Answer("mon2", "acme", 8, utc(2026, 3, 9)),
             Answer("tue3", "acme", 9, utc(2026, 3, 17)),
         ]
-        await seed(tenant.client, answers)
+        await tenant.db.answers(answers)
 
         # From a Wednesday to a Wednesday: the weeks of 2 March, 9 March and 16 March.
         body = await trend(
@@ -189,7 +178,7 @@ class TestTrendBuckets:
             Answer("q2", "acme", 8, utc(2026, 4, 1)),
             Answer("q3", "acme", 9, utc(2026, 9, 30)),
         ]
-        await seed(tenant.client, answers)
+        await tenant.db.answers(answers)
 
         body = await trend(
             tenant,
@@ -212,7 +201,7 @@ class TestTrendBuckets:
             Answer("y25", "acme", 3, utc(2025, 1, 1)),
             Answer("y26", "acme", 8, utc(2026, 6, 1)),
         ]
-        await seed(tenant.client, answers)
+        await tenant.db.answers(answers)
 
         body = await trend(
             tenant,
@@ -249,7 +238,7 @@ class TestTrendTimeZone:
     )
 
     async def test_new_york_months(self, tenant: Tenant) -> None:
-        await seed(tenant.client, self.ANSWERS)
+        await tenant.db.answers(self.ANSWERS)
 
         body = await trend(
             tenant,
@@ -269,7 +258,7 @@ class TestTrendTimeZone:
         assert body["points"] == expected_points(months, self.ANSWERS)
 
     async def test_the_same_answers_in_utc(self, tenant: Tenant) -> None:
-        await seed(tenant.client, self.ANSWERS)
+        await tenant.db.answers(self.ANSWERS)
 
         body = await trend(tenant, **{"from": "2026-02-01T00:00:00Z", "to": "2026-04-01T00:00:00Z"})
 
@@ -291,7 +280,7 @@ class TestTrendWindows:
     )
 
     async def test_rolling_90_days(self, tenant: Tenant) -> None:
-        await seed(tenant.client, self.ANSWERS)
+        await tenant.db.answers(self.ANSWERS)
 
         body = await trend(tenant, rolling_days="90", **FOUR_MONTHS)
 
@@ -310,7 +299,7 @@ class TestTrendWindows:
         assert body["points"] == expected_points(MONTHS, self.ANSWERS, rolling_days=90)
 
     async def test_rolling_30_days_compares_only_disjoint_windows(self, tenant: Tenant) -> None:
-        await seed(tenant.client, self.ANSWERS)
+        await tenant.db.answers(self.ANSWERS)
 
         body = await trend(tenant, rolling_days="30", **FOUR_MONTHS)
 
@@ -333,7 +322,7 @@ class TestTrendWindows:
             Answer("s1", "acme", 5, utc(2026, 3, 3)),
             Answer("s2", "acme", 8, utc(2026, 1, 10)),
         ]
-        await seed(tenant.client, answers)
+        await tenant.db.answers(answers)
 
         latest = await trend(tenant, **FOUR_MONTHS)
         respondent = await trend(tenant, method="respondent", **FOUR_MONTHS)
@@ -355,7 +344,7 @@ class TestTrendGroups:
     )
 
     async def test_group_by_role_has_every_bucket(self, tenant: Tenant) -> None:
-        await seed(tenant.client, self.ANSWERS)
+        await tenant.db.answers(self.ANSWERS)
 
         body = await trend(
             tenant,
@@ -380,7 +369,7 @@ class TestTrendGroups:
         assert series[0]["points"][2]["change"]["previous"] == "2026-01-01T00:00:00Z"
 
     async def test_filters_are_applied_and_echoed(self, tenant: Tenant) -> None:
-        await seed(tenant.client, self.ANSWERS)
+        await tenant.db.answers(self.ANSWERS)
 
         body = await trend(
             tenant, role="user", **{"from": "2026-01-01T00:00:00Z", "to": "2026-04-01T00:00:00Z"}
@@ -463,7 +452,7 @@ class TestTrendErrors:
         self, tenant: Tenant, make_tenant: MakeTenant
     ) -> None:
         other = await make_tenant("b")
-        await seed(other.client, month_answers())
+        await other.db.answers(month_answers())
 
         body = await trend(tenant, **FOUR_MONTHS)
 

@@ -1,0 +1,206 @@
+"""Expected score objects, built from the seeded data with app.scoring (or from hand counts),
+never from an endpoint's output."""
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from app.scoring import (
+    CIMethod,
+    Interval,
+    Tally,
+    WeightedTally,
+    compare,
+    confidence_interval,
+    precision,
+    weighted_interval,
+)
+from tests.support.api import Answer
+
+DEFAULT_ROLE_WEIGHTS = {"decision_maker": 3.0, "influencer": 2.0, "user": 1.0, "other": 1.0}
+DEFAULT_JOB_LEVEL_WEIGHTS = {
+    "executive": 1.0,
+    "director": 1.0,
+    "manager": 1.0,
+    "individual_contributor": 1.0,
+    "other": 1.0,
+}
+
+Counts = tuple[int, int, int]  # promoters, passives, detractors
+TECHNOLOGY = {"industry": "technology", "low": 30.0, "high": 50.0}
+MANUFACTURING = {"industry": "manufacturing", "low": 20.0, "high": 40.0}
+
+
+def approx(value: float) -> Any:
+    return pytest.approx(value, abs=1e-9)
+
+
+def counts(score: dict[str, Any]) -> Counts:
+    return (score["promoters"], score["passives"], score["detractors"])
+
+
+def tally_of(scores: Iterable[int]) -> Tally:
+    return Tally.from_scores(scores)
+
+
+def counted(
+    answers: Iterable[Answer], start: datetime, end: datetime, *, latest: bool = True
+) -> list[Answer]:
+    """The answers in [start, end); with `latest`, each stakeholder's latest one there."""
+    inside = sorted(
+        (a for a in answers if start <= a.submitted_at < end), key=lambda a: a.submitted_at
+    )
+    if not latest:
+        return inside
+    return list({a.stakeholder_id: a for a in inside}.values())
+
+
+def interval_read(
+    interval: Interval | None, *, confidence: float, method: str
+) -> dict[str, Any] | None:
+    if interval is None:
+        return None
+    return {
+        "low": approx(interval.low),
+        "high": approx(interval.high),
+        "level": confidence,
+        "method": method,
+    }
+
+
+def _raw(t: Tally, min_n: int, low_n: int, *, exact: bool = False) -> dict[str, Any]:
+    n = t.n
+    near = (lambda v: v) if exact else approx
+    return {
+        "n": n,
+        "promoters": t.promoters,
+        "passives": t.passives,
+        "detractors": t.detractors,
+        "promoter_pct": near(100 * t.promoters / n) if n else None,
+        "passive_pct": near(100 * t.passives / n) if n else None,
+        "detractor_pct": near(100 * t.detractors / n) if n else None,
+        "precision": precision(n, min_n=min_n, low_n=low_n).value,
+    }
+
+
+def expected_score(
+    promoters: int,
+    passives: int,
+    detractors: int,
+    *,
+    ci_method: CIMethod = CIMethod.ADJUSTED_WALD,
+    confidence: float = 0.95,
+    min_n: int = 5,
+    low_n: int = 30,
+) -> dict[str, Any]:
+    """The unweighted score object for these counts, to the last bit: the service counts and
+    then computes with app.scoring, as this does."""
+    t = Tally(promoters, passives, detractors)
+    interval = confidence_interval(t, method=ci_method, confidence=confidence)
+    return {
+        **_raw(t, min_n, low_n, exact=True),
+        "nps": t.nps,
+        "ci": None
+        if interval is None
+        else {
+            "low": interval.low,
+            "high": interval.high,
+            "level": confidence,
+            "method": ci_method.value,
+        },
+        "n_effective": float(t.n),
+        "unweighted": None,
+    }
+
+
+def weighted_score(
+    pairs: Sequence[tuple[int, float]],
+    *,
+    raw: Tally | None = None,
+    unweighted: Tally | None = None,
+    ci_method: CIMethod = CIMethod.ADJUSTED_WALD,
+    confidence: float = 0.95,
+    min_n: int = 5,
+    low_n: int = 30,
+) -> dict[str, Any]:
+    """The score object of a weighted method over (score, weight) pairs.
+
+    `raw` gives the counts (default: the pairs' own), `unweighted` the tally of the plain
+    figures (default: `raw`).
+    """
+    w = WeightedTally.from_pairs(pairs)
+    raw = raw if raw is not None else Tally.from_scores(s for s, _ in pairs)
+    plain = unweighted if unweighted is not None else raw
+    nps, plain_nps = w.nps, plain.nps
+    return {
+        **_raw(raw, min_n, low_n),
+        "nps": None if nps is None else approx(nps),
+        "ci": interval_read(
+            weighted_interval(w, confidence=confidence),
+            confidence=confidence,
+            method=CIMethod.ADJUSTED_WALD.value,
+        ),
+        "n_effective": approx(w.n_effective),
+        "unweighted": {
+            "nps": None if plain_nps is None else approx(plain_nps),
+            "ci": interval_read(
+                confidence_interval(plain, method=ci_method, confidence=confidence),
+                confidence=confidence,
+                method=ci_method.value,
+            ),
+        },
+    }
+
+
+def expected_change(
+    this: Tally, previous: Tally, *, previous_start: str | None, confidence: float = 0.95
+) -> dict[str, Any] | None:
+    """The change object of `this` minus `previous`, from app.scoring.compare."""
+    change = compare(this, previous, confidence=confidence)
+    if change is None:
+        return None
+    return {
+        "previous": previous_start,
+        "difference": approx(change.difference),
+        "ci": {
+            "low": approx(change.low),
+            "high": approx(change.high),
+            "level": confidence,
+            "method": "adjusted_wald",
+        },
+        "z": approx(change.z),
+        "p_value": approx(change.p_value),
+        "significant": change.significant,
+    }
+
+
+def role_weighted_echo(
+    role: dict[str, float] | None = None, job_level: dict[str, float] | None = None
+) -> dict[str, Any]:
+    return {
+        "role": {**DEFAULT_ROLE_WEIGHTS, **(role or {})},
+        "job_level": {**DEFAULT_JOB_LEVEL_WEIGHTS, **(job_level or {})},
+        "account": None,
+        "accounts_without_revenue": None,
+    }
+
+
+def expected_groups(
+    name: str, groups: list[tuple[str | None, Counts]], **options: Any
+) -> list[dict[str, Any]]:
+    """Groups of a dimension; groups by industry stand against the benchmark table, which has
+    none of the industries these tests use, others have a null benchmark."""
+    return [
+        {
+            "key": {name: key},
+            "score": expected_score(*c, **options),
+            "benchmark": unknown_benchmark(key) if name == "industry" else None,
+        }
+        for key, c in groups
+    ]
+
+
+def unknown_benchmark(industry: str | None) -> dict[str, Any]:
+    return {"industry": industry, "low": None, "high": None, "position": "unknown"}
