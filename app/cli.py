@@ -119,8 +119,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
             print(raw, flush=True)
         print(f"Serving on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
         if settings.database_url and not settings.worker:
-            # Nothing to stop afterwards: hand the process over to uvicorn, so the supervisor of
-            # the workers does not keep this process's imports (about 80 MB) for its lifetime.
+            # Nothing to stop afterwards and no worker to host: hand the process over to uvicorn,
+            # so the supervisor of the workers does not keep this process's imports (about 80 MB)
+            # for its lifetime. With the worker on, this process hosts it beside uvicorn.
             os.execv(sys.executable, [sys.executable, "-m", "uvicorn", *_uvicorn_args(settings)])
         from app.worker import worker_thread
 

@@ -72,13 +72,14 @@ class Registry:
         max_attempts: int = 5,
         lease: timedelta = timedelta(minutes=5),
         backoff: timedelta = timedelta(seconds=10),
+        max_backoff: timedelta = timedelta(hours=1),
     ) -> Callable[[Handler], Handler]:
         """Declare `handler` as the task `name` (periodic with `every`)."""
 
         def register(handler: Handler) -> Handler:
             if name in self.tasks:
                 raise ValueError(f"task {name!r} is declared twice")
-            self.tasks[name] = Task(name, handler, every, max_attempts, lease, backoff)
+            self.tasks[name] = Task(name, handler, every, max_attempts, lease, backoff, max_backoff)
             return handler
 
         return register

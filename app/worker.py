@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, text, update
@@ -46,11 +46,14 @@ _CLAIM = text(
         SELECT id FROM jobs
         WHERE status IN ('queued', 'running') AND run_at <= now()
           AND (status = 'queued' OR locked_until < now())
+          -- Only tasks this worker's code declares: during a rolling deploy an older worker
+          -- leaves a newer task's jobs to the workers that know it.
+          AND task = ANY(CAST(:known AS text[]))
         ORDER BY run_at, id
         FOR UPDATE SKIP LOCKED
         LIMIT 1
     )
-    RETURNING id, task, payload, workspace_id, attempts, max_attempts
+    RETURNING id, task, payload, workspace_id, attempts, max_attempts, lease_seconds
     """
 )
 
@@ -63,6 +66,11 @@ class Claimed:
     workspace_id: uuid.UUID | None
     attempts: int
     max_attempts: int
+    lease_seconds: int
+
+
+class LeaseLost(Exception):
+    """Another worker claimed the job meanwhile (this one held it past its lease)."""
 
 
 def worker_name() -> str:
@@ -104,11 +112,18 @@ class Worker:
 
     async def claim(self) -> Claimed | None:
         async with session_scope(self.sessionmaker) as session:
-            row = (await session.execute(_CLAIM, {"worker": self.name})).first()
+            known = sorted(self.registry.tasks)
+            row = (await session.execute(_CLAIM, {"worker": self.name, "known": known})).first()
         if row is None:
             return None
         return Claimed(
-            row.id, row.task, dict(row.payload), row.workspace_id, row.attempts, row.max_attempts
+            row.id,
+            row.task,
+            dict(row.payload),
+            row.workspace_id,
+            row.attempts,
+            row.max_attempts,
+            row.lease_seconds,
         )
 
     async def run_once(self) -> bool:
@@ -116,14 +131,12 @@ class Worker:
         job = await self.claim()
         if job is None:
             return False
-        declared = self.registry.tasks.get(job.task)
-        if declared is None:
-            await self._finish(job, JobStatus.FAILED, error=f"no task {job.task!r} is declared")
-            return True
+        declared = self.registry.tasks[job.task]
         if job.attempts > job.max_attempts:
             # Its lease ran out on the last attempt: the worker running it died.
             await self._finish(job, JobStatus.FAILED, error="the worker running it stopped")
             return True
+        heartbeat = asyncio.create_task(self._keep_lease(job))
         try:
             async with session_scope(self.sessionmaker) as session:
                 await declared.handler(
@@ -136,11 +149,34 @@ class Worker:
                         attempt=job.attempts,
                     )
                 )
-                await _mark(session, job, self.name, status=JobStatus.DONE)
+                if not await _mark(session, job, self.name, status=JobStatus.DONE):
+                    raise LeaseLost  # roll the work back: the job's new owner does it
+        except LeaseLost:
+            logger.warning("job %s (%s) was taken over by another worker", job.id, job.task)
         except Exception as exc:
             logger.exception("job %s (%s) failed on attempt %d", job.id, job.task, job.attempts)
             await self._failed(job, declared, exc)
+        finally:
+            heartbeat.cancel()
+            with suppress(asyncio.CancelledError):
+                await heartbeat
         return True
+
+    async def _keep_lease(self, job: Claimed) -> None:
+        """Renew the job's lease every third of it while it runs, so a long job is not taken
+        for dead; a renewal that fails (the database is away) is tried again next time."""
+        every = job.lease_seconds / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                async with session_scope(self.sessionmaker) as session:
+                    await session.execute(
+                        update(Job)
+                        .where(Job.id == job.id, Job.locked_by == self.name)
+                        .values(locked_until=func.now() + timedelta(seconds=job.lease_seconds))
+                    )
+            except Exception:
+                logger.warning("could not renew the lease of job %s", job.id, exc_info=True)
 
     async def drain(self) -> int:
         """Run due jobs until there are none; how many ran."""
@@ -197,8 +233,9 @@ async def _mark(
     status: JobStatus,
     error: str | None = None,
     run_at: datetime | None = None,
-) -> None:
-    """Record a job's outcome, unless another worker has claimed it since (its lease ran out)."""
+) -> bool:
+    """Record a job's outcome, unless another worker has claimed it since (its lease ran out):
+    whether it was recorded."""
     values: dict[str, Any] = {"status": status.value, "locked_by": None, "locked_until": None}
     if status in (JobStatus.DONE, JobStatus.FAILED):
         values["finished_at"] = func.now()
@@ -206,9 +243,10 @@ async def _mark(
         values["last_error"] = error
     if run_at is not None:
         values["run_at"] = run_at
-    await session.execute(
+    result = await session.execute(
         update(Job).where(Job.id == job.id, Job.locked_by == worker).values(**values)
     )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def run_worker(database_url: str, settings: Settings, stop: asyncio.Event) -> None:
@@ -243,7 +281,10 @@ def worker_thread(database_url: str, settings: Settings) -> Iterator[None]:
     def target() -> None:
         try:
             loop.run_until_complete(run_worker(database_url, settings, stop))
+        except Exception:  # pragma: no cover - the loop itself survives database outages
+            logger.exception("the in-process worker stopped; background jobs wait for another")
         finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
     thread = threading.Thread(target=target, name=WORKER_APPLICATION_NAME, daemon=True)

@@ -24,7 +24,7 @@ async def list_at_risk_accounts(
     auth: ReadAuth,
     settings: WorkspaceSettingsDep,
     counting: CountingDep,
-    window: WindowDep,
+    requested: WindowDep,
     reason: Annotated[
         list[Reason] | None, Query(description="only accounts with one of these reasons")
     ] = None,
@@ -35,6 +35,7 @@ async def list_at_risk_accounts(
 ) -> AtRiskPage:
     """Accounts with a reason for concern, each with its evidence, largest revenue first."""
     counting.require_per_account()
+    window = requested.resolve()
     page = await find_at_risk(
         session,
         auth.workspace_id,

@@ -24,10 +24,11 @@ async def get_account_coverage(
     account_id: AccountId,
     session: ReadSessionDep,
     auth: ReadAuth,
-    window: WindowDep,
+    requested: WindowDep,
 ) -> AccountCoverageReport:
     """Who at the account answered in the window, by role, job level and department."""
     await accounts.get_account(session, auth.workspace_id, account_id)
+    window = requested.resolve()
     found = await account_coverage(session, auth.workspace_id, account_id, window=window)
     return account_coverage_read(account_id, window, found)
 
@@ -36,11 +37,12 @@ async def get_account_coverage(
 async def get_coverage(
     session: ReadSessionDep,
     auth: ReadAuth,
-    window: WindowDep,
+    requested: WindowDep,
     segment: Text = None,
     industry: Text = None,
 ) -> CoverageReport:
     """The share of accounts and of annual revenue with an answer (and a decision maker's)."""
+    window = requested.resolve()
     found = await portfolio_coverage(
         session, auth.workspace_id, window=window, segment=segment, industry=industry
     )

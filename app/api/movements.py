@@ -29,7 +29,7 @@ Survey = Annotated[
 async def list_movements(
     session: ReadSessionDep,
     auth: ReadAuth,
-    window: WindowDep,
+    requested: WindowDep,
     account_id: Annotated[
         str | None, Query(pattern=ID_PATTERN, description="the new answer's account")
     ] = None,
@@ -40,6 +40,7 @@ async def list_movements(
     cursor: Cursor = None,
 ) -> Page[MovementRead]:
     """Movements whose new answer falls in the window, newest first."""
+    window = requested.resolve()
     filters = MovementFilters(
         account_id=account_id,
         roles=None if role is None else (role,),
@@ -62,11 +63,12 @@ async def get_account_movements(
     account_id: AccountId,
     session: ReadSessionDep,
     auth: ReadAuth,
-    window: WindowDep,
+    requested: WindowDep,
     survey: Survey = None,
 ) -> AccountMovementsReport:
     """One account's movements in the window: counts by transition, climbers and fallers."""
     await accounts.get_account(session, auth.workspace_id, account_id)
+    window = requested.resolve()
     summary = await movements.account_movements(
         session, auth.workspace_id, account_id, window=window, survey=survey
     )

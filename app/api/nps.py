@@ -22,11 +22,12 @@ async def get_nps(
     auth: ReadAuth,
     filters: FiltersDep,
     counting: CountingDep,
-    window: WindowDep,
+    requested: WindowDep,
     group_by: Dimension | None = None,
 ) -> NpsReport:
     """The score over a window and filters, optionally broken down by one dimension."""
     counting.require_portfolio(filters, group_by)
+    window = requested.resolve()
     dimensions = () if group_by is None else (group_by,)
     cells = await count(
         session, auth.workspace_id, counting.selection([window], filters), dimensions
@@ -63,12 +64,13 @@ async def get_account_nps(
     session: ReadSessionDep,
     auth: ReadAuth,
     counting: CountingDep,
-    window: WindowDep,
+    requested: WindowDep,
     survey: Text = None,
 ) -> AccountNpsReport:
     """One account's score with its breakdown by role, job level and department."""
     counting.require_per_account()
     account = await accounts.get_account(session, auth.workspace_id, account_id)
+    window = requested.resolve()
     options = counting.options
     selection = counting.selection([window], Filters(account_id=account_id, survey=survey))
     # One statement for the total and every breakdown, so they come from one snapshot.

@@ -10,7 +10,7 @@ from app.errors import invalid_query
 from app.models import JobLevel, Role
 from app.schemas import ID_PATTERN, Timestamp
 from app.scoring import CIMethod, Method
-from app.services.selection import Counting, Filters, ScoreOptions, Weighting, Window, make_window
+from app.services.selection import Counting, Filters, RequestedWindow, ScoreOptions, Weighting
 from app.services.settings import benchmark_table
 
 From = Annotated[
@@ -31,12 +31,14 @@ To = Annotated[
 Text = Annotated[str | None, Query(min_length=1, max_length=100)]
 
 
-def query_window(settings: WorkspaceSettingsDep, from_: From = None, to: To = None) -> Window:
-    """The window of `from` and `to`, defaulted by the workspace's settings."""
-    return make_window(from_, to, days=settings.default_window_days, now=utcnow())
+def query_window(
+    settings: WorkspaceSettingsDep, from_: From = None, to: To = None
+) -> RequestedWindow:
+    """`from` and `to`, defaulted by the workspace's settings once the handler resolves them."""
+    return RequestedWindow(from_, to, settings.default_window_days, utcnow())
 
 
-WindowDep = Annotated[Window, Depends(query_window)]
+WindowDep = Annotated[RequestedWindow, Depends(query_window)]
 
 
 def query_filters(

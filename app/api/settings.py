@@ -6,8 +6,9 @@ from fastapi import APIRouter, Depends
 
 from app.api.auth import AdminAuth, ReadAuth
 from app.db import ReadSessionDep, SessionDep
+from app.presenters.settings import settings_read
 from app.schemas.settings import SettingsRead, WorkspaceSettings
-from app.services.settings import load_settings, replace_settings, settings_read
+from app.services.settings import load_settings, replace_settings
 
 router = APIRouter(prefix="/v1", tags=["settings"])
 

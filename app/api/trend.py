@@ -35,7 +35,7 @@ async def get_nps_trend(
     *,
     interval: Interval = Interval.MONTH,
     tz: Annotated[str, Query(max_length=64, description="IANA time zone of the buckets")] = "UTC",
-    span: WindowDep,
+    requested: WindowDep,
     group_by: Dimension | None = None,
     rolling_days: Annotated[
         int | None,
@@ -45,6 +45,7 @@ async def get_nps_trend(
     """The score per calendar bucket, with the significance of each change."""
     counting.require_portfolio(filters, group_by)
     zone = _zone(tz)
+    span = requested.resolve()
     trend = await trends.nps_trend(
         session,
         auth.workspace_id,
@@ -76,7 +77,7 @@ async def compare_nps(
     auth: ReadAuth,
     filters: FiltersDep,
     counting: CountingDep,
-    window: WindowDep,
+    requested: WindowDep,
     baseline_from: Annotated[
         Timestamp | None,
         Query(description="period B's start; default: the period of equal length before A"),
@@ -92,6 +93,7 @@ async def compare_nps(
 ) -> CompareReport:
     """Two periods, or two values of one dimension, with a two-sample test of the difference."""
     counting.require_portfolio(filters, dimension)
+    window = requested.resolve()
     if dimension is None:
         if a is not None or b is not None:
             raise invalid_query("dimension", "`a` and `b` name values of a `dimension`")

@@ -199,11 +199,13 @@ async def find_at_risk(
 ) -> AtRiskPage:
     """One page of flagged accounts (with any of `reasons`), by annual revenue (largest first,
     unknown last) then id, and the summary over every page."""
+    previous = preceding(window)
     after = None if cursor is None else _decode(cursor)
     flagged = await _flag(
         session,
         workspace_id,
         window=window,
+        previous=previous,
         counting=counting,
         rules=rules,
         segment=segment,
@@ -249,13 +251,13 @@ async def _flag(
     workspace_id: uuid.UUID,
     *,
     window: Window,
+    previous: Window,
     counting: Counting,
     rules: Rules,
     segment: str | None,
     industry: str | None,
 ) -> list[Flagged]:
     """Every account with at least one finding, in page order."""
-    previous = preceding(window)
     query = select(Account).where(Account.workspace_id == workspace_id)
     if segment is not None:
         query = query.where(Account.segment == segment)

@@ -65,6 +65,23 @@ def make_window(
     return Window(start, end)
 
 
+@dataclass(frozen=True, slots=True)
+class RequestedWindow:
+    """`from` and `to` as a request gave them, with what defaults them; `resolve()` checks them.
+
+    Resolved where the request is validated, after the checks that come first (an unknown
+    account is a 404, a method that does not fit a 422 on `method`).
+    """
+
+    start: datetime | None
+    end: datetime | None
+    days: int
+    now: datetime
+
+    def resolve(self) -> Window:
+        return make_window(self.start, self.end, days=self.days, now=self.now)
+
+
 def preceding(window: Window) -> Window:
     """The period of equal length right before `window`."""
     try:

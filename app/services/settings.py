@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.industries import Range, effective_table
 from app.models import Workspace
-from app.schemas.settings import BenchmarkRead, SettingsRead, WorkspaceSettings
+from app.schemas.settings import WorkspaceSettings
 
 
 async def load_settings(session: AsyncSession, workspace_id: uuid.UUID) -> WorkspaceSettings:
@@ -35,14 +35,4 @@ async def replace_settings(
 def benchmark_table(settings: WorkspaceSettings) -> dict[str, Range]:
     return effective_table(
         {k: None if v is None else Range(v.low, v.high) for k, v in settings.benchmarks.items()}
-    )
-
-
-def settings_read(settings: WorkspaceSettings) -> SettingsRead:
-    return SettingsRead(
-        **settings.model_dump(exclude={"benchmarks"}),
-        benchmarks={
-            name: BenchmarkRead(low=r.low, high=r.high)
-            for name, r in benchmark_table(settings).items()
-        },
     )

@@ -60,3 +60,37 @@ class TestOpenWindow:
         assert end in {_minute_end(before), _minute_end(after)}
         assert end > after
         assert datetime.fromisoformat(r.json()["from"]) == end - timedelta(days=365)
+
+
+BACKWARDS = {"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}
+
+
+class TestWindowChecksComeLast:
+    """A window is checked where the handler needs it, after the checks that come first."""
+
+    async def test_an_unknown_account_is_404_before_a_backwards_window(
+        self, tenant: Tenant
+    ) -> None:
+        for path in ("nps", "coverage", "movements"):
+            r = await tenant.client.get(f"/v1/accounts/nope/{path}", params=BACKWARDS)
+            assert r.status_code == 404, (path, r.text)
+            assert r.json()["detail"] == "account 'nope' does not exist"
+
+    async def test_an_invalid_parameter_is_reported_before_the_window(self, tenant: Tenant) -> None:
+        r = await tenant.client.get("/v1/nps", params={**BACKWARDS, "group_by": "bogus"})
+        assert r.status_code == 422, r.text
+        assert [e["loc"] for e in r.json()["errors"]] == [["query", "group_by"]]
+
+    async def test_a_method_that_does_not_fit_is_reported_before_the_window(
+        self, tenant: Tenant
+    ) -> None:
+        r = await tenant.client.get(
+            "/v1/nps", params={**BACKWARDS, "method": "account_as_unit", "account_id": "x"}
+        )
+        assert r.status_code == 422, r.text
+        assert [e["loc"] for e in r.json()["errors"]] == [["query", "method"]]
+
+    async def test_a_backwards_window_alone_is_422_at_from(self, tenant: Tenant) -> None:
+        r = await tenant.client.get("/v1/nps", params=BACKWARDS)
+        assert r.status_code == 422, r.text
+        assert [e["loc"] for e in r.json()["errors"]] == [["query", "from"]]

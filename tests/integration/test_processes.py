@@ -77,6 +77,18 @@ def _stop(process: subprocess.Popen[str]) -> int:
     return process.wait(timeout=30)
 
 
+async def _ready(port: int) -> None:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+
+        async def ready() -> bool:
+            try:
+                return (await client.get("/readyz")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await _until(ready, "the service to be ready")
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -112,15 +124,7 @@ class TestServeCommand:
         with _nps(
             empty_database_url, "serve", NPS_PORT=str(port), NPS_LOG_LEVEL="warning"
         ) as serve:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-
-                async def ready() -> bool:
-                    try:
-                        return (await client.get("/readyz")).status_code == 200
-                    except httpx.TransportError:
-                        return False
-
-                await _until(ready, "the service to be ready")
+            await _ready(port)
 
             async def both_named() -> bool:
                 names = await _application_names(empty_database_url)
@@ -144,15 +148,7 @@ class TestServeCommand:
     ) -> None:
         port = _free_port()
         with _nps(empty_database_url, "serve", NPS_PORT=str(port), NPS_WORKER="off") as serve:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-
-                async def ready() -> bool:
-                    try:
-                        return (await client.get("/readyz")).status_code == 200
-                    except httpx.TransportError:
-                        return False
-
-                await _until(ready, "the service to be ready")
+            await _ready(port)
             await asyncio.sleep(1.0)  # time enough for a worker to have queued its upkeep
 
             assert "nps-api" in await _application_names(empty_database_url)

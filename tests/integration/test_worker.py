@@ -310,20 +310,80 @@ class TestWorker:
         assert (job.status, job.attempts) == ("done", 2)
         assert recorder.runs == [(job_id, "b")]
 
-    async def test_an_undeclared_task_fails_with_a_reason(
+    async def test_a_task_this_worker_does_not_know_is_left_to_one_that_does(
         self, committed_sessions: async_sessionmaker[AsyncSession], recorder: Recorder
     ) -> None:
-        async with session_scope(committed_sessions) as session:
-            await session.execute(text("INSERT INTO jobs (task) VALUES ('test.removed_since')"))
-        worker = Worker(committed_sessions, SETTINGS, registry=recorder.registry)
+        # A rolling deploy: a newer worker queued a task the older code does not declare.
+        newer = Registry()
+        ran: list[int] = []
 
-        assert await worker.run_once() is True
+        @newer.task("test.newer")
+        async def newer_task(ctx: JobContext) -> None:
+            ran.append(ctx.job_id)
 
+        job_id = await _queue(committed_sessions, newer, "test.newer")
+        older = Worker(committed_sessions, SETTINGS, registry=recorder.registry)
+
+        assert await older.run_once() is False
         [job] = await _jobs(committed_sessions)
-        assert (job.status, job.last_error) == (
-            "failed",
-            "no task 'test.removed_since' is declared",
-        )
+        assert (job.status, job.attempts, job.locked_by) == ("queued", 0, None)
+
+        assert await Worker(committed_sessions, SETTINGS, registry=newer).run_once() is True
+        assert ran == [job_id]
+
+    async def test_a_worker_that_lost_its_lease_keeps_none_of_the_work(
+        self, committed_sessions: async_sessionmaker[AsyncSession]
+    ) -> None:
+        registry = Registry()
+
+        @registry.task("test.overran")
+        async def overran(ctx: JobContext) -> None:
+            await ctx.session.execute(
+                update(Workspace).where(Workspace.id == ctx.workspace_id).values(name="twice")
+            )
+            # Meanwhile its lease ran out and another worker took the job over.
+            async with session_scope(committed_sessions) as other:
+                await other.execute(update(Job).values(locked_by="the-other-worker"))
+
+        async with session_scope(committed_sessions) as session:
+            workspace, _ = await create_workspace(session, "once")
+            await enqueue(session, "test.overran", workspace_id=workspace.id, registry=registry)
+        try:
+            assert await Worker(committed_sessions, SETTINGS, registry=registry).run_once()
+            async with committed_sessions() as session:
+                name = await session.scalar(
+                    select(Workspace.name).where(Workspace.id == workspace.id)
+                )
+                job = await session.scalar(select(Job))
+            assert name == "once"
+            assert job is not None
+            assert (job.status, job.locked_by) == ("running", "the-other-worker")
+        finally:
+            async with session_scope(committed_sessions) as session:
+                await session.execute(delete(Workspace).where(Workspace.id == workspace.id))
+
+    async def test_a_long_job_keeps_its_lease(
+        self, committed_sessions: async_sessionmaker[AsyncSession]
+    ) -> None:
+        registry = Registry()
+        started = asyncio.Event()
+
+        @registry.task("test.long", lease=timedelta(seconds=1))
+        async def long(ctx: JobContext) -> None:
+            started.set()
+            await asyncio.sleep(2.0)  # twice its lease
+
+        await _queue(committed_sessions, registry, "test.long")
+        busy = Worker(committed_sessions, SETTINGS, registry=registry, name="busy")
+        other = Worker(committed_sessions, SETTINGS, registry=registry, name="other")
+        running = asyncio.create_task(busy.run_once())
+        await started.wait()
+        await asyncio.sleep(1.5)  # past the first lease, which the busy worker renewed
+
+        assert await other.run_once() is False
+        assert await running is True
+        [job] = await _jobs(committed_sessions)
+        assert (job.status, job.attempts) == ("done", 1)
 
     async def test_a_periodic_task_is_queued_once_per_period_by_any_number_of_workers(
         self, committed_sessions: async_sessionmaker[AsyncSession], recorder: Recorder
