@@ -14,6 +14,7 @@ from app.db import State, create_engine, create_sessionmaker
 from app.errors import install_error_handlers
 from app.middleware import BodyLimit
 from app.schemas import PROBLEM_RESPONSES, Problem
+from app.tasks import MODULES as TASK_MODULES  # noqa: F401 - declares what services may queue
 
 API_APPLICATION_NAME = "nps-api"
 

@@ -27,10 +27,7 @@ from app.config import Settings
 from app.db import create_engine, create_sessionmaker, session_scope
 from app.jobs import TASKS, JobContext, Registry, Task, enqueue
 from app.models import Job, JobStatus
-
-# The modules that declare tasks beside their code (app.jobs declares its own upkeep), imported
-# so that their @task declarations register.
-from app.services import idempotency  # noqa: F401  isort: skip
+from app.tasks import MODULES as TASK_MODULES  # noqa: F401 - declares every task to run
 
 logger = logging.getLogger("app.worker")
 

@@ -1,0 +1,7 @@
+"""Every module that declares background tasks (app.jobs' @task), imported by the API and by the
+worker, so both know the same tasks: the API to queue them, the worker to run them."""
+
+from app import jobs
+from app.services import idempotency
+
+MODULES = (jobs, idempotency)
