@@ -36,6 +36,15 @@ async def _application_names(url: str) -> set[str]:
     return {str(name) for (name,) in rows}
 
 
+async def _gone(url: str, names: set[str]) -> None:
+    """The processes' connections close with them (a backend lingers a moment after)."""
+
+    async def closed() -> bool:
+        return not names & await _application_names(url)
+
+    await _until(closed, f"the connections of {sorted(names)} to close")
+
+
 async def _until(check: Callable[[], object], what: str) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + DEADLINE_SECONDS
@@ -113,7 +122,7 @@ class TestWorkerCommand:
             assert "nps-worker" in await _application_names(empty_database_url)
 
             assert await asyncio.to_thread(_stop, worker) == 0
-        assert "nps-worker" not in await _application_names(empty_database_url)
+        await _gone(empty_database_url, {"nps-worker"})
 
 
 class TestServeCommand:
@@ -141,7 +150,7 @@ class TestServeCommand:
             await _until(upkeep_ran, "the in-process worker to run the periodic upkeep")
 
             assert await asyncio.to_thread(_stop, serve) == 0
-        assert not {"nps-api", "nps-worker"} & await _application_names(empty_database_url)
+        await _gone(empty_database_url, {"nps-api", "nps-worker"})
 
     async def test_worker_off_leaves_background_work_to_nps_worker(
         self, empty_database_url: str
