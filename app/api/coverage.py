@@ -10,6 +10,7 @@ from app.presenters.coverage import account_coverage_read, coverage_read
 from app.schemas.coverage import AccountCoverageReport, CoverageReport
 from app.services import accounts
 from app.services.coverage import account_coverage, portfolio_coverage
+from app.services.selection import Filters
 
 router = APIRouter(prefix="/v1", tags=["coverage"])
 
@@ -46,6 +47,4 @@ async def get_coverage(
     found = await portfolio_coverage(
         session, auth.workspace_id, window=window, segment=segment, industry=industry
     )
-    filters = {"segment": segment, "industry": industry}
-    echo = {name: value for name, value in filters.items() if value is not None}
-    return coverage_read(window, echo, found)
+    return coverage_read(window, Filters(segment=segment, industry=industry).echo(), found)

@@ -64,7 +64,6 @@ async def get_nps_trend(
         interval=interval,
         tz=tz,
         rolling_days=rolling_days,
-        group_by=group_by,
     )
 
 

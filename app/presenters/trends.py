@@ -5,23 +5,20 @@ from datetime import UTC
 from app.buckets import Interval
 from app.presenters.scores import change_read, score_read, weights_read
 from app.schemas.trends import CompareReport, CompareSide, TrendPoint, TrendReport, TrendSeries
+from app.services.cells import Cell
 from app.services.selection import Counting, Dimension, Filters, column_name
-from app.services.trends import Comparison, Series, Side, Trend
+from app.services.trends import Comparison, Side, Trend
 
 
-def points_read(series: Series, counting: Counting) -> list[TrendPoint]:
+def points_read(trend: Trend, cells: list[Cell], counting: Counting) -> list[TrendPoint]:
     """Each bucket's score and its change from the last non-empty point, if disjoint from it."""
     points = []
     last: int | None = None
-    windows, cells = series.windows, series.cells
-    for i, ((start, end), window, cell) in enumerate(
-        zip(series.bounds, windows, cells, strict=True)
-    ):
+    bounds, windows = trend.bounds, trend.windows
+    for i, ((start, end), window, cell) in enumerate(zip(bounds, windows, cells, strict=True)):
         change = None
         if cell.tally.n and last is not None and windows[last].end <= window.start:
-            change = change_read(
-                cell, cells[last], counting.options, previous=series.bounds[last][0]
-            )
+            change = change_read(cell, cells[last], counting.options, previous=bounds[last][0])
         points.append(
             TrendPoint(
                 start=start,
@@ -45,12 +42,12 @@ def trend_report(
     interval: Interval,
     tz: str,
     rolling_days: int | None,
-    group_by: Dimension | None,
 ) -> TrendReport:
     series = None
-    if trend.groups is not None and group_by is not None:
+    if trend.group_by is not None:
+        name = column_name(trend.group_by)
         series = [
-            TrendSeries(key={column_name(group_by): key}, points=points_read(line, counting))
+            TrendSeries(key={name: key}, points=points_read(trend, line, counting))
             for key, line in trend.groups
         ]
     return TrendReport(
@@ -62,7 +59,7 @@ def trend_report(
         from_=trend.bounds[0][0].astimezone(UTC),
         to=trend.bounds[-1][1].astimezone(UTC),
         filters=filters.echo(),
-        points=points_read(trend.total, counting),
+        points=points_read(trend, trend.total, counting),
         series=series,
     )
 

@@ -23,20 +23,15 @@ Bounds = tuple[datetime, datetime]
 
 
 @dataclass(frozen=True, slots=True)
-class Series:
-    """One line of a trend: a bucket's bounds, its counting window and its cell, per point."""
+class Trend:
+    """Per point: its bucket's bounds, the window it counts, and a cell per line."""
 
     bounds: list[Bounds]
     windows: list[Window]
-    cells: list[Cell]
-
-
-@dataclass(frozen=True, slots=True)
-class Trend:
-    bounds: list[Bounds]
-    total: Series
-    # Per value of group_by, in key order (the unknown value last); None without group_by.
-    groups: list[tuple[Any, Series]] | None
+    total: list[Cell]
+    group_by: Dimension | None
+    # One line per value of group_by, in key order (the unknown value last).
+    groups: list[tuple[Any, list[Cell]]]
     cells: Cells
 
 
@@ -76,17 +71,21 @@ async def nps_trend(
     dimensions = () if group_by is None else (group_by,)
     cells = await count(session, workspace_id, counting.selection(windows, filters), dimensions)
     periods = range(len(windows))
-    groups = None
+    groups = []
     if group_by is not None:
         per_period = [marginal(cells, 0, i) for i in periods]
         keys = sorted(
             set().union(*per_period), key=lambda k: (k is None, "" if k is None else str(k))
         )
-        groups = [
-            (key, Series(bounds, windows, [p.get(key, Cell()) for p in per_period])) for key in keys
-        ]
-    totals = Series(bounds, windows, [total(cells, i) for i in periods])
-    return Trend(bounds=bounds, total=totals, groups=groups, cells=cells)
+        groups = [(key, [p.get(key, Cell()) for p in per_period]) for key in keys]
+    return Trend(
+        bounds=bounds,
+        windows=windows,
+        total=[total(cells, i) for i in periods],
+        group_by=group_by,
+        groups=groups,
+        cells=cells,
+    )
 
 
 # Comparisons
