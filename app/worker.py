@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, text, update
@@ -89,13 +89,21 @@ class Worker:
         self.settings = settings
         self.registry = registry
         self.name = name or worker_name()
+        # When the next period of any periodic task starts: until then there is nothing new to
+        # queue, so an idle worker's poll costs one claim, not a transaction of inserts too.
+        self._next_period: datetime | None = None
 
     async def schedule_periodic(self) -> int:
         """Queue each periodic task's job for the current period, unless queued already."""
+        periodic = self.registry.periodic()
+        if not periodic or (
+            self._next_period is not None and datetime.now(UTC) < self._next_period
+        ):
+            return 0
         queued = 0
         async with session_scope(self.sessionmaker) as session:
-            now = await _now(session)
-            for declared in self.registry.periodic():
+            now = await _now(session)  # the database's clock decides the period, for all workers
+            for declared in periodic:
                 slot = declared.slot(now)
                 job_id = await enqueue(
                     session,
@@ -105,6 +113,7 @@ class Worker:
                     registry=self.registry,
                 )
                 queued += job_id is not None
+        self._next_period = min(d.slot(now) + d.every for d in periodic if d.every is not None)
         return queued
 
     async def claim(self) -> Claimed | None:

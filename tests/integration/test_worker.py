@@ -405,6 +405,21 @@ class TestWorker:
         assert job.dedupe_key == f"test.hourly@{job.run_at.isoformat()}"
         assert (job.run_at.minute, job.run_at.second, job.run_at.microsecond) == (0, 0, 0)
 
+    async def test_a_worker_looks_again_only_when_a_new_period_starts(
+        self, committed_sessions: async_sessionmaker[AsyncSession], recorder: Recorder
+    ) -> None:
+        worker = Worker(committed_sessions, SETTINGS, registry=recorder.registry)
+        assert await worker.schedule_periodic() == 1
+        async with session_scope(committed_sessions) as session:
+            await session.execute(delete(Job))
+
+        # Within the same hour the worker knows it queued this period's job already.
+        assert await worker.schedule_periodic() == 0
+        assert await _jobs(committed_sessions) == []
+
+        worker._next_period = datetime.now(UTC) - timedelta(seconds=1)  # as if an hour passed
+        assert await worker.schedule_periodic() == 1
+
     async def test_run_loops_until_stopped(
         self, committed_sessions: async_sessionmaker[AsyncSession], recorder: Recorder
     ) -> None:
