@@ -7,7 +7,7 @@ import pytest
 
 from app.scoring import Tally
 from tests.support.api import Answer, answers_for, get_json
-from tests.support.clock import WINDOW, at, utc
+from tests.support.clock import WINDOW, at, minute_end, utc
 from tests.support.expected import (
     counts,
     expected_change,
@@ -113,9 +113,7 @@ class TestCompareWindows:
         a_from, a_to = (datetime.fromisoformat(body["a"][k]) for k in ("from", "to"))
         b_from, b_to = (datetime.fromisoformat(body["b"][k]) for k in ("from", "to"))
         # The default end is the end of the minute of the request (a stable instant to poll).
-        assert a_to in {
-            t.replace(second=0, microsecond=0) + timedelta(minutes=1) for t in (before, after)
-        }
+        assert a_to in {minute_end(before), minute_end(after)}
         assert a_to - a_from == timedelta(days=365)
         assert (b_to, b_from) == (a_from, a_from - timedelta(days=365))
         assert body["a"]["score"] == expected_score(1, 0, 0)

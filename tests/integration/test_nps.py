@@ -22,7 +22,7 @@ from tests.support.api import (
     report,
     set_excluded,
 )
-from tests.support.clock import END, START, WINDOW, at, iso_at
+from tests.support.clock import END, START, WINDOW, at, iso_at, minute_end
 from tests.support.expected import (
     Counts,
     counts,
@@ -905,9 +905,7 @@ class TestNpsWindow:
         end = datetime.fromisoformat(body["to"])
         assert end - start == timedelta(days=365)
         # The default end is the end of the minute of the request (a stable instant to poll).
-        assert end in {
-            t.replace(second=0, microsecond=0) + timedelta(minutes=1) for t in (now, after)
-        }
+        assert end in {minute_end(now), minute_end(after)}
         assert counts(body["score"]) == (1, 0, 0)
 
     async def test_only_to_gives_the_365_days_before_it(self, tenant: Tenant) -> None:

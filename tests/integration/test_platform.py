@@ -1,9 +1,6 @@
 """The platform under the endpoints: schema, migrations, failures, probes, limits, the CLI."""
 
 import asyncio
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -32,6 +29,7 @@ from app.models import ApiKey, Scope, SurveyResponse, Workspace
 from app.services.keys import hash_key
 from tests.support.harness import Tenant, build_app, client_for
 from tests.support.problems import problem
+from tests.support.processes import run_nps
 
 
 def _schema_diff(connection: Connection) -> list[object]:
@@ -239,22 +237,10 @@ class TestBootstrap:
             assert await session.scalar(select(func.count()).select_from(Workspace)) == 0
 
 
-def _nps(database_url: str, *args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NPS_DATABASE_URL": database_url, **env_vars}
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 class TestCli:
     async def test_bad_configuration_is_a_one_line_error(self, empty_database_url: str) -> None:
         done = await asyncio.to_thread(
-            _nps, empty_database_url, "migrate", NPS_BOOTSTRAP_API_KEY="short"
+            run_nps, empty_database_url, "migrate", NPS_BOOTSTRAP_API_KEY="short"
         )
         assert done.returncode == 1
         assert done.stderr.strip() == (
@@ -265,8 +251,8 @@ class TestCli:
     @pytest.mark.usefixtures("engine")
     async def test_workspace_and_keys_from_the_command_line(self, empty_database_url: str) -> None:
         url = empty_database_url
-        assert (await asyncio.to_thread(_nps, url, "migrate")).returncode == 0
-        made = await asyncio.to_thread(_nps, url, "create-workspace", "Globex")
+        assert (await asyncio.to_thread(run_nps, url, "migrate")).returncode == 0
+        made = await asyncio.to_thread(run_nps, url, "create-workspace", "Globex")
         assert made.returncode == 0, made.stderr
         admin = made.stdout.strip().splitlines()[-1]
         assert admin.startswith("nps_")
@@ -279,13 +265,13 @@ class TestCli:
                 )
             assert workspace_id is not None
             read = await asyncio.to_thread(
-                _nps, url, "create-key", "--workspace", str(workspace_id), "--scope", "read"
+                run_nps, url, "create-key", "--workspace", str(workspace_id), "--scope", "read"
             )
             assert read.returncode == 0, read.stderr
             read_key = read.stdout.strip().splitlines()[-1]
-            revoked = await asyncio.to_thread(_nps, url, "revoke-key", read_key[:12])
+            revoked = await asyncio.to_thread(run_nps, url, "revoke-key", read_key[:12])
             assert revoked.returncode == 0, revoked.stderr
-            unknown = await asyncio.to_thread(_nps, url, "revoke-key", "nps_nothing")
+            unknown = await asyncio.to_thread(run_nps, url, "revoke-key", "nps_nothing")
             assert unknown.returncode != 0
             assert "no API key" in unknown.stderr
             async with probe.connect() as connection:

@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime, timedelta
 
+from tests.support.api import put_account, put_stakeholder, respond
+from tests.support.clock import minute_end
 from tests.support.harness import Tenant
 
 OPEN_WINDOW_PATHS = (
@@ -15,17 +17,10 @@ OPEN_WINDOW_PATHS = (
 
 
 async def _seed_now(tenant: Tenant) -> None:
-    """One answer submitted just now (the default submitted_at)."""
-    r = await tenant.client.put("/v1/accounts/acme", json={"name": "Acme"})
-    assert r.status_code == 201, r.text
-    r = await tenant.client.put("/v1/stakeholders/dana", json={"account_id": "acme"})
-    assert r.status_code == 201, r.text
-    r = await tenant.client.post("/v1/responses", json={"stakeholder_id": "dana", "score": 10})
-    assert r.status_code == 201, r.text
-
-
-def _minute_end(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    """One answer submitted just now (the default submitted_at), over HTTP: what a poll sees."""
+    await put_account(tenant.client, "acme")
+    await put_stakeholder(tenant.client, "dana", "acme")
+    await respond(tenant.client, "dana", 10)
 
 
 class TestOpenWindow:
@@ -45,7 +40,7 @@ class TestOpenWindow:
                 first = await tenant.client.get(path)
                 second = await tenant.client.get(path)
                 after = datetime.now(UTC)
-                if _minute_end(before) == _minute_end(after):
+                if minute_end(before) == minute_end(after):
                     break
             assert first.status_code == second.status_code == 200, (path, first.text)
             assert first.content == second.content, path
@@ -57,7 +52,7 @@ class TestOpenWindow:
 
         assert r.status_code == 200, r.text
         end = datetime.fromisoformat(r.json()["to"])
-        assert end in {_minute_end(before), _minute_end(after)}
+        assert end in {minute_end(before), minute_end(after)}
         assert end > after
         assert datetime.fromisoformat(r.json()["from"]) == end - timedelta(days=365)
 

@@ -2,21 +2,16 @@
 pg_stat_activity, their background worker, and a clean stop on SIGTERM."""
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app import migrate
-
-DEADLINE_SECONDS = 60.0
+from tests.support.processes import eventually, started_nps
 
 
 async def _query(url: str, sql: str) -> list[tuple[object, ...]]:
@@ -42,43 +37,7 @@ async def _gone(url: str, names: set[str]) -> None:
     async def closed() -> bool:
         return not names & await _application_names(url)
 
-    await _until(closed, f"the connections of {sorted(names)} to close")
-
-
-async def _until(check: Callable[[], object], what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE_SECONDS
-    while loop.time() < deadline:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"gave up waiting for {what}")
-
-
-@contextmanager
-def _nps(database_url: str, *args: str, **env_vars: str) -> Iterator[subprocess.Popen[str]]:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("NPS_")},
-        "NPS_DATABASE_URL": database_url,
-        "NPS_WORKER_POLL_SECONDS": "0.2",
-        **env_vars,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=30)
+    await eventually(closed, f"the connections of {sorted(names)} to close", every=0.2)
 
 
 def _stop(process: subprocess.Popen[str]) -> int:
@@ -95,7 +54,7 @@ async def _ready(port: int) -> None:
             except httpx.TransportError:
                 return False
 
-        await _until(ready, "the service to be ready")
+        await eventually(ready, "the service to be ready", every=0.2)
 
 
 def _free_port() -> int:
@@ -110,7 +69,7 @@ class TestWorkerCommand:
         self, empty_database_url: str
     ) -> None:
         await asyncio.to_thread(migrate.upgrade, empty_database_url)
-        with _nps(empty_database_url, "worker") as worker:
+        with started_nps(empty_database_url, "worker", NPS_WORKER_POLL_SECONDS="0.2") as worker:
 
             async def upkeep_done() -> bool:
                 rows = await _query(
@@ -118,7 +77,7 @@ class TestWorkerCommand:
                 )
                 return {task for (task,) in rows} == {"idempotency.purge", "jobs.purge"}
 
-            await _until(upkeep_done, "the periodic jobs to run")
+            await eventually(upkeep_done, "the periodic jobs to run", every=0.2)
             assert "nps-worker" in await _application_names(empty_database_url)
 
             assert await asyncio.to_thread(_stop, worker) == 0
@@ -130,8 +89,12 @@ class TestServeCommand:
         self, empty_database_url: str
     ) -> None:
         port = _free_port()
-        with _nps(
-            empty_database_url, "serve", NPS_PORT=str(port), NPS_LOG_LEVEL="warning"
+        with started_nps(
+            empty_database_url,
+            "serve",
+            NPS_PORT=str(port),
+            NPS_LOG_LEVEL="warning",
+            NPS_WORKER_POLL_SECONDS="0.2",
         ) as serve:
             await _ready(port)
 
@@ -139,7 +102,7 @@ class TestServeCommand:
                 names = await _application_names(empty_database_url)
                 return {"nps-api", "nps-worker"} <= names
 
-            await _until(both_named, "the API and the worker to connect")
+            await eventually(both_named, "the API and the worker to connect", every=0.2)
 
             async def upkeep_ran() -> bool:
                 rows = await _query(
@@ -147,7 +110,9 @@ class TestServeCommand:
                 )
                 return rows == [(2,)]
 
-            await _until(upkeep_ran, "the in-process worker to run the periodic upkeep")
+            await eventually(
+                upkeep_ran, "the in-process worker to run the periodic upkeep", every=0.2
+            )
 
             assert await asyncio.to_thread(_stop, serve) == 0
         await _gone(empty_database_url, {"nps-api", "nps-worker"})
@@ -156,7 +121,9 @@ class TestServeCommand:
         self, empty_database_url: str
     ) -> None:
         port = _free_port()
-        with _nps(empty_database_url, "serve", NPS_PORT=str(port), NPS_WORKER="off") as serve:
+        with started_nps(
+            empty_database_url, "serve", NPS_PORT=str(port), NPS_WORKER="off"
+        ) as serve:
             await _ready(port)
             await asyncio.sleep(1.0)  # time enough for a worker to have queued its upkeep
 

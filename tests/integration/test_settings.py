@@ -8,7 +8,7 @@ import pytest
 from app.models import Scope
 from app.scoring import CIMethod
 from tests.support.api import Answer, answers_for, get_json, put_settings, report
-from tests.support.clock import at, stamp
+from tests.support.clock import at, minute_end, stamp
 from tests.support.expected import (
     DEFAULT_JOB_LEVEL_WEIGHTS,
     DEFAULT_ROLE_WEIGHTS,
@@ -356,9 +356,7 @@ class TestSettingsEffects:
         start, end = datetime.fromisoformat(body["from"]), datetime.fromisoformat(body["to"])
         assert end - start == timedelta(days=30)
         # The default end is the end of the minute of the request (a stable instant to poll).
-        assert end in {
-            t.replace(second=0, microsecond=0) + timedelta(minutes=1) for t in (now, after)
-        }
+        assert end in {minute_end(now), minute_end(after)}
         assert body["score"] == expected_score(1, 0, 0)
         assert only_to["from"] == stamp(datetime(2026, 3, 2, tzinfo=UTC))
         assert only_to["to"] == "2026-04-01T00:00:00Z"

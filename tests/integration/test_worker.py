@@ -15,6 +15,7 @@ from app.jobs import TASKS, JobContext, Registry, enqueue
 from app.models import IdempotencyRecord, Job, Workspace
 from app.services.keys import create_workspace
 from app.worker import Worker
+from tests.support.processes import eventually
 
 SETTINGS = Settings(database_url="postgresql://unused@localhost/unused")
 
@@ -427,10 +428,8 @@ class TestWorker:
         worker = Worker(committed_sessions, SETTINGS, registry=recorder.registry)
         running = asyncio.create_task(worker.run(stop, poll_seconds=0.05))
         job_id = await _queue(committed_sessions, recorder.registry, "test.record", worker_hint="c")
-        for _ in range(250):  # the periodic job may well run first
-            if (job_id, "c") in recorder.runs:
-                break
-            await asyncio.sleep(0.02)
+        # (The periodic job may well run first.)
+        await eventually(lambda: (job_id, "c") in recorder.runs, "the job to run", seconds=5)
         stop.set()
         await asyncio.wait_for(running, timeout=5)
 

@@ -36,3 +36,8 @@ def stamp_at(days: float) -> str:
 def iso_at(days: float) -> str:
     """The instant `days` after START as sent in a request: isoformat, offset `+00:00`."""
     return at(days).isoformat()
+
+
+def minute_end(moment: datetime) -> datetime:
+    """The end of the UTC minute `moment` is in: where a window left open ends."""
+    return moment.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)

@@ -1,0 +1,63 @@
+"""The `nps` command in a process of its own, and waiting for what it does."""
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+NPS = (sys.executable, "-m", "app.cli")
+
+
+def nps_env(database_url: str, **env_vars: str) -> dict[str, str]:
+    """This environment without its own NPS_ settings, on `database_url`, plus `env_vars`."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("NPS_")}
+    return {**inherited, "NPS_DATABASE_URL": database_url, **env_vars}
+
+
+def run_nps(database_url: str, *args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
+    """`nps ARGS` to its end (at most a minute), its output captured."""
+    return subprocess.run(
+        [*NPS, *args],
+        env=nps_env(database_url, **env_vars),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@contextmanager
+def started_nps(database_url: str, *args: str, **env_vars: str) -> Iterator[subprocess.Popen[str]]:
+    """`nps ARGS` running while the block runs; killed afterwards if it is still up."""
+    process = subprocess.Popen(
+        [*NPS, *args],
+        env=nps_env(database_url, **env_vars),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)
+
+
+async def eventually(
+    check: Callable[[], object], what: str, *, seconds: float = 60.0, every: float = 0.02
+) -> None:
+    """Wait until `check()` (a function or a coroutine function) is true, looking `every` so
+    often; fail after `seconds`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(every)
+    raise AssertionError(f"gave up waiting for {what}")
