@@ -288,3 +288,56 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ResponseRevision(Base):
+    """One correction of a stored response: who changed it, when, and each field's before and
+    after (`changes`: {field: {"from": old, "to": new}}), kept as long as the response is."""
+
+    __tablename__ = "response_revisions"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "response_id"],
+            ["responses.workspace_id", "responses.id"],
+            ondelete="CASCADE",
+        ),
+        CheckConstraint("revision >= 2", name="revision_after_original"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    response_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    # The response as recorded is revision 1; each correction is the next number.
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    # Who made the change, as the caller's subject names itself (e.g. "api_key:nps_ab12cd34").
+    changed_by: Mapped[str] = mapped_column(String(200))
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+class DeletionKind(StrEnum):
+    ACCOUNT = "account"
+    STAKEHOLDER = "stakeholder"
+    RESPONSE = "response"
+
+
+class Deletion(Base):
+    """A tombstone: that an account, stakeholder or response was deleted, and when. No personal
+    data beyond the client's own id, so a CRM syncing with updated_since can see deletes too."""
+
+    __tablename__ = "deletions"
+    __table_args__ = (
+        ForeignKeyConstraint(["workspace_id"], ["workspaces.id"], ondelete="CASCADE"),
+        CheckConstraint("kind IN ('account', 'stakeholder', 'response')", name="kind_known"),
+        # GET /v1/deletions?since= pages in (deleted_at, seq) order.
+        Index("ix_deletions_workspace_deleted", "workspace_id", "deleted_at", "seq"),
+        # The retention purge.
+        Index("ix_deletions_deleted_at", "deleted_at"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    object_id: Mapped[str] = mapped_column(String(128))
+    # A response's external_id, so a CRM that keys responses by its own id can match the delete.
+    external_id: Mapped[str | None] = mapped_column(String(128))
+    deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
