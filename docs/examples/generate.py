@@ -10,6 +10,7 @@ import json
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).parent
 START = datetime(2024, 12, 1, tzinfo=UTC)
@@ -32,7 +33,7 @@ PEOPLE = [
     ("user", "manager", "Finance"),
 ]
 NAMES = ["alex", "blair", "casey", "drew", "emery", "finley"]
-COMMENTS = {
+COMMENTS: dict[str, list[str | None]] = {
     "promoter": ["Support is quick", "The reports save us hours", "Great onboarding"],
     "passive": ["Fine, but pricing is high", "Does the job", None],
     "detractor": ["Too many outages lately", "Support takes days to answer", "Hard to use"],
@@ -43,9 +44,12 @@ def _category(score: int) -> str:
     return "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
 
 
-def main() -> None:
+def build() -> dict[str, str]:
+    """Each file's name and text."""
     rng = random.Random(2026)
-    accounts, stakeholders, responses = [], [], []
+    accounts: list[dict[str, Any]] = []
+    stakeholders: list[dict[str, Any]] = []
+    responses: list[dict[str, Any]] = []
     for account_id, name, industry, segment, revenue, quarters in ACCOUNTS:
         account = {"id": account_id, "name": name, "industry": industry, "segment": segment}
         if revenue is not None:
@@ -81,12 +85,18 @@ def main() -> None:
                     answer["comment"] = comment
                 responses.append(answer)
     responses.sort(key=lambda r: r["submitted_at"])
-    for file, key, items in [
-        ("accounts.json", "accounts", accounts),
-        ("stakeholders.json", "stakeholders", stakeholders),
-        ("history.json", "responses", responses),
-    ]:
-        text = json.dumps({key: items}, indent=1, ensure_ascii=False) + "\n"
+    return {
+        file: json.dumps({key: items}, indent=1, ensure_ascii=False) + "\n"
+        for file, key, items in [
+            ("accounts.json", "accounts", accounts),
+            ("stakeholders.json", "stakeholders", stakeholders),
+            ("history.json", "responses", responses),
+        ]
+    }
+
+
+def main() -> None:
+    for file, text in build().items():
         (HERE / file).write_text(text, encoding="utf-8")
 
 
