@@ -68,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="B2B NPS service",
         version="1.0.0",
         summary="Account- and role-level Net Promoter Scores with honest small-sample statistics.",
+        description="How scores, intervals, changes and weights are computed, with worked "
+        "examples: docs/scoring.md in the service's repository.",
         lifespan=lifespan,
     )
     # The process's configuration, fixed for the app's life (not per-request state).
