@@ -65,6 +65,12 @@ class Conflict(ProblemError):
     status, slug, title = 409, "conflict", "Conflict"
 
 
+class LastAdminKey(Conflict):
+    """Revoking this key would leave its workspace without an active admin key."""
+
+    slug, title = "last-admin-key", "Last admin key"
+
+
 class PayloadTooLarge(ProblemError):
     status, slug, title = 413, "payload-too-large", "Payload too large"
 
