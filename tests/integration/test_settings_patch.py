@@ -424,4 +424,4 @@ async def _waiting_for_locks(engine: AsyncEngine, count: int) -> bool:
                 " WHERE datname = current_database() AND wait_event_type = 'Lock'"
             )
         )
-    return waiting == count
+    return bool(waiting == count)
