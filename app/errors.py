@@ -65,6 +65,10 @@ class Conflict(ProblemError):
     status, slug, title = 409, "conflict", "Conflict"
 
 
+class ResyncRequired(ProblemError):
+    status, slug, title = 410, "resync-required", "Full resync required"
+
+
 class PayloadTooLarge(ProblemError):
     status, slug, title = 413, "payload-too-large", "Payload too large"
 
