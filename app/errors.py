@@ -71,6 +71,10 @@ class LastAdminKey(Conflict):
     slug, title = "last-admin-key", "Last admin key"
 
 
+class ResyncRequired(ProblemError):
+    status, slug, title = 410, "resync-required", "Full resync required"
+
+
 class PayloadTooLarge(ProblemError):
     status, slug, title = 413, "payload-too-large", "Payload too large"
 

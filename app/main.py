@@ -6,7 +6,18 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.api import accounts, at_risk, coverage, health, keys, movements, nps, responses, trend
+from app.api import (
+    accounts,
+    at_risk,
+    coverage,
+    deletions,
+    health,
+    keys,
+    movements,
+    nps,
+    responses,
+    trend,
+)
 from app.api import settings as settings_api
 from app.api import workspace as workspace_api
 from app.api.idempotency import install_replay_handler
@@ -88,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings_api,
         movements,
         coverage,
+        deletions,
         workspace_api,
     ):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)

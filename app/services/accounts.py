@@ -115,7 +115,8 @@ async def delete_account(session: AsyncSession, workspace_id: uuid.UUID, account
     """Delete the account; its stakeholders and responses go with it (ON DELETE CASCADE).
 
     People registered elsewhere now who answered for this account lose those answers too, so
-    their chains are relinked from the earliest one on.
+    their chains are relinked from the earliest one on. Triggers (migration 0005) record a
+    tombstone for the account and for every stakeholder and response that goes with it.
     """
     registered_here = select(Stakeholder.id).where(
         Stakeholder.workspace_id == workspace_id, Stakeholder.account_id == account_id

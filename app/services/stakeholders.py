@@ -208,7 +208,10 @@ async def list_stakeholders(
 async def delete_stakeholder(
     session: AsyncSession, workspace_id: uuid.UUID, stakeholder_id: str
 ) -> None:
-    """Erase the person: the stakeholder and every response they gave (ON DELETE CASCADE)."""
+    """Erase the person: the stakeholder and every response they gave (ON DELETE CASCADE).
+
+    Triggers (migration 0005) record a tombstone (ids only) for each of them.
+    """
     deleted = await session.scalar(
         delete(Stakeholder)
         .where(Stakeholder.workspace_id == workspace_id, Stakeholder.id == stakeholder_id)
