@@ -1,6 +1,8 @@
 """Corrections: a repeated external_id with other content is a 409; PATCH /v1/responses/{id}
 corrects a response, keeping each revision (GET .../revisions), and every score follows."""
 
+import asyncio
+import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -9,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db import session_scope
 from app.models import Scope, SurveyResponse
@@ -673,3 +675,38 @@ class TestScoresFollow:
         by_start = {p["start"]: p["score"]["n"] for p in trend["points"]}
         assert (by_start[stamp_at(31)], by_start[stamp_at(59)]) == (0, 1)
         assert await _defects(sessionmaker, tenant) == 0
+
+
+class TestConcurrency:
+    async def test_concurrent_corrections_each_get_their_revision_and_keep_the_chain(
+        self, committed: Tenant, engine: AsyncEngine
+    ) -> None:
+        client = committed.client
+        await _setup(client, "ann")
+        body = {"stakeholder_id": "ann"}
+        target = await post_response(client, body | {"score": 5, "submitted_at": iso_at(10)})
+        await post_response(client, body | {"score": 9, "submitted_at": iso_at(20)})
+        patches = [{"score": s} for s in (0, 1, 2, 3)] + [
+            {"submitted_at": iso_at(d)} for d in (5, 25, 30)
+        ]
+        posts = [body | {"score": 7, "submitted_at": iso_at(d)} for d in (8, 15, 28)]
+        replies = await asyncio.gather(
+            *(client.patch(_url(target["id"]), json=p) for p in patches),
+            *(client.post(ONE, json=p) for p in posts),
+        )
+        assert [r.status_code for r in replies] == [200] * len(patches) + [201] * len(posts)
+        revisions = await _revisions(client, target["id"])
+        assert [r["revision"] for r in revisions] == list(range(1, len(patches) + 2))
+        # Serialised: each correction started from what the one before it left.
+        for before, after in itertools.pairwise(revisions):
+            for field, change in after["changes"].items():
+                assert change["from"] == before["values"][field]
+        # Replaying the changes in revision order ends at the response as it stands.
+        current = (await client.get(_url(target["id"]))).json()
+        final = revisions[-1]["values"]
+        assert (final["score"], final["submitted_at"]) == (
+            current["score"],
+            current["submitted_at"],
+        )
+        async with async_sessionmaker(engine)() as session:
+            assert await chain_defects(session, committed.id) == 0
