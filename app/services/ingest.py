@@ -5,16 +5,11 @@ A retry never double-counts: an external_id already stored (or earlier in the sa
 never stored twice. Sent again with the same content it is reported as a duplicate with the
 stored id; with other content it is a 409 naming the stored response (a change is a PATCH).
 
-"The same content" compares what the client sends of the answer: the stakeholder, score,
-comment, survey, channel and attributes (as JSON: 1, 1.0 and true differ), and submitted_at
-when it is sent (a retry that omits it matches whatever was stored, which was "now"). An
-omitted comment or survey is null and an omitted channel is "api", as they were stored. A
-corrected response matches both its current content and its content as first recorded, so a
-late retry of the original request is still a duplicate.
+What "the same content" means is app.services.repeats.
 """
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,10 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.canonical import canonical_json
 from app.errors import (
     Conflict,
-    ExternalIdConflict,
     ProblemError,
     Unprocessable,
     field_error,
@@ -38,8 +31,8 @@ from app.errors import (
 from app.models import SurveyResponse
 from app.schemas import ResponseCreate
 from app.services.chain import relink
+from app.services.repeats import differing_fields, judge_repeats, repeat_conflict
 from app.services.response_rows import insert_rows
-from app.services.revisions import recorded_values
 from app.services.stakeholders import Snapshot, register_inline, stakeholders_by_id
 from app.sql import text_array
 
@@ -113,72 +106,6 @@ async def _by_external_ids(
     return {r.external_id: r for r in rows if r.external_id is not None}
 
 
-# The answer fields a repeat is compared on; submitted_at only when the repeat sends it.
-_COMPARED = ("stakeholder_id", "score", "comment", "survey", "channel", "attributes")
-
-
-def _differing(item: ResponseCreate, stored: Mapping[str, Any]) -> list[str]:
-    """The fields the item sends with other values than `stored` (a row's columns)."""
-    sent: dict[str, Any] = {
-        "stakeholder_id": item.stakeholder_key,
-        "score": item.score,
-        "comment": item.comment,
-        "survey": item.survey,
-        "channel": item.channel.value,
-        "attributes": canonical_json(item.attributes),
-    }
-    have = {name: stored[name] for name in _COMPARED} | {
-        "attributes": canonical_json(stored["attributes"])
-    }
-    if item.submitted_at is not None:
-        sent["submitted_at"], have["submitted_at"] = item.submitted_at, stored["submitted_at"]
-    return [name for name, value in sent.items() if have[name] != value]
-
-
-def _columns(response: SurveyResponse) -> dict[str, Any]:
-    return {name: getattr(response, name) for name in (*_COMPARED, "submitted_at")}
-
-
-def _conflict(
-    item: ResponseCreate, response_id: uuid.UUID, fields: Sequence[str], loc: tuple[str | int, ...]
-) -> ExternalIdConflict:
-    who = ["stakeholder", "id"] if item.stakeholder is not None else ["stakeholder_id"]
-    where = [[*loc, *who] if name == "stakeholder_id" else [*loc, name] for name in fields]
-    return ExternalIdConflict(
-        f"external_id {item.external_id!r} is already stored as response {response_id} with "
-        f"other content ({', '.join(fields)}); to change that response, "
-        f"PATCH /v1/responses/{response_id}",
-        response_id=response_id,
-        errors=[field_error(w, "differs from the stored response") for w in where],
-    )
-
-
-async def _repeats(
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    repeats: Sequence[tuple[ResponseCreate, SurveyResponse, tuple[str | int, ...]]],
-) -> list[ExternalIdConflict | None]:
-    """For each item repeating a stored external_id: None when it sends the same content as
-    the stored response (now or as first recorded), else the 409 naming it."""
-    differing = [_differing(item, _columns(stored)) for item, stored, _ in repeats]
-    corrected = await recorded_values(
-        session,
-        workspace_id,
-        [stored for (_, stored, _), d in zip(repeats, differing, strict=True) if d],
-    )
-    out: list[ExternalIdConflict | None] = []
-    for (item, stored, loc), fields in zip(repeats, differing, strict=True):
-        as_recorded = corrected.get(stored.id)
-        if (
-            fields
-            and as_recorded is not None
-            and not _differing(item, _columns(stored) | as_recorded)
-        ):
-            fields = []
-        out.append(_conflict(item, stored.id, fields, loc) if fields else None)
-    return out
-
-
 async def record_response(
     session: AsyncSession, workspace_id: uuid.UUID, item: ResponseCreate, *, now: datetime
 ) -> Recorded:
@@ -230,7 +157,7 @@ async def _repeat(
     stored: SurveyResponse,
     loc: tuple[str | int, ...],
 ) -> Recorded:
-    [conflict] = await _repeats(session, workspace_id, [(item, stored, loc)])
+    [conflict] = await judge_repeats(session, workspace_id, [(item, stored, loc)])
     if conflict is not None:
         raise conflict
     return Recorded(stored, created=False)
@@ -301,7 +228,7 @@ async def _settle_repeats(
     outcomes: dict[int, BatchOutcome],
 ) -> None:
     """Items repeating a stored response's external_id: 200 duplicate or 409, by content."""
-    judged = await _repeats(
+    judged = await judge_repeats(
         session,
         workspace_id,
         [(item, stored, ("body", "responses", index)) for index, item, stored in repeats],
@@ -427,8 +354,8 @@ async def _report(
         if row["id"] in inserted:
             if planned.get(index) is row:
                 outcomes[index] = BatchOutcome(index, 201, id=row["id"])
-            elif fields := _differing(item, row):
-                outcomes[index] = _failed(index, _conflict(item, row["id"], fields, loc))
+            elif fields := differing_fields(item, row):
+                outcomes[index] = _failed(index, repeat_conflict(item, row["id"], fields, loc))
             else:
                 outcomes[index] = BatchOutcome(index, 200, id=row["id"], duplicate=True)
         elif ext is not None and ext in existing:
