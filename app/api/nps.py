@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from app.api.accounts import AccountId
 from app.api.auth import ReadAuth
-from app.api.score_params import CountingDep, FiltersDep, Text, WindowDep
+from app.api.score_params import AccountCountingDep, CountingDep, FiltersDep, Text, WindowDep
 from app.db import ReadSessionDep
 from app.presenters.scores import benchmark_standing, groups_read, score_read, weights_read
 from app.schemas import AccountNpsReport, NpsReport
@@ -63,7 +63,7 @@ async def get_account_nps(
     account_id: AccountId,
     session: ReadSessionDep,
     auth: ReadAuth,
-    counting: CountingDep,
+    counting: AccountCountingDep,
     requested: WindowDep,
     survey: Text = None,
 ) -> AccountNpsReport:
