@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl
 from fastapi import FastAPI
 from fastapi._compat import ModelField, field_annotation_is_sequence
 from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import _get_flat_fields_from_params
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -79,7 +80,9 @@ def _route_table(app: FastAPI) -> list[_Route]:
         path_params: list[ModelField] = []
         for dependant in _dependants(context.dependant):
             path_params.extend(dependant.path_params)
-            for field in dependant.query_params:
+            # Flattened as FastAPI reads them: a query model (Annotated[Model, Query()]) is its
+            # fields.
+            for field in _get_flat_fields_from_params(dependant.query_params):
                 query[field.alias] = field_annotation_is_sequence(field.field_info.annotation)
         table.append(_Route(label, regex, frozenset(methods), tuple(path_params), query))
     return table
