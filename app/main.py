@@ -6,8 +6,20 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.api import accounts, at_risk, coverage, health, keys, movements, nps, responses, trend
+from app.api import (
+    accounts,
+    at_risk,
+    coverage,
+    deletions,
+    health,
+    keys,
+    movements,
+    nps,
+    responses,
+    trend,
+)
 from app.api import settings as settings_api
+from app.api import workspace as workspace_api
 from app.api.idempotency import install_replay_handler
 from app.api.score_params import PORTFOLIO_HINTS
 from app.config import Settings, get_settings
@@ -70,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="B2B NPS service",
         version="1.0.0",
         summary="Account- and role-level Net Promoter Scores with honest small-sample statistics.",
+        description="How scores, intervals, changes and weights are computed, with worked "
+        "examples: docs/scoring.md in the service's repository.",
         lifespan=lifespan,
     )
     # The process's configuration, fixed for the app's life (not per-request state).
@@ -87,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings_api,
         movements,
         coverage,
+        deletions,
+        workspace_api,
     ):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
     _register_problem_schema(app)

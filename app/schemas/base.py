@@ -3,6 +3,7 @@
 import math
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -13,13 +14,17 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
     StringConstraints,
+    TypeAdapter,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
 
@@ -131,6 +136,35 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = Field(
         description="pass as ?cursor= for the next page; null at the end"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentedAs:
+    """`Annotated[list[Any], DocumentedAs(list[Item])]`: parsed as given (a batch validates its
+    items one by one, so one bad item fails alone) but documented in OpenAPI as `list[Item]`,
+    with Item among the components."""
+
+    documented: Any
+
+    def __get_pydantic_json_schema__(
+        self, _: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return handler(TypeAdapter(self.documented).core_schema)
+
+
+IdT = TypeVar("IdT")
+
+
+class ItemResult(BaseModel, Generic[IdT]):
+    """One item of a batch answer: its index in the request, its status, and the id it
+    concerns or the problem that refused it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    index: int
+    status: int
+    id: IdT | None = None
+    problem: dict[str, Any] | None = None
 
 
 class Health(BaseModel):

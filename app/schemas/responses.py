@@ -18,6 +18,7 @@ from app.models import Channel, JobLevel, Role
 from app.schemas.base import (
     ClientId,
     Drivers,
+    ItemResult,
     Strict,
     SurveyKey,
     Timestamp,
@@ -124,14 +125,9 @@ class BatchRequest(BaseModel):
     )
 
 
-class BatchItemResult(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    index: int
+class BatchItemResult(ItemResult[uuid.UUID]):
     status: int = Field(description="201 stored, 200 already stored (duplicate), 4xx refused")
-    id: uuid.UUID | None = None
     duplicate: bool = False
-    problem: dict[str, Any] | None = None
 
 
 class BatchResult(BaseModel):

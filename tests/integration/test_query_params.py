@@ -124,6 +124,7 @@ class TestEmptyValues:
             "/v1/responses",
             "/v1/movements",
             "/v1/accounts/at-risk",
+            "/v1/deletions",
         ],
     )
     async def test_an_empty_cursor_is_the_first_page(self, tenant: Tenant, path: str) -> None:

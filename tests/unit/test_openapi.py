@@ -28,3 +28,17 @@ def test_errors_are_documented_as_problem_json() -> None:
     for status in ("401", "403", "409", "422", "503"):
         assert "application/problem+json" in post[status]["content"], status
     assert "Problem" in spec["components"]["schemas"]
+
+
+def test_scoring_references_point_at_the_repositorys_page() -> None:
+    # Served descriptions once pointed at SPEC.md, which no user of the API can open.
+    text = render(current())
+    assert "SPEC" not in text
+    assert "docs/scoring.md" in current()["info"]["description"]
+    assert (PATH.parents[1] / "docs" / "scoring.md").is_file()
+    change = current()["components"]["schemas"]["ChangeRead"]
+    assert "docs/scoring.md" in change["description"]
+    assert {"difference", "adjusted_difference"} <= set(change["properties"])
+    assert all(
+        "description" in change["properties"][f] for f in ("difference", "adjusted_difference")
+    )
