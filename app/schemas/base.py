@@ -43,7 +43,8 @@ Email = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
 ]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-SurveyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:/-]{1,100}$")]
+SURVEY_PATTERN = r"^[A-Za-z0-9._:/-]{1,100}$"
+SurveyKey = Annotated[str, StringConstraints(pattern=SURVEY_PATTERN)]
 # CRM custom fields: any JSON, within the limits of _unstorable below.
 Attributes = Annotated[dict[str, Any], Field(max_length=100)]
 # The experience behind a score, e.g. {"support": 4, "product": 5}: flat, scalar values.

@@ -1,6 +1,7 @@
 """Score objects and the reports that carry them."""
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import (
@@ -114,10 +115,27 @@ class ChangeRead(BaseModel):
     significant: bool = Field(description="p_value < 1 - the interval's level")
 
 
+class AccountProfile(BaseModel):
+    """The account a group_by=account group is about, so a dashboard needs no call per row."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str | None
+    segment: str | None
+    industry: str | None
+    annual_revenue: Decimal | None
+    currency: str | None
+
+
 class GroupRead(BaseModel):
     key: dict[str, str | None]
     score: ScoreRead
-    benchmark: BenchmarkStanding | None = Field(None, description="with group_by=industry")
+    account: AccountProfile | None = Field(None, description="with group_by=account")
+    benchmark: BenchmarkStanding | None = Field(
+        None,
+        description="with group_by=industry, and group_by=account (against the account's "
+        "industry range)",
+    )
 
 
 class NpsReport(BaseModel):
