@@ -2,38 +2,21 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 
 from app.api import accounts, at_risk, coverage, health, keys, movements, nps, responses, trend
 from app.api import settings as settings_api
+from app.api.docs import complete_openapi, install_docs
 from app.api.idempotency import install_replay_handler
 from app.config import Settings, get_settings
 from app.db import State, create_engine, create_sessionmaker
 from app.errors import install_error_handlers
 from app.middleware import BodyLimit
-from app.schemas import PROBLEM_RESPONSES, Problem
+from app.schemas import PROBLEM_RESPONSES
 from app.tasks import MODULES as TASK_MODULES  # noqa: F401 - declares what services may queue
 
 API_APPLICATION_NAME = "nps-api"
-
-
-def _register_problem_schema(app: FastAPI) -> None:
-    """Error responses reference the Problem schema, which no route returns directly."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            spec = generate()
-            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
-            defs = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-            schemas.update(defs.pop("$defs", {}))
-            schemas["Problem"] = defs
-            app.openapi_schema = spec
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -69,6 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         summary="Account- and role-level Net Promoter Scores with honest small-sample statistics.",
         lifespan=lifespan,
+        # Served by install_docs from local assets instead of FastAPI's CDN-backed pages.
+        docs_url=None,
+        redoc_url=None,
     )
     # The process's configuration, fixed for the app's life (not per-request state).
     app.state.settings = settings
@@ -87,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         coverage,
     ):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
-    _register_problem_schema(app)
+    install_docs(app)
+    complete_openapi(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

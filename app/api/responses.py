@@ -31,7 +31,11 @@ from app.services import ingest, responses
 router = APIRouter(prefix="/v1", tags=["responses"])
 
 IDEMPOTENCY_DOC: dict[int | str, dict[str, Any]] = {
-    409: problem_doc("A request with the same Idempotency-Key is still in progress"),
+    409: problem_doc(
+        "A request with the same Idempotency-Key is still in progress, or a concurrent request "
+        "changed the same rows: retry after `Retry-After` seconds",
+        retry_after=True,
+    ),
     422: problem_doc("Invalid body, or an Idempotency-Key reused with another body"),
 }
 

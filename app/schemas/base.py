@@ -3,7 +3,9 @@
 import math
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
@@ -13,6 +15,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     StrictBool,
     StrictFloat,
     StrictInt,
@@ -20,6 +23,7 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic_core import PydanticCustomError, core_schema
 
 ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
 
@@ -48,6 +52,82 @@ Drivers = Annotated[
 ]
 
 T = TypeVar("T")
+
+# Money: one wire type everywhere, a decimal string with at most two decimals (always two in
+# answers), so no client ever reads 1200000.1 as 1200000.0999... Amounts are non-negative (annual
+# revenue and the sums of it are the only money so far).
+MONEY_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
+MONEY_INTEGER_DIGITS = 18  # the columns are NUMERIC(20, 2)
+_MONEY = re.compile(MONEY_PATTERN)
+_CENT = Decimal("0.01")
+
+
+def _money_error(message: str) -> PydanticCustomError:
+    return PydanticCustomError("money", message)
+
+
+def _parse_money(value: object) -> Decimal:
+    """A decimal string; a JSON number too, the type earlier clients sent (deprecated)."""
+    if isinstance(value, Decimal):  # the service's own value (a column, a sum): trusted
+        return value
+    if isinstance(value, str):
+        if not _MONEY.fullmatch(value):
+            raise _money_error(
+                'expected a non-negative decimal string with at most 2 decimals, e.g. "1200000.00"'
+            )
+        amount = Decimal(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            amount = Decimal(repr(value))  # the number as written, not its binary expansion
+        except InvalidOperation:
+            raise _money_error("numbers must be finite") from None
+        if not amount.is_finite():
+            raise _money_error("numbers must be finite")
+        if amount < 0 or amount != amount.quantize(_CENT, rounding="ROUND_DOWN"):
+            raise _money_error("expected a non-negative amount with at most 2 decimals")
+    else:
+        raise _money_error('expected a decimal string, e.g. "1200000.00"')
+    if amount.adjusted() >= MONEY_INTEGER_DIGITS:
+        raise _money_error(f"at most {MONEY_INTEGER_DIGITS} digits before the decimal point")
+    return amount
+
+
+def _money_text(amount: Decimal) -> str:
+    return format(amount.quantize(_CENT), "f")
+
+
+_MONEY_DOC = (
+    "An amount of money as a decimal string. Answers always carry two decimals "
+    '("1200000.00"); requests may give up to two. A JSON number is still accepted in '
+    "requests for compatibility with earlier clients (deprecated)."
+)
+
+
+class _MoneyType:
+    """The `Money` component: parsed as above, always written as a string with two decimals."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, _source: Any, _handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        # One schema for both directions, so the document has one `Money` component.
+        text = core_schema.str_schema(
+            pattern=MONEY_PATTERN,
+            metadata={
+                "pydantic_js_updates": {"description": _MONEY_DOC, "examples": ["1200000.00"]}
+            },
+        )
+        return core_schema.no_info_plain_validator_function(
+            _parse_money,
+            ref="Money",
+            json_schema_input_schema=text,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                _money_text, return_schema=text
+            ),
+        )
+
+
+Money = Annotated[Decimal, _MoneyType]
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
 YEARS = (1900, 9000)
@@ -126,6 +206,25 @@ class Strict(BaseModel):
         return data
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedLater:
+    """Accepts any JSON value but documents it as `model`: for batch items, which the service
+    validates one by one so that one bad item fails alone instead of the whole request."""
+
+    model: type[BaseModel]
+
+    def __get_pydantic_core_schema__(
+        self, _source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            _as_given, json_schema_input_schema=handler.generate_schema(self.model)
+        )
+
+
+def _as_given(value: object) -> object:
+    return value
+
+
 class Page(BaseModel, Generic[T]):
     data: list[T]
     next_cursor: str | None = Field(
@@ -143,25 +242,50 @@ class FieldProblem(BaseModel):
 
 
 class Problem(BaseModel):
-    """RFC 9457 problem details, served as application/problem+json."""
+    """RFC 9457 problem details, served as application/problem+json (and inside batch results)."""
 
-    type: str
+    type: str = Field(description="a stable slug under /problems/, e.g. /problems/not-found")
     title: str
-    status: int
+    status: int = Field(description="the HTTP status this problem has (or would have) alone")
     detail: str
-    errors: list[FieldProblem] | None = None
+    errors: list[FieldProblem] | None = Field(
+        default=None, description="one entry per field problem, for validation errors"
+    )
+
+
+class BatchItem(BaseModel):
+    """What every batch reports per item; a resource's result adds the id it stored."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    index: int = Field(description="the item's position in the request, from 0")
+    status: int = Field(description="the item's own HTTP status; 4xx: refused, see `problem`")
+    problem: Problem | None = Field(
+        default=None, description="why the item was refused; null when it was not"
+    )
 
 
 PROBLEM_REF = "#/components/schemas/Problem"
 
 
-def problem_doc(description: str) -> dict[str, Any]:
-    return {
+RETRY_AFTER_HEADER: dict[str, Any] = {
+    "description": "seconds to wait before retrying; set when a retry can succeed (a request "
+    "still in progress, a concurrent change, the database unavailable)",
+    "schema": {"type": "integer", "minimum": 0},
+}
+
+
+def problem_doc(
+    description: str, *, retry_after: bool = False, headers: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
         "description": description,
-        "content": {
-            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-        },
+        "content": {"application/problem+json": {"schema": {"$ref": PROBLEM_REF}}},
     }
+    declared = {**({"Retry-After": RETRY_AFTER_HEADER} if retry_after else {}), **(headers or {})}
+    if declared:
+        doc["headers"] = declared
+    return doc
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -171,5 +295,8 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: problem_doc("Not found in the caller's workspace"),
     413: problem_doc("Request body too large"),
     422: problem_doc("Invalid input: `errors` lists each field problem"),
-    503: problem_doc("The database is unavailable; retry after `Retry-After` seconds"),
+    503: problem_doc(
+        "The database is unavailable or too slow; retry after `Retry-After` seconds",
+        retry_after=True,
+    ),
 }

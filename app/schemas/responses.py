@@ -16,6 +16,8 @@ from pydantic import (
 
 from app.models import Channel, JobLevel, Role
 from app.schemas.base import (
+    BatchItem,
+    CheckedLater,
     ClientId,
     Drivers,
     Strict,
@@ -44,11 +46,13 @@ class ResponseCreate(Strict):
         }
     )
 
-    stakeholder_id: ClientId | None = None
+    stakeholder_id: ClientId | None = Field(
+        default=None, description="a registered stakeholder; give this or `stakeholder`, not both"
+    )
     stakeholder: StakeholderInline | None = Field(
         default=None,
-        description="registers a new stakeholder in the same call; for a known one, "
-        "updates only the fields given here",
+        description="instead of `stakeholder_id` (exactly one of the two): registers a new "
+        "stakeholder in the same call; for a known one, updates only the fields given here",
     )
     score: Annotated[StrictInt, Field(ge=SCORE_MIN, le=SCORE_MAX)] = Field(
         description="an integer 0-10; booleans, decimals and strings are refused"
@@ -105,11 +109,15 @@ class ResponseRead(BaseModel):
 
 
 class ResponsePatch(Strict):
-    excluded: StrictBool
+    excluded: StrictBool = Field(description="true leaves the response out of every score")
     reason: (
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
         | None
-    ) = None
+    ) = Field(
+        default=None,
+        description="required when `excluded` is true; ignored (and the stored one cleared) "
+        "when it is false",
+    )
 
     @model_validator(mode="after")
     def _reason_when_excluding(self) -> "ResponsePatch":
@@ -119,19 +127,23 @@ class ResponsePatch(Strict):
 
 
 class BatchRequest(BaseModel):
-    responses: list[Any] = Field(
-        description="up to 1,000 response objects, each validated on its own"
+    responses: list[Annotated[Any, CheckedLater(ResponseCreate)]] = Field(
+        description="up to 1,000 responses (more is a 413 and nothing is stored); each is "
+        "validated on its own, so an invalid one is refused alone, in its result"
     )
 
 
-class BatchItemResult(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    index: int
-    status: int = Field(description="201 stored, 200 already stored (duplicate), 4xx refused")
-    id: uuid.UUID | None = None
-    duplicate: bool = False
-    problem: dict[str, Any] | None = None
+class BatchItemResult(BatchItem):
+    status: int = Field(
+        description="the item's own HTTP status: 201 stored, 200 already stored "
+        "(`duplicate`), 4xx refused (see `problem`)"
+    )
+    id: uuid.UUID | None = Field(
+        default=None, description="the stored response (for a duplicate, the earlier one)"
+    )
+    duplicate: bool = Field(
+        default=False, description="the external_id was already stored, or earlier in the batch"
+    )
 
 
 class BatchResult(BaseModel):
