@@ -5,7 +5,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
@@ -77,18 +77,17 @@ def _parse_money(value: object) -> Decimal:
             )
         amount = Decimal(value)
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            amount = Decimal(repr(value))  # the number as written, not its binary expansion
-        except InvalidOperation:
-            raise _money_error("numbers must be finite") from None
-        if not amount.is_finite():
+        if isinstance(value, float) and not math.isfinite(value):
             raise _money_error("numbers must be finite")
-        if amount < 0 or amount != amount.quantize(_CENT, rounding="ROUND_DOWN"):
-            raise _money_error("expected a non-negative amount with at most 2 decimals")
+        amount = abs(Decimal(repr(value)))  # the number as written, not its binary expansion
+        if value < 0:
+            raise _money_error("expected a non-negative amount")
     else:
         raise _money_error('expected a decimal string, e.g. "1200000.00"')
     if amount.adjusted() >= MONEY_INTEGER_DIGITS:
         raise _money_error(f"at most {MONEY_INTEGER_DIGITS} digits before the decimal point")
+    if amount != amount.quantize(_CENT):
+        raise _money_error("at most 2 decimals")
     return amount
 
 

@@ -157,6 +157,7 @@ class TestPutAccount:
             "+5",
             "1" + "0" * 18,  # 19 digits: over NUMERIC(20, 2)
             1e19,
+            1e30,  # too large to round to cents: a 422, not a 500
             0.1 + 0.2,  # 0.30000000000000004: not an amount in cents
             {"amount": "5"},
         ]:
