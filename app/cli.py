@@ -2,23 +2,26 @@
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import sys
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from datetime import UTC
 from typing import TypeVar
 
+from alembic.util import CommandError
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import migrate
 from app.config import Settings, async_database_url, get_settings
 from app.db import create_engine, create_sessionmaker, session_scope
 from app.embedded import embedded_postgres
-from app.errors import ProblemError
+from app.errors import Conflict, LastAdminKey, NotFound, ProblemError
 from app.models import ApiKey, Scope, Workspace
 from app.services import keys
 
@@ -28,7 +31,7 @@ CLI_APPLICATION_NAME = "nps-cli"
 
 
 @contextmanager
-def database_url(settings: Settings) -> Iterator[str]:
+def database_url(settings: Settings, *, migrate_embedded: bool = True) -> Iterator[str]:
     """The configured server, else the embedded one under the data directory (not in production)."""
     if settings.database_url:
         yield settings.database_url
@@ -40,8 +43,10 @@ def database_url(settings: Settings) -> Iterator[str]:
         # Workers started by uvicorn read the same variable, so they find the same server.
         os.environ["NPS_DATABASE_URL"] = url
         get_settings.cache_clear()
-        # The embedded database is a local convenience, so it is always kept at the latest schema.
-        migrate.upgrade(url)
+        # The embedded database is a local convenience, so it is always kept at the latest schema
+        # (`nps migrate` does it itself, to tell what it did).
+        if migrate_embedded:
+            migrate.upgrade(url)
         yield url
 
 
@@ -147,12 +152,74 @@ def cmd_worker(args: argparse.Namespace) -> None:
         run_until_signalled(url, settings)
 
 
+def _current_revision(url: str) -> str | None:
+    async def read() -> str | None:
+        engine = create_engine(url, get_settings(), application_name=CLI_APPLICATION_NAME)
+        try:
+            async with engine.connect() as connection:
+                return await migrate.current_revision(connection)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
 def cmd_migrate(args: argparse.Namespace) -> None:
-    with database_url(get_settings()) as url:
+    with database_url(get_settings(), migrate_embedded=False) as url:
+        before = _current_revision(url)
         if args.revision.startswith("-"):
             migrate.downgrade(url, args.revision)
         else:
             migrate.upgrade(url, args.revision)
+        after = _current_revision(url)
+    print("\n".join(migrate.report(before, after)))
+
+
+def _show(workspace: Workspace) -> str:
+    return f"{workspace.id} ({workspace.name})"
+
+
+async def _workspace(session: AsyncSession, ref: str) -> Workspace:
+    """The workspace named or numbered `ref`; an unknown or ambiguous name is an error."""
+    found = await keys.workspaces_matching(session, ref)
+    if not found:
+        raise NotFound(f"no workspace has the id or name {ref!r}; `nps workspaces` lists them")
+    if len(found) > 1:
+        ids = ", ".join(str(w.id) for w in found)
+        raise Conflict(f"{len(found)} workspaces are named {ref!r}: {ids}; pass one of these ids")
+    return found[0]
+
+
+def cmd_workspaces(args: argparse.Namespace) -> None:
+    with database_url(get_settings()) as url:
+        found = _in_session(url, keys.list_workspaces)
+    rows: list[dict[str, str | int]] = [
+        {
+            "id": str(w.id),
+            "name": w.name,
+            "created_at": w.created_at.astimezone(UTC).isoformat(timespec="seconds"),
+            "active_keys": w.active_keys,
+            "active_admin_keys": w.active_admin_keys,
+        }
+        for w in found
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        print("no workspaces yet: `nps create-workspace NAME` makes one", file=sys.stderr)
+        return
+    header: dict[str, str | int] = {
+        "id": "ID",
+        "name": "NAME",
+        "created_at": "CREATED",
+        "active_keys": "KEYS",
+        "active_admin_keys": "ADMIN KEYS",
+    }
+    table = [header, *rows]
+    widths = {column: max(len(str(row[column])) for row in table) for column in header}
+    for row in table:
+        print("  ".join(str(row[c]).ljust(widths[c]) for c in header).rstrip())
 
 
 def cmd_create_workspace(args: argparse.Namespace) -> None:
@@ -166,26 +233,63 @@ def cmd_create_workspace(args: argparse.Namespace) -> None:
 
 
 def cmd_create_key(args: argparse.Namespace) -> None:
-    async def work(session: AsyncSession) -> str:
-        if await session.get(Workspace, args.workspace) is None:
-            raise SystemExit(f"no workspace {args.workspace}")
-        _, raw = await keys.create_api_key(
-            session, args.workspace, scopes=[Scope(s) for s in args.scope], label=args.label
+    async def work(session: AsyncSession) -> tuple[Workspace, ApiKey, str]:
+        workspace = await _workspace(session, args.workspace)
+        key, raw = await keys.create_api_key(
+            session, workspace.id, scopes=args.scope, label=args.label
         )
-        return raw
+        return workspace, key, raw
 
     with database_url(get_settings()) as url:
-        raw = _in_session(url, work)
+        workspace, key, raw = _in_session(url, work)
+    scopes = ", ".join(key.scopes)
+    print(f"key {key.prefix} ({scopes}) of workspace {_show(workspace)}:", file=sys.stderr)
     print(raw)
 
 
 def cmd_revoke_key(args: argparse.Namespace) -> None:
-    async def work(session: AsyncSession) -> None:
-        await keys.revoke_api_key(session, prefix=args.prefix)
+    async def work(session: AsyncSession) -> list[str]:
+        key = await keys.find_key(session, args.key)
+        if key is None:
+            raise NotFound(
+                f"no API key with prefix {args.key!r}"
+                if len(args.key) <= keys.PREFIX_LENGTH
+                else "no API key has this secret; pass the whole key or its first "
+                f"{keys.PREFIX_LENGTH} characters"
+            )
+        workspace = await session.get_one(Workspace, key.workspace_id)
+        if key.revoked_at is not None:
+            return [f"{key.prefix} was already revoked on {key.revoked_at.astimezone(UTC)}"]
+        try:
+            await keys.revoke_api_key(
+                session, prefix=key.prefix, workspace_id=workspace.id, force=args.force
+            )
+        except LastAdminKey:
+            raise LastAdminKey(
+                f"{key.prefix} is the last active admin key of workspace {_show(workspace)}; "
+                f"create another first (`nps create-key --workspace {workspace.id} --scope "
+                "admin`), or pass --force to revoke it all the same"
+            ) from None
+        said = [f"revoked {key.prefix} of workspace {_show(workspace)}"]
+        if await keys.active_admin_keys(session, workspace.id) == 0:
+            said.append(
+                f"workspace {_show(workspace)} has no active admin key now; "
+                f"`nps create-key --workspace {workspace.id} --scope admin` makes one"
+            )
+        return said
 
     with database_url(get_settings()) as url:
-        _in_session(url, work)
-    print(f"revoked {args.prefix}", file=sys.stderr)
+        said = _in_session(url, work)
+    print("\n".join(said), file=sys.stderr)
+
+
+def _scopes(text: str) -> list[Scope]:
+    try:
+        return [Scope(part.strip()) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the scopes are {', '.join(s.value for s in Scope)}"
+        ) from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -197,19 +301,49 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "worker", help="run background jobs until SIGTERM (several may run at once)"
     ).set_defaults(func=cmd_worker)
-    mig = sub.add_parser("migrate", help="apply migrations (or `nps migrate -1` to step back)")
+    mig = sub.add_parser(
+        "migrate",
+        help="apply migrations up to head or REVISION (`-1` steps back one) and say which",
+    )
     mig.add_argument("revision", nargs="?", default="head")
     mig.set_defaults(func=cmd_migrate)
     ws = sub.add_parser("create-workspace", help="print the new workspace's admin key last")
     ws.add_argument("name")
     ws.set_defaults(func=cmd_create_workspace)
-    key = sub.add_parser("create-key", help="create an API key for a workspace")
-    key.add_argument("--workspace", required=True, type=uuid.UUID)
-    key.add_argument("--scope", required=True, action="append", choices=[s.value for s in Scope])
+    listing = sub.add_parser(
+        "workspaces", help="list the workspaces: id, name, created, active keys, active admin keys"
+    )
+    listing.add_argument("--json", action="store_true", help="a JSON array instead of a table")
+    listing.set_defaults(func=cmd_workspaces)
+    key = sub.add_parser(
+        "create-key", help="create an API key for a workspace (the key is the last line of stdout)"
+    )
+    key.add_argument(
+        "--workspace", required=True, metavar="ID_OR_NAME", help="a workspace's id or its name"
+    )
+    key.add_argument(
+        "--scope",
+        "--scopes",
+        dest="scope",
+        required=True,
+        action="extend",
+        type=_scopes,
+        metavar="SCOPE",
+        help="read, write or admin; repeat it or separate scopes with commas",
+    )
     key.add_argument("--label")
     key.set_defaults(func=cmd_create_key)
-    revoke = sub.add_parser("revoke-key", help="revoke an API key by its prefix")
-    revoke.add_argument("prefix")
+    revoke = sub.add_parser(
+        "revoke-key", help="revoke an API key, given whole or by its first 12 characters"
+    )
+    revoke.add_argument(
+        "key", metavar="KEY_OR_PREFIX", help="the whole key, or its first 12 characters"
+    )
+    revoke.add_argument(
+        "--force",
+        action="store_true",
+        help="revoke even the workspace's last active admin key",
+    )
     revoke.set_defaults(func=cmd_revoke_key)
     return root
 
@@ -227,6 +361,12 @@ def main(argv: list[str] | None = None) -> None:
         args.func(args)
     except ProblemError as exc:
         sys.exit(f"nps: {exc.detail}")
+    except CommandError as exc:  # Alembic's: an unknown revision, say
+        sys.exit(f"nps: {exc}")
+    except (OSError, SQLAlchemyError) as exc:
+        cause = exc.orig if isinstance(exc, DBAPIError) else exc
+        first = str(cause).strip().splitlines()
+        sys.exit(f"nps: the database failed: {first[0] if first else type(cause).__name__}")
     except KeyboardInterrupt:
         pass
 

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     )
     worker_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     job_retention_days: int = Field(default=7, ge=1)
+    # GET /v1/deletions promises integrators at least 90 days to pick up a delete.
+    deletion_retention_days: int = Field(
+        default=90, ge=90, description="days tombstones are kept for deletions sync (at least 90)"
+    )
 
     @field_validator("database_url", "read_database_url")
     @classmethod

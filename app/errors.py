@@ -65,8 +65,26 @@ class Conflict(ProblemError):
     status, slug, title = 409, "conflict", "Conflict"
 
 
+class LastAdminKey(Conflict):
+    """Revoking this key would leave its workspace without an active admin key."""
+
+    slug, title = "last-admin-key", "Last admin key"
+
+
+class ResyncRequired(ProblemError):
+    status, slug, title = 410, "resync-required", "Full resync required"
+
+
 class PayloadTooLarge(ProblemError):
     status, slug, title = 413, "payload-too-large", "Payload too large"
+
+
+class PreconditionFailed(ProblemError):
+    status, slug, title = 412, "precondition-failed", "Precondition failed"
+
+
+class UnsupportedMediaType(ProblemError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
 
 
 class Unprocessable(ProblemError):
@@ -101,6 +119,15 @@ def validation_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
     return [field_error(err.get("loc", ()), _message(err)) for err in raw]
 
 
+def invalid_fields(raw: Sequence[Any]) -> Unprocessable:
+    """The 422 for Pydantic's errors (their locs as given), the detail naming the first one."""
+    errors = validation_errors(raw)
+    first = errors[0] if errors else None
+    where = ".".join(str(p) for p in first["loc"]) if first else "request"
+    detail = f"{len(errors)} invalid field(s); first: {where}: {first['msg'] if first else ''}"
+    return Unprocessable(detail, errors=errors)
+
+
 def _message(err: Any) -> str:
     msg = str(err.get("msg", "invalid value"))
     # Pydantic prefixes the messages of custom validators; the client needs only the sentence.
@@ -113,7 +140,9 @@ _HTTP_TITLES: dict[int, type[ProblemError]] = {
     403: Forbidden,
     404: NotFound,
     409: Conflict,
+    412: PreconditionFailed,
     413: PayloadTooLarge,
+    415: UnsupportedMediaType,
 }
 
 
@@ -124,11 +153,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = validation_errors(exc.errors())
-        first = errors[0] if errors else None
-        where = ".".join(str(p) for p in first["loc"]) if first else "request"
-        detail = f"{len(errors)} invalid field(s); first: {where}: {first['msg'] if first else ''}"
-        return problem_response(Unprocessable(detail, errors=errors))
+        return problem_response(invalid_fields(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

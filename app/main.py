@@ -5,8 +5,20 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api import accounts, at_risk, coverage, health, keys, movements, nps, responses, trend
+from app.api import (
+    accounts,
+    at_risk,
+    coverage,
+    deletions,
+    health,
+    keys,
+    movements,
+    nps,
+    responses,
+    trend,
+)
 from app.api import settings as settings_api
+from app.api import workspace as workspace_api
 from app.api.docs import complete_openapi, install_docs
 from app.api.idempotency import install_replay_handler
 from app.config import Settings, get_settings
@@ -51,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="B2B NPS service",
         version="1.0.0",
         summary="Account- and role-level Net Promoter Scores with honest small-sample statistics.",
+        description="How scores, intervals, changes and weights are computed, with worked "
+        "examples: docs/scoring.md in the service's repository.",
         lifespan=lifespan,
         # Served by install_docs from local assets instead of FastAPI's CDN-backed pages.
         docs_url=None,
@@ -71,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings_api,
         movements,
         coverage,
+        deletions,
+        workspace_api,
     ):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
     install_docs(app)

@@ -2,6 +2,6 @@
 worker, so both know the same tasks: the API to queue them, the worker to run them."""
 
 from app import jobs
-from app.services import idempotency
+from app.services import deletions, idempotency
 
-MODULES = (jobs, idempotency)
+MODULES = (jobs, idempotency, deletions)

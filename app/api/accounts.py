@@ -1,24 +1,31 @@
 """Accounts and stakeholders: what a CRM registers and syncs."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi import Response as HttpResponse
 
 from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import Cursor, Limit, UpdatedSince
+from app.api.idempotency import IdempotencyDep
 from app.db import ReadSessionDep, SessionDep
 from app.models import Role
 from app.pagination import DEFAULT_LIMIT
+from app.presenters.registry import registration_result
 from app.schemas import (
     ID_PATTERN,
+    AccountBatch,
     AccountRead,
     AccountUpsert,
     Page,
+    RegistrationResult,
+    StakeholderBatch,
     StakeholderRead,
     StakeholderUpsert,
+    problem_doc,
 )
 from app.services import accounts, stakeholders
+from app.services.batches import check_size
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
@@ -26,6 +33,52 @@ AccountId = Annotated[str, Path(pattern=ID_PATTERN, description="the client's ow
 StakeholderId = Annotated[
     str, Path(pattern=ID_PATTERN, description="the client's own stakeholder id (an email is fine)")
 ]
+
+BATCH_DOCS: dict[int | str, dict[str, Any]] = {
+    207: {"model": RegistrationResult, "description": "Some items were refused; see results"},
+    409: problem_doc(
+        "A request with the same Idempotency-Key is still in progress, or a concurrent request "
+        "changed the same rows: retry after `Retry-After` seconds",
+        retry_after=True,
+    ),
+    413: problem_doc("More than 1,000 items or a body over 2 MB: nothing stored"),
+    422: problem_doc("Invalid body, or an Idempotency-Key reused with another body"),
+}
+
+
+@router.post(
+    "/accounts/batch",
+    response_model=RegistrationResult,
+    status_code=200,
+    responses=BATCH_DOCS,
+    operation_id="upsert_accounts_batch",
+)
+async def upsert_accounts_batch(
+    body: AccountBatch, session: SessionDep, auth: WriteAuth, idempotency: IdempotencyDep
+) -> HttpResponse:
+    """Create or replace up to 1,000 accounts: 200 when every item succeeded, else 207."""
+    check_size(body.accounts, "accounts")
+    outcomes = await accounts.upsert_accounts(session, auth.workspace_id, body.accounts)
+    result = registration_result(outcomes)
+    return idempotency.respond(result, 207 if result.failed else 200)
+
+
+@router.post(
+    "/stakeholders/batch",
+    response_model=RegistrationResult,
+    status_code=200,
+    responses=BATCH_DOCS,
+    operation_id="upsert_stakeholders_batch",
+    tags=["stakeholders"],
+)
+async def upsert_stakeholders_batch(
+    body: StakeholderBatch, session: SessionDep, auth: WriteAuth, idempotency: IdempotencyDep
+) -> HttpResponse:
+    """Create or replace up to 1,000 stakeholders: 200 when every item succeeded, else 207."""
+    check_size(body.stakeholders, "stakeholders")
+    outcomes = await stakeholders.upsert_stakeholders(session, auth.workspace_id, body.stakeholders)
+    result = registration_result(outcomes)
+    return idempotency.respond(result, 207 if result.failed else 200)
 
 
 @router.put(

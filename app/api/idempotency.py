@@ -28,6 +28,7 @@ from app.errors import (
     Unprocessable,
     field_error,
 )
+from app.etags import canonical_json
 from app.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -50,7 +51,7 @@ class Replay(Exception):
 
 def _fingerprint(request: Request, body: bytes) -> bytes:
     try:
-        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+        canonical = canonical_json(json.loads(body))
     except ValueError:
         canonical = body
     digest = hashlib.sha256(f"{request.method} {request.url.path}\n".encode())

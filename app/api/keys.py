@@ -53,9 +53,19 @@ async def list_api_keys(session: SessionDep, auth: AdminAuth) -> list[ApiKeyRead
     ]
 
 
-@router.delete("/api-keys/{prefix}", status_code=204, operation_id="revoke_api_key")
+@router.delete(
+    "/api-keys/{prefix}",
+    status_code=204,
+    responses={
+        409: problem_doc(
+            "The workspace's last active admin key (type /problems/last-admin-key): create "
+            "another admin key first"
+        )
+    },
+    operation_id="revoke_api_key",
+)
 async def revoke_api_key(
     prefix: Annotated[str, Path(max_length=32)], session: SessionDep, auth: AdminAuth
 ) -> None:
-    """Revoke a key by its prefix; it stops working at once."""
+    """Revoke a key by its prefix; it stops working at once. The last admin key is kept (409)."""
     await keys.revoke_api_key(session, prefix=prefix, workspace_id=auth.workspace_id)

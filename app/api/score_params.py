@@ -82,7 +82,8 @@ def counting(
         ),
     ] = None,
     ci_method: Annotated[
-        CIMethod | None, Query(description="confidence interval method; default adjusted_wald")
+        CIMethod | None,
+        Query(description="confidence interval method (docs/scoring.md); default adjusted_wald"),
     ] = None,
     confidence: Annotated[
         float | None, Query(ge=0.5, le=0.999, description="interval level; default 0.95")

@@ -72,6 +72,7 @@ def present_change(
     return ChangeRead(
         previous=previous,
         difference=change.difference,
+        adjusted_difference=change.adjusted_difference,
         ci=_interval(change.low, change.high, options, CIMethod.ADJUSTED_WALD),
         z=change.z,
         p_value=change.p_value,

@@ -16,14 +16,17 @@ from pydantic import (
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
     StringConstraints,
+    TypeAdapter,
     model_validator,
 )
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
 
@@ -205,30 +208,25 @@ class Strict(BaseModel):
         return data
 
 
-@dataclass(frozen=True, slots=True)
-class CheckedLater:
-    """Accepts any JSON value but documents it as `model`: for batch items, which the service
-    validates one by one so that one bad item fails alone instead of the whole request."""
-
-    model: type[BaseModel]
-
-    def __get_pydantic_core_schema__(
-        self, _source: Any, handler: GetCoreSchemaHandler
-    ) -> core_schema.CoreSchema:
-        return core_schema.no_info_plain_validator_function(
-            _as_given, json_schema_input_schema=handler.generate_schema(self.model)
-        )
-
-
-def _as_given(value: object) -> object:
-    return value
-
-
 class Page(BaseModel, Generic[T]):
     data: list[T]
     next_cursor: str | None = Field(
         description="pass as ?cursor= for the next page; null at the end"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentedAs:
+    """`Annotated[list[Any], DocumentedAs(list[Item])]`: parsed as given (a batch validates its
+    items one by one, so one bad item fails alone) but documented in OpenAPI as `list[Item]`,
+    with Item among the components."""
+
+    documented: Any
+
+    def __get_pydantic_json_schema__(
+        self, _: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return handler(TypeAdapter(self.documented).core_schema)
 
 
 class Health(BaseModel):
@@ -252,13 +250,18 @@ class Problem(BaseModel):
     )
 
 
-class BatchItem(BaseModel):
-    """What every batch reports per item; a resource's result adds the id it stored."""
+IdT = TypeVar("IdT")
+
+
+class ItemResult(BaseModel, Generic[IdT]):
+    """One item of a batch answer: its index in the request, its status, and the id it
+    concerns or the problem that refused it."""
 
     model_config = ConfigDict(from_attributes=True)
 
     index: int = Field(description="the item's position in the request, from 0")
     status: int = Field(description="the item's own HTTP status; 4xx: refused, see `problem`")
+    id: IdT | None = None
     problem: Problem | None = Field(
         default=None, description="why the item was refused; null when it was not"
     )

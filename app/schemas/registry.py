@@ -15,7 +15,9 @@ from app.schemas.base import (
     Attributes,
     ClientId,
     Currency,
+    DocumentedAs,
     Email,
+    ItemResult,
     Label,
     Money,
     Name,
@@ -117,6 +119,51 @@ class StakeholderRead(BaseModel):
     attributes: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+
+
+# Batches of accounts and stakeholders
+
+_ITEMS = (
+    "up to 1,000 items, each validated and upserted as a PUT of it would be; items apply in "
+    "order, so of items with the same id the last valid one is stored"
+)
+
+
+class AccountBatchItem(AccountFields):
+    """One account of a batch: its id and the fields of PUT /v1/accounts/{id}."""
+
+    id: ClientId
+
+
+class AccountBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    accounts: Annotated[list[Any], DocumentedAs(list[AccountBatchItem])] = Field(description=_ITEMS)
+
+
+class StakeholderBatchItem(StakeholderFields):
+    """One stakeholder of a batch: its id and the fields of PUT /v1/stakeholders/{id}."""
+
+    id: ClientId
+
+
+class StakeholderBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stakeholders: Annotated[list[Any], DocumentedAs(list[StakeholderBatchItem])] = Field(
+        description=_ITEMS
+    )
+
+
+class RegisteredItem(ItemResult[str]):
+    status: int = Field(description="201 created, 200 replaced, 4xx refused (see `problem`)")
+
+
+class RegistrationResult(BaseModel):
+    created: int
+    replaced: int
+    failed: int
+    results: list[RegisteredItem]
 
 
 # API keys

@@ -16,10 +16,10 @@ from pydantic import (
 
 from app.models import Channel, JobLevel, Role
 from app.schemas.base import (
-    BatchItem,
-    CheckedLater,
     ClientId,
+    DocumentedAs,
     Drivers,
+    ItemResult,
     Strict,
     SurveyKey,
     Timestamp,
@@ -127,13 +127,13 @@ class ResponsePatch(Strict):
 
 
 class BatchRequest(BaseModel):
-    responses: list[Annotated[Any, CheckedLater(ResponseCreate)]] = Field(
+    responses: Annotated[list[Any], DocumentedAs(list[ResponseCreate])] = Field(
         description="up to 1,000 responses (more is a 413 and nothing is stored); each is "
         "validated on its own, so an invalid one is refused alone, in its result"
     )
 
 
-class BatchItemResult(BatchItem):
+class BatchItemResult(ItemResult[uuid.UUID]):
     status: int = Field(
         description="the item's own HTTP status: 201 stored, 200 already stored "
         "(`duplicate`), 4xx refused (see `problem`)"

@@ -89,16 +89,29 @@ class BenchmarkStanding(BaseModel):
 
 
 class ChangeRead(BaseModel):
-    """Two-sample adjusted-Wald test of this score minus the other one."""
+    """This score minus the other one: `difference` is the plain difference of the two displayed
+    scores; `ci`, `z`, `p_value` and `significant` come from the two-sample adjusted-Wald test on
+    the adjusted centres (rules and examples: docs/scoring.md in the repository)."""
 
     previous: datetime | None = Field(
         None, description="trend: the start of the point compared with"
     )
-    difference: float
-    ci: IntervalRead
-    z: float
-    p_value: float
-    significant: bool
+    difference: float = Field(
+        description="the point estimate: this score's nps minus the other's, as displayed (the "
+        "weighted nps under a weighted method), in NPS points"
+    )
+    adjusted_difference: float = Field(
+        description="the difference of the adjusted-Wald centres, each 100 * (P - D) / (n + 3) "
+        "(on Kish pseudo-counts when weighted): what z tests and `ci` is centred on. It pulls "
+        "each score toward 0 by n / (n + 3), so on small samples it differs from `difference`, "
+        "and `ci` may even leave `difference` out"
+    )
+    ci: IntervalRead = Field(
+        description="the adjusted-Wald interval of the change, centred on `adjusted_difference`"
+    )
+    z: float = Field(description="the test statistic: adjusted_difference / its standard error")
+    p_value: float = Field(description="two-sided normal p-value of z")
+    significant: bool = Field(description="p_value < 1 - the interval's level")
 
 
 class GroupRead(BaseModel):

@@ -4,7 +4,7 @@ Standard library only, so SQL and services can import the thresholds without ext
 everything is imported from here (`from app.scoring import Tally`).
 """
 
-from app.scoring.change import Change, Counts, compare, compare_counts
+from app.scoring.change import Change, Counts, compare
 from app.scoring.core import (
     PASSIVE_MIN,
     PROMOTER_MIN,
@@ -26,7 +26,7 @@ from app.scoring.core import (
     round_half_away,
     z_value,
 )
-from app.scoring.weighted import WeightedTally, weighted_interval
+from app.scoring.weighted import WeightedTally, compare_weighted, weighted_interval
 
 __all__ = [
     "PASSIVE_MIN",
@@ -47,7 +47,7 @@ __all__ = [
     "classify",
     "classify_mean",
     "compare",
-    "compare_counts",
+    "compare_weighted",
     "confidence_interval",
     "precision",
     "rises",

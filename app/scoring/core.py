@@ -44,7 +44,7 @@ class Precision(StrEnum):
 
 
 class Method(StrEnum):
-    """How responses are counted; SPEC.md defines each."""
+    """How responses are counted; docs/scoring.md in the repository defines each."""
 
     RESPONDENT = "respondent"
     LATEST_PER_STAKEHOLDER = "latest_per_stakeholder"

@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from app.scoring.change import Counts
+from app.scoring.change import Change, Counts, two_sample_test
 from app.scoring.core import Category, Interval, _adjusted_wald_interval, classify, z_value
 
 
@@ -94,3 +94,23 @@ def weighted_interval(w: WeightedTally, *, confidence: float = 0.95) -> Interval
     if w.total == 0:
         return None
     return _adjusted_wald_interval(*w.pseudo_counts(), z)
+
+
+def compare_weighted(
+    first: WeightedTally, second: WeightedTally, *, confidence: float = 0.95
+) -> Change | None:
+    """first minus second of weighted scores; None when either is empty.
+
+    difference = NPS_w1 - NPS_w2 (the displayed weighted scores); the test and its interval are
+    the adjusted-Wald ones on each side's pseudo-counts (n_eff*Wp/W, n_eff*Wd/W, n_eff).
+    """
+    z_value(confidence)
+    first_nps, second_nps = first.nps, second.nps
+    if first_nps is None or second_nps is None:
+        return None
+    return two_sample_test(
+        first.pseudo_counts(),
+        second.pseudo_counts(),
+        difference=first_nps - second_nps,
+        confidence=confidence,
+    )

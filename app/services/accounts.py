@@ -2,7 +2,9 @@
 
 import uuid
 from datetime import datetime
+from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import any_, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,10 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import NotFound
 from app.models import Account, Stakeholder, SurveyResponse
 from app.pagination import paginate
-from app.schemas import AccountFields
+from app.schemas import AccountBatchItem, AccountFields
+from app.services.batches import ItemOutcome, parse_items, upsert_outcomes
 from app.services.chain import lock_chains, relink
-from app.services.upsert import upsert_by_id
+from app.services.upsert import upsert_by_id, upsert_many
 from app.sql import text_array
+
+_batch_item = TypeAdapter(AccountBatchItem)
 
 
 async def upsert_account(
@@ -21,6 +26,27 @@ async def upsert_account(
 ) -> tuple[Account, bool]:
     """Create or replace the account; returns it and whether it was created."""
     return await upsert_by_id(session, Account, workspace_id, account_id, fields.model_dump())
+
+
+async def upsert_accounts(
+    session: AsyncSession, workspace_id: uuid.UUID, items: list[Any]
+) -> list[ItemOutcome[str]]:
+    """A batch of account PUTs in one statement, each item reported by index.
+
+    Items apply in order, as PUTs one after the other would: of items with the same id the last
+    valid one is stored, the first is 201 when it created the account and the others are 200.
+    """
+    outcomes: dict[int, ItemOutcome[Any]] = {}
+    valid = parse_items(_batch_item, items, "accounts", "account", outcomes)
+    last = {item.id: item for _, item in valid}
+    created = await upsert_many(
+        session,
+        Account,
+        workspace_id,
+        {account_id: item.model_dump(exclude={"id"}) for account_id, item in last.items()},
+    )
+    upsert_outcomes([(index, item.id) for index, item in valid], created, outcomes)
+    return [outcomes[i] for i in range(len(items))]
 
 
 async def ensure_accounts(
@@ -89,7 +115,8 @@ async def delete_account(session: AsyncSession, workspace_id: uuid.UUID, account
     """Delete the account; its stakeholders and responses go with it (ON DELETE CASCADE).
 
     People registered elsewhere now who answered for this account lose those answers too, so
-    their chains are relinked from the earliest one on.
+    their chains are relinked from the earliest one on. Triggers (migration 0005) record a
+    tombstone for the account and for every stakeholder and response that goes with it.
     """
     registered_here = select(Stakeholder.id).where(
         Stakeholder.workspace_id == workspace_id, Stakeholder.account_id == account_id

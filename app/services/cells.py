@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Numeric, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.scoring import Category, Change, Tally, WeightedTally, compare, compare_counts
+from app.scoring import Category, Change, Tally, WeightedTally, compare, compare_weighted
 from app.sql import is_category
 
 
@@ -27,11 +27,10 @@ class Cell:
 
 
 def change_between(current: Cell, other: Cell, *, confidence: float) -> Change | None:
-    """current minus other; weighted scores are tested on their pseudo-counts."""
+    """current minus other: the difference of the displayed scores (the weighted ones under a
+    weighted method), tested on the adjusted centres (of the pseudo-counts when weighted)."""
     if current.weighted is not None and other.weighted is not None:
-        return compare_counts(
-            current.weighted.pseudo_counts(), other.weighted.pseudo_counts(), confidence=confidence
-        )
+        return compare_weighted(current.weighted, other.weighted, confidence=confidence)
     return compare(current.tally, other.tally, confidence=confidence)
 
 

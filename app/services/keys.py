@@ -3,12 +3,13 @@
 import hashlib
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, LastAdminKey, NotFound
 from app.models import ApiKey, Scope, Workspace
 
 KEY_PREFIX = "nps_"
@@ -114,17 +115,131 @@ async def list_api_keys(session: AsyncSession, workspace_id: uuid.UUID) -> list[
     return list(rows)
 
 
+def _active_admin(workspace_id: uuid.UUID) -> ColumnElement[bool]:
+    return and_(
+        ApiKey.workspace_id == workspace_id,
+        ApiKey.revoked_at.is_(None),
+        ApiKey.scopes.contains([Scope.ADMIN.value]),
+    )
+
+
+async def active_admin_keys(session: AsyncSession, workspace_id: uuid.UUID) -> int:
+    count = await session.scalar(
+        select(func.count()).select_from(ApiKey).where(_active_admin(workspace_id))
+    )
+    return count or 0
+
+
 async def revoke_api_key(
-    session: AsyncSession, *, prefix: str, workspace_id: uuid.UUID | None = None
+    session: AsyncSession,
+    *,
+    prefix: str,
+    workspace_id: uuid.UUID | None = None,
+    force: bool = False,
 ) -> ApiKey:
-    """Revoke by prefix; with workspace_id only that workspace's keys are candidates."""
+    """Revoke by prefix; with workspace_id only that workspace's keys are candidates.
+
+    A workspace's last active admin key is refused (LastAdminKey) unless `force`: without one,
+    nobody can manage the workspace's keys and settings through the API. Revoking a revoked key
+    changes nothing.
+    """
     query = select(ApiKey).where(ApiKey.prefix == prefix)
     if workspace_id is not None:
         query = query.where(ApiKey.workspace_id == workspace_id)
     key = await session.scalar(query)
     if key is None:
         raise NotFound(f"no API key with prefix {prefix!r}")
+    if key.revoked_at is None and Scope.ADMIN.value in key.scopes:
+        # Revocations of one workspace's admin keys take turns on the workspace row, so two
+        # concurrent ones cannot each count the other's key as still active. NO KEY UPDATE:
+        # writes that only reference the workspace (FOR KEY SHARE) are not held up.
+        await session.execute(
+            select(Workspace.id)
+            .where(Workspace.id == key.workspace_id)
+            .with_for_update(key_share=True)
+        )
+        await session.refresh(key)  # as the revocation this one waited for left it
+        if key.revoked_at is None and not force:
+            others = await session.scalar(
+                select(func.count())
+                .select_from(ApiKey)
+                .where(_active_admin(key.workspace_id), ApiKey.id != key.id)
+            )
+            if not others:
+                raise LastAdminKey(
+                    f"{key.prefix} is the workspace's last active admin key: without it nobody "
+                    "could manage its keys or settings. Create another admin key first (POST "
+                    '/v1/api-keys with {"scopes": ["admin"]}), then revoke this one. Locked out '
+                    "already? The operator restarts the service with NPS_BOOTSTRAP_API_KEY set "
+                    "(for the first workspace) or runs `nps create-key --workspace <id or name> "
+                    "--scope admin` (README: Lost the admin key?)"
+                )
     if key.revoked_at is None:
         key.revoked_at = await session.scalar(select(func.now()))
         await session.flush()
     return key
+
+
+async def find_key(session: AsyncSession, ref: str) -> ApiKey | None:
+    """The key (revoked or not) whose prefix is `ref`, or, when `ref` is longer than a prefix,
+    whose secret it is."""
+    by_secret = len(ref) > PREFIX_LENGTH
+    where = ApiKey.key_hash == hash_key(ref) if by_secret else ApiKey.prefix == ref
+    found: ApiKey | None = await session.scalar(select(ApiKey).where(where))
+    return found
+
+
+async def caller_key(
+    session: AsyncSession, workspace_id: uuid.UUID, key_id: uuid.UUID
+) -> tuple[Workspace, ApiKey]:
+    """The workspace of an authenticated key, and the key."""
+    row = (
+        await session.execute(
+            select(Workspace, ApiKey)
+            .join(ApiKey, ApiKey.workspace_id == Workspace.id)
+            .where(Workspace.id == workspace_id, ApiKey.id == key_id)
+        )
+    ).one()
+    return row[0], row[1]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceSummary:
+    id: uuid.UUID
+    name: str
+    created_at: datetime
+    active_keys: int
+    active_admin_keys: int
+
+
+async def list_workspaces(session: AsyncSession) -> list[WorkspaceSummary]:
+    """Every workspace (oldest first) with its count of active keys, and of active admin keys."""
+    active = ApiKey.revoked_at.is_(None)
+    admin = ApiKey.scopes.contains([Scope.ADMIN.value])
+    rows = await session.execute(
+        select(
+            Workspace.id,
+            Workspace.name,
+            Workspace.created_at,
+            func.count(ApiKey.id).filter(active),
+            func.count(ApiKey.id).filter(active, admin),
+        )
+        .outerjoin(ApiKey, ApiKey.workspace_id == Workspace.id)
+        .group_by(Workspace.id)
+        .order_by(Workspace.created_at, Workspace.id)
+    )
+    return [WorkspaceSummary(*row) for row in rows]
+
+
+async def workspaces_matching(session: AsyncSession, ref: str) -> list[Workspace]:
+    """The workspace whose id is `ref`, else every workspace named `ref` (oldest first)."""
+    try:
+        by_id = await session.get(Workspace, uuid.UUID(ref))
+    except ValueError:
+        by_id = None
+    if by_id is not None:
+        return [by_id]
+    named = await session.scalars(
+        select(Workspace).where(Workspace.name == ref).order_by(Workspace.created_at, Workspace.id)
+    )
+    return list(named)

@@ -1,18 +1,27 @@
-"""A workspace's settings, kept as JSON on the workspace row and read with every score."""
+"""A workspace's settings, kept as JSON on the workspace row and read with every score.
+
+Writes lock the workspace row first: a conditional write (If-Match) compares the tag of the
+settings as they are when it holds the lock, so of two writers holding the same tag exactly
+one wins, and a merge patch always applies to the latest settings.
+"""
 
 import uuid
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.industries import Range, effective_table
+from app.errors import PreconditionFailed, Unprocessable, field_error, invalid_fields
+from app.etags import if_match_passes, strong_etag
+from app.industries import Range, effective_table, normalise_industry
+from app.merge_patch import merge_patch
 from app.models import Workspace
+from app.schemas.base import MAX_DEPTH
 from app.schemas.settings import WorkspaceSettings
 
 
-async def load_settings(session: AsyncSession, workspace_id: uuid.UUID) -> WorkspaceSettings:
-    stored = await session.scalar(select(Workspace.settings).where(Workspace.id == workspace_id))
+def _parse(stored: dict[str, Any] | None) -> WorkspaceSettings:
     try:
         return WorkspaceSettings.model_validate(stored or {})
     except ValidationError:
@@ -21,7 +30,34 @@ async def load_settings(session: AsyncSession, workspace_id: uuid.UUID) -> Works
         return WorkspaceSettings()
 
 
-async def replace_settings(
+async def load_settings(session: AsyncSession, workspace_id: uuid.UUID) -> WorkspaceSettings:
+    stored = await session.scalar(select(Workspace.settings).where(Workspace.id == workspace_id))
+    return _parse(stored)
+
+
+def settings_etag(settings: WorkspaceSettings) -> str:
+    """The strong ETag of the settings in effect: it changes exactly when they change."""
+    return strong_etag(settings.model_dump(mode="json"))
+
+
+async def _locked(
+    session: AsyncSession, workspace_id: uuid.UUID, if_match: str | None
+) -> WorkspaceSettings:
+    """The settings, the workspace row locked until the transaction ends; 412 on a stale tag."""
+    stored = await session.scalar(
+        select(Workspace.settings).where(Workspace.id == workspace_id).with_for_update()
+    )
+    current = _parse(stored)
+    if not if_match_passes(if_match, settings_etag(current)):
+        raise PreconditionFailed(
+            "the settings changed since the ETag in If-Match was read; "
+            "GET them again and reapply your change: nothing was stored",
+            headers={"ETag": settings_etag(current)},
+        )
+    return current
+
+
+async def _store(
     session: AsyncSession, workspace_id: uuid.UUID, settings: WorkspaceSettings
 ) -> WorkspaceSettings:
     await session.execute(
@@ -30,6 +66,60 @@ async def replace_settings(
         .values(settings=settings.model_dump(mode="json"))
     )
     return settings
+
+
+async def replace_settings(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    settings: WorkspaceSettings,
+    *,
+    if_match: str | None = None,
+) -> WorkspaceSettings:
+    """Store these settings whole (an absent field is its default) if If-Match allows."""
+    await _locked(session, workspace_id, if_match)
+    return await _store(session, workspace_id, settings)
+
+
+async def patch_settings(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    patch: dict[str, Any],
+    *,
+    if_match: str | None = None,
+) -> WorkspaceSettings:
+    """Apply an RFC 7396 merge patch to the settings in effect and store the result, validated
+    as a PUT body is; a null member goes back to its default."""
+    if _deeper_than(patch, MAX_DEPTH):
+        raise Unprocessable(
+            f"the merge patch is nested deeper than {MAX_DEPTH} levels",
+            errors=[field_error(["body"], "nested too deeply")],
+        )
+    current = await _locked(session, workspace_id, if_match)
+    merged = merge_patch(current.model_dump(mode="json"), _industries_normalised(patch))
+    try:
+        settings = WorkspaceSettings.model_validate(merged)
+    except ValidationError as exc:
+        raise invalid_fields(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
+        ) from None
+    return await _store(session, workspace_id, settings)
+
+
+def _industries_normalised(patch: dict[str, Any]) -> dict[str, Any]:
+    """Benchmarks are keyed by normalised industry names, so a patch naming "Technology"
+    changes (or removes) the stored "technology" entry."""
+    benchmarks = patch.get("benchmarks")
+    if not isinstance(benchmarks, dict):
+        return patch
+    return {**patch, "benchmarks": {normalise_industry(k): v for k, v in benchmarks.items()}}
+
+
+def _deeper_than(value: object, depth: int) -> bool:
+    if not isinstance(value, dict):
+        return False
+    if depth <= 0:
+        return True
+    return any(_deeper_than(v, depth - 1) for v in value.values())
 
 
 def benchmark_table(settings: WorkspaceSettings) -> dict[str, Range]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import any_, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,13 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import NotFound, ProblemError, Unprocessable, field_error
 from app.models import Role, Stakeholder
 from app.pagination import paginate
-from app.schemas import AccountFields, StakeholderFields, StakeholderInline
+from app.schemas import AccountFields, StakeholderBatchItem, StakeholderFields, StakeholderInline
 from app.services.accounts import ensure_accounts, existing_account_ids
-from app.services.upsert import upsert_by_id
+from app.services.batches import ItemOutcome, failed, parse_items, upsert_outcomes
+from app.services.upsert import upsert_by_id, upsert_many
 from app.sql import text_array
 
 Loc = tuple[str | int, ...]
 PROFILE = ("account_id", "name", "email", "role", "job_level", "department", "attributes")
+
+_batch_item = TypeAdapter(StakeholderBatchItem)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,42 @@ async def upsert_stakeholder(
         raise _unknown_account(fields.account_id, ("body",))
     values = fields.model_dump(exclude={"account"})
     return await upsert_by_id(session, Stakeholder, workspace_id, stakeholder_id, values)
+
+
+async def upsert_stakeholders(
+    session: AsyncSession, workspace_id: uuid.UUID, items: list[Any]
+) -> list[ItemOutcome[str]]:
+    """A batch of stakeholder PUTs in a fixed number of statements, each item reported by index.
+
+    The rules of the PUT hold item by item: the account must exist or be described in the
+    item's `account` (then created when missing). Items apply in order: of items with the same
+    id the last one that succeeds is stored; the first is 201 when it created the person.
+    """
+    outcomes: dict[int, ItemOutcome[Any]] = {}
+    valid = parse_items(_batch_item, items, "stakeholders", "stakeholder", outcomes)
+    described: dict[str, AccountFields] = {}
+    for _, item in valid:
+        if item.account is not None:
+            described.setdefault(item.account_id, item.account)
+    await ensure_accounts(session, workspace_id, described)
+    known = await existing_account_ids(session, workspace_id, {i.account_id for _, i in valid})
+    applied: list[tuple[int, StakeholderBatchItem]] = []
+    for index, item in valid:
+        if item.account_id in known:
+            applied.append((index, item))
+        else:
+            outcomes[index] = failed(
+                index, _unknown_account(item.account_id, ("body", "stakeholders", index))
+            )
+    last = {item.id: item for _, item in applied}
+    created = await upsert_many(
+        session,
+        Stakeholder,
+        workspace_id,
+        {sid: item.model_dump(exclude={"id", "account"}) for sid, item in last.items()},
+    )
+    upsert_outcomes([(index, item.id) for index, item in applied], created, outcomes)
+    return [outcomes[i] for i in range(len(items))]
 
 
 async def register_inline(
@@ -168,7 +208,10 @@ async def list_stakeholders(
 async def delete_stakeholder(
     session: AsyncSession, workspace_id: uuid.UUID, stakeholder_id: str
 ) -> None:
-    """Erase the person: the stakeholder and every response they gave (ON DELETE CASCADE)."""
+    """Erase the person: the stakeholder and every response they gave (ON DELETE CASCADE).
+
+    Triggers (migration 0005) record a tombstone (ids only) for each of them.
+    """
     deleted = await session.scalar(
         delete(Stakeholder)
         .where(Stakeholder.workspace_id == workspace_id, Stakeholder.id == stakeholder_id)

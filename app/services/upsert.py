@@ -33,3 +33,25 @@ async def upsert_by_id(
     )
     row = (await session.execute(statement)).one()
     return row[0], bool(row[1])
+
+
+async def upsert_many(
+    session: AsyncSession,
+    model: type[Upsertable],
+    workspace_id: uuid.UUID,
+    rows: dict[str, dict[str, Any]],
+) -> dict[str, bool]:
+    """upsert_by_id for many rows (every one with the same fields) in one statement, written in
+    id order so concurrent batches lock rows in the same order; each id and whether it is new."""
+    if not rows:
+        return {}
+    values = [
+        {"workspace_id": workspace_id, "id": row_id, **rows[row_id]} for row_id in sorted(rows)
+    ]
+    fields = [name for name in values[0] if name not in ("workspace_id", "id")]
+    upsert = insert(model).values(values)
+    statement: Any = upsert.on_conflict_do_update(
+        index_elements=[model.workspace_id, model.id],
+        set_={**{name: upsert.excluded[name] for name in fields}, "updated_at": func.now()},
+    ).returning(model.id, literal_column("xmax = 0"))
+    return {row_id: bool(created) for row_id, created in await session.execute(statement)}

@@ -128,7 +128,12 @@ class TestAtRisk:
         assert decline["previous_from"] == stamp(PREVIOUS_START)
         assert decline["previous_to"] == stamp(utc(2026, 1, 1))
         assert decline["previous_nps"] == 100.0
-        assert decline["change"]["difference"] == approx(expected.difference)
+        # From +100 to -100: the scores shown fell 200 points (the adjusted centres 153.8).
+        assert decline["change"]["difference"] == -200.0
+        assert decline["change"]["adjusted_difference"] == approx(100 * (-10 / 13 - 10 / 13))
+        assert decline["detail"] == (
+            f"NPS fell 200.0 points against the previous period (p = {expected.p_value:.3f})"
+        )
         assert decline["change"]["p_value"] == approx(expected.p_value)
         assert decline["change"]["significant"] is True
         assert mid["reasons"][2]["registered_decision_makers"] == 0

@@ -12,6 +12,7 @@ from tests.support.expected import (
     counts,
     expected_change,
     expected_score,
+    expected_weighted_change,
     role_weighted_echo,
     weighted_score,
 )
@@ -69,6 +70,9 @@ class TestCompareWindows:
             "change": expected_change(Tally(8, 6, 4), Tally(14, 5, 3), previous_start=None),
         }
         change = body["change"]
+        # 22.2 against 50: the scores shown differ by 27.8 points; the test says not significant.
+        assert round(change["difference"], 1) == -27.8
+        assert round(change["adjusted_difference"], 2) == -24.95
         assert (round(change["z"], 3), round(change["p_value"], 3)) == (-1.108, 0.268)
         assert change["significant"] is False
         assert change["previous"] is None
@@ -177,6 +181,11 @@ class TestCompareWindows:
         assert body["weights"] == role_weighted_echo()
         assert body["a"]["score"] == weighted_score([(10, 3.0), (0, 1.0)])
         assert body["b"]["score"] == weighted_score([(8, 2.0)])
+        assert body["change"] == expected_weighted_change(
+            [(10, 3.0), (0, 1.0)], [(8, 2.0)], previous_start=None
+        )
+        # The weighted scores shown, 50 and 0, not the plain ones (0 and 0).
+        assert body["change"]["difference"] == 50.0
 
 
 class TestCompareDimension:
@@ -197,6 +206,26 @@ class TestCompareDimension:
             },
             "change": expected_change(Tally(8, 6, 4), Tally(14, 5, 3), previous_start=None),
         }
+
+    async def test_single_answers_differ_by_the_scores_shown(self, tenant: Tenant) -> None:
+        await tenant.db.answers(
+            [
+                Answer("u", "acme", 0, at(5), role="user"),
+                Answer("d", "acme", 10, at(6), role="decision_maker"),
+            ]
+        )
+
+        body = await compare(tenant, dimension="role", a="user", b="decision_maker", **WINDOW)
+
+        assert (body["a"]["score"]["nps"], body["b"]["score"]["nps"]) == (-100.0, 100.0)
+        assert body["change"] == expected_change(
+            Tally(0, 0, 1), Tally(1, 0, 0), previous_start=None
+        )
+        change = body["change"]
+        # -100 minus +100; the interval is centred on the adjusted centres' -25 - 25.
+        assert (change["difference"], change["adjusted_difference"]) == (-200.0, -50.0)
+        assert change["ci"]["low"] < -50.0 < change["ci"]["high"]
+        assert change["significant"] is False
 
     async def test_other_filters_apply_to_both_sides(self, tenant: Tenant) -> None:
         await tenant.db.answers(

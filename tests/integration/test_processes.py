@@ -75,7 +75,11 @@ class TestWorkerCommand:
                 rows = await _query(
                     empty_database_url, "SELECT task FROM jobs WHERE status = 'done'"
                 )
-                return {task for (task,) in rows} == {"idempotency.purge", "jobs.purge"}
+                return {task for (task,) in rows} == {
+                    "deletions.purge",
+                    "idempotency.purge",
+                    "jobs.purge",
+                }
 
             await eventually(upkeep_done, "the periodic jobs to run", every=0.2)
             assert "nps-worker" in await _application_names(empty_database_url)
@@ -108,7 +112,7 @@ class TestServeCommand:
                 rows = await _query(
                     empty_database_url, "SELECT count(*) FROM jobs WHERE status = 'done'"
                 )
-                return rows == [(2,)]
+                return rows == [(3,)]  # deletions, idempotency and jobs purges
 
             await eventually(
                 upkeep_ran, "the in-process worker to run the periodic upkeep", every=0.2

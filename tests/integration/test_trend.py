@@ -10,7 +10,14 @@ from app.models import Scope
 from app.scoring import Tally
 from tests.support.api import Answer, answers_for, get_json
 from tests.support.clock import stamp, utc
-from tests.support.expected import counted, counts, expected_change, expected_score, tally_of
+from tests.support.expected import (
+    counted,
+    counts,
+    expected_change,
+    expected_score,
+    expected_weighted_change,
+    tally_of,
+)
 from tests.support.harness import MakeTenant, Tenant
 from tests.support.problems import assert_invalid, problem
 
@@ -108,6 +115,7 @@ class TestTrendBuckets:
         assert march == expected_change(
             Tally(14, 5, 3), Tally(8, 6, 4), previous_start="2026-01-01T00:00:00Z"
         )
+        assert round(march["difference"], 1) == 27.8  # 50 - 22.2, the scores shown
         assert (round(march["z"], 3), round(march["p_value"], 3)) == (1.108, 0.268)
         assert march["significant"] is False
         april = points[3]["change"]
@@ -115,6 +123,49 @@ class TestTrendBuckets:
             Tally(0, 2, 10), Tally(14, 5, 3), previous_start="2026-03-01T00:00:00Z"
         )
         assert april["significant"] is True
+
+    async def test_a_change_is_the_difference_of_the_scores_shown(self, tenant: Tenant) -> None:
+        # -85.7 in January (0/1/6), -42.9 in February (0/4/3).
+        await tenant.db.answers(
+            [
+                *answers_for("jan", (0, 1, 6), utc(2026, 1, 10)),
+                *answers_for("feb", (0, 4, 3), utc(2026, 2, 10)),
+            ]
+        )
+
+        points = (await trend(tenant, **FOUR_MONTHS))["points"]
+
+        assert [round(p["score"]["nps"], 1) for p in points[:2]] == [-85.7, -42.9]
+        change = points[1]["change"]
+        assert change == expected_change(
+            Tally(0, 4, 3), Tally(0, 1, 6), previous_start="2026-01-01T00:00:00Z"
+        )
+        # +300/7 = +42.9, not the +30 between the adjusted centres (-60 and -30).
+        assert change["difference"] == pytest.approx(300 / 7)
+        assert change["adjusted_difference"] == pytest.approx(30.0)
+
+    async def test_a_weighted_change_is_the_difference_of_the_weighted_scores(
+        self, tenant: Tenant
+    ) -> None:
+        await tenant.db.answers(
+            [
+                Answer("dm", "acme", 10, utc(2026, 1, 10), role="decision_maker"),
+                Answer("u", "acme", 0, utc(2026, 1, 11), role="user"),
+                Answer("dm", "acme", 0, utc(2026, 2, 10), role="decision_maker"),
+                Answer("u", "acme", 10, utc(2026, 2, 11), role="user"),
+            ]
+        )
+
+        points = (await trend(tenant, method="role_weighted", **FOUR_MONTHS))["points"]
+
+        # Weighted 3 : 1, January is +50 and February -50; the plain scores are 0 both times.
+        assert [p["score"]["nps"] for p in points[:2]] == [50.0, -50.0]
+        assert [p["score"]["unweighted"]["nps"] for p in points[:2]] == [0.0, 0.0]
+        change = points[1]["change"]
+        assert change == expected_weighted_change(
+            [(0, 3.0), (10, 1.0)], [(10, 3.0), (0, 1.0)], previous_start="2026-01-01T00:00:00Z"
+        )
+        assert change["difference"] == -100.0
 
     async def test_month_is_the_default_interval(self, tenant: Tenant) -> None:
         await tenant.db.answers(month_answers())

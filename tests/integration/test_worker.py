@@ -147,6 +147,7 @@ class TestEnqueue:
 
     def test_the_service_declares_its_upkeep_as_periodic_tasks(self) -> None:
         assert {t.name: t.every for t in TASKS.periodic()} == {
+            "deletions.purge": timedelta(hours=1),
             "idempotency.purge": timedelta(hours=1),
             "jobs.purge": timedelta(hours=1),
         }

@@ -8,11 +8,13 @@ from typing import Any
 import pytest
 
 from app.scoring import (
+    Change,
     CIMethod,
     Interval,
     Tally,
     WeightedTally,
     compare,
+    compare_weighted,
     confidence_interval,
     precision,
     weighted_interval,
@@ -154,16 +156,62 @@ def weighted_score(
     }
 
 
+def _centre(t: Tally) -> float:
+    """The adjusted-Wald centre in points, by hand: 100 * (P + 3/4 - D - 3/4) / (n + 3)."""
+    return 100 * (t.promoters - t.detractors) / (t.n + 3)
+
+
 def expected_change(
     this: Tally, previous: Tally, *, previous_start: str | None, confidence: float = 0.95
 ) -> dict[str, Any] | None:
-    """The change object of `this` minus `previous`, from app.scoring.compare."""
+    """The change object of `this` minus `previous`: the plain difference of the two scores and
+    of the adjusted centres by hand, the interval and the test from app.scoring.compare."""
     change = compare(this, previous, confidence=confidence)
-    if change is None:
+    if change is None or this.nps is None or previous.nps is None:
         return None
+    return _change_read(
+        change,
+        difference=this.nps - previous.nps,
+        adjusted_difference=_centre(this) - _centre(previous),
+        previous_start=previous_start,
+        confidence=confidence,
+    )
+
+
+def expected_weighted_change(
+    this: Sequence[tuple[int, float]],
+    previous: Sequence[tuple[int, float]],
+    *,
+    previous_start: str | None,
+    confidence: float = 0.95,
+) -> dict[str, Any] | None:
+    """The change object of two weighted scores over (score, weight) pairs: the difference of
+    the weighted scores, the test from app.scoring.compare_weighted (on pseudo-counts)."""
+    first, second = WeightedTally.from_pairs(this), WeightedTally.from_pairs(previous)
+    change = compare_weighted(first, second, confidence=confidence)
+    if change is None or first.nps is None or second.nps is None:
+        return None
+    return _change_read(
+        change,
+        difference=first.nps - second.nps,
+        adjusted_difference=change.adjusted_difference,
+        previous_start=previous_start,
+        confidence=confidence,
+    )
+
+
+def _change_read(
+    change: Change,
+    *,
+    difference: float,
+    adjusted_difference: float,
+    previous_start: str | None,
+    confidence: float,
+) -> dict[str, Any]:
     return {
         "previous": previous_start,
-        "difference": approx(change.difference),
+        "difference": approx(difference),
+        "adjusted_difference": approx(adjusted_difference),
         "ci": {
             "low": approx(change.low),
             "high": approx(change.high),

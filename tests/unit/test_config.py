@@ -1,6 +1,7 @@
 """Configuration: a database URL is accepted as any PostgreSQL tool writes it."""
 
 import pytest
+from pydantic import ValidationError
 
 from app.config import Settings, async_database_url
 
@@ -39,3 +40,12 @@ def test_settings_read_the_nps_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.database_url == "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
     assert settings.port == 9000
     assert settings.read_database_url is None
+
+
+def test_tombstones_are_kept_at_least_90_days(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().deletion_retention_days == 90
+    monkeypatch.setenv("NPS_DELETION_RETENTION_DAYS", "365")
+    assert Settings().deletion_retention_days == 365
+    monkeypatch.setenv("NPS_DELETION_RETENTION_DAYS", "89")
+    with pytest.raises(ValidationError, match="greater than or equal to 90"):
+        Settings()

@@ -37,6 +37,20 @@ def test_errors_are_documented_as_problem_json() -> None:
     assert "Problem" in spec["components"]["schemas"]
 
 
+def test_scoring_references_point_at_the_repositorys_page() -> None:
+    # Served descriptions once pointed at SPEC.md, which no user of the API can open.
+    text = render(current())
+    assert "SPEC" not in text
+    assert "docs/scoring.md" in current()["info"]["description"]
+    assert (PATH.parents[1] / "docs" / "scoring.md").is_file()
+    change = current()["components"]["schemas"]["ChangeRead"]
+    assert "docs/scoring.md" in change["description"]
+    assert {"difference", "adjusted_difference"} <= set(change["properties"])
+    assert all(
+        "description" in change["properties"][f] for f in ("difference", "adjusted_difference")
+    )
+
+
 @functools.cache
 def _spec() -> dict[str, Any]:
     """The app's document, built once for the tests below (which only read it)."""
@@ -66,6 +80,7 @@ MONEY_FIELDS = [
     ("AccountFields", "annual_revenue"),
     ("AccountUpsert", "annual_revenue"),
     ("AccountRead", "annual_revenue"),
+    ("AccountBatchItem", "annual_revenue"),
     ("AtRiskAccount", "annual_revenue"),
     ("AtRiskSummary", "revenue_at_risk"),
     ("RevenueShare", "total"),
@@ -75,15 +90,24 @@ MONEY_FIELDS = [
 
 
 class TestTypedDocument:
-    def test_batch_items_are_response_objects(self) -> None:
+    @pytest.mark.parametrize(
+        ("batch", "field", "item"),
+        [
+            ("BatchRequest", "responses", "ResponseCreate"),
+            ("AccountBatch", "accounts", "AccountBatchItem"),
+            ("StakeholderBatch", "stakeholders", "StakeholderBatchItem"),
+        ],
+    )
+    def test_batch_items_are_typed(self, batch: str, field: str, item: str) -> None:
         schemas = _spec()["components"]["schemas"]
-        items = schemas["BatchRequest"]["properties"]["responses"]["items"]
-        assert items == {"$ref": "#/components/schemas/ResponseCreate"}
+        items = schemas[batch]["properties"][field]["items"]
+        assert items == {"$ref": f"#/components/schemas/{item}"}
 
     def test_a_batch_result_carries_a_typed_problem(self) -> None:
         schemas = _spec()["components"]["schemas"]
-        problem = schemas["BatchItemResult"]["properties"]["problem"]
-        assert list(_refs(problem)) == [PROBLEM_REF]
+        for result in ("BatchItemResult", "RegisteredItem"):
+            problem = schemas[result]["properties"]["problem"]
+            assert list(_refs(problem)) == [PROBLEM_REF], result
         assert schemas["Problem"]["required"] == ["type", "title", "status", "detail"]
         assert schemas["Problem"]["properties"]["status"]["type"] == "integer"
 
@@ -129,7 +153,13 @@ class TestDeclaredHeaders:
             for status in successes:
                 headers = operation["responses"][status]["headers"]
                 assert headers["Idempotent-Replayed"]["schema"]["enum"] == ["true"], (path, status)
-        assert sorted(idempotent) == ["/v1/api-keys", "/v1/responses", "/v1/responses/batch"]
+        assert sorted(idempotent) == [
+            "/v1/accounts/batch",
+            "/v1/api-keys",
+            "/v1/responses",
+            "/v1/responses/batch",
+            "/v1/stakeholders/batch",
+        ]
 
     def test_retry_after_is_declared_where_it_is_sent(self) -> None:
         spec = _spec()
@@ -140,7 +170,13 @@ class TestDeclaredHeaders:
             if unavailable is not None:
                 schema = unavailable["headers"]["Retry-After"]["schema"]
                 assert schema == {"type": "integer", "minimum": 0}, (method, path)
-        for path in ("/v1/responses", "/v1/responses/batch", "/v1/api-keys"):
+        for path in (
+            "/v1/responses",
+            "/v1/responses/batch",
+            "/v1/accounts/batch",
+            "/v1/stakeholders/batch",
+            "/v1/api-keys",
+        ):
             in_progress = spec["paths"][path]["post"]["responses"]["409"]
             assert "Retry-After" in in_progress["headers"], path
 

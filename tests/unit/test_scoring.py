@@ -20,6 +20,7 @@ from app.scoring import (
     WeightedTally,
     classify,
     compare,
+    compare_weighted,
     confidence_interval,
     precision,
     round_half_away,
@@ -188,9 +189,12 @@ class TestSpecExamples:
         assert round_half_away(change.p_value, 3) == 0.268
         assert change.significant is False
         assert change.confidence == 0.95
+        # The point estimate is the plain difference of the scores shown: 22.2 - 50.
+        assert change.difference == pytest.approx(100 * 4 / 18 - 100 * 11 / 22)
+        assert round_half_away(change.difference, 1) == -27.8
         centre_first, centre_second = (8 - 4) / (18 + 3), (14 - 3) / (22 + 3)
-        assert change.difference == pytest.approx(100 * (centre_first - centre_second))
-        assert change.low < change.difference < change.high
+        assert change.adjusted_difference == pytest.approx(100 * (centre_first - centre_second))
+        assert change.low < change.adjusted_difference < change.high
         assert change.low < 0 < change.high
 
     def test_weighted(self) -> None:
@@ -215,6 +219,52 @@ class TestSpecExamples:
 
 
 class TestCompare:
+    def test_single_answers_differ_by_the_scores_shown(self) -> None:
+        # A user at -100 (n 1) against a decision maker at +100 (n 1): -200, not the -50
+        # between the adjusted centres (-1/4 and +1/4).
+        change = compare(Tally(detractors=1), Tally(promoters=1))
+        assert change is not None
+        assert change.difference == -200.0
+        assert change.adjusted_difference == pytest.approx(-50.0)
+        assert change.low < change.adjusted_difference < change.high < 200.0
+        assert not change.low <= change.difference <= change.high
+        assert change.significant is False
+
+    def test_trend_step_differs_by_the_scores_shown(self) -> None:
+        # -85.7 (0/1/6) to -42.9 (0/4/3): +42.9 = 300/7, where the adjusted centres give +30.
+        before, after = Tally(0, 1, 6), Tally(0, 4, 3)
+        assert (round_half_away(before.nps or 0, 1), round_half_away(after.nps or 0, 1)) == (
+            -85.7,
+            -42.9,
+        )
+        change = compare(after, before)
+        assert change is not None
+        assert change.difference == pytest.approx(300 / 7)
+        assert round_half_away(change.difference, 1) == 42.9
+        assert change.adjusted_difference == pytest.approx(30.0)
+
+    def test_weighted_differ_by_the_weighted_scores(self) -> None:
+        # Decision maker 10 (weight 3) and user 0 (weight 1): weighted 50, plain 0; against an
+        # influencer's 8 (weight 2): weighted 0.
+        first = WeightedTally.from_pairs([(10, 3.0), (0, 1.0)])
+        second = WeightedTally.from_pairs([(8, 2.0)])
+        change = compare_weighted(first, second)
+        assert change is not None
+        assert change.difference == 50.0
+        # Tested on the pseudo-counts: n_eff = 16/10, P* = 1.2, D* = 0.4; n_eff = 1, none.
+        centre_first = (1.2 - 0.4) / (1.6 + 3)
+        assert change.adjusted_difference == pytest.approx(100 * centre_first)
+        assert change.significant is False
+
+    def test_weighted_empty_side(self) -> None:
+        full = WeightedTally.from_pairs([(10, 3.0)])
+        assert compare_weighted(full, WeightedTally()) is None
+        assert compare_weighted(WeightedTally(), full) is None
+
+    def test_weighted_rejects_bad_confidence(self) -> None:
+        with pytest.raises(ValueError, match="confidence"):
+            compare_weighted(WeightedTally(), WeightedTally(), confidence=1.0)
+
     def test_significant(self) -> None:
         change = compare(Tally(promoters=20), Tally(detractors=20))
         assert change is not None
@@ -410,6 +460,7 @@ class TestProperties:
         change = compare(tally, tally, confidence=confidence)
         assert change is not None
         assert change.difference == 0.0
+        assert change.adjusted_difference == 0.0
         assert change.z == 0.0
         assert change.p_value == 1.0
         assert change.significant is False
@@ -423,10 +474,44 @@ class TestProperties:
         assert forward is not None
         assert backward is not None
         assert forward.difference == pytest.approx(-backward.difference, abs=1e-9)
+        assert forward.adjusted_difference == pytest.approx(-backward.adjusted_difference, abs=1e-9)
         assert forward.p_value == pytest.approx(backward.p_value)
         assert 0.0 <= forward.p_value <= 1.0
         assert forward.significant == (forward.p_value < 1 - confidence)
-        assert -200.0 <= forward.low <= forward.difference <= forward.high <= 200.0
+        assert -200.0 <= forward.low <= forward.adjusted_difference <= forward.high <= 200.0
+
+    @PROPERTY
+    @given(nonempty_tallies_st, nonempty_tallies_st, confidence_st)
+    def test_compare_reports_the_scores_difference(
+        self, first: Tally, second: Tally, confidence: float
+    ) -> None:
+        change = compare(first, second, confidence=confidence)
+        assert change is not None
+        assert first.nps is not None
+        assert second.nps is not None
+        assert change.difference == first.nps - second.nps
+        # Each adjusted centre is the score pulled toward 0 by n / (n + 3).
+        adjusted = first.nps * first.n / (first.n + 3) - second.nps * second.n / (second.n + 3)
+        assert change.adjusted_difference == pytest.approx(adjusted, abs=1e-9)
+        assert (change.z > 0) == (change.adjusted_difference > 0)
+
+    @PROPERTY
+    @given(
+        st.lists(scores_st, min_size=1, max_size=40), st.lists(scores_st, min_size=1, max_size=40)
+    )
+    def test_unit_weights_compare_like_unweighted(
+        self, first: list[int], second: list[int]
+    ) -> None:
+        plain = compare(Tally.from_scores(first), Tally.from_scores(second))
+        weighted = compare_weighted(
+            WeightedTally.from_pairs((s, 1.0) for s in first),
+            WeightedTally.from_pairs((s, 1.0) for s in second),
+        )
+        assert plain is not None
+        assert weighted is not None
+        assert weighted.difference == pytest.approx(plain.difference, abs=1e-9)
+        assert weighted.adjusted_difference == pytest.approx(plain.adjusted_difference, abs=1e-9)
+        assert weighted.p_value == pytest.approx(plain.p_value, abs=1e-9)
 
     @PROPERTY
     @given(
