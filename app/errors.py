@@ -75,6 +75,21 @@ class ResyncRequired(ProblemError):
     status, slug, title = 410, "resync-required", "Full resync required"
 
 
+class ExternalIdConflict(Conflict):
+    """An external_id already stored with other content: names the stored response."""
+
+    slug, title = "external-id-conflict", "External id already used"
+
+    def __init__(
+        self, detail: str, *, response_id: Any, errors: Sequence[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(detail, errors=errors)
+        self.response_id = str(response_id)
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), "response_id": self.response_id}
+
+
 class PayloadTooLarge(ProblemError):
     status, slug, title = 413, "payload-too-large", "Payload too large"
 

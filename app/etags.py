@@ -1,21 +1,17 @@
-"""Canonical JSON, strong entity tags and the HTTP precondition headers (RFC 9110 §8.8.3, §13).
+"""Strong entity tags and the HTTP precondition headers (RFC 9110 §8.8.3, §13).
 
 Pure functions: the routers read the headers, the services decide with these.
 """
 
 import hashlib
-import json
 from typing import Any
 
-
-def canonical_json(value: Any) -> bytes:
-    """One byte string per JSON value: sorted keys, no spaces (a hash of it is a stable key)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+from app.canonical import canonical_json
 
 
 def strong_etag(value: Any) -> str:
     """A strong entity tag of a JSON value: equal values, equal tags."""
-    return '"' + hashlib.sha256(canonical_json(value)).hexdigest()[:32] + '"'
+    return '"' + hashlib.sha256(canonical_json(value).encode()).hexdigest()[:32] + '"'
 
 
 def _tags(header: str) -> list[str]:

@@ -33,6 +33,12 @@ class ApiKeySubject:
     workspace_id: uuid.UUID
     key_id: uuid.UUID
     scopes: frozenset[Scope]
+    prefix: str
+
+    @property
+    def name(self) -> str:
+        """How the subject is named where a change is recorded (a revision's changed_by)."""
+        return f"api_key:{self.prefix}"
 
     def idempotency_key(self, key: str) -> str:
         """Where an Idempotency-Key is kept: workspace-wide, so any of its keys may retry."""
@@ -54,7 +60,7 @@ async def get_subject(
     key = await authenticate(session, credentials.credentials, now=utcnow())
     if key is None:
         raise Unauthorized("the API key is unknown or revoked", headers=_CHALLENGE)
-    return ApiKeySubject(key.workspace_id, key.id, granted(key.scopes))
+    return ApiKeySubject(key.workspace_id, key.id, granted(key.scopes), key.prefix)
 
 
 def authenticator(

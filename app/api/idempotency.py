@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.auth import AnySubject
 from app.api.deps import AppSettingsDep, utcnow
+from app.canonical import canonical_json
 from app.db import SessionDep
 from app.errors import (
     PROBLEM_JSON,
@@ -28,7 +29,6 @@ from app.errors import (
     Unprocessable,
     field_error,
 )
-from app.etags import canonical_json
 from app.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -51,7 +51,7 @@ class Replay(Exception):
 
 def _fingerprint(request: Request, body: bytes) -> bytes:
     try:
-        canonical = canonical_json(json.loads(body))
+        canonical = canonical_json(json.loads(body)).encode()
     except ValueError:
         canonical = body
     digest = hashlib.sha256(f"{request.method} {request.url.path}\n".encode())

@@ -1,4 +1,4 @@
-"""Responses: record one or a batch, list, read, exclude."""
+"""Responses: record one or a batch, list, read, correct or exclude, and their revisions."""
 
 import uuid
 from typing import Annotated, Any
@@ -16,17 +16,19 @@ from app.pagination import DEFAULT_LIMIT
 from app.presenters.responses import batch_result
 from app.schemas import (
     ID_PATTERN,
+    SURVEY_PATTERN,
     BatchRequest,
     BatchResult,
     Page,
     ResponseCreate,
     ResponsePatch,
     ResponseRead,
+    RevisionRead,
     Timestamp,
     problem_doc,
 )
 from app.scoring import Category
-from app.services import ingest, responses
+from app.services import corrections, ingest, responses, revisions
 
 router = APIRouter(prefix="/v1", tags=["responses"])
 
@@ -38,6 +40,16 @@ IDEMPOTENCY_DOC: dict[int | str, dict[str, Any]] = {
     ),
     422: problem_doc("Invalid body, or an Idempotency-Key reused with another body"),
 }
+RECORD_DOC: dict[int | str, dict[str, Any]] = {
+    **IDEMPOTENCY_DOC,
+    409: problem_doc(
+        "A request with the same Idempotency-Key is still in progress, or "
+        "(type /problems/external-id-conflict) the external_id is stored with other content: "
+        "`response_id` names the stored response, `errors` the fields that differ "
+        "(`Retry-After` is set on the transient conflicts only)",
+        retry_after=True,
+    ),
+}
 
 
 @router.post(
@@ -45,15 +57,18 @@ IDEMPOTENCY_DOC: dict[int | str, dict[str, Any]] = {
     response_model=ResponseRead,
     status_code=201,
     responses={
-        200: {"model": ResponseRead, "description": "external_id already stored: that response"},
-        **IDEMPOTENCY_DOC,
+        200: {
+            "model": ResponseRead,
+            "description": "external_id already stored with the same content: that response",
+        },
+        **RECORD_DOC,
     },
     operation_id="record_response",
 )
 async def record_response(
     body: ResponseCreate, session: SessionDep, auth: WriteAuth, idempotency: IdempotencyDep
 ) -> HttpResponse:
-    """Record one response (201), or return the stored one for a known external_id (200)."""
+    """Record one response (201); a known external_id: the stored one (200) or a 409."""
     recorded = await ingest.record_response(session, auth.workspace_id, body, now=utcnow())
     return idempotency.respond(
         ResponseRead.model_validate(recorded.response), 201 if recorded.created else 200
@@ -101,6 +116,8 @@ async def list_responses(
     ] = None,
     to: Annotated[Timestamp | None, Query(description="submitted before (RFC 3339)")] = None,
     excluded: bool | None = None,
+    external_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    survey: Annotated[str | None, Query(pattern=SURVEY_PATTERN)] = None,
 ) -> Page[ResponseRead]:
     """List responses in (updated_at, id) order, with filters."""
     rows, next_cursor = await responses.list_responses(
@@ -116,6 +133,8 @@ async def list_responses(
         submitted_from=from_,
         submitted_to=to,
         excluded=excluded,
+        external_id=external_id,
+        survey=survey,
     )
     return Page(data=[ResponseRead.model_validate(r) for r in rows], next_cursor=next_cursor)
 
@@ -136,12 +155,27 @@ async def get_response(
 async def update_response(
     response_id: uuid.UUID, body: ResponsePatch, session: SessionDep, auth: WriteAuth
 ) -> ResponseRead:
-    """Exclude a response from every score (a reason is required) or include it again."""
-    response = await responses.set_exclusion(
-        session,
-        auth.workspace_id,
-        response_id,
-        excluded=body.excluded,
-        reason=body.reason if body.excluded else None,
+    """Correct score, comment, attributes or submitted_at, or exclude or include (a revision)."""
+    response = await corrections.correct_response(
+        session, auth.workspace_id, response_id, body, by=auth.name, now=utcnow()
     )
     return ResponseRead.model_validate(response)
+
+
+@router.get(
+    "/responses/{response_id}/revisions",
+    response_model=Page[RevisionRead],
+    operation_id="list_response_revisions",
+)
+async def list_revisions(
+    response_id: uuid.UUID,
+    session: ReadSessionDep,
+    auth: ReadAuth,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[RevisionRead]:
+    """The response as recorded (revision 1), then each correction in order."""
+    page, next_cursor = await revisions.revision_page(
+        session, auth.workspace_id, response_id, limit=limit, cursor=cursor
+    )
+    return Page(data=[RevisionRead.model_validate(r) for r in page], next_cursor=next_cursor)

@@ -2,6 +2,7 @@
 
 import math
 import re
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,7 +46,8 @@ Email = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
 ]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-SurveyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:/-]{1,100}$")]
+SURVEY_PATTERN = r"^[A-Za-z0-9._:/-]{1,100}$"
+SurveyKey = Annotated[str, StringConstraints(pattern=SURVEY_PATTERN)]
 # CRM custom fields: any JSON, within the limits of _unstorable below.
 Attributes = Annotated[dict[str, Any], Field(max_length=100)]
 # The experience behind a score, e.g. {"support": 4, "product": 5}: flat, scalar values.
@@ -238,15 +240,30 @@ class FieldProblem(BaseModel):
     msg: str
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
 class Problem(BaseModel):
-    """RFC 9457 problem details, served as application/problem+json (and inside batch results)."""
+    """RFC 9457 problem details, served as application/problem+json (and inside batch results).
+    A problem type may add members of its own (RFC 9457 extensions); they are kept."""
+
+    model_config = ConfigDict(extra="allow")
 
     type: str = Field(description="a stable slug under /problems/, e.g. /problems/not-found")
     title: str
     status: int = Field(description="the HTTP status this problem has (or would have) alone")
     detail: str
+    # Absent rather than null when there is nothing to say, as the problem+json answers do.
     errors: list[FieldProblem] | None = Field(
-        default=None, description="one entry per field problem, for validation errors"
+        default=None,
+        exclude_if=_absent,
+        description="one entry per field problem, for validation errors",
+    )
+    response_id: uuid.UUID | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="/problems/external-id-conflict: the stored response with that external_id",
     )
 
 

@@ -1,4 +1,4 @@
-"""Responses: one, a batch, their results, and exclusion."""
+"""Responses: one, a batch, their results, corrections and their revisions."""
 
 import uuid
 from datetime import datetime
@@ -11,6 +11,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
@@ -28,6 +29,10 @@ from app.schemas.registry import StakeholderInline
 from app.scoring import SCORE_MAX, SCORE_MIN, Category
 
 # Responses
+
+Score = Annotated[StrictInt, Field(ge=SCORE_MIN, le=SCORE_MAX)]
+Comment = Annotated[str, StringConstraints(max_length=10_000)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
 class ResponseCreate(Strict):
@@ -54,10 +59,8 @@ class ResponseCreate(Strict):
         description="instead of `stakeholder_id` (exactly one of the two): registers a new "
         "stakeholder in the same call; for a known one, updates only the fields given here",
     )
-    score: Annotated[StrictInt, Field(ge=SCORE_MIN, le=SCORE_MAX)] = Field(
-        description="an integer 0-10; booleans, decimals and strings are refused"
-    )
-    comment: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+    score: Score = Field(description="an integer 0-10; booleans, decimals and strings are refused")
+    comment: Comment | None = None
     submitted_at: Timestamp | None = Field(
         default=None, description="RFC 3339 with offset; default now; at most 5 minutes ahead"
     )
@@ -68,7 +71,9 @@ class ResponseCreate(Strict):
         description='driver ratings behind the score, e.g. {"support": 4}: flat scalar values',
     )
     external_id: ClientId | None = Field(
-        default=None, description="the caller's id; a second response with it is never stored"
+        default=None,
+        description="the caller's id; a second response with it is never stored: the same "
+        "content again returns the stored one, other content is a 409",
     )
 
     @model_validator(mode="after")
@@ -108,22 +113,101 @@ class ResponseRead(BaseModel):
     updated_at: datetime
 
 
+# Fields a patch may set but never to null (`comment: null` clears the comment).
+_NOT_NULL = ("score", "attributes", "submitted_at", "excluded")
+
+
 class ResponsePatch(Strict):
-    excluded: StrictBool = Field(description="true leaves the response out of every score")
-    reason: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-        | None
-    ) = Field(
-        default=None,
-        description="required when `excluded` is true; ignored (and the stored one cleared) "
-        "when it is false",
+    """A correction, an exclusion or both: only the fields sent change."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"score": 7, "comment": "Support was slow this quarter"},
+                {"excluded": True, "reason": "test entry"},
+            ]
+        }
     )
 
+    score: Score | None = Field(default=None, description="an integer 0-10, never coerced")
+    comment: Comment | None = Field(default=None, description="null clears the comment")
+    attributes: Drivers | None = Field(
+        default=None, description="replaces the driver ratings as a whole; {} clears them"
+    )
+    submitted_at: Timestamp | None = Field(
+        default=None, description="RFC 3339 with offset; at most 5 minutes ahead"
+    )
+    excluded: StrictBool | None = Field(
+        default=None, description="true excludes from every score (with a reason), false includes"
+    )
+    reason: Reason | None = Field(
+        default=None,
+        description="why: required with `excluded`: true, and refused without `excluded`",
+    )
+
+    @field_validator(*_NOT_NULL, mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Runs only for fields sent: an omitted field keeps its value, a null one is refused.
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
+
     @model_validator(mode="after")
-    def _reason_when_excluding(self) -> "ResponsePatch":
+    def _coherent(self) -> "ResponsePatch":
+        if not self.model_fields_set:
+            raise ValueError(
+                "send at least one of score, comment, attributes, submitted_at, excluded"
+            )
+        if self.excluded is None and "reason" in self.model_fields_set:
+            raise ValueError("a reason goes with excluded: true")
         if self.excluded and self.reason is None:
             raise ValueError("a reason is required to exclude a response")
         return self
+
+    def changes(self) -> dict[str, Any]:
+        """The response fields this patch sets, with their new values."""
+        wanted: dict[str, Any] = {
+            name: getattr(self, name)
+            for name in ("score", "comment", "attributes", "submitted_at")
+            if name in self.model_fields_set
+        }
+        if self.excluded is not None:
+            wanted["excluded"] = self.excluded
+            wanted["excluded_reason"] = self.reason if self.excluded else None
+        return wanted
+
+
+class FieldChange(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: Any = Field(alias="from", description="the value before this revision")
+    to: Any = Field(description="the value this revision set")
+
+
+class RevisionValues(BaseModel):
+    """The correctable fields of a response as they stood after a revision."""
+
+    score: int
+    comment: str | None
+    attributes: dict[str, Any]
+    submitted_at: datetime
+    excluded: bool
+    excluded_reason: str | None
+
+
+class RevisionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    revision: int = Field(description="1 is the response as recorded; each correction is next")
+    changed_at: datetime = Field(description="when recorded (revision 1) or corrected")
+    changed_by: str | None = Field(
+        description='who corrected it, e.g. "api_key:nps_ab12cd34"; null for revision 1'
+    )
+    changes: dict[str, FieldChange] = Field(
+        description="each field this revision changed, from and to; {} for revision 1"
+    )
+    values: RevisionValues
 
 
 class BatchRequest(BaseModel):
@@ -135,8 +219,8 @@ class BatchRequest(BaseModel):
 
 class BatchItemResult(ItemResult[uuid.UUID]):
     status: int = Field(
-        description="the item's own HTTP status: 201 stored, 200 already stored "
-        "(`duplicate`), 4xx refused (see `problem`)"
+        description="201 stored; 200 already stored with the same content (duplicate); 409 its "
+        "external_id is stored with other content (problem.response_id names it); 4xx refused"
     )
     id: uuid.UUID | None = Field(
         default=None, description="the stored response (for a duplicate, the earlier one)"

@@ -2,10 +2,14 @@
 stored in one statement, chains relinked, and each item's outcome reported.
 
 A retry never double-counts: an external_id already stored (or earlier in the same batch) is
-reported as a duplicate with the stored id, never stored twice.
+never stored twice. Sent again with the same content it is reported as a duplicate with the
+stored id; with other content it is a 409 naming the stored response (a change is a PATCH).
+
+What "the same content" means is app.services.repeats.
 """
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +31,7 @@ from app.errors import (
 from app.models import SurveyResponse
 from app.schemas import ResponseCreate
 from app.services.chain import relink
+from app.services.repeats import differing_fields, judge_repeats, repeat_conflict
 from app.services.response_rows import insert_rows
 from app.services.stakeholders import Snapshot, register_inline, stakeholders_by_id
 from app.sql import text_array
@@ -104,9 +109,15 @@ async def _by_external_ids(
 async def record_response(
     session: AsyncSession, workspace_id: uuid.UUID, item: ResponseCreate, *, now: datetime
 ) -> Recorded:
-    """Store one response; an external_id already stored returns that response instead."""
+    """Store one response; an external_id already stored returns that response when the
+    content is the same and is a 409 naming it when not."""
     loc: tuple[str | int, ...] = ("body",)
     _check_time(item, now, loc)
+    if item.external_id is not None:
+        # Before any inline registration, so a refused repeat changes nothing.
+        known = await _by_external_ids(session, workspace_id, [item.external_id])
+        if item.external_id in known:
+            return await _repeat(session, workspace_id, item, known[item.external_id], loc)
     if item.stakeholder is not None:
         [registered] = await register_inline(
             session, workspace_id, [((*loc, "stakeholder"), item.stakeholder)]
@@ -125,11 +136,12 @@ async def record_response(
         session, workspace_id, {row["stakeholder_id"]: row["submitted_at"]} if inserted else {}
     )
     if not inserted:
+        # Stored by a concurrent request since we looked.
         assert item.external_id is not None
         existing = await _by_external_ids(session, workspace_id, [item.external_id])
         if item.external_id not in existing:
             raise _vanished(item.external_id)
-        return Recorded(existing[item.external_id], created=False)
+        return await _repeat(session, workspace_id, item, existing[item.external_id], loc)
     # As stored, without reading it back: the row is exactly what was sent plus its stamps.
     recorded_at = inserted[row["id"]]
     stored = SurveyResponse(
@@ -138,16 +150,31 @@ async def record_response(
     return Recorded(stored, created=True)
 
 
+async def _repeat(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    item: ResponseCreate,
+    stored: SurveyResponse,
+    loc: tuple[str | int, ...],
+) -> Recorded:
+    [conflict] = await judge_repeats(session, workspace_id, [(item, stored, loc)])
+    if conflict is not None:
+        raise conflict
+    return Recorded(stored, created=False)
+
+
 async def record_batch(
     session: AsyncSession, workspace_id: uuid.UUID, items: list[Any], *, now: datetime
 ) -> list[BatchOutcome]:
     """Store every valid item in one statement and report each item by index.
 
     Invalid items are reported, valid ones stored; an external_id seen before (in the database
-    or earlier in this batch) is reported as a duplicate with the stored id, never stored twice.
+    or earlier in this batch) is never stored twice: reported as a duplicate with the stored id
+    when the content is the same, as a 409 naming the stored response when not.
     """
     outcomes: dict[int, BatchOutcome] = {}
     valid = _validate(items, now, outcomes)
+    await _match_stored(session, workspace_id, valid, outcomes)
     who = await _resolve_stakeholders(session, workspace_id, valid, outcomes)
     planned = _plan_rows(workspace_id, valid, who, now, outcomes)
     inserted = await _store(session, workspace_id, planned.rows)
@@ -179,14 +206,53 @@ def _validate(items: list[Any], now: datetime, outcomes: dict[int, BatchOutcome]
     return valid
 
 
+async def _match_stored(
+    session: AsyncSession, workspace_id: uuid.UUID, valid: Valid, outcomes: dict[int, BatchOutcome]
+) -> None:
+    """Phase 2: items repeating an external_id stored before, settled before anything is
+    written for them (so a refused repeat registers no inline stakeholder either)."""
+    wanted = [item.external_id for _, item in valid if item.external_id is not None]
+    known = await _by_external_ids(session, workspace_id, wanted) if wanted else {}
+    repeats = [
+        (index, item, known[item.external_id])
+        for index, item in valid
+        if item.external_id is not None and item.external_id in known
+    ]
+    await _settle_repeats(session, workspace_id, repeats, outcomes)
+
+
+async def _settle_repeats(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    repeats: Sequence[tuple[int, ResponseCreate, SurveyResponse]],
+    outcomes: dict[int, BatchOutcome],
+) -> None:
+    """Items repeating a stored response's external_id: 200 duplicate or 409, by content."""
+    judged = await judge_repeats(
+        session,
+        workspace_id,
+        [(item, stored, ("body", "responses", index)) for index, item, stored in repeats],
+    )
+    for (index, _, stored), conflict in zip(repeats, judged, strict=True):
+        outcomes[index] = (
+            _failed(index, conflict)
+            if conflict is not None
+            else BatchOutcome(index, 200, id=stored.id, duplicate=True)
+        )
+
+
 async def _resolve_stakeholders(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     valid: Valid,
     outcomes: dict[int, BatchOutcome],
 ) -> dict[int, Snapshot]:
-    """Phase 2: who answered each item, registering inline stakeholders in one go."""
-    inline = [(index, item.stakeholder) for index, item in valid if item.stakeholder is not None]
+    """Phase 3: who answered each item, registering inline stakeholders in one go."""
+    inline = [
+        (index, item.stakeholder)
+        for index, item in valid
+        if item.stakeholder is not None and index not in outcomes
+    ]
     registered = await register_inline(
         session,
         workspace_id,
@@ -200,7 +266,9 @@ async def _resolve_stakeholders(
             who[index] = result
     # Named by id only: the stakeholder as registered, after this batch's own registrations.
     named = await stakeholders_by_id(
-        session, workspace_id, {i.stakeholder_key for _, i in valid if i.stakeholder is None}
+        session,
+        workspace_id,
+        {i.stakeholder_key for n, i in valid if i.stakeholder is None and n not in outcomes},
     )
     for index, item in valid:
         if index in outcomes or index in who:
@@ -218,7 +286,7 @@ async def _resolve_stakeholders(
 @dataclass(frozen=True, slots=True)
 class _Plan:
     rows: list[dict[str, Any]]
-    row_ids: dict[int, uuid.UUID]  # item index -> the id of the row planned for it
+    planned: dict[int, dict[str, Any]]  # item index -> the row planned for it
     first_with_external: dict[str, int]  # external_id -> the first item carrying it
 
 
@@ -229,9 +297,9 @@ def _plan_rows(
     now: datetime,
     outcomes: dict[int, BatchOutcome],
 ) -> _Plan:
-    """Phase 3: one row per item still standing; a repeated external_id only once."""
+    """Phase 4: one row per item still standing; a repeated external_id only once."""
     rows: list[dict[str, Any]] = []
-    row_ids: dict[int, uuid.UUID] = {}
+    planned: dict[int, dict[str, Any]] = {}
     first_with_external: dict[str, int] = {}
     for index, item in valid:
         if index in outcomes:
@@ -242,14 +310,14 @@ def _plan_rows(
             first_with_external[item.external_id] = index
         row = _row(workspace_id, item, who[index], now)
         rows.append(row)
-        row_ids[index] = row["id"]
-    return _Plan(rows, row_ids, first_with_external)
+        planned[index] = row
+    return _Plan(rows, planned, first_with_external)
 
 
 async def _store(
     session: AsyncSession, workspace_id: uuid.UUID, rows: list[dict[str, Any]]
 ) -> dict[uuid.UUID, datetime]:
-    """Phase 4: one INSERT (rows whose external_id is stored already are skipped), then each
+    """Phase 5: one INSERT (rows whose external_id is stored already are skipped), then each
     touched stakeholder's chain relinked from their earliest new answer."""
     inserted = await insert_rows(session, rows) if rows else {}
     earliest: dict[str, datetime] = {}
@@ -269,25 +337,33 @@ async def _report(
     inserted: dict[uuid.UUID, datetime],
     outcomes: dict[int, BatchOutcome],
 ) -> None:
-    """Phase 5: each stored item 201; each repeat 200 with the id stored first or before."""
-    row_ids, first_with_external = plan.row_ids, plan.first_with_external
-    lost = [ext for ext, index in first_with_external.items() if row_ids[index] not in inserted]
+    """Phase 6: each stored item 201; each repeat of an item of this batch compared with the
+    row stored for it, and of one stored meanwhile by another request, with that response."""
+    planned, first_with_external = plan.planned, plan.first_with_external
+    lost = [
+        ext for ext, index in first_with_external.items() if planned[index]["id"] not in inserted
+    ]
     existing = await _by_external_ids(session, workspace_id, lost) if lost else {}
+    elsewhere: list[tuple[int, ResponseCreate, SurveyResponse]] = []
     for index, item in valid:
         if index in outcomes:
             continue
         ext = item.external_id
-        first = first_with_external.get(ext) if ext is not None else index
-        stored_id = row_ids[first] if first is not None and row_ids[first] in inserted else None
-        if stored_id is None and ext is not None and ext in existing:
-            stored_id = existing[ext].id
-        if stored_id is None:
+        row = planned[index if ext is None else first_with_external[ext]]
+        loc: tuple[str | int, ...] = ("body", "responses", index)
+        if row["id"] in inserted:
+            if planned.get(index) is row:
+                outcomes[index] = BatchOutcome(index, 201, id=row["id"])
+            elif fields := differing_fields(item, row):
+                outcomes[index] = _failed(index, repeat_conflict(item, row["id"], fields, loc))
+            else:
+                outcomes[index] = BatchOutcome(index, 200, id=row["id"], duplicate=True)
+        elif ext is not None and ext in existing:
+            elsewhere.append((index, item, existing[ext]))
+        else:
             assert ext is not None
             outcomes[index] = _failed(index, _vanished(ext))
-        elif first == index and stored_id == row_ids[index]:
-            outcomes[index] = BatchOutcome(index, 201, id=stored_id)
-        else:
-            outcomes[index] = BatchOutcome(index, 200, id=stored_id, duplicate=True)
+    await _settle_repeats(session, workspace_id, elsewhere, outcomes)
 
 
 def _vanished(external_id: str) -> Conflict:

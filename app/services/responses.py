@@ -1,17 +1,16 @@
-"""Reading and excluding stored responses. Stored responses are immutable but for exclusion;
-recording them is app.services.ingest."""
+"""Reading stored responses. Recording them is app.services.ingest; correcting or excluding
+them, app.services.corrections."""
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound
 from app.models import Role, SurveyResponse
 from app.pagination import paginate
 from app.scoring import Category
-from app.services.chain import lock_chains, relink
 from app.sql import is_category
 
 
@@ -40,6 +39,8 @@ async def list_responses(
     submitted_from: datetime | None = None,
     submitted_to: datetime | None = None,
     excluded: bool | None = None,
+    external_id: str | None = None,
+    survey: str | None = None,
 ) -> tuple[list[SurveyResponse], str | None]:
     query = select(SurveyResponse).where(SurveyResponse.workspace_id == workspace_id)
     if updated_since is not None:
@@ -58,6 +59,10 @@ async def list_responses(
         query = query.where(SurveyResponse.submitted_at < submitted_to)
     if excluded is not None:
         query = query.where(SurveyResponse.excluded.is_(excluded))
+    if external_id is not None:
+        query = query.where(SurveyResponse.external_id == external_id)
+    if survey is not None:
+        query = query.where(SurveyResponse.survey == survey)
     return await paginate(
         session,
         query,
@@ -66,35 +71,3 @@ async def list_responses(
         limit=limit,
         cursor=cursor,
     )
-
-
-async def set_exclusion(
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    response_id: uuid.UUID,
-    *,
-    excluded: bool,
-    reason: str | None,
-) -> SurveyResponse:
-    """Exclude a response from every score (with a reason) or include it again."""
-    owner = await session.scalar(
-        select(SurveyResponse.stakeholder_id).where(
-            SurveyResponse.workspace_id == workspace_id, SurveyResponse.id == response_id
-        )
-    )
-    if owner is None:
-        raise NotFound(f"response {response_id} does not exist")
-    await lock_chains(session, workspace_id, [owner])
-    changed = (
-        await session.execute(
-            update(SurveyResponse)
-            .where(SurveyResponse.workspace_id == workspace_id, SurveyResponse.id == response_id)
-            .values(excluded=excluded, excluded_reason=reason, updated_at=func.now())
-            .returning(SurveyResponse.stakeholder_id, SurveyResponse.submitted_at)
-        )
-    ).first()
-    if changed is None:
-        raise NotFound(f"response {response_id} does not exist")
-    # Leaving or rejoining the chain relinks the answer before it.
-    await relink(session, workspace_id, {changed.stakeholder_id: changed.submitted_at})
-    return await get_response(session, workspace_id, response_id)

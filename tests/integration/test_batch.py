@@ -179,7 +179,7 @@ class TestRecordBatch:
         items = [
             {"stakeholder_id": "dana", "score": 9, "external_id": "e-1"},
             {"stakeholder_id": "dana", "score": 8, "external_id": "e-2"},
-            {"stakeholder_id": "dana", "score": 3, "external_id": "e-1"},
+            {"stakeholder_id": "dana", "score": 9, "external_id": "e-1"},
         ]
         r = await tenant.client.post(BATCH, json={"responses": items})
         assert r.status_code == 200, r.text
@@ -202,9 +202,9 @@ class TestRecordBatch:
         assert r.status_code == 201, r.text
         earlier = r.json()["id"]
         items = [
-            {"stakeholder_id": "dana", "score": 4, "external_id": "e-1"},
+            {"stakeholder_id": "dana", "score": 9, "external_id": "e-1"},
             {"stakeholder_id": "dana", "score": 5, "external_id": "e-2"},
-            {"stakeholder_id": "dana", "score": 6, "external_id": "e-1"},
+            {"stakeholder_id": "dana", "score": 9, "external_id": "e-1"},
         ]
         r = await tenant.client.post(BATCH, json={"responses": items})
         assert r.status_code == 200, r.text

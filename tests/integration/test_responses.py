@@ -257,11 +257,12 @@ class TestRecordResponse:
         assert r.json()["submitted_at"] == "2026-01-15T08:30:00Z"
 
     async def test_a_known_external_id_returns_the_stored_response(self, tenant: Tenant) -> None:
+        # The same content again; other content is a 409 (test_corrections).
         await _setup(tenant.client)
         first = await _post(tenant.client, score=9, external_id="crm-7")
         r = await tenant.client.post(
             "/v1/responses",
-            json={"stakeholder_id": "dana", "score": 3, "external_id": "crm-7"},
+            json={"stakeholder_id": "dana", "score": 9, "external_id": "crm-7"},
         )
         assert r.status_code == 200, r.text
         assert r.json() == first

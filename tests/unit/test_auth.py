@@ -44,7 +44,7 @@ async def _get(subject: object) -> httpx.Response:
 
 
 def _key(*scopes: Scope) -> ApiKeySubject:
-    return ApiKeySubject(WORKSPACE, uuid.UUID(int=2), frozenset(scopes))
+    return ApiKeySubject(WORKSPACE, uuid.UUID(int=2), frozenset(scopes), "nps_test")
 
 
 async def test_an_allowed_subject_with_the_scope_passes() -> None:
