@@ -21,10 +21,12 @@ from app.api import settings as settings_api
 from app.api import workspace as workspace_api
 from app.api.docs import complete_openapi, install_docs
 from app.api.idempotency import install_replay_handler
+from app.api.score_params import PORTFOLIO_HINTS
 from app.config import Settings, get_settings
 from app.db import State, create_engine, create_sessionmaker
 from app.errors import install_error_handlers
 from app.middleware import BodyLimit
+from app.routing import RouteGate
 from app.schemas import PROBLEM_RESPONSES
 from app.tasks import MODULES as TASK_MODULES  # noqa: F401 - declares what services may queue
 
@@ -91,5 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
     install_docs(app)
     complete_openapi(app)
+    # Methods, Allow and strict query parameters for every route (app.routing).
+    app.add_middleware(RouteGate, api=app, hints=PORTFOLIO_HINTS)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

@@ -8,6 +8,7 @@ from fastapi import Response as HttpResponse
 from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import Cursor, Limit, UpdatedSince
 from app.api.idempotency import IdempotencyDep
+from app.api.score_params import Text
 from app.db import ReadSessionDep, SessionDep
 from app.models import Role
 from app.pagination import DEFAULT_LIMIT
@@ -108,8 +109,8 @@ async def list_accounts(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
     updated_since: UpdatedSince = None,
-    segment: Annotated[str | None, Query(max_length=100)] = None,
-    industry: Annotated[str | None, Query(max_length=100)] = None,
+    segment: Text = None,
+    industry: Text = None,
 ) -> Page[AccountRead]:
     """List accounts in (updated_at, id) order, for paging and CRM sync."""
     rows, next_cursor = await accounts.list_accounts(

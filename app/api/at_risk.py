@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from app.api.auth import ReadAuth
 from app.api.deps import Cursor, Limit
-from app.api.score_params import CountingDep, Text, WindowDep
+from app.api.score_params import AccountCountingDep, Text, WindowDep
 from app.api.settings import WorkspaceSettingsDep
 from app.db import ReadSessionDep
 from app.pagination import DEFAULT_LIMIT
@@ -23,7 +23,7 @@ async def list_at_risk_accounts(
     session: ReadSessionDep,
     auth: ReadAuth,
     settings: WorkspaceSettingsDep,
-    counting: CountingDep,
+    counting: AccountCountingDep,
     requested: WindowDep,
     reason: Annotated[
         list[Reason] | None, Query(description="only accounts with one of these reasons")

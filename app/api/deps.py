@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from pydantic import BeforeValidator
 
 from app.config import Settings
 from app.pagination import MAX_LIMIT
@@ -26,7 +27,18 @@ def get_app_settings(request: Request) -> Settings:
 AppSettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")]
-Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
+
+
+def _empty_is_absent(value: object) -> object:
+    return None if value == "" else value
+
+
+# `cursor=` (a client that sends back an empty next_cursor) is the first page, not a bad cursor.
+Cursor = Annotated[
+    str | None,
+    BeforeValidator(_empty_is_absent),
+    Query(description="next_cursor of the previous page; absent or empty: the first page"),
+]
 UpdatedSince = Annotated[
     Timestamp | None,
     Query(description="only rows created or changed at or after this instant (RFC 3339)"),

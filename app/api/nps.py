@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from app.api.accounts import AccountId
 from app.api.auth import ReadAuth
-from app.api.score_params import CountingDep, FiltersDep, Text, WindowDep
+from app.api.score_params import AccountCountingDep, CountingDep, FiltersDep, Text, WindowDep
 from app.db import ReadSessionDep
 from app.presenters.scores import benchmark_standing, groups_read, score_read, weights_read
 from app.schemas import AccountNpsReport, NpsReport
@@ -34,6 +34,13 @@ async def get_nps(
     )
     options = counting.options
     score = score_read(total(cells), options)
+    groups = None
+    if group_by is not None:
+        by_key = marginal(cells, 0)
+        profiles = None
+        if group_by is Dimension.ACCOUNT:
+            profiles = await accounts.accounts_by_id(session, auth.workspace_id, by_key)
+        groups = groups_read(group_by, by_key, options, counting.benchmarks, profiles)
     return NpsReport(
         method=counting.method.value,
         weights=weights_read(counting, cells),
@@ -44,9 +51,7 @@ async def get_nps(
         benchmark=None
         if filters.industry is None
         else benchmark_standing(filters.industry, score.nps, counting.benchmarks),
-        groups=None
-        if group_by is None
-        else groups_read(group_by, marginal(cells, 0), options, counting.benchmarks),
+        groups=groups,
     )
 
 
@@ -63,7 +68,7 @@ async def get_account_nps(
     account_id: AccountId,
     session: ReadSessionDep,
     auth: ReadAuth,
-    counting: CountingDep,
+    counting: AccountCountingDep,
     requested: WindowDep,
     survey: Text = None,
 ) -> AccountNpsReport:

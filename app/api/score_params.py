@@ -1,14 +1,17 @@
 """Query parameters shared by the score endpoints: window, filters, method and intervals."""
 
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query
+from pydantic import BeforeValidator
 
 from app.api.deps import utcnow
 from app.api.settings import WorkspaceSettingsDep
 from app.errors import invalid_query
 from app.models import JobLevel, Role
 from app.schemas import ID_PATTERN, Timestamp
+from app.schemas.settings import WorkspaceSettings
 from app.scoring import CIMethod, Method
 from app.services.selection import Counting, Filters, RequestedWindow, ScoreOptions, Weighting
 from app.services.settings import benchmark_table
@@ -57,37 +60,14 @@ def query_filters(
 FiltersDep = Annotated[Filters, Depends(query_filters)]
 
 
-def counting(
-    settings: WorkspaceSettingsDep,
-    method: Annotated[
-        Method | None,
-        Query(
-            description="how responses are counted; default: the workspace's default method. "
-            "account_as_unit fits portfolio views only: no `account_id`, and `group_by` absent, "
-            "segment or industry (else 422)"
-        ),
-    ] = None,
-    weight: Annotated[
-        Literal["revenue"] | None,
-        Query(
-            description="only with method=account_as_unit (else 422): weight accounts by annual "
-            "revenue; accounts without revenue are left out and listed"
-        ),
-    ] = None,
-    account_mean: Annotated[
-        Literal["plain", "role_weighted"] | None,
-        Query(
-            description="only with method=account_as_unit (else 422): each account's mean "
-            "score, plain or role-weighted"
-        ),
-    ] = None,
-    ci_method: Annotated[
-        CIMethod | None,
-        Query(description="confidence interval method (docs/scoring.md); default adjusted_wald"),
-    ] = None,
-    confidence: Annotated[
-        float | None, Query(ge=0.5, le=0.999, description="interval level; default 0.95")
-    ] = None,
+def _counting(
+    settings: WorkspaceSettings,
+    method: Method | None,
+    ci_method: CIMethod | None,
+    confidence: float | None,
+    *,
+    weight: str | None = None,
+    account_mean: str | None = None,
 ) -> Counting:
     chosen = method or Method(settings.default_method)
     if chosen is not Method.ACCOUNT_AS_UNIT:
@@ -117,4 +97,90 @@ def counting(
     )
 
 
+CIMethodParam = Annotated[
+    CIMethod | None,
+    Query(description="confidence interval method (docs/scoring.md); default adjusted_wald"),
+]
+Confidence = Annotated[
+    float | None, Query(ge=0.5, le=0.999, description="interval level; default 0.95")
+]
+
+
+def counting(
+    settings: WorkspaceSettingsDep,
+    method: Annotated[
+        Method | None,
+        Query(
+            description="how responses are counted; default: the workspace's default method. "
+            "account_as_unit fits portfolio views only: no `account_id`, and `group_by` absent, "
+            "segment or industry (else 422)"
+        ),
+    ] = None,
+    weight: Annotated[
+        Literal["revenue"] | None,
+        Query(
+            description="only with method=account_as_unit (else 422): weight accounts by annual "
+            "revenue; accounts without revenue are left out and listed"
+        ),
+    ] = None,
+    account_mean: Annotated[
+        Literal["plain", "role_weighted"] | None,
+        Query(
+            description="only with method=account_as_unit (else 422): each account's mean "
+            "score, plain or role-weighted"
+        ),
+    ] = None,
+    ci_method: CIMethodParam = None,
+    confidence: Confidence = None,
+) -> Counting:
+    """Counting across accounts: every method, account_as_unit's options included."""
+    return _counting(
+        settings, method, ci_method, confidence, weight=weight, account_mean=account_mean
+    )
+
+
 CountingDep = Annotated[Counting, Depends(counting)]
+
+
+class AccountMethod(StrEnum):
+    """The methods that count one account's answers: every Method but account_as_unit."""
+
+    RESPONDENT = "respondent"
+    LATEST_PER_STAKEHOLDER = "latest_per_stakeholder"
+    ROLE_WEIGHTED = "role_weighted"
+    DECISION_MAKER_FIRST = "decision_maker_first"
+
+
+PORTFOLIO_ONLY = "portfolio-only (method=account_as_unit): use GET /v1/nps"
+# What the strict-parameter gate (app.routing) tells a caller who sends these to another view.
+PORTFOLIO_HINTS = {
+    "weight": f"weight is {PORTFOLIO_ONLY}",
+    "account_mean": f"account_mean is {PORTFOLIO_ONLY}",
+    "account_as_unit": f"account_as_unit is a `method`, {PORTFOLIO_ONLY}",
+}
+
+
+def _not_account_as_unit(value: Any) -> Any:
+    if value == Method.ACCOUNT_AS_UNIT.value:
+        raise ValueError(f"account_as_unit counts accounts, so it is {PORTFOLIO_ONLY}")
+    return value
+
+
+def account_counting(
+    settings: WorkspaceSettingsDep,
+    method: Annotated[
+        AccountMethod | None,
+        BeforeValidator(_not_account_as_unit),
+        Query(description="how responses are counted; default: the workspace's default method"),
+    ] = None,
+    ci_method: CIMethodParam = None,
+    confidence: Confidence = None,
+) -> Counting:
+    """Counting within accounts: no account_as_unit, so none of its options are declared.
+
+    The workspace's default method may still be account_as_unit: `require_per_account`."""
+    chosen = None if method is None else Method(method.value)
+    return _counting(settings, chosen, ci_method, confidence)
+
+
+AccountCountingDep = Annotated[Counting, Depends(account_counting)]

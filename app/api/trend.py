@@ -13,7 +13,7 @@ from app.errors import invalid_query
 from app.presenters.trends import compare_report, trend_report
 from app.schemas import Timestamp
 from app.schemas.trends import CompareReport, TrendReport
-from app.services import trends
+from app.services import accounts, trends
 from app.services.selection import Dimension
 
 router = APIRouter(prefix="/v1/nps", tags=["scores"])
@@ -62,6 +62,10 @@ async def get_nps_trend(
         rolling_days=rolling_days,
         group_by=group_by,
     )
+    profiles = None
+    if group_by is Dimension.ACCOUNT:
+        keys = [key for key, _ in trend.groups]
+        profiles = await accounts.accounts_by_id(session, auth.workspace_id, keys)
     return trend_report(
         trend,
         counting,
@@ -69,6 +73,7 @@ async def get_nps_trend(
         interval=interval,
         tz=tz,
         rolling_days=rolling_days,
+        accounts=profiles,
     )
 
 

@@ -1,11 +1,19 @@
 """Score objects, breakdowns, changes, weights and benchmark standings from counted cells."""
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from app.industries import Range, normalise_industry, position
+from app.models import Account
 from app.schemas import GroupRead, IntervalRead, ScoreRead
-from app.schemas.scores import BenchmarkStanding, ChangeRead, UnweightedRead, WeightsRead
+from app.schemas.scores import (
+    AccountProfile,
+    BenchmarkStanding,
+    ChangeRead,
+    UnweightedRead,
+    WeightsRead,
+)
 from app.scoring import Change, CIMethod, Method, confidence_interval, precision, weighted_interval
 from app.services.cells import Cell, Cells, change_between
 from app.services.selection import Counting, Dimension, ScoreOptions, column_name
@@ -92,22 +100,34 @@ def benchmark_standing(
     )
 
 
+def account_profile(account: Account | None) -> AccountProfile | None:
+    return None if account is None else AccountProfile.model_validate(account)
+
+
 def groups_read(
     dimension: Dimension,
     cells: dict[Any, Cell],
     options: ScoreOptions,
     benchmarks: dict[str, Range] | None = None,
+    accounts: Mapping[str, Account] | None = None,
 ) -> list[GroupRead]:
-    """Groups in key order, the unknown (null) group last."""
+    """Groups in key order, the unknown (null) group last. With `benchmarks`, industry groups
+    carry their standing; with `accounts`, account groups carry the account's profile and its
+    standing against the account's industry."""
     name = column_name(dimension)
     ordered = sorted(cells.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
     groups = []
     for key, cell in ordered:
         score = score_read(cell, options)
-        standing = None
+        standing = profile = None
         if dimension is Dimension.INDUSTRY and benchmarks is not None:
             standing = benchmark_standing(key, score.nps, benchmarks)
-        groups.append(GroupRead(key={name: key}, score=score, benchmark=standing))
+        if dimension is Dimension.ACCOUNT and accounts is not None:
+            account = accounts.get(key)
+            profile = account_profile(account)
+            industry = None if account is None else account.industry
+            standing = benchmark_standing(industry, score.nps, benchmarks or {})
+        groups.append(GroupRead(key={name: key}, score=score, account=profile, benchmark=standing))
     return groups
 
 

@@ -1,9 +1,11 @@
 """Trend and comparison reports from their cells."""
 
+from collections.abc import Mapping
 from datetime import UTC
 
 from app.buckets import Interval
-from app.presenters.scores import change_read, score_read, weights_read
+from app.models import Account
+from app.presenters.scores import account_profile, change_read, score_read, weights_read
 from app.schemas.trends import CompareReport, CompareSide, TrendPoint, TrendReport, TrendSeries
 from app.services.cells import Cell
 from app.services.selection import Counting, Dimension, Filters, column_name
@@ -42,12 +44,18 @@ def trend_report(
     interval: Interval,
     tz: str,
     rolling_days: int | None,
+    accounts: Mapping[str, Account] | None = None,
 ) -> TrendReport:
+    """With `accounts` (group_by=account), each series carries its account's profile."""
     series = None
     if trend.group_by is not None:
         name = column_name(trend.group_by)
         series = [
-            TrendSeries(key={name: key}, points=points_read(trend, line, counting))
+            TrendSeries(
+                key={name: key},
+                account=None if accounts is None else account_profile(accounts.get(key)),
+                points=points_read(trend, line, counting),
+            )
             for key, line in trend.groups
         ]
     return TrendReport(

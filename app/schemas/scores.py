@@ -10,6 +10,7 @@ from pydantic import (
 )
 
 from app.industries import Position
+from app.schemas.base import Money
 from app.scoring import CIMethod, Precision
 
 # Scores
@@ -114,10 +115,27 @@ class ChangeRead(BaseModel):
     significant: bool = Field(description="p_value < 1 - the interval's level")
 
 
+class AccountProfile(BaseModel):
+    """The account a group_by=account group is about, so a dashboard needs no call per row."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str | None
+    segment: str | None
+    industry: str | None
+    annual_revenue: Money | None
+    currency: str | None
+
+
 class GroupRead(BaseModel):
     key: dict[str, str | None]
     score: ScoreRead
-    benchmark: BenchmarkStanding | None = Field(None, description="with group_by=industry")
+    account: AccountProfile | None = Field(None, description="with group_by=account")
+    benchmark: BenchmarkStanding | None = Field(
+        None,
+        description="with group_by=industry, and group_by=account (against the account's "
+        "industry range)",
+    )
 
 
 class NpsReport(BaseModel):

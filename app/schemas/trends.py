@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.schemas.scores import ChangeRead, ScoreRead, WeightsRead
+from app.schemas.scores import AccountProfile, ChangeRead, ScoreRead, WeightsRead
 
 
 class TrendPoint(BaseModel):
@@ -23,6 +23,7 @@ class TrendPoint(BaseModel):
 
 class TrendSeries(BaseModel):
     key: dict[str, str | None]
+    account: AccountProfile | None = Field(None, description="with group_by=account")
     points: list[TrendPoint]
 
 

@@ -304,7 +304,7 @@ class TestListAccounts:
     async def test_invalid_cursor_is_422(self, tenant: Tenant) -> None:
         cursors = [
             "not-a-cursor!!",
-            "",
+            # (an empty cursor is the first page: test_query_params)
             base64.urlsafe_b64encode(b'["2026-01-01T00:00:00","a"]').decode(),  # naive
             base64.urlsafe_b64encode(b'["2026-01-01T00:00:00+00:00",1]').decode(),
             base64.urlsafe_b64encode(b'{"after":"a"}').decode(),

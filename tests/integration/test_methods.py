@@ -372,16 +372,19 @@ class TestAccountAsUnit:
             {
                 "key": {"industry": "manufacturing"},
                 "score": expected_score(1, 0, 1),
+                "account": None,
                 "benchmark": {**MANUFACTURING, "position": "below"},
             },
             {
                 "key": {"industry": "technology"},
                 "score": expected_score(2, 1, 0),
+                "account": None,
                 "benchmark": {**TECHNOLOGY, "position": "above"},
             },
             {
                 "key": {"industry": None},
                 "score": expected_score(1, 0, 0),
+                "account": None,
                 "benchmark": unknown_benchmark(None),
             },
         ]

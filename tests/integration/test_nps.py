@@ -25,6 +25,7 @@ from tests.support.api import (
 from tests.support.clock import END, START, WINDOW, at, iso_at, minute_end
 from tests.support.expected import (
     Counts,
+    account_profile,
     counts,
     expected_groups,
     expected_score,
@@ -79,10 +80,16 @@ PORTFOLIO = [
     Person("g3", "globex", "other", "other", "Procurement", 9, "q1"),
     Person("i1", "initech", "influencer", "director", "finance ", 5, "q2"),
 ]
+PORTFOLIO_PROFILES = {
+    "acme": account_profile("acme", segment="enterprise", industry="software"),
+    "globex": account_profile("globex", segment="smb", industry="retail"),
+    "initech": account_profile("initech"),
+}
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def portfolio(tenant: Tenant) -> Tenant:
+    """PORTFOLIO's answers, of accounts as PORTFOLIO_PROFILES describes them."""
     await tenant.db.account("acme", industry="software", segment="enterprise")
     await tenant.db.account("globex", industry="retail", segment="smb")
     await tenant.db.account("initech")
@@ -490,7 +497,7 @@ class TestNpsGroupBy:
     ) -> None:
         body = await report(portfolio.client, group_by=group_by)
 
-        assert body["groups"] == expected_groups(name, groups)
+        assert body["groups"] == expected_groups(name, groups, PORTFOLIO_PROFILES)
         assert body["score"] == expected_score(3, 1, 3)
         assert body["score"]["n"] == sum(g["score"]["n"] for g in body["groups"])
 

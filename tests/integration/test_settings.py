@@ -489,11 +489,13 @@ class TestBenchmarks:
             {
                 "key": {"industry": "manufacturing"},
                 "score": expected_score(1, 0, 0),
+                "account": None,
                 "benchmark": {**MANUFACTURING, "position": "above"},
             },
             {
                 "key": {"industry": "technology"},
                 "score": expected_score(1, 3, 0),
+                "account": None,
                 "benchmark": {**TECHNOLOGY, "position": "below"},
             },
         ]

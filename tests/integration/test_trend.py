@@ -409,7 +409,7 @@ class TestTrendGroups:
         }
         assert body["points"] == expected_points(months, self.ANSWERS)
         assert body["series"] == [
-            {"key": {"role": role}, "points": expected_points(months, answers)}
+            {"key": {"role": role}, "account": None, "points": expected_points(months, answers)}
             for role, answers in by_role.items()
         ]
         series = body["series"]

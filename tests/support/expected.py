@@ -236,18 +236,46 @@ def role_weighted_echo(
 
 
 def expected_groups(
-    name: str, groups: list[tuple[str | None, Counts]], **options: Any
+    name: str,
+    groups: list[tuple[str | None, Counts]],
+    profiles: dict[str, dict[str, Any]] | None = None,
+    **options: Any,
 ) -> list[dict[str, Any]]:
     """Groups of a dimension; groups by industry stand against the benchmark table, which has
-    none of the industries these tests use, others have a null benchmark."""
-    return [
-        {
-            "key": {name: key},
-            "score": expected_score(*c, **options),
-            "benchmark": unknown_benchmark(key) if name == "industry" else None,
-        }
-        for key, c in groups
-    ]
+    none of the industries these tests use, others have a null benchmark. Groups by account
+    carry the account's profile (`profiles`, default account_profile(key)) and its standing
+    against the account's industry."""
+    expected = []
+    for key, c in groups:
+        group: dict[str, Any] = {"key": {name: key}, "score": expected_score(*c, **options)}
+        account: dict[str, Any] | None = None
+        benchmark: dict[str, Any] | None = None
+        if name == "industry":
+            benchmark = unknown_benchmark(key)
+        if name == "account_id":
+            assert key is not None
+            account = (profiles or {}).get(key) or account_profile(key)
+            benchmark = unknown_benchmark(account["industry"])
+        expected.append(group | {"account": account, "benchmark": benchmark})
+    return expected
+
+
+def account_profile(
+    name: str,
+    *,
+    segment: str | None = None,
+    industry: str | None = None,
+    annual_revenue: str | None = None,
+    currency: str | None = None,
+) -> dict[str, Any]:
+    """An account as a group_by=account group shows it."""
+    return {
+        "name": name,
+        "segment": segment,
+        "industry": industry,
+        "annual_revenue": annual_revenue,
+        "currency": currency,
+    }
 
 
 def unknown_benchmark(industry: str | None) -> dict[str, Any]:

@@ -81,6 +81,7 @@ MONEY_FIELDS = [
     ("AccountUpsert", "annual_revenue"),
     ("AccountRead", "annual_revenue"),
     ("AccountBatchItem", "annual_revenue"),
+    ("AccountProfile", "annual_revenue"),
     ("AtRiskAccount", "annual_revenue"),
     ("AtRiskSummary", "revenue_at_risk"),
     ("RevenueShare", "total"),
@@ -133,11 +134,13 @@ class TestTypedDocument:
             assert list(_refs(prop)) == [MONEY], (model, field)
             assert "number" not in json.dumps(prop), (model, field)
 
-    def test_no_field_gives_money_as_a_number(self) -> None:
+    def test_no_field_gives_money_another_way(self) -> None:
         for name, schema in _spec()["components"]["schemas"].items():
             for field, prop in schema.get("properties", {}).items():
                 if re.search(r"revenue|amount", field):
                     assert '"number"' not in json.dumps(prop), (name, field)
+                if re.search(r"annual_revenue|revenue_at_risk|amount", field):
+                    assert list(_refs(prop)) == [MONEY], (name, field)
 
 
 class TestDeclaredHeaders:
