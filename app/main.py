@@ -2,7 +2,6 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 
@@ -20,6 +19,7 @@ from app.api import (
 )
 from app.api import settings as settings_api
 from app.api import workspace as workspace_api
+from app.api.docs import complete_openapi, install_docs
 from app.api.idempotency import install_replay_handler
 from app.api.score_params import PORTFOLIO_HINTS
 from app.config import Settings, get_settings
@@ -27,27 +27,10 @@ from app.db import State, create_engine, create_sessionmaker
 from app.errors import install_error_handlers
 from app.middleware import BodyLimit
 from app.routing import RouteGate
-from app.schemas import PROBLEM_RESPONSES, Problem
+from app.schemas import PROBLEM_RESPONSES
 from app.tasks import MODULES as TASK_MODULES  # noqa: F401 - declares what services may queue
 
 API_APPLICATION_NAME = "nps-api"
-
-
-def _register_problem_schema(app: FastAPI) -> None:
-    """Error responses reference the Problem schema, which no route returns directly."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            spec = generate()
-            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
-            defs = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-            schemas.update(defs.pop("$defs", {}))
-            schemas["Problem"] = defs
-            app.openapi_schema = spec
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -85,6 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="How scores, intervals, changes and weights are computed, with worked "
         "examples: docs/scoring.md in the service's repository.",
         lifespan=lifespan,
+        # Served by install_docs from local assets instead of FastAPI's CDN-backed pages.
+        docs_url=None,
+        redoc_url=None,
     )
     # The process's configuration, fixed for the app's life (not per-request state).
     app.state.settings = settings
@@ -105,7 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         workspace_api,
     ):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
-    _register_problem_schema(app)
+    install_docs(app)
+    complete_openapi(app)
     # Methods, Allow and strict query parameters for every route (app.routing).
     app.add_middleware(RouteGate, api=app, hints=PORTFOLIO_HINTS)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -37,7 +37,11 @@ StakeholderId = Annotated[
 
 BATCH_DOCS: dict[int | str, dict[str, Any]] = {
     207: {"model": RegistrationResult, "description": "Some items were refused; see results"},
-    409: problem_doc("A request with the same Idempotency-Key is still in progress"),
+    409: problem_doc(
+        "A request with the same Idempotency-Key is still in progress, or a concurrent request "
+        "changed the same rows: retry after `Retry-After` seconds",
+        retry_after=True,
+    ),
     413: problem_doc("More than 1,000 items or a body over 2 MB: nothing stored"),
     422: problem_doc("Invalid body, or an Idempotency-Key reused with another body"),
 }

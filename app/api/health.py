@@ -9,7 +9,7 @@ from sqlalchemy import text
 from app.db import EngineDep
 from app.errors import ServiceUnavailable, problem_response
 from app.migrate import head_revision
-from app.schemas import Health
+from app.schemas import Health, problem_doc
 
 router = APIRouter(tags=["health"])
 
@@ -23,7 +23,7 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Health,
-    responses={503: {"description": "Database unreachable or not migrated"}},
+    responses={503: problem_doc("Database unreachable or not migrated", retry_after=True)},
     operation_id="readyz",
 )
 async def readyz(engine: EngineDep) -> Any:

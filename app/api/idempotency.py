@@ -9,7 +9,7 @@ import hashlib
 import json
 import uuid
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi import Response as HttpResponse
@@ -34,6 +34,11 @@ from app.models import IdempotencyRecord
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
+REPLAYED_HEADER: dict[str, Any] = {  # how OpenAPI declares it on every idempotent operation
+    "description": f"`true` when this is the stored answer to an earlier request with the same "
+    f"{HEADER} and body (nothing was done again); absent otherwise",
+    "schema": {"type": "string", "enum": ["true"]},
+}
 
 
 class Replay(Exception):

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path
 from fastapi import Response as HttpResponse
 
 from app.api.auth import AdminAuth
-from app.api.idempotency import IdempotencyDep
+from app.api.idempotency import REPLAYED, REPLAYED_HEADER, IdempotencyDep
 from app.db import SessionDep
 from app.errors import Conflict
 from app.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, problem_doc
@@ -21,7 +21,11 @@ router = APIRouter(prefix="/v1", tags=["api keys"])
     status_code=201,
     responses={
         409: problem_doc(
-            "Replay of a key creation: the key exists, but its secret is never shown again"
+            "Replay of a key creation (`Idempotent-Replayed: true`): the key exists, but its "
+            "secret is never shown again; or a request with the same Idempotency-Key is still "
+            "in progress (`Retry-After`)",
+            retry_after=True,
+            headers={REPLAYED: REPLAYED_HEADER},
         )
     },
     operation_id="create_api_key",

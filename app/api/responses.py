@@ -33,7 +33,11 @@ from app.services import corrections, ingest, responses, revisions
 router = APIRouter(prefix="/v1", tags=["responses"])
 
 IDEMPOTENCY_DOC: dict[int | str, dict[str, Any]] = {
-    409: problem_doc("A request with the same Idempotency-Key is still in progress"),
+    409: problem_doc(
+        "A request with the same Idempotency-Key is still in progress, or a concurrent request "
+        "changed the same rows: retry after `Retry-After` seconds",
+        retry_after=True,
+    ),
     422: problem_doc("Invalid body, or an Idempotency-Key reused with another body"),
 }
 RECORD_DOC: dict[int | str, dict[str, Any]] = {
@@ -41,7 +45,9 @@ RECORD_DOC: dict[int | str, dict[str, Any]] = {
     409: problem_doc(
         "A request with the same Idempotency-Key is still in progress, or "
         "(type /problems/external-id-conflict) the external_id is stored with other content: "
-        "`response_id` names the stored response, `errors` the fields that differ"
+        "`response_id` names the stored response, `errors` the fields that differ "
+        "(`Retry-After` is set on the transient conflicts only)",
+        retry_after=True,
     ),
 }
 

@@ -20,15 +20,16 @@ From = Annotated[
     Timestamp | None,
     Query(
         alias="from",
-        description="start, inclusive (RFC 3339); default: the workspace's "
-        "default window (365 days) before `to`",
+        description="start, inclusive (RFC 3339); must be before `to`; default: the "
+        "workspace's default window (`default_window_days`, 365) before `to`",
     ),
 ]
 To = Annotated[
     Timestamp | None,
     Query(
         description="end, exclusive (RFC 3339); default: the end of the current minute (UTC), "
-        "so polls within a minute count the same answers"
+        "so polls within a minute count the same answers; with `from` alone, `to` is still "
+        "this default, and with `to` alone `from` is the default window before it"
     ),
 ]
 Text = Annotated[str | None, Query(min_length=1, max_length=100)]
@@ -109,15 +110,25 @@ def counting(
     settings: WorkspaceSettingsDep,
     method: Annotated[
         Method | None,
-        Query(description="how responses are counted; default: the workspace's default method"),
+        Query(
+            description="how responses are counted; default: the workspace's default method. "
+            "account_as_unit fits portfolio views only: no `account_id`, and `group_by` absent, "
+            "segment or industry (else 422)"
+        ),
     ] = None,
     weight: Annotated[
         Literal["revenue"] | None,
-        Query(description="account_as_unit: weight accounts by annual revenue"),
+        Query(
+            description="only with method=account_as_unit (else 422): weight accounts by annual "
+            "revenue; accounts without revenue are left out and listed"
+        ),
     ] = None,
     account_mean: Annotated[
         Literal["plain", "role_weighted"] | None,
-        Query(description="account_as_unit: each account's mean score, plain or role-weighted"),
+        Query(
+            description="only with method=account_as_unit (else 422): each account's mean "
+            "score, plain or role-weighted"
+        ),
     ] = None,
     ci_method: CIMethodParam = None,
     confidence: Confidence = None,

@@ -39,7 +39,12 @@ async def get_nps_trend(
     group_by: Dimension | None = None,
     rolling_days: Annotated[
         int | None,
-        Query(ge=1, le=3650, description="each point counts the trailing days up to its end"),
+        Query(
+            ge=1,
+            le=3650,
+            description="each point counts the trailing days up to its end; points times "
+            "rolling_days must stay within 40,000 (else 422)",
+        ),
     ] = None,
 ) -> TrendReport:
     """The score per calendar bucket, with the significance of each change."""
@@ -72,7 +77,14 @@ async def get_nps_trend(
     )
 
 
-Value = Annotated[str | None, Query(min_length=1, max_length=128)]
+Value = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=128,
+        description="with `dimension` only (required there): a value of that dimension",
+    ),
+]
 
 
 @router.get("/compare", response_model=CompareReport, operation_id="compare_nps")
@@ -84,13 +96,26 @@ async def compare_nps(
     requested: WindowDep,
     baseline_from: Annotated[
         Timestamp | None,
-        Query(description="period B's start; default: the period of equal length before A"),
+        Query(
+            description="period B's start; default: the period of equal length before A "
+            "(`from`/`to`), or of A's length before `baseline_to`. B must be before its end and "
+            "must not overlap A; not with `dimension`"
+        ),
     ] = None,
     baseline_to: Annotated[
-        Timestamp | None, Query(description="period B's end (exclusive)")
+        Timestamp | None,
+        Query(
+            description="period B's end (exclusive); default: A's length after `baseline_from`, "
+            "or A's start; not with `dimension`"
+        ),
     ] = None,
     dimension: Annotated[
-        Dimension | None, Query(description="compare two values of this dimension instead")
+        Dimension | None,
+        Query(
+            description="compare two values of this dimension in one window instead of two "
+            "periods: needs `a` and `b` (different values), excludes `baseline_from`/"
+            "`baseline_to` and a filter on the same dimension"
+        ),
     ] = None,
     a: Value = None,
     b: Value = None,

@@ -78,7 +78,7 @@ def flagged_read(item: found.Flagged, counting: Counting) -> AtRiskAccount:
         name=account.name,
         segment=account.segment,
         industry=account.industry,
-        annual_revenue=item.revenue,
+        annual_revenue=account.annual_revenue,
         currency=account.currency,
         score=score,
         benchmark=benchmark_standing(account.industry, score.nps, counting.benchmarks),

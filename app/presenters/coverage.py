@@ -62,10 +62,10 @@ def coverage_read(
             decision_maker_answered_pct=_pct(counted.decision_maker_answered, counted.total),
         ),
         revenue=RevenueShare(
-            total=float(revenue.total),
-            answered=float(revenue.answered),
+            total=revenue.total,
+            answered=revenue.answered,
             answered_pct=_pct(revenue.answered, revenue.total),
-            decision_maker_answered=float(revenue.decision_maker_answered),
+            decision_maker_answered=revenue.decision_maker_answered,
             decision_maker_answered_pct=_pct(revenue.decision_maker_answered, revenue.total),
             accounts_without_revenue=found.accounts_without_revenue,
             currencies=found.currencies,

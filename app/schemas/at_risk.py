@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.schemas.base import Money
 from app.schemas.movements import MovementRead
 from app.schemas.scores import BenchmarkStanding, ChangeRead, ScoreRead
 
@@ -87,7 +88,7 @@ class AtRiskAccount(BaseModel):
     name: str | None
     segment: str | None
     industry: str | None
-    annual_revenue: float | None = Field(description="the revenue at risk")
+    annual_revenue: Money | None = Field(description="the revenue at risk")
     currency: str | None
     score: ScoreRead = Field(description="the account's score in the window")
     benchmark: BenchmarkStanding
@@ -96,7 +97,7 @@ class AtRiskAccount(BaseModel):
 
 class AtRiskSummary(BaseModel):
     accounts: int = Field(description="accounts flagged, over all pages")
-    revenue_at_risk: float = Field(description="their annual revenue, over all pages")
+    revenue_at_risk: Money = Field(description="their annual revenue, over all pages")
     by_reason: dict[str, int]
 
 

@@ -2,9 +2,11 @@
 
 import math
 import re
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
@@ -14,6 +16,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     StrictBool,
     StrictFloat,
@@ -24,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
 
@@ -54,6 +57,81 @@ Drivers = Annotated[
 ]
 
 T = TypeVar("T")
+
+# Money: one wire type everywhere, a decimal string with at most two decimals (always two in
+# answers), so no client ever reads 1200000.1 as 1200000.0999... Amounts are non-negative (annual
+# revenue and the sums of it are the only money so far).
+MONEY_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
+MONEY_INTEGER_DIGITS = 18  # the columns are NUMERIC(20, 2)
+_MONEY = re.compile(MONEY_PATTERN)
+_CENT = Decimal("0.01")
+
+
+def _money_error(message: str) -> PydanticCustomError:
+    return PydanticCustomError("money", message)
+
+
+def _parse_money(value: object) -> Decimal:
+    """A decimal string; a JSON number too, the type earlier clients sent (deprecated)."""
+    if isinstance(value, Decimal):  # the service's own value (a column, a sum): trusted
+        return value
+    if isinstance(value, str):
+        if not _MONEY.fullmatch(value):
+            raise _money_error(
+                'expected a non-negative decimal string with at most 2 decimals, e.g. "1200000.00"'
+            )
+        amount = Decimal(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _money_error("numbers must be finite")
+        amount = abs(Decimal(repr(value)))  # the number as written, not its binary expansion
+        if value < 0:
+            raise _money_error("expected a non-negative amount")
+    else:
+        raise _money_error('expected a decimal string, e.g. "1200000.00"')
+    if amount.adjusted() >= MONEY_INTEGER_DIGITS:
+        raise _money_error(f"at most {MONEY_INTEGER_DIGITS} digits before the decimal point")
+    if amount != amount.quantize(_CENT):
+        raise _money_error("at most 2 decimals")
+    return amount
+
+
+def _money_text(amount: Decimal) -> str:
+    return format(amount.quantize(_CENT), "f")
+
+
+_MONEY_DOC = (
+    "An amount of money as a decimal string. Answers always carry two decimals "
+    '("1200000.00"); requests may give up to two. A JSON number is still accepted in '
+    "requests for compatibility with earlier clients (deprecated)."
+)
+
+
+class _MoneyType:
+    """The `Money` component: parsed as above, always written as a string with two decimals."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, _source: Any, _handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        # One schema for both directions, so the document has one `Money` component.
+        text = core_schema.str_schema(
+            pattern=MONEY_PATTERN,
+            metadata={
+                "pydantic_js_updates": {"description": _MONEY_DOC, "examples": ["1200000.00"]}
+            },
+        )
+        return core_schema.no_info_plain_validator_function(
+            _parse_money,
+            ref="Money",
+            json_schema_input_schema=text,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                _money_text, return_schema=text
+            ),
+        )
+
+
+Money = Annotated[Decimal, _MoneyType]
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
 YEARS = (1900, 9000)
@@ -153,21 +231,6 @@ class DocumentedAs:
         return handler(TypeAdapter(self.documented).core_schema)
 
 
-IdT = TypeVar("IdT")
-
-
-class ItemResult(BaseModel, Generic[IdT]):
-    """One item of a batch answer: its index in the request, its status, and the id it
-    concerns or the problem that refused it."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    index: int
-    status: int
-    id: IdT | None = None
-    problem: dict[str, Any] | None = None
-
-
 class Health(BaseModel):
     status: str
 
@@ -177,26 +240,71 @@ class FieldProblem(BaseModel):
     msg: str
 
 
-class Problem(BaseModel):
-    """RFC 9457 problem details, served as application/problem+json."""
+def _absent(value: object) -> bool:
+    return value is None
 
-    type: str
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, served as application/problem+json (and inside batch results).
+    A problem type may add members of its own (RFC 9457 extensions); they are kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="a stable slug under /problems/, e.g. /problems/not-found")
     title: str
-    status: int
+    status: int = Field(description="the HTTP status this problem has (or would have) alone")
     detail: str
-    errors: list[FieldProblem] | None = None
+    # Absent rather than null when there is nothing to say, as the problem+json answers do.
+    errors: list[FieldProblem] | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="one entry per field problem, for validation errors",
+    )
+    response_id: uuid.UUID | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="/problems/external-id-conflict: the stored response with that external_id",
+    )
+
+
+IdT = TypeVar("IdT")
+
+
+class ItemResult(BaseModel, Generic[IdT]):
+    """One item of a batch answer: its index in the request, its status, and the id it
+    concerns or the problem that refused it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    index: int = Field(description="the item's position in the request, from 0")
+    status: int = Field(description="the item's own HTTP status; 4xx: refused, see `problem`")
+    id: IdT | None = None
+    problem: Problem | None = Field(
+        default=None, description="why the item was refused; null when it was not"
+    )
 
 
 PROBLEM_REF = "#/components/schemas/Problem"
 
 
-def problem_doc(description: str) -> dict[str, Any]:
-    return {
+RETRY_AFTER_HEADER: dict[str, Any] = {
+    "description": "seconds to wait before retrying; set when a retry can succeed (a request "
+    "still in progress, a concurrent change, the database unavailable)",
+    "schema": {"type": "integer", "minimum": 0},
+}
+
+
+def problem_doc(
+    description: str, *, retry_after: bool = False, headers: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
         "description": description,
-        "content": {
-            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-        },
+        "content": {"application/problem+json": {"schema": {"$ref": PROBLEM_REF}}},
     }
+    declared = {**({"Retry-After": RETRY_AFTER_HEADER} if retry_after else {}), **(headers or {})}
+    if declared:
+        doc["headers"] = declared
+    return doc
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -206,5 +314,8 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: problem_doc("Not found in the caller's workspace"),
     413: problem_doc("Request body too large"),
     422: problem_doc("Invalid input: `errors` lists each field problem"),
-    503: problem_doc("The database is unavailable; retry after `Retry-After` seconds"),
+    503: problem_doc(
+        "The database is unavailable or too slow; retry after `Retry-After` seconds",
+        retry_after=True,
+    ),
 }

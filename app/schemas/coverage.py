@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from app.models import JobLevel, Role
+from app.schemas.base import Money
 
 # Coverage of one account
 
@@ -150,10 +151,10 @@ class AccountShare(BaseModel):
 
 
 class RevenueShare(BaseModel):
-    total: float = Field(description="sum of annual_revenue over accounts that have one")
-    answered: float
+    total: Money = Field(description="sum of annual_revenue over accounts that have one")
+    answered: Money
     answered_pct: float | None
-    decision_maker_answered: float
+    decision_maker_answered: Money
     decision_maker_answered_pct: float | None
     accounts_without_revenue: int
     currencies: list[str] = Field(description="the currencies of the summed revenue, sorted")
@@ -171,10 +172,10 @@ COVERAGE_REPORT_EXAMPLE: JsonValue = {
         "decision_maker_answered_pct": 25.0,
     },
     "revenue": {
-        "total": 5000000.0,
-        "answered": 4000000.0,
+        "total": "5000000.00",
+        "answered": "4000000.00",
         "answered_pct": 80.0,
-        "decision_maker_answered": 1200000.0,
+        "decision_maker_answered": "1200000.00",
         "decision_maker_answered_pct": 24.0,
         "accounts_without_revenue": 1,
         "currencies": ["EUR"],

@@ -2,7 +2,6 @@
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
@@ -20,6 +19,7 @@ from app.schemas.base import (
     Email,
     ItemResult,
     Label,
+    Money,
     Name,
     ShortText,
     Strict,
@@ -32,7 +32,7 @@ class AccountFields(Strict):
     name: Name | None = None
     industry: ShortText | None = None
     segment: ShortText | None = None
-    annual_revenue: Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=2)] | None = None
+    annual_revenue: Money | None = None
     currency: Currency | None = Field(default=None, description="ISO 4217 code of annual_revenue")
     attributes: Attributes = Field(default_factory=dict)
 
@@ -60,7 +60,7 @@ class AccountRead(BaseModel):
     name: str | None
     industry: str | None
     segment: str | None
-    annual_revenue: Decimal | None
+    annual_revenue: Money | None
     currency: str | None
     attributes: dict[str, Any]
     created_at: datetime

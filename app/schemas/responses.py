@@ -18,6 +18,7 @@ from pydantic import (
 from app.models import Channel, JobLevel, Role
 from app.schemas.base import (
     ClientId,
+    DocumentedAs,
     Drivers,
     ItemResult,
     Strict,
@@ -50,11 +51,13 @@ class ResponseCreate(Strict):
         }
     )
 
-    stakeholder_id: ClientId | None = None
+    stakeholder_id: ClientId | None = Field(
+        default=None, description="a registered stakeholder; give this or `stakeholder`, not both"
+    )
     stakeholder: StakeholderInline | None = Field(
         default=None,
-        description="registers a new stakeholder in the same call; for a known one, "
-        "updates only the fields given here",
+        description="instead of `stakeholder_id` (exactly one of the two): registers a new "
+        "stakeholder in the same call; for a known one, updates only the fields given here",
     )
     score: Score = Field(description="an integer 0-10; booleans, decimals and strings are refused")
     comment: Comment | None = None
@@ -137,7 +140,10 @@ class ResponsePatch(Strict):
     excluded: StrictBool | None = Field(
         default=None, description="true excludes from every score (with a reason), false includes"
     )
-    reason: Reason | None = Field(default=None, description="why, with excluded: true")
+    reason: Reason | None = Field(
+        default=None,
+        description="why: required with `excluded`: true, and refused without `excluded`",
+    )
 
     @field_validator(*_NOT_NULL, mode="before")
     @classmethod
@@ -205,8 +211,9 @@ class RevisionRead(BaseModel):
 
 
 class BatchRequest(BaseModel):
-    responses: list[Any] = Field(
-        description="up to 1,000 response objects, each validated on its own"
+    responses: Annotated[list[Any], DocumentedAs(list[ResponseCreate])] = Field(
+        description="up to 1,000 responses (more is a 413 and nothing is stored); each is "
+        "validated on its own, so an invalid one is refused alone, in its result"
     )
 
 
@@ -215,7 +222,12 @@ class BatchItemResult(ItemResult[uuid.UUID]):
         description="201 stored; 200 already stored with the same content (duplicate); 409 its "
         "external_id is stored with other content (problem.response_id names it); 4xx refused"
     )
-    duplicate: bool = False
+    id: uuid.UUID | None = Field(
+        default=None, description="the stored response (for a duplicate, the earlier one)"
+    )
+    duplicate: bool = Field(
+        default=False, description="the external_id was already stored, or earlier in the batch"
+    )
 
 
 class BatchResult(BaseModel):

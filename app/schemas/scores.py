@@ -1,7 +1,6 @@
 """Score objects and the reports that carry them."""
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Literal
 
 from pydantic import (
@@ -11,6 +10,7 @@ from pydantic import (
 )
 
 from app.industries import Position
+from app.schemas.base import Money
 from app.scoring import CIMethod, Precision
 
 # Scores
@@ -123,7 +123,7 @@ class AccountProfile(BaseModel):
     name: str | None
     segment: str | None
     industry: str | None
-    annual_revenue: Decimal | None
+    annual_revenue: Money | None
     currency: str | None
 
 

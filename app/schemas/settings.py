@@ -48,7 +48,7 @@ class JobLevelWeights(Strict):
 
 class BenchmarkRange(Strict):
     low: Points
-    high: Points
+    high: Points = Field(description="not below `low`")
 
     @field_validator("high")
     @classmethod
@@ -84,7 +84,9 @@ class WorkspaceSettings(Strict):
     role_weights: RoleWeights = Field(default_factory=RoleWeights)
     job_level_weights: JobLevelWeights = Field(default_factory=JobLevelWeights)
     min_n: int = Field(5, strict=True, ge=1, le=1_000_000, description="below: `insufficient`")
-    low_n: int = Field(30, strict=True, ge=1, le=1_000_000, description="below: `low`")
+    low_n: int = Field(
+        30, strict=True, ge=1, le=1_000_000, description="below: `low`; at least `min_n`"
+    )
     default_window_days: int = Field(365, strict=True, ge=1, le=3650)
     default_method: DefaultMethod = "latest_per_stakeholder"
     default_ci_method: CIMethod = CIMethod.ADJUSTED_WALD

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -121,7 +122,7 @@ class Flagged:
 @dataclass(frozen=True, slots=True)
 class Summary:
     accounts: int
-    revenue_at_risk: float
+    revenue_at_risk: Decimal
     by_reason: dict[Reason, int]
 
 
@@ -220,7 +221,7 @@ async def find_at_risk(
             by_reason[code] += 1
     summary = Summary(
         accounts=len(flagged),
-        revenue_at_risk=sum(f.revenue or 0.0 for f in flagged),
+        revenue_at_risk=sum((f.account.annual_revenue or Decimal(0) for f in flagged), Decimal(0)),
         by_reason=by_reason,
     )
     if after is not None:

@@ -132,6 +132,40 @@ class TestPutAccount:
             assert error_locs(body) == [["body", field]], (field, value)
         problem(await tenant.client.get("/v1/accounts/acme"), 404)
 
+    async def test_revenue_is_answered_as_a_string_with_two_decimals(self, tenant: Tenant) -> None:
+        for given, answered in [("1200000.5", "1200000.50"), ("7", "7.00"), ("0.05", "0.05")]:
+            r = await tenant.client.put("/v1/accounts/acme", json={"annual_revenue": given})
+            assert r.status_code in (200, 201), r.text
+            assert r.json()["annual_revenue"] == answered, given
+            r = await tenant.client.get("/v1/accounts/acme")
+            assert r.json()["annual_revenue"] == answered, given
+
+    async def test_a_json_number_for_revenue_is_still_accepted(self, tenant: Tenant) -> None:
+        # Deprecated, kept so that v1 clients which send numbers keep working.
+        for given, answered in [(1200000, "1200000.00"), (99.5, "99.50"), (0.1, "0.10")]:
+            r = await tenant.client.put("/v1/accounts/acme", json={"annual_revenue": given})
+            assert r.status_code in (200, 201), r.text
+            assert r.json()["annual_revenue"] == answered, given
+
+    async def test_revenue_that_is_not_plainly_money_is_422(self, tenant: Tenant) -> None:
+        for value in [
+            True,
+            "1e3",
+            " 12",
+            "12.",
+            ".5",
+            "+5",
+            "1" + "0" * 18,  # 19 digits: over NUMERIC(20, 2)
+            1e19,
+            1e30,  # too large to round to cents: a 422, not a 500
+            0.1 + 0.2,  # 0.30000000000000004: not an amount in cents
+            {"amount": "5"},
+        ]:
+            r = await tenant.client.put("/v1/accounts/acme", json={"annual_revenue": value})
+            body = problem(r, 422)
+            assert error_locs(body) == [["body", "annual_revenue"]], value
+        problem(await tenant.client.get("/v1/accounts/acme"), 404)
+
     async def test_invalid_field_leaves_the_stored_account_unchanged(self, tenant: Tenant) -> None:
         stored = (await tenant.client.put("/v1/accounts/acme", json=ACME)).json()
         r = await tenant.client.put("/v1/accounts/acme", json={**ACME, "currency": "eur"})

@@ -86,7 +86,7 @@ class TestAtRisk:
         assert codes(quiet) == ["silent", "no_decision_maker_answer"]
         assert body["summary"] == {
             "accounts": 3,
-            "revenue_at_risk": 1_500_000.0,
+            "revenue_at_risk": "1500000.00",
             "by_reason": {
                 "low_nps": 2,
                 "decision_maker_detractor": 1,
@@ -112,7 +112,7 @@ class TestAtRisk:
             "n": 6,
         }
         assert big["score"]["n"] == 6
-        assert big["annual_revenue"] == 1_000_000.0
+        assert big["annual_revenue"] == "1000000.00"
         assert big["benchmark"]["position"] == "below"
         detractor = big["reasons"][1]
         assert [(a["stakeholder_id"], a["score"]) for a in detractor["answers"]] == [("big-dm", 2)]

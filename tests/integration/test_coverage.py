@@ -306,10 +306,10 @@ class TestPortfolioCoverage:
                 "decision_maker_answered_pct": 40.0,
             },
             "revenue": {
-                "total": 1750000.5,
-                "answered": 1500000.5,
+                "total": "1750000.50",
+                "answered": "1500000.50",
                 "answered_pct": pytest.approx(100 * 1500000.5 / 1750000.5),
-                "decision_maker_answered": 1000000.0,
+                "decision_maker_answered": "1000000.00",
                 "decision_maker_answered_pct": pytest.approx(100 * 1000000 / 1750000.5),
                 "accounts_without_revenue": 1,
                 "currencies": ["EUR", "USD"],
@@ -328,10 +328,10 @@ class TestPortfolioCoverage:
             "decision_maker_answered_pct": pytest.approx(200 / 3),
         }
         assert body["revenue"] == {
-            "total": 1500000.5,
-            "answered": 1500000.5,
+            "total": "1500000.50",
+            "answered": "1500000.50",
             "answered_pct": 100.0,
-            "decision_maker_answered": 1000000.0,
+            "decision_maker_answered": "1000000.00",
             "decision_maker_answered_pct": pytest.approx(100 * 1000000 / 1500000.5),
             "accounts_without_revenue": 1,
             "currencies": ["EUR"],
@@ -351,10 +351,10 @@ class TestPortfolioCoverage:
             "decision_maker_answered_pct": 0.0,
         }
         assert body["revenue"] == {
-            "total": 250000.0,
-            "answered": 0.0,
+            "total": "250000.00",
+            "answered": "0.00",
             "answered_pct": 0.0,
-            "decision_maker_answered": 0.0,
+            "decision_maker_answered": "0.00",
             "decision_maker_answered_pct": 0.0,
             "accounts_without_revenue": 0,
             "currencies": ["USD"],
@@ -366,8 +366,8 @@ class TestPortfolioCoverage:
 
         assert body["accounts"]["answered"] == 2
         assert body["accounts"]["decision_maker_answered"] == 2
-        assert body["revenue"]["answered"] == 500000.5
-        assert body["revenue"]["decision_maker_answered"] == 500000.5
+        assert body["revenue"]["answered"] == "500000.50"
+        assert body["revenue"]["decision_maker_answered"] == "500000.50"
 
     async def test_nothing_to_cover(self, client: httpx.AsyncClient, seeded: None) -> None:
         body = await report(client, "/v1/coverage", industry="retail")
@@ -380,10 +380,10 @@ class TestPortfolioCoverage:
             "decision_maker_answered_pct": None,
         }
         assert body["revenue"] == {
-            "total": 0.0,
-            "answered": 0.0,
+            "total": "0.00",
+            "answered": "0.00",
             "answered_pct": None,
-            "decision_maker_answered": 0.0,
+            "decision_maker_answered": "0.00",
             "decision_maker_answered_pct": None,
             "accounts_without_revenue": 0,
             "currencies": [],
@@ -400,10 +400,10 @@ class TestPortfolioCoverage:
 
         assert body["accounts"]["answered_pct"] == 100.0
         assert body["revenue"] == {
-            "total": 0.0,
-            "answered": 0.0,
+            "total": "0.00",
+            "answered": "0.00",
             "answered_pct": None,
-            "decision_maker_answered": 0.0,
+            "decision_maker_answered": "0.00",
             "decision_maker_answered_pct": None,
             "accounts_without_revenue": 1,
             "currencies": [],
@@ -416,7 +416,7 @@ class TestPortfolioCoverage:
 
         body = await report(other.client, "/v1/coverage")
 
-        assert (body["accounts"]["total"], body["revenue"]["total"]) == (0, 0.0)
+        assert (body["accounts"]["total"], body["revenue"]["total"]) == (0, "0.00")
 
     @pytest.mark.parametrize(
         ("name", "value"),
