@@ -19,8 +19,8 @@ test: lint types  ## ruff, mypy --strict and every test against real PostgreSQL
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check app tests migrations bench
-	$(BIN)/ruff format --check app tests migrations bench
+	$(BIN)/ruff check app tests migrations bench docs
+	$(BIN)/ruff format --check app tests migrations bench docs
 
 types: $(STAMP)
 	$(BIN)/mypy

@@ -3,15 +3,13 @@ pg_stat_activity, their background worker, and a clean stop on SIGTERM."""
 
 import asyncio
 import signal
-import socket
 import subprocess
 
-import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app import migrate
-from tests.support.processes import eventually, started_nps
+from tests.support.processes import eventually, free_port, started_nps, until_ready
 
 
 async def _query(url: str, sql: str) -> list[tuple[object, ...]]:
@@ -45,25 +43,6 @@ def _stop(process: subprocess.Popen[str]) -> int:
     return process.wait(timeout=30)
 
 
-async def _ready(port: int) -> None:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-
-        async def ready() -> bool:
-            try:
-                return (await client.get("/readyz")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await eventually(ready, "the service to be ready", every=0.2)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class TestWorkerCommand:
     async def test_runs_the_periodic_upkeep_and_stops_on_sigterm(
         self, empty_database_url: str
@@ -92,7 +71,7 @@ class TestServeCommand:
     async def test_serves_with_a_worker_in_process_and_stops_on_sigterm(
         self, empty_database_url: str
     ) -> None:
-        port = _free_port()
+        port = free_port()
         with started_nps(
             empty_database_url,
             "serve",
@@ -100,7 +79,7 @@ class TestServeCommand:
             NPS_LOG_LEVEL="warning",
             NPS_WORKER_POLL_SECONDS="0.2",
         ) as serve:
-            await _ready(port)
+            await until_ready(port)
 
             async def both_named() -> bool:
                 names = await _application_names(empty_database_url)
@@ -124,11 +103,11 @@ class TestServeCommand:
     async def test_worker_off_leaves_background_work_to_nps_worker(
         self, empty_database_url: str
     ) -> None:
-        port = _free_port()
+        port = free_port()
         with started_nps(
             empty_database_url, "serve", NPS_PORT=str(port), NPS_WORKER="off"
         ) as serve:
-            await _ready(port)
+            await until_ready(port)
             await asyncio.sleep(1.0)  # time enough for a worker to have queued its upkeep
 
             assert "nps-api" in await _application_names(empty_database_url)

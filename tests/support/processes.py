@@ -2,10 +2,13 @@
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+import httpx
 
 NPS = (sys.executable, "-m", "app.cli")
 
@@ -61,3 +64,24 @@ async def eventually(
             return
         await asyncio.sleep(every)
     raise AssertionError(f"gave up waiting for {what}")
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (a moment ago)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def until_ready(port: int) -> None:
+    """Wait until the service on `port` answers /readyz with 200."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+
+        async def ready() -> bool:
+            try:
+                return (await client.get("/readyz")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await eventually(ready, "the service to be ready", every=0.2)
