@@ -10,11 +10,13 @@ from app.api.deps import Cursor, Limit, UpdatedSince
 from app.api.idempotency import IdempotencyDep
 from app.api.score_params import Text
 from app.db import ReadSessionDep, SessionDep
+from app.errors import Unprocessable, field_error
 from app.models import Role
 from app.pagination import DEFAULT_LIMIT
 from app.presenters.registry import registration_result
 from app.schemas import (
     ID_PATTERN,
+    RESERVED_ACCOUNT_IDS,
     AccountBatch,
     AccountRead,
     AccountUpsert,
@@ -97,6 +99,9 @@ async def upsert_account(
     response: HttpResponse,
 ) -> AccountRead:
     """Create (201) or replace (200) an account."""
+    if account_id in RESERVED_ACCOUNT_IDS:
+        message = f"{account_id!r} is reserved: /v1/accounts/{account_id} is another endpoint"
+        raise Unprocessable(message, errors=[field_error(["path", "account_id"], message)])
     account, created = await accounts.upsert_account(session, auth.workspace_id, account_id, body)
     response.status_code = 201 if created else 200
     return AccountRead.model_validate(account)

@@ -39,6 +39,19 @@ def _not_only_dots(value: str) -> str:
 
 
 ClientId = Annotated[str, StringConstraints(pattern=ID_PATTERN), AfterValidator(_not_only_dots)]
+
+# Account ids that a path of its own shadows: GET /v1/accounts/at-risk is the at-risk list, so an
+# account with that id could be written but never read back.
+RESERVED_ACCOUNT_IDS = frozenset({"at-risk"})
+
+
+def _not_reserved_account(value: str) -> str:
+    if value in RESERVED_ACCOUNT_IDS:
+        raise ValueError(f"{value!r} is reserved: /v1/accounts/{value} is another endpoint")
+    return value
+
+
+AccountKey = Annotated[ClientId, AfterValidator(_not_reserved_account)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

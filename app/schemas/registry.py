@@ -12,6 +12,7 @@ from pydantic import (
 
 from app.models import JobLevel, Role, Scope
 from app.schemas.base import (
+    AccountKey,
     Attributes,
     ClientId,
     Currency,
@@ -71,7 +72,7 @@ class AccountRead(BaseModel):
 
 
 class StakeholderFields(Strict):
-    account_id: ClientId
+    account_id: AccountKey
     name: Name | None = None
     email: Email | None = None
     role: Role = Role.OTHER
@@ -132,7 +133,7 @@ _ITEMS = (
 class AccountBatchItem(AccountFields):
     """One account of a batch: its id and the fields of PUT /v1/accounts/{id}."""
 
-    id: ClientId
+    id: AccountKey
 
 
 class AccountBatch(BaseModel):

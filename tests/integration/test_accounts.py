@@ -112,6 +112,22 @@ class TestPutAccount:
             assert error_locs(body) == [["path", "account_id"]], account_id
         assert ids(await tenant.client.get("/v1/accounts")) == []
 
+    async def test_an_id_another_endpoint_shadows_is_refused_everywhere(
+        self, tenant: Tenant
+    ) -> None:
+        # GET /v1/accounts/at-risk is the at-risk list: such an account could never be read back.
+        r = await tenant.client.put("/v1/accounts/at-risk", json={"name": "Shadowed"})
+        assert error_locs(problem(r, 422)) == [["path", "account_id"]]
+        r = await tenant.client.post("/v1/accounts/batch", json={"accounts": [{"id": "at-risk"}]})
+        assert r.status_code == 207
+        assert r.json()["results"][0]["status"] == 422
+        r = await tenant.client.put(
+            "/v1/stakeholders/kim",
+            json={"account_id": "at-risk", "account": {"name": "Shadowed"}},
+        )
+        assert error_locs(problem(r, 422)) == [["body", "account_id"]]
+        assert ids(await tenant.client.get("/v1/accounts")) == []
+
     async def test_invalid_field_is_422_naming_it(self, tenant: Tenant) -> None:
         cases: list[tuple[str, object]] = [
             ("annual_revenue", -1),
