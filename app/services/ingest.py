@@ -175,7 +175,7 @@ async def record_batch(
     outcomes: dict[int, BatchOutcome] = {}
     valid = _validate(items, now, outcomes)
     await _match_stored(session, workspace_id, valid, outcomes)
-    who = await _resolve_stakeholders(session, workspace_id, valid, outcomes)
+    who = await _resolve_firsts(session, workspace_id, valid, outcomes)
     planned = _plan_rows(workspace_id, valid, who, now, outcomes)
     inserted = await _store(session, workspace_id, planned.rows)
     await _report(session, workspace_id, valid, planned, inserted, outcomes)
@@ -241,13 +241,51 @@ async def _settle_repeats(
         )
 
 
+def _later_repeats(valid: Valid, outcomes: dict[int, BatchOutcome]) -> set[int]:
+    """Items repeating the external_id of an earlier item still standing in this batch."""
+    seen: set[str] = set()
+    later: set[int] = set()
+    for index, item in valid:
+        if index in outcomes or item.external_id is None:
+            continue
+        if item.external_id in seen:
+            later.add(index)
+        seen.add(item.external_id)
+    return later
+
+
+async def _resolve_firsts(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    valid: Valid,
+    outcomes: dict[int, BatchOutcome],
+) -> dict[int, Snapshot]:
+    """Phase 3: who answered each item that is not a repeat of an earlier one of this batch.
+
+    A repeat is judged against the first item's stored row in the report, so nothing is written
+    for it here: a refused repeat (or a duplicate) must not register its inline stakeholder.
+    Should the first item be refused, the next one with its external_id stands in for it.
+    """
+    who: dict[int, Snapshot] = {}
+    while True:
+        later = _later_repeats(valid, outcomes)
+        todo = [
+            (index, item)
+            for index, item in valid
+            if index not in outcomes and index not in later and index not in who
+        ]
+        if not todo:
+            return who
+        who |= await _resolve_stakeholders(session, workspace_id, todo, outcomes)
+
+
 async def _resolve_stakeholders(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     valid: Valid,
     outcomes: dict[int, BatchOutcome],
 ) -> dict[int, Snapshot]:
-    """Phase 3: who answered each item, registering inline stakeholders in one go."""
+    """Who answered each of these items, registering inline stakeholders in one go."""
     inline = [
         (index, item.stakeholder)
         for index, item in valid

@@ -274,6 +274,46 @@ class TestBatchRepeats:
         assert_not_found(await tenant.client.get("/v1/stakeholders/kim"))
 
 
+    async def test_a_refused_repeat_inside_one_batch_changes_no_stakeholder(
+        self, tenant: Tenant
+    ) -> None:
+        # The second item repeats the first's external_id with other content: it is refused, so
+        # its inline profile (dana as an influencer) must not reach dana (a user), nor the first
+        # item's snapshot.
+        await _setup(tenant.client)
+        repeat = {
+            "stakeholder": {"id": "dana", "account_id": "acme", "role": "influencer"},
+            "score": 0,
+            "external_id": "e-1",
+        }
+        items = [{"stakeholder_id": "dana", "score": 10, "external_id": "e-1"}, repeat]
+        r = await tenant.client.post(BATCH, json={"responses": items})
+        assert r.status_code == 207, r.text
+        first, second = r.json()["results"]
+        assert (first["status"], second["status"]) == (201, 409)
+        dana = (await tenant.client.get("/v1/stakeholders/dana")).json()
+        assert dana["role"] == "user"
+        stored = (await tenant.client.get(f"/v1/responses/{first['id']}")).json()
+        assert (stored["role"], stored["score"]) == ("user", 10)
+
+    async def test_a_repeat_stands_in_for_a_refused_first_item(self, tenant: Tenant) -> None:
+        await _setup(tenant.client)
+        items = [
+            {"stakeholder_id": "nobody", "score": 3, "external_id": "e-1"},
+            {
+                "stakeholder": {"id": "kim", "account_id": "acme", "role": "influencer"},
+                "score": 8,
+                "external_id": "e-1",
+            },
+        ]
+        r = await tenant.client.post(BATCH, json={"responses": items})
+        assert r.status_code == 207, r.text
+        first, second = r.json()["results"]
+        assert (first["status"], second["status"]) == (422, 201)
+        stored = (await tenant.client.get(f"/v1/responses/{second['id']}")).json()
+        assert (stored["stakeholder_id"], stored["role"]) == ("kim", "influencer")
+
+
 class TestCorrectResponse:
     async def test_each_field_is_corrected(self, tenant: Tenant) -> None:
         await _setup(tenant.client)
