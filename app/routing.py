@@ -73,7 +73,10 @@ def _route_table(app: FastAPI) -> list[_Route]:
         if regex is None or not methods:  # mounts, websockets
             continue
         label = f"{'/'.join(sorted(methods - {'HEAD'}))} {context.path}"
-        if not isinstance(context.original_route, APIRoute):
+        route = context.original_route
+        # Only the documented contract is strict: /docs, /redoc and the OAuth2 redirect page
+        # (which receives `code` and `state`) take what a browser sends them.
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
             table.append(_Route(label, regex, frozenset(methods), (), None))
             continue
         query: dict[str, bool] = {}

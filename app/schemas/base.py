@@ -325,6 +325,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: problem_doc("Missing, unknown or revoked API key"),
     403: problem_doc("The API key lacks the scope this call needs"),
     404: problem_doc("Not found in the caller's workspace"),
+    405: problem_doc("The path does not have this method: `Allow` lists those it has"),
     413: problem_doc("Request body too large"),
     422: problem_doc("Invalid input: `errors` lists each field problem"),
     503: problem_doc(

@@ -76,3 +76,12 @@ async def test_an_unknown_asset_is_a_problem_404(client: httpx.AsyncClient) -> N
     r = await client.get("/docs/assets/nothing.js")
     assert r.status_code == 404
     assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_pages_take_what_a_browser_sends_them(client: httpx.AsyncClient) -> None:
+    # Only the documented API is strict about query parameters: the OAuth2 redirect page is
+    # called with `code` and `state`, and a page link may carry anything.
+    for url in ["/docs/oauth2-redirect?code=abc&state=xyz", "/docs?x=1", "/redoc?x=1&x=2"]:
+        r = await client.get(url)
+        assert r.status_code == 200, (url, r.text)
+    assert (await client.get("/healthz?x=1")).status_code == 422
