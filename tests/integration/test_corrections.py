@@ -273,7 +273,6 @@ class TestBatchRepeats:
         assert (result["status"], result["problem"]["response_id"]) == (409, stored["id"])
         assert_not_found(await tenant.client.get("/v1/stakeholders/kim"))
 
-
     async def test_a_refused_repeat_inside_one_batch_changes_no_stakeholder(
         self, tenant: Tenant
     ) -> None:
