@@ -51,6 +51,23 @@ class Channel(StrEnum):
     WIDGET = "widget"
     IMPORT = "import"
     EMAIL = "email"
+    LINK = "link"
+
+
+class InvitationChannel(StrEnum):
+    EMAIL = "email"
+    LINK = "link"
+    WIDGET = "widget"
+
+
+class InvitationStatus(StrEnum):
+    ISSUED = "issued"
+    OPENED = "opened"
+    ANSWERED = "answered"
+    DISMISSED = "dismissed"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    SUPPRESSED = "suppressed"
 
 
 class JobStatus(StrEnum):
@@ -341,3 +358,89 @@ class Deletion(Base):
     # A response's external_id, so a CRM that keys responses by its own id can match the delete.
     external_id: Mapped[str | None] = mapped_column(String(128))
     deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class Survey(Base):
+    """A survey definition: the question (with overrides per role), the experience attributes to
+    rate (the typed driver catalog), the follow-up and thank-you texts, per locale. A survey id
+    without a definition still works with the defaults."""
+
+    __tablename__ = "surveys"
+    __table_args__ = (
+        ForeignKeyConstraint(["workspace_id"], ["workspaces.id"], ondelete="CASCADE"),
+        Index("ix_surveys_workspace_updated", "workspace_id", "updated_at", "id"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class Invitation(Base):
+    """An invitation of one stakeholder to answer one survey, by a single-use token (stored only
+    as its hash). A suppressed one (a fatigue rule said no) has no token and says which rule."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "stakeholder_id"],
+            ["stakeholders.workspace_id", "stakeholders.id"],
+            ondelete="CASCADE",
+        ),
+        UniqueConstraint("token_hash"),
+        CheckConstraint(
+            "status IN ('issued', 'opened', 'answered', 'dismissed', 'expired', 'revoked', "
+            "'suppressed')",
+            name="status_known",
+        ),
+        CheckConstraint("channel IN ('email', 'link', 'widget')", name="channel_known"),
+        # The fatigue rules: a stakeholder's invitations, newest first.
+        Index(
+            "ix_invitations_workspace_stakeholder", "workspace_id", "stakeholder_id", "created_at"
+        ),
+        # max_per_account: the open invitations of an account and survey.
+        Index("ix_invitations_workspace_account_survey", "workspace_id", "account_id", "survey"),
+        Index("ix_invitations_workspace_updated", "workspace_id", "updated_at", "id"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    token_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    stakeholder_id: Mapped[str] = mapped_column(String(128))
+    # The stakeholder's account when invited (rates per account count where they were asked).
+    account_id: Mapped[str] = mapped_column(String(128))
+    survey: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(16))
+    locale: Mapped[str | None] = mapped_column(String(35))
+    status: Mapped[str] = mapped_column(String(16), server_default=InvitationStatus.ISSUED.value)
+    suppression_rule: Mapped[str | None] = mapped_column(String(64))
+    suppressed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dismissed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    response_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class Unsubscribe(Base):
+    """A stakeholder who asked not to be surveyed again (the unsubscribe fatigue rule)."""
+
+    __tablename__ = "unsubscribes"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "stakeholder_id"],
+            ["stakeholders.workspace_id", "stakeholders.id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    stakeholder_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    unsubscribed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=_now()
+    )
