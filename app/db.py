@@ -83,17 +83,19 @@ class State(TypedDict):
     read_sessionmaker: async_sessionmaker[AsyncSession] | None
 
 
-def get_engine(request: Request) -> AsyncEngine:
+# Request-state readers are coroutines: FastAPI runs a plain `def` dependency in its thread pool,
+# a thread hop per dependency per request for a single attribute read.
+async def get_engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.state.engine
     return engine
 
 
-def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+async def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
     sessionmaker: async_sessionmaker[AsyncSession] = request.state.sessionmaker
     return sessionmaker
 
 
-def get_read_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession] | None:
+async def get_read_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession] | None:
     replica: async_sessionmaker[AsyncSession] | None = request.state.read_sessionmaker
     return replica
 

@@ -18,7 +18,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     """The process's configuration (NPS_* variables), not a workspace's settings."""
     settings: Settings = request.app.state.settings
     return settings

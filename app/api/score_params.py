@@ -35,7 +35,7 @@ To = Annotated[
 Text = Annotated[str | None, Query(min_length=1, max_length=100)]
 
 
-def query_window(
+async def query_window(
     settings: WorkspaceSettingsDep, from_: From = None, to: To = None
 ) -> RequestedWindow:
     """`from` and `to`, defaulted by the workspace's settings once the handler resolves them."""
@@ -45,7 +45,7 @@ def query_window(
 WindowDep = Annotated[RequestedWindow, Depends(query_window)]
 
 
-def query_filters(
+async def query_filters(
     account_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     role: Role | None = None,
     job_level: JobLevel | None = None,
@@ -106,7 +106,7 @@ Confidence = Annotated[
 ]
 
 
-def counting(
+async def counting(
     settings: WorkspaceSettingsDep,
     method: Annotated[
         Method | None,
@@ -166,7 +166,7 @@ def _not_account_as_unit(value: Any) -> Any:
     return value
 
 
-def account_counting(
+async def account_counting(
     settings: WorkspaceSettingsDep,
     method: Annotated[
         AccountMethod | None,
