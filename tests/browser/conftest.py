@@ -28,12 +28,17 @@ TIMEOUT_MS = 15_000
 expect.set_options(timeout=TIMEOUT_MS)
 
 
+def chromium() -> str:
+    try:
+        return chromium_executable()
+    except BrowserMissing as missing:
+        message = str(missing)
+    pytest.fail(message, pytrace=False)
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def browser() -> AsyncIterator[Browser]:
-    try:
-        executable = chromium_executable()
-    except BrowserMissing as missing:
-        pytest.fail(str(missing), pytrace=False)
+    executable = chromium()
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
