@@ -54,7 +54,12 @@ async def live_server(server_url: str) -> AsyncIterator[LiveServer]:
     async with scratch_database(server_url, "nps_browser") as plain:
         port, key = free_port(), "nps_" + secrets.token_urlsafe(32)
         with started_nps(
-            async_database_url(plain), "serve", NPS_PORT=str(port), NPS_BOOTSTRAP_API_KEY=key
+            async_database_url(plain),
+            "serve",
+            NPS_PORT=str(port),
+            NPS_BOOTSTRAP_API_KEY=key,
+            # No access log: nobody reads the process's output pipe until the session ends.
+            NPS_LOG_LEVEL="warning",
         ):
             await until_ready(port)
             yield LiveServer(base_url=f"http://127.0.0.1:{port}", admin_key=key)
