@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The browser tests drive the system's Chromium; Playwright never downloads a browser of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test lint types unit integration openapi bench clean
+.PHONY: run test lint types unit integration browser chromium openapi bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +17,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## serve on NPS_HOST:NPS_PORT, on an embedded PostgreSQL unless NPS_DATABASE_URL is set
 	$(BIN)/nps serve
 
-test: lint types  ## ruff, mypy --strict and every test against real PostgreSQL
+test: lint types chromium  ## ruff, mypy --strict and every test against real PostgreSQL and Chromium
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -30,6 +32,12 @@ unit: $(STAMP)
 
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration
+
+browser: $(STAMP) chromium  ## the browser tests only, in headless Chromium
+	$(BIN)/pytest tests/browser
+
+chromium: $(STAMP)  ## which Chromium the browser tests use, or stop and say what to install
+	@$(BIN)/python -m tests.support.browser >/dev/null
 
 openapi: $(STAMP)  ## rewrite openapi/openapi.json from the app
 	$(BIN)/python -m app.openapi
