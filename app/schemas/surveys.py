@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import (
     AfterValidator,
+    BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
@@ -157,11 +158,17 @@ class SurveyDefinition(SurveyTextFields):
         return texts
 
 
-class SurveyRead(SurveyDefinition):
-    """A stored definition; a null text means the built-in default."""
-
-    model_config = ConfigDict(extra="ignore")
+class SurveyRead(BaseModel):
+    """A stored definition; a null text means the built-in default (see SurveyDefinition)."""
 
     id: str
+    question: str | None
+    questions_by_role: dict[Role, str]
+    attributes: list[SurveyAttribute]
+    follow_up: str | None
+    thank_you: str | None
+    low_label: str | None
+    high_label: str | None
+    texts: dict[str, LocaleTexts]
     created_at: datetime
     updated_at: datetime
