@@ -15,6 +15,7 @@ from app.api import (
     movements,
     nps,
     responses,
+    surveys,
     trend,
 )
 from app.api import settings as settings_api
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         movements,
         coverage,
         deletions,
+        surveys,
         workspace_api,
     ):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)

@@ -22,6 +22,7 @@ Points = Annotated[float, Field(strict=True, ge=-100, le=100, allow_inf_nan=Fals
 Industry = Annotated[
     str, StringConstraints(min_length=1, max_length=100), AfterValidator(normalise_industry)
 ]
+CompanyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 DefaultMethod = Literal[
     "respondent", "latest_per_stakeholder", "role_weighted", "decision_maker_first"
 ]
@@ -96,6 +97,10 @@ class WorkspaceSettings(Strict):
         description="industry ranges over the built-in table; null removes a built-in industry",
     )
     at_risk: AtRiskRules = Field(default_factory=AtRiskRules)
+    company: CompanyName | None = Field(
+        default=None,
+        description="the company name surveys show for {company}; null: the workspace's name",
+    )
 
     @field_validator("low_n")
     @classmethod
@@ -124,3 +129,4 @@ class SettingsRead(BaseModel):
     default_confidence: float
     benchmarks: dict[str, BenchmarkRead]
     at_risk: AtRiskRules
+    company: str | None = Field(description="null: surveys show the workspace's name")

@@ -21,6 +21,7 @@ from app.services.chain import lock_chains, relink
 from app.services.ingest import MAX_FUTURE
 from app.services.responses import get_response
 from app.services.revisions import to_wire
+from app.services.surveys import catalog_problem, find_definition
 
 
 def _same(field: str, old: Any, new: Any) -> bool:
@@ -62,6 +63,11 @@ async def correct_response(
     )
     if response is None:
         raise NotFound(f"response {response_id} does not exist")
+    if patch.attributes is not None and response.survey is not None:
+        definition = await find_definition(session, workspace_id, response.survey)
+        problem = catalog_problem(patch.attributes, definition, ("body",))
+        if problem is not None:
+            raise problem
     changes = {
         field: {"from": to_wire(field, getattr(response, field)), "to": to_wire(field, new)}
         for field, new in patch.changes().items()

@@ -34,6 +34,7 @@ from app.services.chain import relink
 from app.services.repeats import differing_fields, judge_repeats, repeat_conflict
 from app.services.response_rows import insert_rows
 from app.services.stakeholders import Snapshot, register_inline, stakeholders_by_id
+from app.services.surveys import catalog_problem, definitions, find_definition
 from app.sql import text_array
 
 MAX_FUTURE = timedelta(minutes=5)
@@ -118,6 +119,12 @@ async def record_response(
         known = await _by_external_ids(session, workspace_id, [item.external_id])
         if item.external_id in known:
             return await _repeat(session, workspace_id, item, known[item.external_id], loc)
+    if item.survey is not None and item.attributes:
+        # Before any inline registration, so a refused answer writes nothing.
+        definition = await find_definition(session, workspace_id, item.survey)
+        problem = catalog_problem(item.attributes, definition, loc)
+        if problem is not None:
+            raise problem
     if item.stakeholder is not None:
         [registered] = await register_inline(
             session, workspace_id, [((*loc, "stakeholder"), item.stakeholder)]
@@ -175,6 +182,7 @@ async def record_batch(
     outcomes: dict[int, BatchOutcome] = {}
     valid = _validate(items, now, outcomes)
     await _match_stored(session, workspace_id, valid, outcomes)
+    await _check_catalogs(session, workspace_id, valid, outcomes)
     who = await _resolve_firsts(session, workspace_id, valid, outcomes)
     planned = _plan_rows(workspace_id, valid, who, now, outcomes)
     inserted = await _store(session, workspace_id, planned.rows)
@@ -239,6 +247,21 @@ async def _settle_repeats(
             if conflict is not None
             else BatchOutcome(index, 200, id=stored.id, duplicate=True)
         )
+
+
+async def _check_catalogs(
+    session: AsyncSession, workspace_id: uuid.UUID, valid: Valid, outcomes: dict[int, BatchOutcome]
+) -> None:
+    """Phase 2b: ratings of a survey's catalog attributes checked against its scale, with one
+    statement for the definitions of every survey the batch names, before anything is written."""
+    standing = [(i, item) for i, item in valid if i not in outcomes and item.attributes]
+    found = await definitions(session, workspace_id, [item.survey for _, item in standing])
+    for index, item in standing:
+        if item.survey is None or item.survey not in found:
+            continue
+        problem = catalog_problem(item.attributes, found[item.survey], ("body", "responses", index))
+        if problem is not None:
+            outcomes[index] = _failed(index, problem)
 
 
 def _later_repeats(valid: Valid, outcomes: dict[int, BatchOutcome]) -> set[int]:

@@ -7,9 +7,9 @@ from sqlalchemy import func, literal_column
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Account, Stakeholder
+from app.models import Account, Stakeholder, Survey
 
-Upsertable = TypeVar("Upsertable", Account, Stakeholder)
+Upsertable = TypeVar("Upsertable", Account, Stakeholder, Survey)
 
 
 async def upsert_by_id(

@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "default_confidence": 0.95,
     "benchmarks": BUILT_IN_BENCHMARKS,
     "at_risk": {"nps_below": 0.0, "silent_days": 90},
+    "company": None,
 }
 # Every field away from its default.
 CUSTOM: dict[str, Any] = {
@@ -60,6 +61,7 @@ CUSTOM: dict[str, Any] = {
     "default_confidence": 0.9,
     "benchmarks": {**BUILT_IN_BENCHMARKS, "retail": {"low": -10.0, "high": 15.0}},
     "at_risk": {"nps_below": -20.0, "silent_days": 30},
+    "company": "Acme Corporation",
 }
 
 # The SPEC's weighted example, one account: (id, role, score).
