@@ -11,9 +11,11 @@ from app.api import (
     coverage,
     deletions,
     health,
+    invitations,
     keys,
     movements,
     nps,
+    public,
     responses,
     trend,
 )
@@ -89,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         coverage,
         deletions,
         workspace_api,
+        invitations,
+        public,
     ):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
     install_docs(app)
