@@ -107,10 +107,13 @@ def authenticator(
 ) -> Callable[..., Awaitable[S]]:
     """A dependency that admits only `allowed` kinds of subject holding every one of `scopes`."""
 
+    wanted = " or ".join(f"an {kind.kind}" for kind in allowed)
+    short = "key" if allowed == (ApiKeySubject,) else "token"
+
     async def check(subject: Annotated[Subject | None, Depends(get_subject)]) -> S:
         if subject is None:
             raise Unauthorized(
-                "send an API key as `Authorization: Bearer <key>`", headers=_CHALLENGE
+                f"send {wanted} as `Authorization: Bearer <{short}>`", headers=_CHALLENGE
             )
         if not isinstance(subject, allowed):
             raise Forbidden(f"an {subject.kind} cannot call this endpoint")

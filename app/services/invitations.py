@@ -177,7 +177,7 @@ async def issue_invitations(
             Stakeholder.id.in_({item.stakeholder_id for _, item in items}),
         )
     )
-    accounts: dict[str, str] = {sid: account_id for sid, account_id in found}
+    accounts: dict[str, str] = {row.id: row.account_id for row in found}
     out: dict[int, Created | ProblemError] = {}
     valid: list[tuple[int, InvitationCreate, datetime]] = []
     for index, item in items:
