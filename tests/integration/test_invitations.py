@@ -7,14 +7,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db import session_scope
 from app.models import Invitation, Scope, Stakeholder
+from app.schemas.invitations import InvitationCreate
+from app.schemas.settings import SurveyRules
+from app.services.invitations import issue_invitation
 from tests.support.api import Answer, put_settings
 from tests.support.harness import MakeTenant, Tenant
 from tests.support.invitations import invite, parse, people, set_row, suppressed, unsubscribe
 from tests.support.problems import REPLAYED, assert_invalid, assert_not_found, problem
+from tests.support.processes import eventually
 
 DAY = timedelta(days=1)
 READ_FIELDS = {
@@ -477,6 +482,17 @@ class TestTenancy:
         assert (row.status, row.revoked_at) == ("issued", None)
 
 
+async def blocked_on_advisory_lock(engine: AsyncEngine) -> bool:
+    async with engine.connect() as connection:
+        waiting = await connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+            )
+        )
+    return bool(waiting)
+
+
 class TestConcurrency:
     async def test_two_concurrent_invitations_of_one_person_issue_one(
         self, committed: Tenant
@@ -494,3 +510,42 @@ class TestConcurrency:
         assert sorted(a.status_code for a in answers) == [200, 200, 200, 201]
         statuses = [a.json()["status"] for a in answers]
         assert sorted(statuses) == ["issued", "suppressed", "suppressed", "suppressed"]
+
+    async def test_a_second_waits_for_the_first_to_commit_and_is_suppressed(
+        self, committed: Tenant, engine: AsyncEngine
+    ) -> None:
+        # Deterministic: the second transaction starts while the first is still open. Without
+        # the per-stakeholder lock it would not see the first's row and would issue as well.
+        client = committed.client
+        assert (await client.put("/v1/accounts/a", json={})).status_code in (200, 201)
+        assert (await client.put("/v1/stakeholders/p", json={"account_id": "a"})).is_success
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        body = InvitationCreate.model_validate(
+            {"stakeholder_id": "p", "survey": "s", "channel": "email"}
+        )
+
+        async def issue(session: AsyncSession) -> str:
+            made = await issue_invitation(
+                session, committed.id, body, rules=SurveyRules(), now=now()
+            )
+            return made.invitation.status
+
+        async with sessions() as first:
+            assert await issue(first) == "issued"
+
+            async def second() -> str:
+                async with sessions() as session:
+                    status = await issue(session)
+                    await session.commit()
+                    return status
+
+            waiting = asyncio.create_task(second())
+
+            async def done_or_blocked() -> bool:
+                return waiting.done() or await blocked_on_advisory_lock(engine)
+
+            # Until it is done (it took no lock) or waits for the first's advisory lock.
+            await eventually(done_or_blocked, "the second to finish or wait for the lock")
+            await first.commit()
+
+        assert await waiting == "suppressed"
