@@ -11,7 +11,7 @@ from fastapi import Response as HttpResponse
 from pydantic import TypeAdapter
 
 from app.api.auth import ReadAuth, WriteAuth
-from app.api.deps import AppSettingsDep, Cursor, Limit, utcnow
+from app.api.deps import AppSettingsDep, Cursor, Limit, UpdatedSince, utcnow
 from app.api.idempotency import REPLAYED, REPLAYED_HEADER, IdempotencyDep
 from app.db import ReadSessionDep, SessionDep
 from app.errors import Conflict
@@ -130,6 +130,7 @@ async def list_invitations(
     auth: ReadAuth,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
+    updated_since: UpdatedSince = None,
     status: Annotated[
         InvitationStatus | None, Query(description="as read: expired includes lapsed open ones")
     ] = None,
@@ -149,6 +150,7 @@ async def list_invitations(
         now=now,
         limit=limit,
         cursor=cursor,
+        updated_since=updated_since,
         status=status,
         survey=survey,
         account_id=account_id,

@@ -278,6 +278,7 @@ async def list_invitations(
     now: datetime,
     limit: int,
     cursor: str | None,
+    updated_since: datetime | None = None,
     status: InvitationStatus | None = None,
     survey: str | None = None,
     account_id: str | None = None,
@@ -286,6 +287,8 @@ async def list_invitations(
     created_to: datetime | None = None,
 ) -> tuple[list[Invitation], str | None]:
     query = select(Invitation).where(Invitation.workspace_id == workspace_id)
+    if updated_since is not None:
+        query = query.where(Invitation.updated_at >= updated_since)
     if status is not None:
         query = query.where(_status_column(now) == status.value)
     if survey is not None:

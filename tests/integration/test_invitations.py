@@ -407,6 +407,8 @@ class TestListInvitations:
         assert ids(await listed(acme, account_id="globex")) == {c["id"]}
         assert ids(await listed(acme, stakeholder_id="p1")) == {a["id"], d["id"]}
         assert ids(await listed(acme, to=(now() - DAY).isoformat())) == set()
+        assert ids(await listed(acme, updated_since=(now() + DAY).isoformat())) == set()
+        assert len(await listed(acme, updated_since=(now() - DAY).isoformat())) == 4
         assert len(await listed(acme, **{"from": (now() - DAY).isoformat()})) == 4
         for found in await listed(acme):
             assert set(found) == READ_FIELDS
