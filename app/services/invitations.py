@@ -232,6 +232,8 @@ async def issue_invitations(
             row |= {
                 "token_hash": hash_token(token),
                 "status": InvitationStatus.ISSUED.value,
+                "suppression_rule": None,
+                "suppressed_until": None,
                 "expires_at": expires_at,
             }
             issued(person, account, expires_at)
