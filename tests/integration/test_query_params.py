@@ -18,6 +18,7 @@ SAMPLES = {
     "stakeholder_id": "dana",
     "prefix": "nokey",
     "response_id": "00000000-0000-0000-0000-000000000000",
+    "invitation_id": "00000000-0000-0000-0000-000000000000",
 }
 
 
