@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
+    public_url: str | None = Field(
+        default=None,
+        description="the base URL stakeholders reach the service at (invitation links: "
+        "<public_url>/s/<token>); unset: http://{host}:{port}",
+    )
     bootstrap_api_key: str | None = Field(
         default=None,
         min_length=32,
@@ -57,6 +62,11 @@ class Settings(BaseSettings):
     deletion_retention_days: int = Field(
         default=90, ge=90, description="days tombstones are kept for deletions sync (at least 90)"
     )
+
+    @property
+    def public_base_url(self) -> str:
+        """Where invitation links point, without a trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @field_validator("database_url", "read_database_url")
     @classmethod

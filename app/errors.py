@@ -75,6 +75,10 @@ class ResyncRequired(ProblemError):
     status, slug, title = 410, "resync-required", "Full resync required"
 
 
+class Gone(ProblemError):
+    status, slug, title = 410, "gone", "Gone"
+
+
 class ExternalIdConflict(Conflict):
     """An external_id already stored with other content: names the stored response."""
 

@@ -11,9 +11,11 @@ from app.api import (
     coverage,
     deletions,
     health,
+    invitations,
     keys,
     movements,
     nps,
+    public,
     responses,
     surveys,
     trend,
@@ -91,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         deletions,
         surveys,
         workspace_api,
+        invitations,
+        public,
     ):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
     install_docs(app)

@@ -1,10 +1,10 @@
 """Who is calling: subjects, and the one factory that turns scopes and allowed subjects into the
 `Annotated` alias a route declares.
 
-A subject is an authenticated caller. Today there is one kind, an API key of a workspace; an
-invitation token (a stakeholder answering their own survey) will be a second, and a public route
-will name the one kind it accepts. Each alias resolves the caller once per request
-(`get_subject` is cached by FastAPI), then checks its kind and scopes.
+A subject is an authenticated caller: an API key of a workspace, or an invitation token (a
+stakeholder answering their own survey, `npsi_...`). A public route names the one kind it
+accepts (`PublicAuth`); the API's aliases accept only API keys. Each alias resolves the caller
+once per request (`get_subject` is cached by FastAPI), then checks its kind and scopes.
 """
 
 import uuid
@@ -17,11 +17,16 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.deps import utcnow
 from app.db import SessionDep
-from app.errors import Forbidden, Unauthorized
-from app.models import Scope
+from app.errors import Forbidden, Gone, Unauthorized
+from app.models import InvitationChannel, InvitationStatus, Scope
+from app.services.invitation_tokens import is_invitation_token
+from app.services.invitations import effective_status, invitation_by_token
 from app.services.keys import authenticate, granted
 
-bearer = HTTPBearer(auto_error=False, description="an API key of the workspace")
+bearer = HTTPBearer(
+    auto_error=False,
+    description="an API key of the workspace, or on /v1/public/* an invitation token",
+)
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
@@ -45,8 +50,30 @@ class ApiKeySubject:
         return key
 
 
-# Every kind of subject; a union once there is more than one.
-Subject = ApiKeySubject
+@dataclass(frozen=True, slots=True)
+class InvitationSubject:
+    """An invitation's token: it acts on that invitation only, and holds no API scope."""
+
+    kind: ClassVar[str] = "invitation token"
+    scopes: ClassVar[frozenset[Scope]] = frozenset()
+    workspace_id: uuid.UUID
+    invitation_id: uuid.UUID
+    stakeholder_id: str
+    survey: str
+    channel: InvitationChannel
+    status: InvitationStatus  # as read when the request began (expiry applied)
+
+    @property
+    def name(self) -> str:
+        return f"invitation:{self.invitation_id}"
+
+    def idempotency_key(self, key: str) -> str:
+        """Kept per invitation, so one person's key never meets another's."""
+        return f"invitation:{self.invitation_id}:{key}"
+
+
+# Every kind of subject.
+Subject = ApiKeySubject | InvitationSubject
 S = TypeVar("S", bound=Subject)
 
 
@@ -57,6 +84,18 @@ async def get_subject(
     """The caller of this request, or None when it sent no credentials; bad ones are a 401."""
     if credentials is None:
         return None
+    if is_invitation_token(credentials.credentials):
+        invitation = await invitation_by_token(session, credentials.credentials)
+        if invitation is None:
+            raise Unauthorized("the invitation token is unknown", headers=_CHALLENGE)
+        return InvitationSubject(
+            invitation.workspace_id,
+            invitation.id,
+            invitation.stakeholder_id,
+            invitation.survey,
+            InvitationChannel(invitation.channel),
+            effective_status(invitation, utcnow()),
+        )
     key = await authenticate(session, credentials.credentials, now=utcnow())
     if key is None:
         raise Unauthorized("the API key is unknown or revoked", headers=_CHALLENGE)
@@ -68,10 +107,13 @@ def authenticator(
 ) -> Callable[..., Awaitable[S]]:
     """A dependency that admits only `allowed` kinds of subject holding every one of `scopes`."""
 
+    wanted = " or ".join(f"an {kind.kind}" for kind in allowed)
+    short = "key" if allowed == (ApiKeySubject,) else "token"
+
     async def check(subject: Annotated[Subject | None, Depends(get_subject)]) -> S:
         if subject is None:
             raise Unauthorized(
-                "send an API key as `Authorization: Bearer <key>`", headers=_CHALLENGE
+                f"send {wanted} as `Authorization: Bearer <{short}>`", headers=_CHALLENGE
             )
         if not isinstance(subject, allowed):
             raise Forbidden(f"an {subject.kind} cannot call this endpoint")
@@ -83,7 +125,7 @@ def authenticator(
     return check
 
 
-AnySubject = Annotated[Subject, Depends(authenticator((ApiKeySubject,)))]
+AnySubject = Annotated[ApiKeySubject, Depends(authenticator((ApiKeySubject,)))]
 ReadAuth = Annotated[
     ApiKeySubject, Depends(authenticator((ApiKeySubject,), scopes=frozenset({Scope.READ})))
 ]
@@ -93,3 +135,15 @@ WriteAuth = Annotated[
 AdminAuth = Annotated[
     ApiKeySubject, Depends(authenticator((ApiKeySubject,), scopes=frozenset({Scope.ADMIN})))
 ]
+
+
+async def _live_invitation(
+    subject: Annotated[InvitationSubject, Depends(authenticator((InvitationSubject,)))],
+) -> InvitationSubject:
+    """An invitation token whose invitation can still be acted on: expired or revoked is 410."""
+    if subject.status in (InvitationStatus.EXPIRED, InvitationStatus.REVOKED):
+        raise Gone(f"this invitation is {subject.status.value}; it can no longer be answered")
+    return subject
+
+
+PublicAuth = Annotated[InvitationSubject, Depends(_live_invitation)]

@@ -1,6 +1,7 @@
-"""Workspace settings: weights, precision thresholds, defaults, benchmarks, at-risk rules."""
+"""Workspace settings: weights, precision thresholds, defaults, benchmarks, at-risk and survey
+rules."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -67,6 +68,27 @@ class AtRiskRules(Strict):
     )
 
 
+def _days(default: int, what: str) -> Any:
+    return Field(default, strict=True, ge=0, le=3650, description=f"{what}; 0 turns the rule off")
+
+
+class SurveyRules(Strict):
+    """Fatigue rules: when an invitation is suppressed instead of issued (across channels)."""
+
+    resurvey_after_days: int = _days(90, "no invitation within this many days of an answer")
+    after_dismissal_days: int = _days(30, "none within this many days of a dismissal")
+    after_unanswered_days: int = _days(
+        30, "none within this many days of an invitation that expired unanswered"
+    )
+    max_per_account: int | None = Field(
+        None,
+        strict=True,
+        ge=1,
+        le=1_000_000,
+        description="at most this many open invitations per account and survey; null: no limit",
+    )
+
+
 class WorkspaceSettings(Strict):
     """The body of PUT /v1/settings, which replaces the settings: an absent field is its default."""
 
@@ -101,6 +123,7 @@ class WorkspaceSettings(Strict):
         default=None,
         description="the company name surveys show for {company}; null: the workspace's name",
     )
+    survey_rules: SurveyRules = Field(default_factory=SurveyRules)
 
     @field_validator("low_n")
     @classmethod
@@ -130,3 +153,4 @@ class SettingsRead(BaseModel):
     benchmarks: dict[str, BenchmarkRead]
     at_risk: AtRiskRules
     company: str | None = Field(description="null: surveys show the workspace's name")
+    survey_rules: SurveyRules

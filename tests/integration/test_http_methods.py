@@ -17,6 +17,7 @@ SAMPLES = {
     "account_id": "acme",
     "stakeholder_id": "dana",
     "response_id": str(uuid.UUID(int=0)),
+    "invitation_id": str(uuid.UUID(int=0)),
     "prefix": "nokey",
     "survey_id": "relationship-2026",
 }

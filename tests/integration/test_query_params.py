@@ -19,6 +19,7 @@ SAMPLES = {
     "prefix": "nokey",
     "response_id": "00000000-0000-0000-0000-000000000000",
     "survey_id": "relationship-2026",
+    "invitation_id": "00000000-0000-0000-0000-000000000000",
 }
 
 

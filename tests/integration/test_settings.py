@@ -42,6 +42,12 @@ DEFAULTS: dict[str, Any] = {
     "benchmarks": BUILT_IN_BENCHMARKS,
     "at_risk": {"nps_below": 0.0, "silent_days": 90},
     "company": None,
+    "survey_rules": {
+        "resurvey_after_days": 90,
+        "after_dismissal_days": 30,
+        "after_unanswered_days": 30,
+        "max_per_account": None,
+    },
 }
 # Every field away from its default.
 CUSTOM: dict[str, Any] = {
@@ -62,6 +68,12 @@ CUSTOM: dict[str, Any] = {
     "benchmarks": {**BUILT_IN_BENCHMARKS, "retail": {"low": -10.0, "high": 15.0}},
     "at_risk": {"nps_below": -20.0, "silent_days": 30},
     "company": "Acme Corporation",
+    "survey_rules": {
+        "resurvey_after_days": 60,
+        "after_dismissal_days": 14,
+        "after_unanswered_days": 0,
+        "max_per_account": 3,
+    },
 }
 
 # The SPEC's weighted example, one account: (id, role, score).
@@ -194,6 +206,15 @@ class TestPutSettings:
             {"benchmarks": {"technology": {"low": 45, "high": 45}}},
             {"at_risk": {"nps_below": -100, "silent_days": 1}},
             {"at_risk": {"nps_below": 100, "silent_days": 3650}},
+            {"survey_rules": {"resurvey_after_days": 0, "max_per_account": 1}},
+            {
+                "survey_rules": {
+                    "resurvey_after_days": 3650,
+                    "after_dismissal_days": 3650,
+                    "after_unanswered_days": 3650,
+                    "max_per_account": 1_000_000,
+                }
+            },
         ],
     )
     async def test_bounds_are_accepted(self, tenant: Tenant, fields: dict[str, Any]) -> None:
@@ -202,6 +223,8 @@ class TestPutSettings:
         for name, value in fields.items():
             if name == "benchmarks":
                 assert body[name]["technology"] == value["technology"]
+            elif name == "survey_rules":
+                assert body[name] == {**DEFAULTS[name], **value}
             else:
                 assert body[name] == value
 
@@ -240,6 +263,23 @@ class TestSettingsValidation:
                 {"at_risk": {"nps_below": 0, "silent_days": 3651}},
                 ["body", "at_risk", "silent_days"],
             ),
+            (
+                {"survey_rules": {"resurvey_after_days": -1}},
+                ["body", "survey_rules", "resurvey_after_days"],
+            ),
+            (
+                {"survey_rules": {"after_dismissal_days": 3651}},
+                ["body", "survey_rules", "after_dismissal_days"],
+            ),
+            (
+                {"survey_rules": {"after_unanswered_days": "30"}},
+                ["body", "survey_rules", "after_unanswered_days"],
+            ),
+            (
+                {"survey_rules": {"max_per_account": 0}},
+                ["body", "survey_rules", "max_per_account"],
+            ),
+            ({"survey_rules": {"per_person": 1}}, ["body", "survey_rules", "per_person"]),
         ],
     )
     async def test_invalid_field_is_422(

@@ -95,6 +95,16 @@ class TestPatchSettings:
             "at_risk": {"nps_below": -10.0, "silent_days": 30},
         }
 
+    async def test_survey_rules_merge_and_null_goes_back_to_default(self, tenant: Tenant) -> None:
+        await patched(tenant.client, {"survey_rules": {"max_per_account": 2}})
+
+        body = await patched(
+            tenant.client,
+            {"survey_rules": {"resurvey_after_days": 120, "max_per_account": None}},
+        )
+
+        assert body["survey_rules"] == {**DEFAULTS["survey_rules"], "resurvey_after_days": 120}
+
     async def test_null_puts_a_member_back_to_its_default(self, tenant: Tenant) -> None:
         await put_settings(tenant.client, CUSTOM)
 

@@ -49,3 +49,15 @@ def test_tombstones_are_kept_at_least_90_days(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("NPS_DELETION_RETENTION_DAYS", "89")
     with pytest.raises(ValidationError, match="greater than or equal to 90"):
         Settings()
+
+
+def test_the_public_url_defaults_to_where_the_service_listens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("NPS_PUBLIC_URL", raising=False)
+    monkeypatch.setenv("NPS_HOST", "0.0.0.0")
+    monkeypatch.setenv("NPS_PORT", "9000")
+    assert Settings().public_base_url == "http://0.0.0.0:9000"
+
+    monkeypatch.setenv("NPS_PUBLIC_URL", "https://nps.example.com/")
+    assert Settings().public_base_url == "https://nps.example.com"

@@ -159,6 +159,8 @@ class TestDeclaredHeaders:
         assert sorted(idempotent) == [
             "/v1/accounts/batch",
             "/v1/api-keys",
+            "/v1/invitations",
+            "/v1/invitations/batch",
             "/v1/responses",
             "/v1/responses/batch",
             "/v1/stakeholders/batch",

@@ -1,0 +1,106 @@
+"""Invitations: one stakeholder asked to answer one survey by a single-use token."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from app.models import InvitationChannel, InvitationStatus
+from app.schemas.base import ClientId, DocumentedAs, ItemResult, Strict, Timestamp
+
+# BCP 47 language tags in their common shape: a language, then subtags (de, de-CH, zh-Hant-TW).
+LOCALE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
+Locale = Annotated[str, StringConstraints(pattern=LOCALE_PATTERN, max_length=35)]
+
+
+class InvitationCreate(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"stakeholder_id": "p-1", "survey": "relationship-2026", "channel": "email"}
+            ]
+        }
+    )
+
+    stakeholder_id: ClientId = Field(description="a stakeholder of the workspace")
+    survey: ClientId = Field(description="the survey id; it needs no definition")
+    channel: InvitationChannel
+    expires_at: Timestamp | None = Field(
+        default=None, description="default: 30 days from now; at most 180 days ahead"
+    )
+    locale: Locale | None = Field(default=None, description="BCP 47 tag, e.g. de or en-GB")
+
+
+class Suppression(BaseModel):
+    rule: str = Field(
+        description="answered_recently, dismissed_recently, unanswered_recently, "
+        "open_invitation, unsubscribed or max_per_account"
+    )
+    until: datetime | None = Field(description="when the rule stops applying; null: indefinitely")
+
+
+class InvitationRead(BaseModel):
+    """An invitation as stored; its token is never shown again after it was issued."""
+
+    id: uuid.UUID
+    stakeholder_id: str
+    account_id: str = Field(description="the stakeholder's account when invited")
+    survey: str
+    channel: InvitationChannel
+    locale: str | None
+    status: InvitationStatus = Field(
+        description="an issued or opened invitation past expires_at reads as expired"
+    )
+    suppression: Suppression | None = Field(description="why it was suppressed; else null")
+    expires_at: datetime | None = Field(description="null for a suppressed invitation")
+    opened_at: datetime | None
+    answered_at: datetime | None
+    dismissed_at: datetime | None
+    revoked_at: datetime | None
+    response_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class InvitationCreated(InvitationRead):
+    token: str | None = Field(
+        description="the single-use token, shown in this answer only; null when suppressed"
+    )
+    url: str | None = Field(description="the hosted survey page; null when suppressed")
+
+
+class InvitationBatch(BaseModel):
+    invitations: Annotated[list[Any], DocumentedAs(list[InvitationCreate])] = Field(
+        description="up to 1,000 invitations (more is a 413 and nothing is stored); each is "
+        "validated on its own, and the fatigue rules apply between items in order"
+    )
+
+
+class InvitationItemResult(ItemResult[uuid.UUID]):
+    status: int = Field(
+        description="201 issued; 200 suppressed by a fatigue rule (stored, see invitation); "
+        "4xx refused, see problem"
+    )
+    invitation: InvitationCreated | None = Field(
+        default=None, description="the stored invitation (with its token when issued)"
+    )
+
+
+class InvitationBatchResult(BaseModel):
+    issued: int
+    suppressed: int
+    failed: int
+    results: list[InvitationItemResult]
+
+
+class PublicInvitationRead(BaseModel):
+    """What the hosted page or the widget shows the invited person."""
+
+    id: uuid.UUID
+    survey: str
+    channel: InvitationChannel
+    locale: str | None
+    status: InvitationStatus
+    first_name: str | None = Field(description="the stakeholder's first name, if known")
+    expires_at: datetime | None

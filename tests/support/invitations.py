@@ -1,0 +1,64 @@
+"""Invitation helpers: issue over HTTP, and change an invitation's row straight in the database
+(answered, dismissed, lapsed) for states the public calls will reach later."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import update
+
+from app.db import session_scope
+from app.models import Invitation, Unsubscribe
+from tests.support.harness import Tenant
+
+
+def parse(moment: str | None) -> datetime | None:
+    return None if moment is None else datetime.fromisoformat(moment)
+
+
+async def invite(
+    client: httpx.AsyncClient,
+    stakeholder_id: str = "p1",
+    *,
+    survey: str = "relationship",
+    channel: str = "email",
+    status: int = 201,
+    **extra: Any,
+) -> dict[str, Any]:
+    body = {"stakeholder_id": stakeholder_id, "survey": survey, "channel": channel, **extra}
+    r = await client.post("/v1/invitations", json=body)
+    assert r.status_code == status, r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+async def people(tenant: Tenant, *ids: str, account_id: str = "acme") -> None:
+    """An account (when new) and stakeholders of it."""
+    await tenant.db.account(account_id)
+    for sid in ids:
+        await tenant.db.stakeholder(sid, account_id)
+
+
+async def set_row(tenant: Tenant, invitation_id: str, **values: Any) -> None:
+    async with session_scope(tenant.db.sessionmaker) as session:
+        await session.execute(
+            update(Invitation)
+            .where(
+                Invitation.workspace_id == tenant.id,
+                Invitation.id == uuid.UUID(invitation_id),
+            )
+            .values(**values)
+        )
+
+
+async def unsubscribe(tenant: Tenant, stakeholder_id: str) -> None:
+    async with session_scope(tenant.db.sessionmaker) as session:
+        session.add(Unsubscribe(workspace_id=tenant.id, stakeholder_id=stakeholder_id))
+
+
+def suppressed(body: dict[str, Any]) -> tuple[str, datetime | None]:
+    """The rule and until of a suppressed invitation, after checking it carries no token."""
+    assert body["status"] == "suppressed", body
+    assert (body["token"], body["url"], body["expires_at"]) == (None, None, None), body
+    return body["suppression"]["rule"], parse(body["suppression"]["until"])
