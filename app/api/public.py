@@ -11,7 +11,7 @@ from app.db import SessionDep
 from app.presenters.invitations import public_invitation
 from app.schemas import problem_doc
 from app.schemas.invitations import PublicInvitationRead
-from app.services import invitations
+from app.services import invitations, surveys
 
 router = APIRouter(prefix="/v1/public", tags=["public"])
 
@@ -29,9 +29,10 @@ router = APIRouter(prefix="/v1/public", tags=["public"])
 async def get_public_invitation(session: SessionDep, auth: PublicAuth) -> PublicInvitationRead:
     """What to show the invited person; marks an issued invitation opened."""
     now = utcnow()
-    invitation, name = await invitations.open_invitation(
+    invitation, name, role = await invitations.open_invitation(
         session, auth.workspace_id, auth.invitation_id, now=now
     )
-    # The question, company, attributes and texts in the locale come from the survey
-    # definition (GET /v1/surveys/{id}); they are added here once definitions exist.
-    return public_invitation(invitation, name, now)
+    definition = await surveys.find_definition(session, auth.workspace_id, invitation.survey)
+    company = await surveys.company_name(session, auth.workspace_id)
+    texts = surveys.texts_for(definition, role=role, locale=invitation.locale, company=company)
+    return public_invitation(invitation, name, now, company=company, texts=texts)

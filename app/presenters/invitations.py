@@ -12,11 +12,14 @@ from app.schemas.invitations import (
     InvitationCreated,
     InvitationItemResult,
     InvitationRead,
+    PublicAttribute,
     PublicInvitationRead,
+    PublicTexts,
     Suppression,
 )
 from app.services.batches import ItemOutcome
 from app.services.invitations import Created, effective_status
+from app.services.surveys import SurveyTexts
 
 
 def invitation_read(invitation: Invitation, now: datetime) -> InvitationRead:
@@ -90,7 +93,12 @@ def batch_result(
 
 
 def public_invitation(
-    invitation: Invitation, stakeholder_name: str | None, now: datetime
+    invitation: Invitation,
+    stakeholder_name: str | None,
+    now: datetime,
+    *,
+    company: str,
+    texts: SurveyTexts,
 ) -> PublicInvitationRead:
     first = stakeholder_name.split()[0] if stakeholder_name and stakeholder_name.split() else None
     return PublicInvitationRead(
@@ -101,4 +109,16 @@ def public_invitation(
         status=effective_status(invitation, now),
         first_name=first,
         expires_at=invitation.expires_at,
+        company=company,
+        texts=PublicTexts(
+            locale=texts.locale,
+            question=texts.question,
+            low_label=texts.low_label,
+            high_label=texts.high_label,
+            follow_up=texts.follow_up,
+            thank_you=texts.thank_you,
+            attributes=[
+                PublicAttribute(key=a.key, label=a.label, scale=a.scale) for a in texts.attributes
+            ],
+        ),
     )

@@ -94,6 +94,25 @@ class InvitationBatchResult(BaseModel):
     results: list[InvitationItemResult]
 
 
+class PublicAttribute(BaseModel):
+    key: str
+    label: str
+    scale: int = Field(description="rated 1 to scale")
+
+
+class PublicTexts(BaseModel):
+    """The survey's texts for this person: their role's question, in the invitation's locale
+    (or its language, else English), `{company}` filled in."""
+
+    locale: str = Field(description="the locale these texts are in")
+    question: str
+    low_label: str = Field(description="the label of score 0")
+    high_label: str = Field(description="the label of score 10")
+    follow_up: str = Field(description="the question asking for a comment")
+    thank_you: str
+    attributes: list[PublicAttribute] = Field(description="the experience attributes to rate")
+
+
 class PublicInvitationRead(BaseModel):
     """What the hosted page or the widget shows the invited person."""
 
@@ -104,3 +123,5 @@ class PublicInvitationRead(BaseModel):
     status: InvitationStatus
     first_name: str | None = Field(description="the stakeholder's first name, if known")
     expires_at: datetime | None
+    company: str = Field(description="the company the survey asks about")
+    texts: PublicTexts

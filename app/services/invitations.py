@@ -22,6 +22,7 @@ from app.errors import Conflict, NotFound, ProblemError, Unprocessable, field_er
 from app.models import (
     Invitation,
     InvitationStatus,
+    Role,
     Stakeholder,
     SurveyResponse,
     Unsubscribe,
@@ -358,8 +359,9 @@ async def invitation_by_token(session: AsyncSession, raw: str) -> Invitation | N
 
 async def open_invitation(
     session: AsyncSession, workspace_id: uuid.UUID, invitation_id: uuid.UUID, *, now: datetime
-) -> tuple[Invitation, str | None]:
-    """The invitation, marked opened when it was issued (only then), and the stakeholder's name."""
+) -> tuple[Invitation, str | None, Role | None]:
+    """The invitation, marked opened when it was issued (only then), and the stakeholder's name
+    and role (the role picks the survey's question)."""
     invitation = await get_invitation(session, workspace_id, invitation_id, lock=True)
     if invitation.status == InvitationStatus.ISSUED and effective_status(invitation, now) == (
         InvitationStatus.ISSUED
@@ -369,9 +371,14 @@ async def open_invitation(
         invitation.opened_at = stamp
         invitation.updated_at = stamp  # type: ignore[assignment]
         await session.flush()
-    name = await session.scalar(
-        select(Stakeholder.name).where(
-            Stakeholder.workspace_id == workspace_id, Stakeholder.id == invitation.stakeholder_id
+    who = (
+        await session.execute(
+            select(Stakeholder.name, Stakeholder.role).where(
+                Stakeholder.workspace_id == workspace_id,
+                Stakeholder.id == invitation.stakeholder_id,
+            )
         )
-    )
-    return invitation, name
+    ).first()
+    if who is None:
+        return invitation, None, None
+    return invitation, who.name, Role(who.role)

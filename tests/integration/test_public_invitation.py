@@ -43,7 +43,9 @@ class TestGetPublicInvitation:
         r = await public(tenant, made["token"])
 
         assert r.status_code == 200, r.text
-        assert r.json() == {
+        body = r.json()
+        texts = body.pop("texts")
+        assert body == {
             "id": made["id"],
             "survey": "relationship",
             "channel": "widget",
@@ -51,12 +53,46 @@ class TestGetPublicInvitation:
             "status": "opened",
             "first_name": "Ada",
             "expires_at": made["expires_at"],
+            "company": "tenant-a",
         }
+        # No definition: the built-in German texts, the workspace's name as the company.
+        assert texts["locale"] == "de"
+        assert texts["question"].startswith("Wie wahrscheinlich ist es, dass Sie tenant-a ")
+        assert texts["follow_up"] == "Was ist der wichtigste Grund für Ihre Bewertung?"
+        assert texts["attributes"] == []
         row = await stored(tenant)
         assert row.status == "opened"
         assert row.opened_at is not None
         listed = (await tenant.client.get(f"/v1/invitations/{made['id']}")).json()
         assert listed["status"] == "opened"
+
+    async def test_shows_the_surveys_texts_for_the_persons_role_and_locale(
+        self, tenant: Tenant
+    ) -> None:
+        await tenant.db.account("acme")
+        await tenant.db.stakeholder("dm", "acme", role="decision_maker")
+        survey = {
+            "question": "Would you recommend {company}?",
+            "questions_by_role": {"decision_maker": "Would you renew with {company}?"},
+            "attributes": [{"key": "support", "label": "Support", "scale": 5}],
+            "texts": {"fr": {"question": "Recommanderiez-vous {company} ?"}},
+        }
+        r = await tenant.client.put("/v1/surveys/relationship", json=survey)
+        assert r.status_code == 201, r.text
+        r = await tenant.client.patch(
+            "/v1/settings",
+            json={"company": "Initrode"},
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        assert r.status_code == 200, r.text
+        made = await invite(tenant.client, "dm", locale="en-GB")
+
+        body = (await public(tenant, made["token"])).json()
+
+        assert body["company"] == "Initrode"
+        texts = body["texts"]
+        assert (texts["locale"], texts["question"]) == ("en", "Would you renew with Initrode?")
+        assert texts["attributes"] == [{"key": "support", "label": "Support", "scale": 5}]
 
     async def test_opening_again_keeps_the_first_opened_at(self, tenant: Tenant) -> None:
         made = await invited(tenant)
