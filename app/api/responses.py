@@ -10,7 +10,6 @@ from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import Cursor, Limit, UpdatedSince, utcnow
 from app.api.idempotency import IdempotencyDep
 from app.db import ReadSessionDep, SessionDep
-from app.errors import PayloadTooLarge
 from app.models import Role
 from app.pagination import DEFAULT_LIMIT
 from app.presenters.responses import batch_result
@@ -29,6 +28,7 @@ from app.schemas import (
 )
 from app.scoring import Category
 from app.services import corrections, ingest, responses, revisions
+from app.services.batches import check_size
 
 router = APIRouter(prefix="/v1", tags=["responses"])
 
@@ -90,11 +90,7 @@ async def record_batch(
     body: BatchRequest, session: SessionDep, auth: WriteAuth, idempotency: IdempotencyDep
 ) -> HttpResponse:
     """Record up to 1,000 responses: 200 when every item is stored, 207 with per-item results."""
-    if len(body.responses) > ingest.MAX_BATCH:
-        raise PayloadTooLarge(
-            f"a batch holds at most {ingest.MAX_BATCH} responses; "
-            f"this one has {len(body.responses)}: nothing was stored"
-        )
+    check_size(body.responses, "responses")
     outcomes = await ingest.record_batch(session, auth.workspace_id, body.responses, now=utcnow())
     result = batch_result(outcomes)
     return idempotency.respond(result, 207 if result.failed else 200)

@@ -38,7 +38,6 @@ from app.services.surveys import catalog_problem, definitions, find_definition
 from app.sql import text_array
 
 MAX_FUTURE = timedelta(minutes=5)
-MAX_BATCH = 1000
 
 _item = TypeAdapter(ResponseCreate)
 
