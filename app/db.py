@@ -75,6 +75,25 @@ async def session_scope(
         yield session
 
 
+async def driver(session: AsyncSession) -> Any:
+    """The asyncpg connection of the session's transaction, begun if it was not yet.
+
+    For the statements of the hot paths (authentication, idempotency, recording an answer):
+    a prepared statement run on the driver costs about a fifth of the CPU that the same
+    statement costs through the session. They run in the session's transaction, so they commit
+    or roll back with everything else; asyncpg errors reach the handlers in app.errors.
+    """
+    connection = await session.connection()
+    adapted = (await connection.get_raw_connection()).dbapi_connection
+    # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with the first statement it runs itself;
+    # it must be the one to begin, so that it commits or rolls back what the driver ran.
+    if adapted is not None and adapted._transaction is None:
+        async with adapted._execute_mutex:
+            if adapted._transaction is None:
+                await adapted._start_transaction()
+    return (await connection.get_raw_connection()).driver_connection
+
+
 class State(TypedDict):
     """What the API's lifespan yields; requests read it as `request.state`."""
 

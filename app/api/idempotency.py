@@ -8,19 +8,18 @@ instead of a second execution; once the first commits, a retry finds its record 
 import hashlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi import Response as HttpResponse
 from pydantic import BaseModel
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.auth import AnySubject
 from app.api.deps import AppSettingsDep, utcnow
 from app.canonical import canonical_json
-from app.db import SessionDep
+from app.db import SessionDep, driver
 from app.errors import (
     PROBLEM_JSON,
     Conflict,
@@ -29,7 +28,6 @@ from app.errors import (
     Unprocessable,
     field_error,
 )
-from app.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -59,18 +57,25 @@ def _fingerprint(request: Request, body: bytes) -> bytes:
     return digest.digest()
 
 
+# On the driver (app.db.driver): every POST with a key runs these.
+_LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))"
+_FIND = (
+    "SELECT fingerprint, status_code, body, created_at FROM idempotency_keys "
+    "WHERE workspace_id = $1 AND key = $2"
+)
+_FORGET = "DELETE FROM idempotency_keys WHERE workspace_id = $1 AND key = $2"
+_KEEP = (
+    "INSERT INTO idempotency_keys (workspace_id, key, fingerprint, status_code, body) "
+    "VALUES ($1, $2, $3, $4, $5)"
+)
+
+
 class Idempotency:
-    def __init__(
-        self,
-        session: AsyncSession,
-        workspace_id: uuid.UUID,
-        key: str | None,
-        fingerprint: bytes,
-    ) -> None:
-        self.session = session
+    def __init__(self, workspace_id: uuid.UUID, key: str | None, fingerprint: bytes) -> None:
         self.workspace_id = workspace_id
         self.key = key
         self.fingerprint = fingerprint
+        self.stored: tuple[int, bytes] | None = None  # what a retry will be answered
 
     def respond(
         self, content: BaseModel, status_code: int, *, replay_as: ProblemError | None = None
@@ -78,18 +83,9 @@ class Idempotency:
         """The answer, stored for retries under the key (or `replay_as` when it holds a secret)."""
         body = content.model_dump_json(by_alias=True).encode()
         if self.key is not None:
-            stored_status, stored_body = status_code, body
+            self.stored = (status_code, body)
             if replay_as is not None:
-                stored_status, stored_body = replay_as.status, json.dumps(replay_as.body()).encode()
-            self.session.add(
-                IdempotencyRecord(
-                    workspace_id=self.workspace_id,
-                    key=self.key,
-                    fingerprint=self.fingerprint,
-                    status_code=stored_status,
-                    body=stored_body,
-                )
-            )
+                self.stored = (replay_as.status, json.dumps(replay_as.body()).encode())
         return HttpResponse(body, status_code=status_code, media_type="application/json")
 
 
@@ -105,11 +101,14 @@ async def get_idempotency(
             description="makes a retry safe: the same key and body return the stored result",
         ),
     ] = None,
-) -> Idempotency:
+) -> AsyncIterator[Idempotency]:
+    """The request's Idempotency-Key, settled before the work; the answer is stored in the
+    request's transaction once the endpoint has given it (so it commits with the work)."""
     body = await request.body()
     fingerprint = _fingerprint(request, body)
     if key is None:
-        return Idempotency(session, subject.workspace_id, None, fingerprint)
+        yield Idempotency(subject.workspace_id, None, fingerprint)
+        return
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise Unprocessable(
             f"{HEADER} must be 1-{MAX_KEY_LENGTH} printable characters",
@@ -117,38 +116,34 @@ async def get_idempotency(
         )
     # Keys are kept where the subject keeps them (an API key's: workspace-wide).
     key = subject.idempotency_key(key)
-    got_lock = await session.scalar(
-        select(
-            func.pg_try_advisory_xact_lock(
-                func.hashtextextended(f"{subject.workspace_id}:{key}", 0)
-            )
-        )
-    )
-    if not got_lock:
+    workspace_id = subject.workspace_id
+    conn = await driver(session)
+    if not await conn.fetchval(_LOCK, f"{workspace_id}:{key}"):
         raise Conflict(
             f"a request with this {HEADER} is still in progress; retry after it completes",
             headers={"Retry-After": "1"},
         )
-    ttl = timedelta(hours=settings.idempotency_ttl_hours)
-    record = await session.scalar(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.workspace_id == subject.workspace_id, IdempotencyRecord.key == key
-        )
-    )
+    record = await conn.fetchrow(_FIND, workspace_id, key)
     if record is not None:
-        if record.created_at < utcnow() - ttl:
-            await session.delete(record)
-            await session.flush()
-        elif record.fingerprint != fingerprint:
+        ttl = timedelta(hours=settings.idempotency_ttl_hours)
+        if record["created_at"] < utcnow() - ttl:
+            await conn.execute(_FORGET, workspace_id, key)
+        elif record["fingerprint"] != fingerprint:
             raise IdempotencyMismatch(
                 f"this {HEADER} was already used with a different request body or path"
             )
         else:
-            raise Replay(record.status_code, record.body)
-    return Idempotency(session, subject.workspace_id, key, fingerprint)
+            raise Replay(record["status_code"], record["body"])
+    idempotency = Idempotency(workspace_id, key, fingerprint)
+    yield idempotency
+    if idempotency.stored is not None:
+        status_code, stored_body = idempotency.stored
+        await conn.execute(_KEEP, workspace_id, key, fingerprint, status_code, stored_body)
 
 
-IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]
+# Function scope, like the session: the answer is stored before the session commits, and both
+# before the response is sent.
+IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency, scope="function")]
 
 
 def install_replay_handler(app: FastAPI) -> None:
