@@ -134,7 +134,7 @@ class Load:
             "failed": self.failed,
             "retries": self.retries,
             "seconds": self.seconds,
-            f"{unit}_per_s": (self.items if unit == "responses" else self.requests) / self.seconds
+            f"{unit}_per_s": (self.requests if unit == "requests" else self.items) / self.seconds
             if self.seconds
             else None,
             "statuses": dict(self.statuses),
@@ -153,11 +153,18 @@ def api_client(base_url: str, key: str, concurrency: int) -> httpx.AsyncClient:
 
 
 async def send(
-    client: httpx.AsyncClient, method: str, url: str, body: bytes, load: Load, key: str | None
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    body: bytes,
+    load: Load,
+    key: str | None,
+    *,
+    headers: dict[str, str] | None = None,
 ) -> httpx.Response | None:
-    """One call, retried with the same Idempotency-Key on a transient failure; None if it never
-    got through. Every attempt's status and latency is recorded."""
-    headers = {"Idempotency-Key": key} if key else None
+    """One call, retried with the same Idempotency-Key (and `headers`) on a transient failure;
+    None if it never got through. Every attempt's status and latency is recorded."""
+    headers = {**(headers or {}), **({"Idempotency-Key": key} if key else {})} or None
     for attempt in range(RETRIES + 1):
         began = time.perf_counter()
         try:
@@ -347,9 +354,9 @@ async def load_singles(
     workspace: Workspace,
     phases: Phases,
     ingest: dict[str, Any],
-) -> None:
+) -> list[bytes]:
     """`--single-requests` responses posted one at a time from `--single-clients` clients, into
-    `ingest["single"]`; then every response sent must be stored exactly once."""
+    `ingest["single"]`; then every response sent must be stored exactly once. The bodies sent."""
     with phases("generate single responses"):
         bodies = data.single_bodies(
             workspace.world, workspace.seed, count=args.single_requests, end=datetime.now(UTC)
@@ -360,6 +367,7 @@ async def load_singles(
     ingest["single"] = single.report("requests")
     expected = workspace.responses + args.single_requests
     check_stored(single, await stored_count(conn, workspace.id), expected)
+    return bodies
 
 
 async def copy_floor(conn: Any, workspace: Workspace, phases: Phases) -> dict[str, Any]:

@@ -135,6 +135,9 @@ TARGETS: dict[str, Target] = {
     "bulk ingest, responses/s": Target(at_least=25_000),
     "single ingest, requests/s": Target(at_least=600),
     "single ingest p99, ms": Target(below=100),
+    "invitations (batches), invitations/s": Target(at_least=5000),
+    "public answers, requests/s": Target(at_least=600),
+    "public answers p99, ms": Target(below=100),
     "nps_365d p99, ms": WORKSPACE_WIDE,
     "by_role p99, ms": WORKSPACE_WIDE,
     "by_account p99, ms": WORKSPACE_WIDE,
@@ -179,9 +182,22 @@ def target_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     if bulk := ingest.get("bulk"):
         row("bulk ingest, responses/s", bulk["responses_per_s"], copy)
     if single := ingest.get("single"):
-        row("single ingest, requests/s", single["requests_per_s"])
-        row("single ingest p50, ms", single["latency"]["p50_ms"])
-        row("single ingest p99, ms", single["latency"]["p99_ms"])
+        _one_by_one(row, "single ingest", single, ingest.get("single_floor"))
+    collect = report.get("collect", {})
+    if invited := collect.get("invitations"):
+        floor_rows = collect.get("invitations_floor", {}).get("rows_per_s")
+        row("invitations (batches), invitations/s", invited["invitations_per_s"], floor_rows)
+        latency, floor_latency = invited["latency"], collect.get("invitations_floor", {})
+        row(
+            "invitations (batches) p99 per batch, ms",
+            latency["p99_ms"],
+            floor_latency.get("latency", {}).get("p99_ms"),
+        )
+    if answered := collect.get("answers"):
+        if answered.get("outcome") == "n/a":
+            row(f"public answers: n/a ({answered['statuses']})", None)
+        else:
+            _one_by_one(row, "public answers", answered, collect.get("answers_floor"))
     if final := report.get("queries", {}).get("final"):
         for name, api in final["api"].items():
             floor = final["floor"][name]
@@ -195,6 +211,15 @@ def target_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     if rss := report.get("rss"):
         row("service peak RSS, MB", rss["peak_total_mb"])
     return rows
+
+
+def _one_by_one(row: Any, label: str, api: dict[str, Any], floor: dict[str, Any] | None) -> None:
+    """A path posted one request at a time: its rate and latencies beside the floor's."""
+    floor = floor or {}
+    floor_latency = floor.get("latency", {})
+    row(f"{label}, requests/s", api["requests_per_s"], floor.get("requests_per_s"))
+    row(f"{label} p50, ms", api["latency"]["p50_ms"], floor_latency.get("p50_ms"))
+    row(f"{label} p99, ms", api["latency"]["p99_ms"], floor_latency.get("p99_ms"))
 
 
 def scaling(report: dict[str, Any]) -> dict[str, Any]:

@@ -23,8 +23,9 @@ from typing import Any
 import asyncpg
 import httpx
 
+from app.config import Settings
 from app.embedded import create_database, drop_database, plain_dsn, postgres_server, with_database
-from bench import BenchError, say
+from bench import BenchError, floor_app, say
 
 BIN = Path(sys.executable).parent
 READY_TIMEOUT = 90.0
@@ -131,6 +132,20 @@ def stop_service(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
+def _serving(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[Service]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as sink:
+        # A session of its own, so Ctrl-C reaches this script, which stops the server itself.
+        process = subprocess.Popen(
+            command, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        yield Service(process, f"http://127.0.0.1:{port}", log)
+    finally:
+        stop_service(process)
+
+
+@contextmanager
 def running_service(database_url: str, workers: int, log: Path) -> Iterator[Service]:
     port = free_port()
     env = service_env(
@@ -140,20 +155,34 @@ def running_service(database_url: str, workers: int, log: Path) -> Iterator[Serv
         NPS_WORKERS=str(workers),
         NPS_LOG_LEVEL="warning",
     )
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as sink:
-        # A session of its own, so Ctrl-C reaches this script, which stops the service itself.
-        process = subprocess.Popen(
-            [str(BIN / "nps"), "serve"],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield Service(process, f"http://127.0.0.1:{port}", log)
-    finally:
-        stop_service(process)
+    with _serving([str(BIN / "nps"), "serve"], env, port, log) as service:
+        yield service
+
+
+@contextmanager
+def running_floor(database_url: str, workers: int, log: Path) -> Iterator[Service]:
+    """bench.floor_app under uvicorn as `nps serve` runs the service: the same worker count,
+    HTTP and loop implementations, log level and connection pool size per worker."""
+    port = free_port()
+    env = service_env(database_url)
+    env |= {
+        floor_app.DSN: plain_dsn(database_url),
+        floor_app.POOL: str(Settings.model_fields["pool_size"].default),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.floor_app:create_app",
+        "--factory",
+        "--host=127.0.0.1",
+        f"--port={port}",
+        f"--workers={workers}",
+        "--log-level=warning",
+        "--proxy-headers",
+    ]
+    with _serving(command, env, port, log) as floor:
+        yield floor
 
 
 def _log_tail(log: Path, lines: int = 30) -> str:
