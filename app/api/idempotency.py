@@ -8,17 +8,19 @@ instead of a second execution; once the first commits, a retry finds its record 
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi import Response as HttpResponse
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.auth import AnySubject
+from app.api.auth import Subject, api_key, live_invitation
 from app.api.deps import AppSettingsDep, utcnow
 from app.canonical import canonical_json
+from app.config import Settings
 from app.db import SessionDep, driver
 from app.errors import (
     PROBLEM_JSON,
@@ -89,26 +91,53 @@ class Idempotency:
         return HttpResponse(body, status_code=status_code, media_type="application/json")
 
 
-async def get_idempotency(
+def idempotency_for(
+    authenticate: Callable[..., Awaitable[Subject]],
+) -> Callable[..., AsyncIterator[Idempotency]]:
+    """The Idempotency-Key dependency of routes whose caller `authenticate` admits: the key
+    settled before the work, and the answer stored in the request's transaction once the
+    endpoint has given it (so it commits with the work)."""
+
+    async def get_idempotency(
+        request: Request,
+        session: SessionDep,
+        subject: Annotated[Subject, Depends(authenticate)],
+        settings: AppSettingsDep,
+        key: Annotated[
+            str | None,
+            Header(
+                alias=HEADER,
+                description="makes a retry safe: the same key and body return the stored result",
+            ),
+        ] = None,
+    ) -> AsyncIterator[Idempotency]:
+        idempotency = await _settle(request, session, subject, settings, key)
+        yield idempotency
+        if idempotency.stored is not None:
+            status_code, body = idempotency.stored
+            await (await driver(session)).execute(
+                _KEEP,
+                idempotency.workspace_id,
+                idempotency.key,
+                idempotency.fingerprint,
+                status_code,
+                body,
+            )
+
+    return get_idempotency
+
+
+async def _settle(
     request: Request,
-    session: SessionDep,
-    subject: AnySubject,
-    settings: AppSettingsDep,
-    key: Annotated[
-        str | None,
-        Header(
-            alias=HEADER,
-            description="makes a retry safe: the same key and body return the stored result",
-        ),
-    ] = None,
-) -> AsyncIterator[Idempotency]:
-    """The request's Idempotency-Key, settled before the work; the answer is stored in the
-    request's transaction once the endpoint has given it (so it commits with the work)."""
+    session: AsyncSession,
+    subject: Subject,
+    settings: Settings,
+    key: str | None,
+) -> Idempotency:
     body = await request.body()
     fingerprint = _fingerprint(request, body)
     if key is None:
-        yield Idempotency(subject.workspace_id, None, fingerprint)
-        return
+        return Idempotency(subject.workspace_id, None, fingerprint)
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise Unprocessable(
             f"{HEADER} must be 1-{MAX_KEY_LENGTH} printable characters",
@@ -134,16 +163,16 @@ async def get_idempotency(
             )
         else:
             raise Replay(record["status_code"], record["body"])
-    idempotency = Idempotency(workspace_id, key, fingerprint)
-    yield idempotency
-    if idempotency.stored is not None:
-        status_code, stored_body = idempotency.stored
-        await conn.execute(_KEEP, workspace_id, key, fingerprint, status_code, stored_body)
+    return Idempotency(workspace_id, key, fingerprint)
 
 
 # Function scope, like the session: the answer is stored before the session commits, and both
 # before the response is sent.
-IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency, scope="function")]
+IdempotencyDep = Annotated[Idempotency, Depends(idempotency_for(api_key), scope="function")]
+# The public calls: keys kept per invitation (InvitationSubject.idempotency_key).
+PublicIdempotencyDep = Annotated[
+    Idempotency, Depends(idempotency_for(live_invitation), scope="function")
+]
 
 
 def install_replay_handler(app: FastAPI) -> None:

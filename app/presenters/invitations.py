@@ -11,10 +11,12 @@ from app.schemas.invitations import (
     InvitationBatchResult,
     InvitationCreated,
     InvitationRead,
+    PublicAnswerRead,
     PublicAttribute,
     PublicInvitationRead,
     PublicTexts,
 )
+from app.services.answers import Answered
 from app.services.batches import ItemOutcome
 from app.services.invitations import effective_status, status_as_read
 from app.services.issuing import Created
@@ -105,6 +107,7 @@ def public_invitation(
     *,
     company: str,
     texts: SurveyTexts,
+    answer: Answered | None,
 ) -> PublicInvitationRead:
     first = stakeholder_name.split()[0] if stakeholder_name and stakeholder_name.split() else None
     return PublicInvitationRead(
@@ -127,4 +130,18 @@ def public_invitation(
                 PublicAttribute(key=a.key, label=a.label, scale=a.scale) for a in texts.attributes
             ],
         ),
+        answer=None if answer is None else public_answer(answer),
+    )
+
+
+def public_answer(answer: Answered) -> PublicAnswerRead:
+    response = answer.response
+    return PublicAnswerRead(
+        id=response.id,
+        invitation_id=answer.invitation.id,
+        score=response.score,
+        comment=response.comment,
+        attributes=response.attributes,
+        answered_at=answer.answered_at,
+        editable_until=answer.editable_until,
     )

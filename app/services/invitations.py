@@ -4,11 +4,13 @@ Issuing them (subject to the fatigue rules) is app.services.issuing.
 """
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import driver
 from app.errors import Conflict, NotFound
 from app.models import (
     Invitation,
@@ -20,6 +22,27 @@ from app.pagination import paginate
 from app.services.invitation_tokens import hash_token
 
 OPEN = (InvitationStatus.ISSUED.value, InvitationStatus.OPENED.value)
+
+
+# Issuing (app.services.issuing) locks each invitee, and so does any other writer of the facts
+# the fatigue rules read; taken in sorted order so that concurrent requests cannot deadlock.
+LOCK = """
+    SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))
+    FROM (SELECT DISTINCT k FROM unnest($1::text[]) AS k ORDER BY k) AS sorted
+"""
+
+
+def person_key(workspace_id: uuid.UUID, stakeholder_id: str) -> str:
+    return f"invite:{workspace_id}:{stakeholder_id}"
+
+
+async def lock_invitees(
+    session: AsyncSession, workspace_id: uuid.UUID, stakeholder_ids: Sequence[str]
+) -> None:
+    """The per-stakeholder lock issuing takes, for another writer of the facts the rules read."""
+    await (await driver(session)).fetchval(
+        LOCK, [person_key(workspace_id, s) for s in stakeholder_ids]
+    )
 
 
 def status_as_read(status: str, expires_at: datetime | None, now: datetime) -> InvitationStatus:
@@ -91,7 +114,11 @@ async def get_invitation(
     query = select(Invitation).where(
         Invitation.workspace_id == workspace_id, Invitation.id == invitation_id
     )
-    found = await session.scalar(query.with_for_update() if lock else query)
+    if lock:
+        # Read again under the lock: the token's lookup loaded this row before another request
+        # may have changed it.
+        query = query.with_for_update().execution_options(populate_existing=True)
+    found = await session.scalar(query)
     if found is None:
         raise NotFound(f"no invitation {invitation_id} in this workspace")
     return found
@@ -129,13 +156,20 @@ async def invitation_by_token(session: AsyncSession, raw: str) -> Invitation | N
 
 
 async def open_invitation(
-    session: AsyncSession, workspace_id: uuid.UUID, invitation_id: uuid.UUID, *, now: datetime
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    invitation_id: uuid.UUID,
+    *,
+    now: datetime,
+    mark_opened: bool = True,
 ) -> tuple[Invitation, str | None, Role | None]:
-    """The invitation, marked opened when it was issued (only then), and the stakeholder's name
-    and role (the role picks the survey's question)."""
-    invitation = await get_invitation(session, workspace_id, invitation_id, lock=True)
-    if invitation.status == InvitationStatus.ISSUED and effective_status(invitation, now) == (
-        InvitationStatus.ISSUED
+    """The invitation, marked opened when it was issued (only then, and only if `mark_opened`),
+    and the stakeholder's name and role (the role picks the survey's question)."""
+    invitation = await get_invitation(session, workspace_id, invitation_id, lock=mark_opened)
+    if (
+        mark_opened
+        and invitation.status == InvitationStatus.ISSUED
+        and effective_status(invitation, now) == InvitationStatus.ISSUED
     ):
         stamp = await session.scalar(select(func.now()))
         invitation.status = InvitationStatus.OPENED.value

@@ -24,17 +24,13 @@ from app.schemas.invitations import InvitationCreate
 from app.schemas.settings import SurveyRules
 from app.services.fatigue import AccountFacts, PersonFacts, Verdict, issued, suppression
 from app.services.invitation_tokens import generate_token, hash_token
-from app.services.invitations import OPEN
+from app.services.invitations import LOCK, OPEN, person_key
 
 DEFAULT_LIFETIME = timedelta(days=30)
 MAX_LIFETIME = timedelta(days=180)
 
 Loc = tuple[str | int, ...]
 
-_LOCK = """
-    SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))
-    FROM (SELECT DISTINCT k FROM unnest($1::text[]) AS k ORDER BY k) AS sorted
-"""
 _STAKEHOLDERS = (
     "SELECT id, account_id FROM stakeholders WHERE workspace_id = $1 AND id = ANY($2::text[])"
 )
@@ -190,10 +186,10 @@ async def issue_invitations(
         return out
     people = {item.stakeholder_id for _, item, _ in valid}
     pairs = {(accounts[item.stakeholder_id], item.survey) for _, item, _ in valid}
-    keys = [f"invite:{workspace_id}:{p}" for p in people]
+    keys = [person_key(workspace_id, p) for p in people]
     if rules.max_per_account is not None:
         keys += [f"invite-account:{workspace_id}:{a}:{s}" for a, s in pairs]
-    await conn.fetchval(_LOCK, keys)
+    await conn.fetchval(LOCK, keys)
     person_facts = await _people(session, workspace_id, people, now)
     account_facts = (
         await _accounts(session, workspace_id, pairs, now)
