@@ -83,15 +83,25 @@ async def driver(session: AsyncSession) -> Any:
     statement costs through the session. They run in the session's transaction, so they commit
     or roll back with everything else; asyncpg errors reach the handlers in app.errors.
     """
+    # One look-up per transaction: a request asks for it before each of its statements.
+    transaction = session.get_transaction()
+    cached = session.info.get(_DRIVER)
+    if transaction is not None and cached is not None and cached[0] is transaction:
+        return cached[1]
     connection = await session.connection()
-    adapted = (await connection.get_raw_connection()).dbapi_connection
+    pooled = await connection.get_raw_connection()
+    adapted = pooled.dbapi_connection
     # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with the first statement it runs itself;
     # it must be the one to begin, so that it commits or rolls back what the driver ran.
     if adapted is not None and adapted._transaction is None:
         async with adapted._execute_mutex:
             if adapted._transaction is None:
                 await adapted._start_transaction()
-    return (await connection.get_raw_connection()).driver_connection
+    session.info[_DRIVER] = (session.get_transaction(), pooled.driver_connection)
+    return pooled.driver_connection
+
+
+_DRIVER = "app.db.driver"
 
 
 class State(TypedDict):

@@ -21,7 +21,7 @@ from app.errors import Forbidden, Unauthorized
 from app.models import InvitationChannel, InvitationStatus, Scope
 from app.services.answers import ensure_live
 from app.services.invitation_tokens import is_invitation_token
-from app.services.invitations import effective_status, invitation_by_token
+from app.services.invitations import status_as_read, token_holder
 from app.services.keys import authenticate, granted
 
 bearer = HTTPBearer(
@@ -86,16 +86,16 @@ async def get_subject(
     if credentials is None:
         return None
     if is_invitation_token(credentials.credentials):
-        invitation = await invitation_by_token(session, credentials.credentials)
-        if invitation is None:
+        holder = await token_holder(session, credentials.credentials)
+        if holder is None:
             raise Unauthorized("the invitation token is unknown", headers=_CHALLENGE)
         return InvitationSubject(
-            invitation.workspace_id,
-            invitation.id,
-            invitation.stakeholder_id,
-            invitation.survey,
-            InvitationChannel(invitation.channel),
-            effective_status(invitation, utcnow()),
+            holder.workspace_id,
+            holder.id,
+            holder.stakeholder_id,
+            holder.survey,
+            InvitationChannel(holder.channel),
+            status_as_read(holder.status, holder.expires_at, utcnow()),
         )
     key = await authenticate(session, credentials.credentials, now=utcnow())
     if key is None:

@@ -5,6 +5,7 @@ Issuing them (subject to the fatigue rules) is app.services.issuing.
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, case, func, select
@@ -146,6 +147,32 @@ async def revoke_invitation(
 
 def _instant(moment: datetime | None) -> str:
     return "an unknown time" if moment is None else moment.isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class TokenHolder:
+    """What a request made with an invitation token needs of its invitation to authenticate."""
+
+    workspace_id: uuid.UUID
+    id: uuid.UUID
+    stakeholder_id: str
+    survey: str
+    channel: str
+    status: str
+    expires_at: datetime | None
+
+
+# On the driver (app.db.driver): every public call authenticates with it.
+_HOLDER = (
+    "SELECT workspace_id, id, stakeholder_id, survey, channel, status, expires_at "
+    "FROM invitations WHERE token_hash = $1"
+)
+
+
+async def token_holder(session: AsyncSession, raw: str) -> TokenHolder | None:
+    """The invitation whose token this is, or None."""
+    row = await (await driver(session)).fetchrow(_HOLDER, hash_token(raw))
+    return None if row is None else TokenHolder(**row)
 
 
 async def invitation_by_token(session: AsyncSession, raw: str) -> Invitation | None:
