@@ -59,16 +59,21 @@ def _fingerprint(request: Request, body: bytes) -> bytes:
     return digest.digest()
 
 
-# On the driver (app.db.driver): every POST with a key runs these.
-_LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))"
-_FIND = (
-    "SELECT fingerprint, status_code, body, created_at FROM idempotency_keys "
-    "WHERE workspace_id = $1 AND key = $2"
-)
+# On the driver (app.db.driver): every POST with a key runs these. The lock and the look-up
+# share a round trip. The look-up reads with the statement's snapshot, taken before the lock:
+# should the request holding the key commit in between, this one gets the lock without seeing
+# its record, does the work again, and then cannot store its own record (the key is the
+# primary key): it rolls back whole and answers 409, so nothing is ever done twice.
+_FIND = """
+    SELECT pg_try_advisory_xact_lock(hashtextextended($3, 0)) AS locked,
+           r.fingerprint, r.status_code, r.body, r.created_at
+    FROM (SELECT 1) AS one
+    LEFT JOIN idempotency_keys AS r ON r.workspace_id = $1 AND r.key = $2
+"""
 _FORGET = "DELETE FROM idempotency_keys WHERE workspace_id = $1 AND key = $2"
 _KEEP = (
     "INSERT INTO idempotency_keys (workspace_id, key, fingerprint, status_code, body) "
-    "VALUES ($1, $2, $3, $4, $5)"
+    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
 )
 
 
@@ -147,13 +152,10 @@ async def _settle(
     key = subject.idempotency_key(key)
     workspace_id = subject.workspace_id
     conn = await driver(session)
-    if not await conn.fetchval(_LOCK, f"{workspace_id}:{key}"):
-        raise Conflict(
-            f"a request with this {HEADER} is still in progress; retry after it completes",
-            headers={"Retry-After": "1"},
-        )
-    record = await conn.fetchrow(_FIND, workspace_id, key)
-    if record is not None:
+    record = await conn.fetchrow(_FIND, workspace_id, key, f"{workspace_id}:{key}")
+    if not record["locked"]:
+        raise _in_progress()
+    if record["created_at"] is not None:
         ttl = timedelta(hours=settings.idempotency_ttl_hours)
         if record["created_at"] < utcnow() - ttl:
             await conn.execute(_FORGET, workspace_id, key)
@@ -164,6 +166,13 @@ async def _settle(
         else:
             raise Replay(record["status_code"], record["body"])
     return Idempotency(workspace_id, key, fingerprint)
+
+
+def _in_progress() -> Conflict:
+    return Conflict(
+        f"a request with this {HEADER} is still in progress; retry after it completes",
+        headers={"Retry-After": "1"},
+    )
 
 
 # Function scope, like the session: the answer is stored before the session commits, and both

@@ -20,14 +20,22 @@ from app.sql import ANSWER_ORDER, ANSWER_ORDER_SQL
 
 _ORDER_OF_R = ", ".join(f"r.{column}" for column in ANSWER_ORDER)
 
+
 # Relinking a stakeholder reads their chain and writes it back: two transactions doing that at
 # once would each miss the other's new answer. A transaction-scoped lock per stakeholder,
 # taken in sorted order so concurrent batches cannot deadlock, serialises them; the relink
 # statement that follows sees everything committed before the lock was granted (a statement
 # that took the lock itself would read with a snapshot from before it waited).
 # These run on the driver (app.db.driver): every answer recorded relinks its stakeholder.
-_LOCK = """
-    SELECT count(pg_advisory_xact_lock(hashtextextended('chain:' || $1 || ':' || s, 0)))
+def lock_sql(workspace: str, stakeholder: str) -> str:
+    """The SQL that takes one stakeholder's chain lock, given SQL for the workspace id (text)
+    and for the stakeholder id: the one formula of the lock's key."""
+    key = f"'chain:' || {workspace} || ':' || {stakeholder}"
+    return f"pg_advisory_xact_lock(hashtextextended({key}, 0))"
+
+
+_LOCK = f"""
+    SELECT count({lock_sql("$1", "s")})
     FROM (SELECT DISTINCT s FROM unnest($2::text[]) AS s ORDER BY s) AS sorted
 """
 
@@ -72,13 +80,19 @@ async def lock_chains(
 
 
 async def relink(
-    session: AsyncSession, workspace_id: uuid.UUID, since: Mapping[str, datetime]
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    since: Mapping[str, datetime],
+    *,
+    locked: bool = False,
 ) -> None:
-    """Relink each stakeholder's chain from their earliest new or changed answer onward."""
+    """Relink each stakeholder's chain from their earliest new or changed answer onward
+    (`locked`: the caller took their chain locks already, in an earlier statement)."""
     if not since:
         return
     stakeholders = sorted(since)
-    await lock_chains(session, workspace_id, stakeholders)
+    if not locked:
+        await lock_chains(session, workspace_id, stakeholders)
     conn = await driver(session)
     await conn.execute(_RELINK, workspace_id, stakeholders, [since[s] for s in stakeholders])
 

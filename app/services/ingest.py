@@ -31,7 +31,7 @@ from app.errors import (
 )
 from app.models import SurveyResponse
 from app.schemas import ResponseCreate
-from app.services.chain import relink
+from app.services.chain import lock_sql, relink
 from app.services.repeats import differing_fields, judge_repeats, repeat_conflict
 from app.services.response_rows import insert_rows
 from app.services.stakeholders import Snapshot, register_inline, stakeholders_by_id
@@ -109,13 +109,16 @@ async def _by_external_ids(
 
 # What recording one answer needs to know, in one round trip on the driver (app.db.driver):
 # who the stakeholder is ($2; null when registered inline), the response already stored with
-# the external_id ($3), and the survey's definition when ratings are to be checked ($4).
-_FACTS = """
+# the external_id ($3), and the survey's definition when ratings are to be checked ($4). It
+# takes the chain lock of the stakeholder ($5) as well, so the relink after the INSERT, a
+# statement of its own, sees every answer committed before the lock was granted.
+_FACTS = f"""
     SELECT s.id, s.account_id, s.role, s.job_level, s.department,
            (SELECT r.id FROM responses AS r
             WHERE r.workspace_id = $1 AND r.external_id = $3) AS stored_id,
            (SELECT v.definition FROM surveys AS v
-            WHERE v.workspace_id = $1 AND v.id = $4) AS definition
+            WHERE v.workspace_id = $1 AND v.id = $4) AS definition,
+           {lock_sql("$1::text", "$5::text")} AS locked
     FROM (SELECT 1) AS one
     LEFT JOIN stakeholders AS s ON s.workspace_id = $1 AND s.id = $2
 """
@@ -135,6 +138,7 @@ async def record_response(
         None if item.stakeholder is not None else item.stakeholder_key,
         item.external_id,
         checked_survey,
+        item.stakeholder_key,
     )
     if facts["stored_id"] is not None:
         # Before any inline registration, so a refused repeat changes nothing.
@@ -163,7 +167,10 @@ async def record_response(
     row = _row(workspace_id, item, who, now)
     inserted = await insert_rows(session, [row])
     await relink(
-        session, workspace_id, {row["stakeholder_id"]: row["submitted_at"]} if inserted else {}
+        session,
+        workspace_id,
+        {row["stakeholder_id"]: row["submitted_at"]} if inserted else {},
+        locked=True,
     )
     if not inserted:
         # Stored by a concurrent request since we looked.
