@@ -125,6 +125,44 @@ async def get_invitation(
     return found
 
 
+# On the driver (app.db.driver): answering reads and marks its invitation with these.
+_COLUMNS = ", ".join(column.name for column in Invitation.__table__.columns)
+_LOCKED = f"SELECT {_COLUMNS} FROM invitations WHERE workspace_id = $1 AND id = $2 FOR UPDATE"
+_ANSWERED = """
+    UPDATE invitations SET status = $3, answered_at = $4, response_id = $5, updated_at = now()
+    WHERE workspace_id = $1 AND id = $2
+    RETURNING updated_at
+"""
+
+
+async def lock_invitation(
+    session: AsyncSession, workspace_id: uuid.UUID, invitation_id: uuid.UUID
+) -> Invitation:
+    """The invitation, its row locked until the transaction ends, read on the driver as an
+    instance outside the session: a change to it is written with its own statement
+    (mark_answered), never by a flush."""
+    row = await (await driver(session)).fetchrow(_LOCKED, workspace_id, invitation_id)
+    if row is None:
+        raise NotFound(f"no invitation {invitation_id} in this workspace")
+    return Invitation(**row)
+
+
+async def mark_answered(
+    session: AsyncSession,
+    invitation: Invitation,
+    *,
+    answered_at: datetime,
+    response_id: uuid.UUID,
+) -> None:
+    """Store that the invitation (from lock_invitation) was answered by this response."""
+    status = InvitationStatus.ANSWERED.value
+    invitation.updated_at = await (await driver(session)).fetchval(
+        _ANSWERED, invitation.workspace_id, invitation.id, status, answered_at, response_id
+    )
+    invitation.status, invitation.answered_at = status, answered_at
+    invitation.response_id = response_id
+
+
 async def revoke_invitation(
     session: AsyncSession, workspace_id: uuid.UUID, invitation_id: uuid.UUID
 ) -> Invitation:
