@@ -13,10 +13,17 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
 from bench import BenchError, data, floor_app
-from bench.load import HTTP_TIMEOUT, Load, Workspace, check_stored, run_workers, send, stored_count
+from bench.client import Reply
+from bench.load import (
+    Load,
+    Workspace,
+    check_stored,
+    load_client,
+    run_workers,
+    send,
+    stored_count,
+)
 from bench.report import Phases
 from bench.service import Service
 
@@ -34,18 +41,6 @@ RULES_OFF = {
 Job = tuple[dict[str, str], bytes]  # one request's own headers and its body
 
 
-def _client(base_url: str, key: str | None, concurrency: int) -> httpx.AsyncClient:
-    headers = {"Content-Type": "application/json"}
-    if key is not None:
-        headers["Authorization"] = f"Bearer {key}"
-    return httpx.AsyncClient(
-        base_url=base_url,
-        headers=headers,
-        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-        timeout=HTTP_TIMEOUT,
-    )
-
-
 async def post_jobs(
     base_url: str,
     key: str | None,
@@ -55,12 +50,12 @@ async def post_jobs(
     load: Load,
     *,
     items: Sequence[int] | None = None,
-) -> list[httpx.Response | None]:
+) -> list[Reply | None]:
     """POST each job's body to `path` from `clients` concurrent clients, retrying a transient
     failure with the same headers (an Idempotency-Key among them when the job has one); the
     answers by job, and the whole load's time in `load.seconds`."""
-    answers: list[httpx.Response | None] = [None] * len(jobs)
-    async with _client(base_url, key, clients) as client:
+    answers: list[Reply | None] = [None] * len(jobs)
+    async with load_client(base_url, key, clients) as client:
 
         async def post(job: tuple[int, Job]) -> None:
             number, (headers, body) = job
@@ -176,7 +171,7 @@ async def collect_phase(
     phases: Phases,
 ) -> dict[str, Any]:
     """Invitations, then public answers, each beside its floor."""
-    async with _client(service.base_url, workspace.key, 1) as admin:
+    async with load_client(service.base_url, workspace.key, 1) as admin:
         patched = await admin.patch(
             "/v1/settings",
             content=data.dumps(RULES_OFF),

@@ -19,6 +19,7 @@ import httpx
 
 from app.embedded import plain_dsn
 from bench import BenchError, data, floors
+from bench.client import ConnectionLost, Pool, Reply
 from bench.report import Phases, summary
 from bench.service import Service, nps, service_env
 
@@ -144,6 +145,7 @@ class Load:
 
 
 def api_client(base_url: str, key: str, concurrency: int) -> httpx.AsyncClient:
+    """The query phase's client (one request at a time: its cost per request is no matter)."""
     return httpx.AsyncClient(
         base_url=base_url,
         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
@@ -152,8 +154,16 @@ def api_client(base_url: str, key: str, concurrency: int) -> httpx.AsyncClient:
     )
 
 
+def load_client(base_url: str, key: str | None, concurrency: int) -> Pool:
+    """The load phases' client (bench.client): a keep-alive connection per concurrent client."""
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    return Pool(base_url, headers=headers, size=concurrency, timeout=HTTP_TIMEOUT)
+
+
 async def send(
-    client: httpx.AsyncClient,
+    client: Pool,
     method: str,
     url: str,
     body: bytes,
@@ -161,7 +171,7 @@ async def send(
     key: str | None,
     *,
     headers: dict[str, str] | None = None,
-) -> httpx.Response | None:
+) -> Reply | None:
     """One call, retried with the same Idempotency-Key (and `headers`) on a transient failure;
     None if it never got through. Every attempt's status and latency is recorded."""
     headers = {**(headers or {}), **({"Idempotency-Key": key} if key else {})} or None
@@ -169,7 +179,7 @@ async def send(
         began = time.perf_counter()
         try:
             response = await client.request(method, url, content=body, headers=headers)
-        except httpx.TransportError as exc:
+        except (ConnectionLost, OSError) as exc:
             load.statuses[type(exc).__name__] += 1
             load.note(f"{method} {url}: {type(exc).__name__}: {exc}")
         else:
@@ -201,7 +211,7 @@ async def run_workers(
 async def register(base_url: str, key: str, world: data.World, label: str) -> dict[str, Any]:
     """PUT every account, then every stakeholder, concurrently."""
     out: dict[str, Any] = {}
-    async with api_client(base_url, key, REGISTER_CONCURRENCY) as client:
+    async with load_client(base_url, key, REGISTER_CONCURRENCY) as client:
         for kind, bodies in (
             ("accounts", [(a.id, data.dumps(a.body())) for a in world.accounts]),
             ("stakeholders", [(s.id, data.dumps(s.body())) for s in world.stakeholders]),
@@ -236,7 +246,7 @@ async def post_batches(
     part: int = 1,
 ) -> None:
     """POST /v1/responses/batch from `clients` concurrent clients; the time is the whole load."""
-    async with api_client(base_url, key, clients) as client:
+    async with load_client(base_url, key, clients) as client:
 
         async def post(job: tuple[int, tuple[int, bytes]]) -> None:
             number, (count, body) = job
@@ -268,7 +278,7 @@ async def post_singles(
     base_url: str, key: str, bodies: list[bytes], clients: int, load: Load
 ) -> None:
     """POST /v1/responses one at a time from `clients` concurrent clients."""
-    async with api_client(base_url, key, clients) as client:
+    async with load_client(base_url, key, clients) as client:
 
         async def post(job: tuple[int, bytes]) -> None:
             number, body = job
