@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypedDict
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -29,11 +29,25 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+CUSTOM_PLANS = "force_custom_plan"
+_PLAN_EACH_QUERY = text(f"SET LOCAL plan_cache_mode = {CUSTOM_PLANS}")
+
+
 def create_engine(
-    url: str, settings: Settings, *, application_name: str, **kwargs: Any
+    url: str,
+    settings: Settings,
+    *,
+    application_name: str,
+    generic_plans: bool = False,
+    **kwargs: Any,
 ) -> AsyncEngine:
     """An engine whose connections name their process (`nps-api`, `nps-worker`, `nps-cli`), so
-    pg_stat_activity tells them apart."""
+    pg_stat_activity tells them apart.
+
+    `generic_plans`: prepared statements may run a cached generic plan, as PostgreSQL decides
+    (the API's primary, where most statements find a row or two by key: planning each anew
+    cost a quarter of the database's CPU per answer); its read sessions plan every query for
+    its own parameters again (get_read_session). Otherwise every query is planned anew."""
     return create_async_engine(
         url,
         pool_size=settings.pool_size,
@@ -51,7 +65,7 @@ def create_engine(
                 # Plan each query for its own window and workspace: a generic plan, which
                 # PostgreSQL switches to after five runs of a prepared statement, cannot see
                 # that one workspace holds most of the rows or how wide a window is.
-                "plan_cache_mode": "force_custom_plan",
+                "plan_cache_mode": "auto" if generic_plans else CUSTOM_PLANS,
             },
             "timeout": 10,
         },
@@ -147,8 +161,10 @@ async def get_read_session(
     replica: Annotated[async_sessionmaker[AsyncSession] | None, Depends(get_read_sessionmaker)],
     primary: SessionDep,
 ) -> AsyncIterator[AsyncSession]:
-    """A session on the read replica when one is configured, else the request's own session."""
+    """A session on the read replica when one is configured, else the request's own session,
+    planning each query for its own parameters (the primary's engine allows generic plans)."""
     if replica is None:
+        await primary.execute(_PLAN_EACH_QUERY)
         yield primary
         return
     async with session_scope(replica) as session:
