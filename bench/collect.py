@@ -83,10 +83,10 @@ async def floor_load(
     await post_jobs(
         floor.base_url, None, path, [({}, b) for b in bodies], clients, load, items=counts
     )
-    stored = await conn.fetchval(f"SELECT count(*) FROM {floor_app.TABLE}")
+    load.stored = await conn.fetchval(f"SELECT count(*) FROM {floor_app.TABLE}")
     await conn.execute(f"DROP TABLE {floor_app.TABLE}")
-    if load.failed or stored != load.items:
-        raise BenchError(f"{label}: {stored} rows stored of {load.items}: {load.problems[:5]}")
+    if load.failed or load.stored != load.items:
+        raise BenchError(f"{label}: {load.stored} rows stored of {load.items}: {load.problems[:5]}")
     return load.report("requests" if path == "/one" else "rows")
 
 
