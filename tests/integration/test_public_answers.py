@@ -1,6 +1,7 @@
 """The public answer calls: answering with the token, editing the answer for 30 minutes,
 dismissing, unsubscribing; each only on the token's own invitation."""
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -145,6 +146,23 @@ class TestCreatePublicAnswer:
         }
         assert await count_responses(tenant.client) == 1
 
+    async def test_the_external_id_holds_one_response_per_invitation(self, tenant: Tenant) -> None:
+        # Even with the row reset to open, the unique external_id refuses a second response.
+        made = await invited(tenant)
+        given = await answer(tenant.client, made["token"], {"score": 9})
+        reset = {"status": "issued", "answered_at": None, "response_id": None}
+        await set_row(tenant, made["id"], **reset)
+
+        again = await answer(tenant.client, made["token"], {"score": 9})
+
+        assert again["id"] == given["id"]
+        assert (await invitation(tenant, made["id"]))["response_id"] == given["id"]
+        await set_row(tenant, made["id"], **reset)
+        r = await public_call(tenant.client, "POST", "answers", made["token"], json={"score": 2})
+        body = problem(r, 409)
+        assert (body["type"], body["response_id"]) == ("/problems/already-answered", given["id"])
+        assert await count_responses(tenant.client) == 1
+
     async def test_a_retry_with_the_idempotency_key_replays_the_201(self, tenant: Tenant) -> None:
         made = await invited(tenant)
         key = {"Idempotency-Key": "answer-1"}
@@ -270,6 +288,28 @@ class TestCreatePublicAnswer:
 
         assert_forbidden(await tenant.client.post("/v1/public/answers", json={"score": 9}))
         assert await count_responses(tenant.client) == 0
+
+
+class TestConcurrency:
+    async def test_concurrent_answers_with_one_token_store_one_response(
+        self, committed: Tenant
+    ) -> None:
+        client = committed.client
+        assert (await client.put("/v1/accounts/a", json={})).status_code == 201
+        assert (await client.put("/v1/stakeholders/p", json={"account_id": "a"})).is_success
+        made = await invite(client, "p")
+
+        answers = await asyncio.gather(
+            *(
+                public_call(client, "POST", "answers", made["token"], json={"score": s})
+                for s in (9, 8, 7, 6)
+            )
+        )
+
+        assert sorted(a.status_code for a in answers) == [201, 409, 409, 409]
+        (stored,) = await list_responses(client)
+        (first,) = [a.json() for a in answers if a.status_code == 201]
+        assert (stored["id"], stored["score"]) == (first["id"], first["score"])
 
 
 class TestTenancy:
