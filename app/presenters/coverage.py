@@ -1,5 +1,6 @@
 """Coverage schemas from app.services.coverage's values."""
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ from app.schemas.coverage import (
     CoverageReport,
     DepartmentCoverage,
     JobLevelCoverage,
+    LastInvitationRead,
     RevenueShare,
     RoleCoverage,
     SilentRole,
@@ -16,6 +18,7 @@ from app.schemas.coverage import (
     StakeholderCount,
 )
 from app.services.coverage import AccountCoverage, PortfolioCoverage
+from app.services.rates import LastInvitation
 from app.services.selection import Window
 
 
@@ -24,8 +27,17 @@ def _pct(part: int | Decimal, total: int | Decimal) -> float | None:
 
 
 def account_coverage_read(
-    account_id: str, window: Window, found: AccountCoverage
+    account_id: str,
+    window: Window,
+    found: AccountCoverage,
+    invited: Mapping[str, LastInvitation],
 ) -> AccountCoverageReport:
+    """`invited`: each stakeholder's last invitation, by stakeholder id (absent: never invited)."""
+
+    def last(stakeholder_id: str) -> LastInvitationRead | None:
+        invitation = invited.get(stakeholder_id)
+        return None if invitation is None else LastInvitationRead.model_validate(invitation)
+
     return AccountCoverageReport(
         account_id=account_id,
         from_=window.start,
@@ -42,7 +54,10 @@ def account_coverage_read(
             SilentRole(role=r, registered=g.registered, last_answered_at=g.last_answered_at)
             for r, g in found.silent_roles().items()
         ],
-        stakeholder_activity=[StakeholderActivity.model_validate(a) for a in found.activity],
+        stakeholder_activity=[
+            StakeholderActivity(**asdict(a), last_invitation=last(a.stakeholder_id))
+            for a in found.activity
+        ],
     )
 
 
