@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.schemas.rates import RESPONSE_RATE_REPORT_EXAMPLE, ResponseRateReport
 from app.scoring import Interval, rate, round_half_away, wilson_interval
 
 PROPERTY = settings(max_examples=200, deadline=None)
@@ -127,3 +128,21 @@ class TestProperties:
         small = _wilson(n, 2 * n, confidence)
         large = _wilson(4 * n, 8 * n, confidence)
         assert large.high - large.low < small.high - small.low
+
+
+def test_the_openapi_example_is_what_the_code_computes() -> None:
+    report = ResponseRateReport.model_validate(RESPONSE_RATE_REPORT_EXAMPLE)
+    assert report.groups is not None
+    for shown in [report.response_rate, *(g.response_rate for g in report.groups)]:
+        interval = _wilson(shown.answered, shown.invited)
+        assert shown.ci is not None
+        assert (shown.ci.low, shown.ci.high) == (
+            round_half_away(interval.low, 4),
+            round_half_away(interval.high, 4),
+        )
+        assert shown.rate == rate(shown.answered, shown.invited)
+        outcomes = shown.answered + shown.dismissed + shown.expired + shown.revoked
+        assert outcomes + shown.pending == shown.invited
+    total = report.response_rate
+    assert total.invited == sum(g.response_rate.invited for g in report.groups)
+    assert total.answered == sum(g.response_rate.answered for g in report.groups)
