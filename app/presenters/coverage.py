@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from decimal import Decimal
 
+from app.models import Invitation, InvitationStatus
 from app.schemas.coverage import (
     AccountCoverageReport,
     AccountShare,
@@ -18,7 +19,6 @@ from app.schemas.coverage import (
     StakeholderCount,
 )
 from app.services.coverage import AccountCoverage, PortfolioCoverage
-from app.services.rates import LastInvitation
 from app.services.selection import Window
 
 
@@ -30,13 +30,17 @@ def account_coverage_read(
     account_id: str,
     window: Window,
     found: AccountCoverage,
-    invited: Mapping[str, LastInvitation],
+    invited: Mapping[str, tuple[Invitation, InvitationStatus]],
 ) -> AccountCoverageReport:
-    """`invited`: each stakeholder's last invitation, by stakeholder id (absent: never invited)."""
+    """`invited`: each stakeholder's last invitation and its status now, by stakeholder id
+    (absent: never invited)."""
 
     def last(stakeholder_id: str) -> LastInvitationRead | None:
-        invitation = invited.get(stakeholder_id)
-        return None if invitation is None else LastInvitationRead.model_validate(invitation)
+        if stakeholder_id not in invited:
+            return None
+        invitation, status = invited[stakeholder_id]
+        # The stored status, replaced by the one it reads as now (expiry applied).
+        return LastInvitationRead.model_validate(invitation).model_copy(update={"status": status})
 
     return AccountCoverageReport(
         account_id=account_id,

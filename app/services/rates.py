@@ -160,20 +160,6 @@ async def count_outcomes(
     return RateCounts(sum(groups.values(), Outcomes()), groups)
 
 
-@dataclass(frozen=True, slots=True)
-class LastInvitation:
-    id: uuid.UUID
-    survey: str
-    channel: InvitationChannel
-    status: InvitationStatus
-    created_at: datetime
-    expires_at: datetime | None
-    opened_at: datetime | None
-    answered_at: datetime | None
-    dismissed_at: datetime | None
-    revoked_at: datetime | None
-
-
 async def last_invitations(
     session: AsyncSession,
     workspace_id: uuid.UUID,
@@ -181,23 +167,11 @@ async def last_invitations(
     *,
     before: datetime,
     now: datetime,
-) -> dict[str, LastInvitation]:
+) -> dict[str, tuple[Invitation, InvitationStatus]]:
     """The latest invitation sent before `before` to each stakeholder registered at the account
     now (suppressed ones were never sent), with its status now; one statement."""
     query = (
-        select(
-            Invitation.stakeholder_id,
-            Invitation.id,
-            Invitation.survey,
-            Invitation.channel,
-            status_column(now).label("status"),
-            Invitation.created_at,
-            Invitation.expires_at,
-            Invitation.opened_at,
-            Invitation.answered_at,
-            Invitation.dismissed_at,
-            Invitation.revoked_at,
-        )
+        select(Invitation, status_column(now))
         .join(
             Stakeholder,
             and_(
@@ -215,17 +189,6 @@ async def last_invitations(
         .order_by(Invitation.stakeholder_id, Invitation.created_at.desc(), Invitation.id.desc())
     )
     return {
-        row.stakeholder_id: LastInvitation(
-            id=row.id,
-            survey=row.survey,
-            channel=InvitationChannel(row.channel),
-            status=InvitationStatus(row.status),
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-            opened_at=row.opened_at,
-            answered_at=row.answered_at,
-            dismissed_at=row.dismissed_at,
-            revoked_at=row.revoked_at,
-        )
-        for row in await session.execute(query)
+        invitation.stakeholder_id: (invitation, InvitationStatus(status))
+        for invitation, status in await session.execute(query)
     }
