@@ -27,7 +27,10 @@ class ResponseRateRead(BaseModel):
         "one (answering implies opening), whatever their status now"
     )
     answered: int
-    dismissed: int
+    dismissed: int = Field(
+        description="dismissed and not answered since (a dismissed invitation may still be "
+        "answered, and then counts as answered)"
+    )
     expired: int = Field(description="left unanswered past expires_at")
     revoked: int
     pending: int = Field(description="issued or opened and not expired: may still be answered")

@@ -3,7 +3,8 @@
 An invitation belongs to the window its `created_at` falls in and counts under the status it
 has now, as the invitation endpoints show it (app.services.invitations.status_column: an
 issued or opened one past its expiry is expired). Each invitation sent ends up in exactly one
-of answered, dismissed, expired, revoked or pending, so those add up to `invited`.
+of answered, dismissed, expired, revoked or pending, so those add up to `invited`; one answered
+after a dismissal counts as answered.
 
 Cut by the invitation's own account (the account_id it snapshots: where the person was asked),
 survey and channel, and by the stakeholder's current role, job level and department and the

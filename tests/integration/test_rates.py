@@ -12,7 +12,7 @@ from tests.support.api import put_settings, report
 from tests.support.clock import END, WINDOW, at, stamp, stamp_at
 from tests.support.expected import account_profile
 from tests.support.harness import MakeTenant, Tenant
-from tests.support.invitations import add_invitation
+from tests.support.invitations import add_invitation, answer, invite, people, public_call
 from tests.support.problems import assert_invalid, assert_unauthorized, problem
 from tests.support.rates import NOTHING, expected_rate
 
@@ -186,6 +186,30 @@ class TestResponseRates:
         assert datetime.fromisoformat(got["to"]) - datetime.fromisoformat(got["from"]) == (
             365 * DAY
         )
+
+    async def test_the_public_calls_move_the_figures(self, tenant: Tenant) -> None:
+        # Issued over HTTP, answered with the token (never opened first), dismissed, dismissed
+        # and then answered, revoked, and one suppressed by the open-invitation rule.
+        await people(tenant, "p1", "p2", "p3", "p4", "p5")
+        client = tenant.client
+        first = await invite(client, "p1")
+        second = await invite(client, "p2", channel="widget")
+        third = await invite(client, "p3", channel="link")
+        fourth = await invite(client, "p4")
+        await invite(client, "p5")
+        await invite(client, "p5", status=200)
+        await answer(client, first["token"], {"score": 9})
+        r = await public_call(client, "POST", "dismissals", second["token"])
+        assert r.status_code == 204, r.text
+        r = await public_call(client, "POST", "dismissals", third["token"])
+        assert r.status_code == 204, r.text
+        await answer(client, third["token"], {"score": 4})
+        r = await client.delete(f"/v1/invitations/{fourth['id']}")
+        assert r.status_code == 204, r.text
+
+        got = await report(client, PATH, **{"from": stamp(now() - DAY), "to": stamp(now() + DAY)})
+
+        assert got["response_rate"] == expected_rate(5, 2, 3, dismissed=1, revoked=1, suppressed=1)
 
     async def test_another_workspace_sees_nothing(
         self, seeded: Tenant, make_tenant: MakeTenant
