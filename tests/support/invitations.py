@@ -1,16 +1,17 @@
-"""Invitation helpers: issue over HTTP, call the public API with a token, and change an
-invitation's row straight in the database (lapsed, answered long ago) for states a test needs."""
+"""Invitation helpers: issue over HTTP, call the public API with a token, and write or change an
+invitation's row straight in the database (lapsed, answered long ago; created at a given instant)
+for states a test needs but does not test."""
 
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from app.db import session_scope
 from app.errors import rfc3339
-from app.models import Invitation, Unsubscribe
+from app.models import Invitation, Stakeholder, Unsubscribe
 from tests.support.api import get_json
 from tests.support.harness import Tenant
 
@@ -91,6 +92,45 @@ async def set_row(tenant: Tenant, invitation_id: str, **values: Any) -> None:
             )
             .values(**values)
         )
+
+
+async def add_invitation(
+    tenant: Tenant,
+    stakeholder_id: str,
+    created_at: datetime,
+    *,
+    survey: str = "relationship",
+    channel: str = "email",
+    status: str = "issued",
+    expires_at: datetime | None = None,
+    account_id: str | None = None,
+    **values: Any,
+) -> str:
+    """An invitation row (no token) of a registered stakeholder, at their current account unless
+    `account_id` says otherwise; `values` are further columns (opened_at, answered_at, ...).
+    Its id."""
+    async with session_scope(tenant.db.sessionmaker) as session:
+        if account_id is None:
+            account_id = await session.scalar(
+                select(Stakeholder.account_id).where(
+                    Stakeholder.workspace_id == tenant.id, Stakeholder.id == stakeholder_id
+                )
+            )
+        row = Invitation(
+            workspace_id=tenant.id,
+            id=uuid.uuid4(),
+            stakeholder_id=stakeholder_id,
+            account_id=account_id,
+            survey=survey,
+            channel=channel,
+            status=status,
+            expires_at=expires_at,
+            created_at=created_at,
+            updated_at=created_at,
+            **values,
+        )
+        session.add(row)
+    return str(row.id)
 
 
 async def unsubscribe(tenant: Tenant, stakeholder_id: str) -> None:
