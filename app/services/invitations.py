@@ -58,8 +58,8 @@ def effective_status(invitation: Invitation, now: datetime) -> InvitationStatus:
     return status_as_read(invitation.status, invitation.expires_at, now)
 
 
-def _status_column(now: datetime) -> ColumnElement[str]:
-    """effective_status in SQL, so list filters and reads agree."""
+def status_column(now: datetime) -> ColumnElement[str]:
+    """effective_status in SQL, so list filters, reads and response rates agree."""
     return case(
         (
             and_(Invitation.status.in_(OPEN), Invitation.expires_at <= now),
@@ -88,7 +88,7 @@ async def list_invitations(
     if updated_since is not None:
         query = query.where(Invitation.updated_at >= updated_since)
     if status is not None:
-        query = query.where(_status_column(now) == status.value)
+        query = query.where(status_column(now) == status.value)
     if survey is not None:
         query = query.where(Invitation.survey == survey)
     if account_id is not None:
