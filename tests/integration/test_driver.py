@@ -38,12 +38,15 @@ class TestDriver:
         class Abort(Exception):
             pass
 
-        with pytest.raises(Abort):
+        async def write_then_fail() -> None:
             async with session_scope(async_sessionmaker(engine)) as session:
                 # The first statement of the session: the driver begins the transaction.
                 await (await driver(session)).execute(_INSERT, made, "driver-rollback")
                 assert await session.scalar(select(Workspace.name).where(Workspace.id == made))
                 raise Abort
+
+        with pytest.raises(Abort):
+            await write_then_fail()
         assert not await _exists(engine, made)
 
     async def test_each_transaction_of_a_session_gets_its_own_connection_state(
