@@ -22,22 +22,8 @@ from app.services.invitations import effective_status, status_as_read
 from app.services.issuing import Created
 from app.services.surveys import SurveyTexts
 
-_COLUMNS = (
-    "id",
-    "stakeholder_id",
-    "account_id",
-    "survey",
-    "channel",
-    "locale",
-    "expires_at",
-    "opened_at",
-    "answered_at",
-    "dismissed_at",
-    "revoked_at",
-    "response_id",
-    "created_at",
-    "updated_at",
-)
+# InvitationRead's fields that are columns as they are; status and suppression are derived.
+_COLUMNS = tuple(f for f in InvitationRead.model_fields if f not in ("status", "suppression"))
 
 
 def _fields(columns: Mapping[str, Any], now: datetime) -> dict[str, Any]:
