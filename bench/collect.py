@@ -13,7 +13,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from bench import BenchError, data, floor_app
+from bench import BenchError, cpu, data, floor_app
 from bench.client import Reply
 from bench.load import (
     Load,
@@ -80,14 +80,15 @@ async def floor_load(
     await conn.execute(floor_app.CREATE_TABLE)
     load = Load(label)
     counts = [len(_rows(body)) for body in bodies] if path == "/batch" else None
-    await post_jobs(
-        floor.base_url, None, path, [({}, b) for b in bodies], clients, load, items=counts
-    )
+    jobs: list[Job] = [({}, body) for body in bodies]
+    async with cpu.measuring(floor.process.pid, conn) as used:
+        await post_jobs(floor.base_url, None, path, jobs, clients, load, items=counts)
+    used.requests = load.items
     load.stored = await conn.fetchval(f"SELECT count(*) FROM {floor_app.TABLE}")
     await conn.execute(f"DROP TABLE {floor_app.TABLE}")
     if load.failed or load.stored != load.items:
         raise BenchError(f"{label}: {load.stored} rows stored of {load.items}: {load.problems[:5]}")
-    return load.report("requests" if path == "/one" else "rows")
+    return load.report("requests" if path == "/one" else "rows") | {"cpu": used.report()}
 
 
 def _rows(body: bytes) -> list[Any]:
@@ -186,8 +187,10 @@ async def collect_phase(
     with phases(
         f"invitations: {count:,} in batches of {args.invitation_batch} ({args.clients} clients)"
     ):
-        tokens = await issue(service, workspace, bodies, args.clients, invitations)
-    out["invitations"] = invitations.report("invitations")
+        async with cpu.measuring(service.process.pid, conn) as used:
+            tokens = await issue(service, workspace, bodies, args.clients, invitations)
+    used.requests = invitations.items  # per invitation, as the floor's per row
+    out["invitations"] = invitations.report("invitations") | {"cpu": used.report()}
     if invitations.failed or len(tokens) != count:
         raise BenchError(
             f"{len(tokens)} invitations issued of {count}; {invitations.failed} failed: "
@@ -201,11 +204,13 @@ async def collect_phase(
     answer_load = Load("public")
     answers = answer_bodies(workspace.seed, len(tokens))
     with phases(f"public answers ({args.single_clients} clients)"):
-        await answer(service, tokens, answers, args.single_clients, answer_load)
+        async with cpu.measuring(service.process.pid, conn) as used:
+            await answer(service, tokens, answers, args.single_clients, answer_load)
+    used.requests = answer_load.requests
     if set(answer_load.statuses) <= {"404", "405"}:  # a service without the public path
         out["answers"] = {"outcome": "n/a", "statuses": dict(answer_load.statuses)}
         return out
-    out["answers"] = answer_load.report("requests")
+    out["answers"] = answer_load.report("requests") | {"cpu": used.report()}
     check_stored(answer_load, await stored_count(conn, workspace.id) - before, len(tokens))
     with phases("floor: one INSERT per answer"):
         out["answers_floor"] = await floor_load(

@@ -18,7 +18,7 @@ import asyncpg
 import httpx
 
 from app.embedded import plain_dsn
-from bench import BenchError, data, floors
+from bench import BenchError, cpu, data, floors
 from bench.client import ConnectionLost, Pool, Reply
 from bench.report import Phases, summary
 from bench.service import Service, nps, service_env
@@ -373,8 +373,10 @@ async def load_singles(
         )
     single = Load("single")
     with phases(f"single responses ({args.single_clients} clients)"):
-        await post_singles(service.base_url, workspace.key, bodies, args.single_clients, single)
-    ingest["single"] = single.report("requests")
+        async with cpu.measuring(service.process.pid, conn) as used:
+            await post_singles(service.base_url, workspace.key, bodies, args.single_clients, single)
+    used.requests = single.requests
+    ingest["single"] = single.report("requests") | {"cpu": used.report()}
     expected = workspace.responses + args.single_requests
     check_stored(single, await stored_count(conn, workspace.id), expected)
     return bodies

@@ -193,6 +193,7 @@ def target_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
             latency["p99_ms"],
             floor_latency.get("latency", {}).get("p99_ms"),
         )
+        _cpu_rows(row, "invitations", "invitation", invited, floor_latency)
     if answered := collect.get("answers"):
         if answered.get("outcome") == "n/a":
             row(f"public answers: n/a ({answered['statuses']})", None)
@@ -220,6 +221,15 @@ def _one_by_one(row: Any, label: str, api: dict[str, Any], floor: dict[str, Any]
     row(f"{label}, requests/s", api["requests_per_s"], floor.get("requests_per_s"))
     row(f"{label} p50, ms", api["latency"]["p50_ms"], floor_latency.get("p50_ms"))
     row(f"{label} p99, ms", api["latency"]["p99_ms"], floor_latency.get("p99_ms"))
+    _cpu_rows(row, label, "request", api, floor)
+
+
+def _cpu_rows(row: Any, label: str, unit: str, api: dict[str, Any], floor: dict[str, Any]) -> None:
+    """CPU per request (or item) of the server's processes and of the database's backends:
+    what the figures above cost, whatever else the machine was doing."""
+    mine, floors = api.get("cpu", {}), floor.get("cpu", {})
+    for part, key in (("server", "server_us_per_request"), ("database", "database_us_per_request")):
+        row(f"{label} CPU, µs/{unit} ({part})", mine.get(key), floors.get(key))
 
 
 def scaling(report: dict[str, Any]) -> dict[str, Any]:

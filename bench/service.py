@@ -237,6 +237,16 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def process_tree(pid: int) -> list[int]:
+    """The process and all its descendants."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        pending.extend(_children(current))
+    return found
+
+
 def _rss_kb(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/status") as f:

@@ -70,4 +70,8 @@ class TestBenchRun:
             assert row["api"] > 0
             assert row["floor"] > 0
             assert isinstance(row["met"], bool)
+        for label in ("single ingest", "public answers"):
+            cost = rows[f"{label} CPU, µs/request (server)"]
+            assert cost["api"] > 0
+            assert cost["floor"] > 0
         assert "public answers, requests/s" in done.stdout
