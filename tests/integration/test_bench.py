@@ -71,7 +71,8 @@ class TestBenchRun:
             assert row["floor"] > 0
             assert isinstance(row["met"], bool)
         for label in ("single ingest", "public answers"):
+            # Read in clock ticks (10 ms): a tiny run's floor may round to 0.
             cost = rows[f"{label} CPU, µs/request (server)"]
-            assert cost["api"] > 0
-            assert cost["floor"] > 0
+            assert cost["api"] >= 0
+            assert cost["floor"] >= 0
         assert "public answers, requests/s" in done.stdout
