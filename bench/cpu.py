@@ -40,11 +40,12 @@ def _is_postgres(pid: int) -> bool:
 
 
 async def _backends(conn: Any) -> list[int]:
-    """The local backends of the database `conn` is on, but `conn`'s own; none when the server
-    is elsewhere (its pids are not this machine's)."""
+    """The local client backends of the database `conn` is on, but `conn`'s own (autovacuum is
+    not the requests' cost); none when the server is elsewhere (its pids are not this
+    machine's)."""
     rows = await conn.fetch(
-        "SELECT pid FROM pg_stat_activity "
-        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
     )
     pids = [row["pid"] for row in rows]
     return pids if pids and all(_is_postgres(pid) for pid in pids) else []

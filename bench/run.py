@@ -106,7 +106,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add(
         "--no-vacuum",
         action="store_true",
-        help="skip VACUUM ANALYZE before each query phase (timings then include stale stats)",
+        help="skip VACUUM ANALYZE before the single responses and each query phase (timings "
+        "then include stale stats)",
     )
     args = parser.parse_args(argv)
     for name in ("responses", "accounts", "stakeholders", "clients", "single_clients", "workers"):
