@@ -50,8 +50,12 @@ def create_engine(
     its own parameters again (get_read_session). Otherwise every query is planned anew."""
     return create_async_engine(
         url,
-        pool_size=settings.pool_size,
-        max_overflow=settings.pool_size,
+        # Up to twice NPS_POOL_SIZE connections, each opened when concurrent requests first need
+        # it and then kept: overflow connections (SQLAlchemy's max_overflow) are closed as soon
+        # as they are returned, so a steady load above the pool size opened and closed a
+        # connection (a backend, its authentication, the driver's type set-up) per request.
+        pool_size=2 * settings.pool_size,
+        max_overflow=0,
         # No pre-ping: it costs a round trip per request. A connection lost to a server
         # restart fails one request with a 503 and SQLAlchemy then renews the whole pool.
         # Bounded waits: a stuck query or server becomes a 503, never a hung client.

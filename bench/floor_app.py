@@ -70,10 +70,8 @@ class FloorApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 size = int(os.environ.get(POOL, "10"))
-                # As the service's engine: pool_size, and as many again in overflow.
-                self.pool = await asyncpg.create_pool(
-                    os.environ[DSN], min_size=size, max_size=2 * size
-                )
+                # As the service's engine: up to `size` connections, opened as needed, kept.
+                self.pool = await asyncpg.create_pool(os.environ[DSN], min_size=0, max_size=size)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.pool.close()
