@@ -209,6 +209,14 @@ def _unstorable(value: object, path: str, depth: int = 0) -> str | None:
     return None
 
 
+def refuse_null(value: object) -> object:
+    """A patch field's before-validator: it runs only for fields sent, so an omitted field keeps
+    its value and a null one is refused."""
+    if value is None:
+        raise ValueError("cannot be null")
+    return value
+
+
 class Strict(BaseModel):
     """Unknown fields are refused so a typo is an error, not silently dropped data."""
 
@@ -276,7 +284,18 @@ class Problem(BaseModel):
     response_id: uuid.UUID | None = Field(
         default=None,
         exclude_if=_absent,
-        description="/problems/external-id-conflict: the stored response with that external_id",
+        description="/problems/external-id-conflict: the stored response with that "
+        "external_id; /problems/already-answered: the response the invitation recorded",
+    )
+    answered_at: datetime | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="/problems/already-answered: when the invitation was answered",
+    )
+    editable_until: datetime | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="/problems/edit-window-closed: until when the answer could be edited",
     )
 
 

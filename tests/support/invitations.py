@@ -1,5 +1,5 @@
-"""Invitation helpers: issue over HTTP, and change an invitation's row straight in the database
-(answered, dismissed, lapsed) for states the public calls will reach later."""
+"""Invitation helpers: issue over HTTP, call the public API with a token, and change an
+invitation's row straight in the database (lapsed, answered long ago) for states a test needs."""
 
 import uuid
 from datetime import datetime
@@ -11,6 +11,44 @@ from sqlalchemy import update
 from app.db import session_scope
 from app.models import Invitation, Unsubscribe
 from tests.support.harness import Tenant
+
+PUBLIC = "/v1/public"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def public_call(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    token: str,
+    *,
+    json: Any = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """A call to /v1/public/{path} with the invitation token instead of the client's API key."""
+    return await client.request(
+        method, f"{PUBLIC}/{path}", json=json, headers={**bearer(token), **(headers or {})}
+    )
+
+
+async def answer(
+    client: httpx.AsyncClient, token: str, body: dict[str, Any], *, status: int = 201
+) -> dict[str, Any]:
+    """POST /v1/public/answers with the token; the answer's body, after checking its status."""
+    r = await public_call(client, "POST", "answers", token, json=body)
+    assert r.status_code == status, r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+async def get_row(tenant: Tenant, invitation_id: str) -> Invitation:
+    async with session_scope(tenant.db.sessionmaker) as session:
+        row = await session.get(Invitation, (tenant.id, uuid.UUID(invitation_id)))
+        assert row is not None
+        return row
 
 
 def parse(moment: str | None) -> datetime | None:
