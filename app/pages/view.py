@@ -1,0 +1,62 @@
+"""What every hosted page starts from: the invitation its URL's token names, and what to show.
+
+The token in the path is the credential, as the Bearer token is on /v1/public/*: an unknown one
+is a 404 page (a link that leads nowhere; there is no header to challenge), an expired or
+revoked one a 410 page. Reading a page changes nothing: see `survey_view`.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Path
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.auth import InvitationSubject, invitation_subject
+from app.db import SessionDep
+from app.errors import NotFound
+from app.presenters.invitations import public_invitation
+from app.schemas.invitations import PublicInvitationRead
+from app.services import answers, invitations, surveys
+
+TokenPath = Annotated[str, Path(max_length=256, description="the invitation token")]
+
+
+async def known_invitation(token: TokenPath, session: SessionDep) -> InvitationSubject:
+    subject = await invitation_subject(session, token)
+    if subject is None:
+        raise NotFound("no invitation has this token")
+    return subject
+
+
+KnownPage = Annotated[InvitationSubject, Depends(known_invitation)]
+
+
+async def live_invitation(subject: KnownPage) -> InvitationSubject:
+    answers.ensure_live(subject.status)
+    return subject
+
+
+LivePage = Annotated[InvitationSubject, Depends(live_invitation)]
+
+
+async def survey_view(
+    session: AsyncSession, subject: InvitationSubject, *, now: datetime
+) -> PublicInvitationRead:
+    """What the invitation shows its person, as GET /v1/public/invitation shows it, without
+    marking it opened: mail scanners fetch the links they find."""
+    invitation, name, role = await invitations.open_invitation(
+        session, subject.workspace_id, subject.invitation_id, now=now, mark_opened=False
+    )
+    definition = await surveys.find_definition(session, subject.workspace_id, invitation.survey)
+    company = await surveys.company_name(session, subject.workspace_id)
+    texts = surveys.texts_for(definition, role=role, locale=invitation.locale, company=company)
+    given = await answers.given_answer(session, subject.workspace_id, invitation)
+    return public_invitation(invitation, name, now, company=company, texts=texts, answer=given)
+
+
+def day(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def clock(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%H:%M")
