@@ -12,11 +12,11 @@ from fastapi import Depends, Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.auth import InvitationSubject, invitation_subject
+from app.api.public import invitation_view
 from app.db import SessionDep
 from app.errors import NotFound
-from app.presenters.invitations import public_invitation
 from app.schemas.invitations import PublicInvitationRead
-from app.services import answers, invitations, surveys
+from app.services import answers
 
 TokenPath = Annotated[str, Path(max_length=256, description="the invitation token")]
 
@@ -42,16 +42,8 @@ LivePage = Annotated[InvitationSubject, Depends(live_invitation)]
 async def survey_view(
     session: AsyncSession, subject: InvitationSubject, *, now: datetime
 ) -> PublicInvitationRead:
-    """What the invitation shows its person, as GET /v1/public/invitation shows it, without
-    marking it opened: mail scanners fetch the links they find."""
-    invitation, name, role = await invitations.open_invitation(
-        session, subject.workspace_id, subject.invitation_id, now=now, mark_opened=False
-    )
-    definition = await surveys.find_definition(session, subject.workspace_id, invitation.survey)
-    company = await surveys.company_name(session, subject.workspace_id)
-    texts = surveys.texts_for(definition, role=role, locale=invitation.locale, company=company)
-    given = await answers.given_answer(session, subject.workspace_id, invitation)
-    return public_invitation(invitation, name, now, company=company, texts=texts, answer=given)
+    """What GET /v1/public/invitation shows, without marking the invitation opened."""
+    return await invitation_view(session, subject, now=now, mark_opened=False)
 
 
 def day(moment: datetime) -> str:

@@ -2,7 +2,7 @@
 keyboard only, Esc dismisses, a tampered score shows the API's refusal, focus stays in the
 dialog, and the host page's styles stay out while its CSS variables theme it."""
 
-from playwright.async_api import Page, Route, expect
+from playwright.async_api import Locator, Page, Route, expect
 
 from tests.support.browser import LiveServer
 from tests.support.live import Invited, define_survey, invitation_of, invite, responses_of
@@ -20,16 +20,18 @@ HOST_PAGE = """<!doctype html>
 </body></html>"""
 
 
-async def embed(page: Page, live_server: LiveServer, invited: Invited) -> None:
+async def embed(page: Page, live_server: LiveServer, invited: Invited) -> Locator:
     """The front end's page (served at the live server's origin by the test) embedding the
-    widget with the token its backend obtained."""
+    widget with the token its backend obtained; the widget's dialog, once open."""
 
     async def host(route: Route) -> None:
         await route.fulfill(content_type="text/html", body=HOST_PAGE.format(token=invited.token))
 
     await page.route(f"{live_server.base_url}/host-app", host)
     await page.goto("/host-app")
-    await expect(page.get_by_role("dialog")).to_be_visible()
+    dialog = page.get_by_role("dialog")
+    await expect(dialog).to_be_visible()
+    return dialog
 
 
 async def widget_invitation(live_server: LiveServer) -> Invited:
@@ -49,8 +51,7 @@ class TestWidget:
         self, page: Page, live_server: LiveServer
     ) -> None:
         invited = await widget_invitation(live_server)
-        await embed(page, live_server, invited)
-        dialog = page.get_by_role("dialog")
+        dialog = await embed(page, live_server, invited)
         await expect(dialog.get_by_role("radio", name="0", exact=True)).to_be_focused()
 
         for _ in range(9):
@@ -99,8 +100,7 @@ class TestWidget:
         self, page: Page, live_server: LiveServer
     ) -> None:
         invited = await widget_invitation(live_server)
-        await embed(page, live_server, invited)
-        dialog = page.get_by_role("dialog")
+        dialog = await embed(page, live_server, invited)
         nine = dialog.get_by_role("radio", name="9", exact=True)
         await nine.evaluate("radio => { radio.value = '11' }")
         await nine.check()
@@ -115,8 +115,7 @@ class TestWidget:
         self, page: Page, live_server: LiveServer
     ) -> None:
         invited = await widget_invitation(live_server)
-        await embed(page, live_server, invited)
-        dialog = page.get_by_role("dialog")
+        dialog = await embed(page, live_server, invited)
         await dialog.get_by_role("radio", name="7", exact=True).check()
         # Answered meanwhile elsewhere (another tab, the email link).
         other = await page.context.new_page()
@@ -148,8 +147,7 @@ class TestWidget:
         self, page: Page, live_server: LiveServer
     ) -> None:
         invited = await widget_invitation(live_server)
-        await embed(page, live_server, invited)
-        dialog = page.get_by_role("dialog")
+        dialog = await embed(page, live_server, invited)
         three = dialog.get_by_role("radiogroup").first.get_by_role("radio", name="3", exact=True)
         await three.check()
 

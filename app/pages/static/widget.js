@@ -67,6 +67,7 @@
     "  outline: 3px solid var(--a); outline-offset: 2px; }",
     ".ends { display: flex; justify-content: space-between; gap: 1rem; color: var(--m); font-size: .875em; margin: .4rem 0 1rem; }",
     ".label { display: block; font-weight: 600; margin: .75rem 0 .25rem; }",
+    ".nps .attribute { font-weight: 600; margin: .5rem 0 0; }",
     ".nps textarea { display: block; width: 100%; min-height: 5rem; padding: .5rem; font: inherit;",
     "  color: inherit; background: var(--bg); border: 2px solid var(--b); border-radius: calc(var(--r) / 2); }",
     ".error { color: var(--e); font-weight: 600; min-height: 1.5em; margin: .5rem 0 0; }",
@@ -145,7 +146,7 @@
     if (texts.attributes.length) parts.push(el("p", { class: "label" }, [words.attributes]));
     texts.attributes.forEach(function (attribute, i) {
       var id = "nps-attribute-" + i;
-      parts.push(el("p", { id: id }, [attribute.label]));
+      parts.push(el("p", { class: "attribute", id: id }, [attribute.label]));
       parts.push(el("p", { class: "hint", id: id + "-hint" }, [words.rating.replace("{scale}", attribute.scale)]));
       parts.push(radios("attributes." + attribute.key, 1, attribute.scale, id, function () { return id + "-hint"; }));
     });
