@@ -11,13 +11,17 @@ from tests.support.processes import eventually
 SURVEY = "widget-survey"
 HOST_PAGE = """<!doctype html>
 <html lang="en"><head><title>Host app</title>
-<style>
-  :root {{ --nps-accent: rgb(1, 2, 3); }}
-  span, h2 {{ color: rgb(255, 0, 0) !important; font-family: serif; }}
-</style></head>
+<link rel="stylesheet" href="/host-app.css"></head>
 <body><h1>Host app</h1><button id="host-button">A button of the host</button>
 <script src="/widget.js" data-token="{token}" async></script>
 </body></html>"""
+# The host's own styles, which must not reach into the widget, and its theme, which must.
+HOST_CSS = """
+:root { --nps-accent: rgb(1, 2, 3); }
+span, h2 { color: rgb(255, 0, 0) !important; font-family: serif; }
+"""
+# A strict policy of the host's own: the widget needs no inline script or style.
+HOST_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'"
 
 
 async def embed(page: Page, live_server: LiveServer, invited: Invited) -> Locator:
@@ -25,9 +29,17 @@ async def embed(page: Page, live_server: LiveServer, invited: Invited) -> Locato
     widget with the token its backend obtained; the widget's dialog, once open."""
 
     async def host(route: Route) -> None:
-        await route.fulfill(content_type="text/html", body=HOST_PAGE.format(token=invited.token))
+        await route.fulfill(
+            content_type="text/html",
+            headers={"Content-Security-Policy": HOST_CSP},
+            body=HOST_PAGE.format(token=invited.token),
+        )
+
+    async def host_css(route: Route) -> None:
+        await route.fulfill(content_type="text/css", body=HOST_CSS)
 
     await page.route(f"{live_server.base_url}/host-app", host)
+    await page.route(f"{live_server.base_url}/host-app.css", host_css)
     await page.goto("/host-app")
     dialog = page.get_by_role("dialog")
     await expect(dialog).to_be_visible()
