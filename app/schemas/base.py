@@ -59,7 +59,15 @@ Email = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
 ]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-SURVEY_PATTERN = r"^[A-Za-z0-9._:/-]{1,100}$"
+# A survey id (PUT /v1/surveys/{id}, an invitation's survey): the id alphabet, at most 100
+# characters, so every definable id fits a response's `survey`.
+SURVEY_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,100}$"
+SurveyId = Annotated[
+    str, StringConstraints(pattern=SURVEY_ID_PATTERN), AfterValidator(_not_only_dots)
+]
+# A response's `survey`: every survey id, and (as ever) `/`, which a survey id cannot hold (it
+# would not fit a path), so such a survey works with the defaults only.
+SURVEY_PATTERN = r"^[A-Za-z0-9._:@/-]{1,100}$"
 SurveyKey = Annotated[str, StringConstraints(pattern=SURVEY_PATTERN)]
 # CRM custom fields: any JSON, within the limits of _unstorable below.
 Attributes = Annotated[dict[str, Any], Field(max_length=100)]

@@ -20,6 +20,7 @@ from app.schemas.base import (
     Drivers,
     ItemResult,
     Strict,
+    SurveyId,
     Timestamp,
     refuse_null,
 )
@@ -40,7 +41,7 @@ class InvitationCreate(Strict):
     )
 
     stakeholder_id: ClientId = Field(description="a stakeholder of the workspace")
-    survey: ClientId = Field(description="the survey id; it needs no definition")
+    survey: SurveyId = Field(description="the survey id; it needs no definition")
     channel: InvitationChannel
     expires_at: Timestamp | None = Field(
         default=None, description="default: 30 days from now; at most 180 days ahead"

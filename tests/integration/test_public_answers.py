@@ -190,6 +190,18 @@ class TestCreatePublicAnswer:
         assert shown["status"] == "answered"
         assert shown["dismissed_at"] is not None
 
+    @pytest.mark.parametrize("survey", ["x" * 100, "team@acme.example"])
+    async def test_every_definable_survey_id_can_be_answered(
+        self, tenant: Tenant, survey: str
+    ) -> None:
+        await catalog(tenant, survey)
+        made = await invited(tenant, survey=survey)
+
+        await answer(tenant.client, made["token"], {"score": 9, "attributes": {"support": 2}})
+
+        (stored,) = await list_responses(tenant.client, survey=survey)
+        assert (stored["survey"], stored["attributes"]) == (survey, {"support": 2})
+
     @pytest.mark.parametrize("score", [11, -1, "9", 9.0, 9.5, True, None])
     async def test_a_bad_score_is_422_and_nothing_is_stored(
         self, tenant: Tenant, score: Any
