@@ -202,8 +202,8 @@ async def edit_comment(
         except ValidationError as exc:
             problems = field_problems(validation_errors(exc.errors()), [], words)
         except EditWindowClosed:
-            view = await survey_view(session, subject, now=now)
-            return _answered(request, token, view, thanks=True, status=409)
+            notice = words("edit_closed")
+            return _answered(request, token, view, thanks=True, status=409, notice=notice)
         else:
             view = await survey_view(session, subject, now=now)
             return _answered(request, token, view, thanks=True, notice=words("comment_saved"))

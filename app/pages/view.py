@@ -18,7 +18,7 @@ from app.errors import NotFound
 from app.schemas.invitations import PublicInvitationRead
 from app.services import answers
 
-TokenPath = Annotated[str, Path(max_length=256, description="the invitation token")]
+TokenPath = Annotated[str, Path(description="the invitation token")]
 
 
 async def known_invitation(token: TokenPath, session: SessionDep) -> InvitationSubject:

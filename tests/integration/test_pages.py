@@ -138,7 +138,8 @@ class TestSurveyPage:
     async def test_an_unknown_or_malformed_token_is_a_404_page(self, tenant: Tenant) -> None:
         made = await invited(tenant)
 
-        for token in ("npsi_" + "A" * 43, "garbage", made["token"].upper(), made["token"] + "x"):
+        tokens = ("npsi_" + "A" * 43, "npsi_" + "A" * 2000, "garbage", made["token"] + "x")
+        for token in (*tokens, made["token"].upper()):
             seen = read(await tenant.client.get(f"/s/{token}"), 404)
             assert seen.h1 == ["Survey link not found"]
 
@@ -291,6 +292,7 @@ class TestEditComment:
 
         seen = read(await submit(tenant, made, "/comment", comment="Changed"), 409)
 
+        assert "The comment can no longer be changed: 30 minutes have passed." in seen.paragraphs
         assert seen.forms == []
         [stored] = await list_responses(tenant.client)
         assert stored["comment"] == "Fine"
