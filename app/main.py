@@ -17,6 +17,7 @@ from app.api import (
     movements,
     nps,
     public,
+    rates,
     responses,
     surveys,
     trend,
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         surveys,
         workspace_api,
         invitations,
+        rates,
         public,
     ):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)

@@ -77,8 +77,8 @@ def effective_status(invitation: Invitation, now: datetime) -> InvitationStatus:
     return InvitationStatus(invitation.status)
 
 
-def _status_column(now: datetime) -> ColumnElement[str]:
-    """effective_status in SQL, so list filters and reads agree."""
+def status_column(now: datetime) -> ColumnElement[str]:
+    """effective_status in SQL, so list filters, reads and response rates agree."""
     return case(
         (
             and_(Invitation.status.in_(OPEN), Invitation.expires_at <= now),
@@ -304,7 +304,7 @@ async def list_invitations(
     if updated_since is not None:
         query = query.where(Invitation.updated_at >= updated_since)
     if status is not None:
-        query = query.where(_status_column(now) == status.value)
+        query = query.where(status_column(now) == status.value)
     if survey is not None:
         query = query.where(Invitation.survey == survey)
     if account_id is not None:
