@@ -28,6 +28,7 @@ from app.api.score_params import PORTFOLIO_HINTS
 from app.config import Settings, get_settings
 from app.db import State, create_engine, create_sessionmaker
 from app.errors import install_error_handlers
+from app.guard import PublicGuard
 from app.middleware import BodyLimit
 from app.routing import RouteGate
 from app.schemas import PROBLEM_RESPONSES
@@ -102,4 +103,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Methods, Allow and strict query parameters for every route (app.routing).
     app.add_middleware(RouteGate, api=app, hints=PORTFOLIO_HINTS)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # Outermost: CORS and rate limits for /v1/public/*, before anything there can answer.
+    app.add_middleware(PublicGuard, api=app, settings=settings)
     return app

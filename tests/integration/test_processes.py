@@ -58,6 +58,7 @@ class TestWorkerCommand:
                     "deletions.purge",
                     "idempotency.purge",
                     "jobs.purge",
+                    "rate_limits.purge",
                 }
 
             await eventually(upkeep_done, "the periodic jobs to run", every=0.2)
@@ -91,7 +92,7 @@ class TestServeCommand:
                 rows = await _query(
                     empty_database_url, "SELECT count(*) FROM jobs WHERE status = 'done'"
                 )
-                return rows == [(3,)]  # deletions, idempotency and jobs purges
+                return rows == [(4,)]  # deletions, idempotency, jobs and rate-limit purges
 
             await eventually(
                 upkeep_ran, "the in-process worker to run the periodic upkeep", every=0.2
