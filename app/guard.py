@@ -27,6 +27,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -46,6 +47,21 @@ PUBLIC_PREFIX = "/v1/public/"
 ALLOW_METHODS = "GET, POST, PATCH"
 ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key"
 EXPOSE_HEADERS = "RateLimit, RateLimit-Policy, Retry-After"
+
+# How the OpenAPI document describes them (app.api.docs adds them to every public operation).
+RATE_LIMIT_DOCS: dict[str, Any] = {
+    "RateLimit": {
+        "description": 'what is left of each quota this request counted against, e.g. `"ip";'
+        'r=117;t=42, "token";r=27;t=42`: r more requests within the next t seconds '
+        "(draft-ietf-httpapi-ratelimit-headers)",
+        "schema": {"type": "string"},
+    },
+    "RateLimit-Policy": {
+        "description": 'the quotas, e.g. `"ip";q=120;w=60, "token";q=30;w=60`: q requests per '
+        "window of w seconds from one client IP (an IPv6 /64), and with one invitation token",
+        "schema": {"type": "string"},
+    },
+}
 
 
 @dataclass(frozen=True, slots=True)

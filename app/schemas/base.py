@@ -278,6 +278,13 @@ class Problem(BaseModel):
         exclude_if=_absent,
         description="/problems/external-id-conflict: the stored response with that external_id",
     )
+    violated_policies: list[str] | None = Field(
+        default=None,
+        alias="violated-policies",
+        exclude_if=_absent,
+        description="/problems/rate-limited: the quotas exceeded (`ip`, `token`), as named in "
+        "the RateLimit header fields",
+    )
 
 
 IdT = TypeVar("IdT")
