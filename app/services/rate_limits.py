@@ -2,10 +2,13 @@
 fixed windows, in PostgreSQL (the UNLOGGED rate_limit_windows), so every API worker and host
 counts into the same windows.
 
-One statement per request (`tally`) counts the IP, then the token (only while the IP is within
-its quota, so a flood from one address writes no row per guessed token), and answers the CORS
-question for the request's Origin in the same round trip: listed by the token's workspace, or,
-when the request carries no known token (a preflight never does), by any workspace.
+One statement per request (`tally`, calling the function rate_limit_tally of migration 0008)
+counts the IP, then the token (only while the IP is within its quota, so a flood from one
+address writes no row per guessed token), and answers the CORS question for the request's
+Origin in the same round trip: listed by the token's workspace, or, when the request carries no
+known token (a preflight never does), by any workspace. A function because its statements keep
+their plans: the API's connections plan every statement afresh (plan_cache_mode, app.db), which
+cost this one more than running it.
 
 It runs outside the request's transaction (app.guard gives it an autocommit connection): a
 request that fails, a 401 for a guessed token above all, is counted all the same, and the row
@@ -94,39 +97,12 @@ def token_key(token_hash: bytes) -> str:
     return f"token:{token_hash.hex()}"
 
 
-_COUNT = """
-    INSERT INTO rate_limit_windows AS w (key, window_start, hits)
-    SELECT CAST(:{name}_key AS text), CAST(:{name}_start AS timestamptz), 1 {condition}
-    ON CONFLICT (key, window_start) DO UPDATE SET hits = w.hits + 1
-    RETURNING w.hits
-"""
-_LISTED_ANYWHERE = (
-    "EXISTS (SELECT FROM workspaces WHERE settings -> 'allowed_origins' ? CAST(:origin AS text))"
+# rate_limit_tally (migration 0008): the IP's count, the token's (NULL when the IP is over its
+# quota), and whether the origin may read the answer; a NULL argument skips its part.
+_TALLY = text(
+    "SELECT ip_hits, token_hits, origin_allowed FROM rate_limit_tally("
+    ":ip_key, :ip_start, :ip_quota, :token_key, :token_start, :origin, :token_hash)"
 )
-# NULL when the token is unknown: then the answer is the tokenless one.
-_LISTED_BY_TOKEN = """
-    (SELECT COALESCE(w.settings -> 'allowed_origins', CAST('[]' AS jsonb)) ? CAST(:origin AS text)
-     FROM invitations AS i JOIN workspaces AS w ON w.id = i.workspace_id
-     WHERE i.token_hash = :token_hash)
-"""
-
-
-def _statement(*, ip: bool, token: bool, origin: bool, by_token: bool) -> str:
-    ctes, columns = [], []
-    if ip:
-        ctes.append(f"ip AS ({_COUNT.format(name='ip', condition='')})")
-        columns.append("(SELECT hits FROM ip) AS ip_hits")
-    if token:
-        condition = "WHERE (SELECT hits FROM ip) <= :ip_quota" if ip else ""
-        ctes.append(f"token AS ({_COUNT.format(name='token', condition=condition)})")
-        columns.append("(SELECT hits FROM token) AS token_hits")
-    if origin:
-        listed = (
-            f"COALESCE({_LISTED_BY_TOKEN}, {_LISTED_ANYWHERE})" if by_token else (_LISTED_ANYWHERE)
-        )
-        columns.append(f"{listed} AS origin_allowed")
-    with_ = f"WITH {', '.join(ctes)} " if ctes else ""
-    return f"{with_}SELECT {', '.join(columns)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,34 +125,25 @@ async def tally(
     """Count this request for its `client` (a client_key) and the token whose hash is given;
     say whether `origin` may read the answer. One statement, none when there is nothing to
     count or ask."""
-    count_ip = limits.ip is not None
-    count_token = limits.token is not None and token_hash is not None
-    if not count_ip and not count_token and origin is None:
+    ip, token = limits.ip, limits.token if token_hash is not None else None
+    if ip is None and token is None and origin is None:
         return Tally((), origin_allowed=False)
-    params: dict[str, object] = {}
-    if limits.ip is not None:
-        params |= {
-            "ip_key": client,
-            "ip_start": limits.ip.window_start(now),
-            "ip_quota": limits.ip.quota,
-        }
-    if limits.token is not None and token_hash is not None:
-        start = limits.token.window_start(now)
-        params |= {"token_key": token_key(token_hash), "token_start": start}
-    if origin is not None:
-        params["origin"] = origin
-        if token_hash is not None:
-            params["token_hash"] = token_hash
-    sql = _statement(
-        ip=count_ip, token=count_token, origin=origin is not None, by_token=token_hash is not None
-    )
-    row = (await executor.execute(text(sql), params)).one()._mapping
-    usages = []
-    for policy, column in ((limits.ip, "ip_hits"), (limits.token, "token_hits")):
-        hits = row.get(column)
-        if policy is not None and hits is not None:  # no token hits: the IP was over its quota
-            usages.append(Usage(policy, hits, policy.seconds_left(now)))
-    return Tally(tuple(usages), origin_allowed=bool(row.get("origin_allowed")))
+    params = {
+        "ip_key": None if ip is None else client,
+        "ip_start": None if ip is None else ip.window_start(now),
+        "ip_quota": None if ip is None else ip.quota,
+        "token_key": None if token is None or token_hash is None else token_key(token_hash),
+        "token_start": None if token is None else token.window_start(now),
+        "origin": origin,
+        "token_hash": None if origin is None else token_hash,
+    }
+    row = (await executor.execute(_TALLY, params)).one()
+    usages = [
+        Usage(policy, hits, policy.seconds_left(now))
+        for policy, hits in ((ip, row.ip_hits), (token, row.token_hits))
+        if policy is not None and hits is not None  # no token hits: the IP was over its quota
+    ]
+    return Tally(tuple(usages), origin_allowed=bool(row.origin_allowed))
 
 
 async def purge_expired(session: AsyncSession, *, before: datetime) -> int:
