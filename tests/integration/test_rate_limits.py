@@ -2,12 +2,11 @@
 PostgreSQL (so shared by every worker), with the IETF RateLimit fields and a 429 past a quota."""
 
 import secrets
-import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from functools import partial
 
-import pytest_asyncio
-from sqlalchemy import delete, select
+import pytest
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,13 +14,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from app.config import Settings
-from app.db import create_engine, create_sessionmaker, session_scope
 from app.guard import counters_of, counters_on
-from app.jobs import JobContext
-from app.models import RateLimitWindow
-from app.services.invitation_tokens import hash_token
-from app.services.rate_limits import purge_old_windows, token_key
 from tests.support.clock import Clock
 from tests.support.guard import (
     MID_WINDOW,
@@ -32,7 +25,7 @@ from tests.support.guard import (
     limited,
     visitor,
 )
-from tests.support.harness import Tenant, build_app
+from tests.support.harness import Tenant
 from tests.support.problems import problem
 
 OTHER_ADDRESS = "198.51.100.20"
@@ -52,15 +45,21 @@ def refused(violated: list[str], detail: str) -> dict[str, object]:
     }
 
 
+AppWith = Callable[..., FastAPI]
+
+
+@pytest.fixture
+def app_with(sessionmaker: async_sessionmaker[AsyncSession], engine: AsyncEngine) -> AppWith:
+    """guarded_app(settings[, clock]) on the test's database."""
+    return partial(guarded_app, sessionmaker, engine)
+
+
 class TestPublicCallsRateLimit:
     async def test_every_answer_carries_the_ratelimit_fields(
-        self,
-        tenant: Tenant,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        engine: AsyncEngine,
+        self, tenant: Tenant, app_with: AppWith
     ) -> None:
         [token] = await issued_tokens(tenant)
-        app = guarded_app(sessionmaker, engine, limited(per_ip=5, per_token=3))
+        app = app_with(limited(per_ip=5, per_token=3))
 
         async with visitor(app) as client:
             first = await client.get(PUBLIC, headers=bearer(token))
@@ -74,13 +73,10 @@ class TestPublicCallsRateLimit:
         assert "retry-after" not in second.headers
 
     async def test_the_call_past_the_token_quota_is_429(
-        self,
-        tenant: Tenant,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        engine: AsyncEngine,
+        self, tenant: Tenant, app_with: AppWith
     ) -> None:
         [token] = await issued_tokens(tenant)
-        app = guarded_app(sessionmaker, engine, limited(per_ip=10, per_token=2))
+        app = app_with(limited(per_ip=10, per_token=2))
 
         async with visitor(app) as client:
             allowed = [await client.get(PUBLIC, headers=bearer(token)) for _ in range(2)]
@@ -95,13 +91,10 @@ class TestPublicCallsRateLimit:
         assert r.headers["ratelimit-policy"] == '"ip";q=10;w=60, "token";q=2;w=60'
 
     async def test_the_call_past_the_ip_quota_is_429_and_counts_no_token(
-        self,
-        tenant: Tenant,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        engine: AsyncEngine,
+        self, tenant: Tenant, app_with: AppWith
     ) -> None:
         first, second = await issued_tokens(tenant, 2)
-        app = guarded_app(sessionmaker, engine, limited(per_ip=2, per_token=10))
+        app = app_with(limited(per_ip=2, per_token=10))
 
         async with visitor(app) as client:
             allowed = [await client.get(PUBLIC, headers=bearer(t)) for t in (first, second)]
@@ -118,14 +111,9 @@ class TestPublicCallsRateLimit:
         assert later.status_code == 200
         assert later.headers["ratelimit"] == '"ip";r=1;t=30, "token";r=8;t=30'
 
-    async def test_ip_and_token_are_counted_apart(
-        self,
-        tenant: Tenant,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        engine: AsyncEngine,
-    ) -> None:
+    async def test_ip_and_token_are_counted_apart(self, tenant: Tenant, app_with: AppWith) -> None:
         first, second = await issued_tokens(tenant, 2)
-        app = guarded_app(sessionmaker, engine, limited(per_ip=10, per_token=1))
+        app = app_with(limited(per_ip=10, per_token=1))
 
         async with visitor(app) as client, visitor(app, address=OTHER_ADDRESS) as elsewhere:
             assert (await client.get(PUBLIC, headers=bearer(first))).status_code == 200
@@ -138,13 +126,10 @@ class TestPublicCallsRateLimit:
         assert moved.headers["ratelimit"] == '"ip";r=9;t=30, "token";r=0;t=30'
 
     async def test_guessed_tokens_are_counted_against_the_address(
-        self,
-        tenant: Tenant,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        engine: AsyncEngine,
+        self, tenant: Tenant, app_with: AppWith
     ) -> None:
         [token] = await issued_tokens(tenant)
-        app = guarded_app(sessionmaker, engine, limited(per_ip=3, per_token=10))
+        app = app_with(limited(per_ip=3, per_token=10))
 
         async with visitor(app) as client:
             guesses = [await client.get(PUBLIC, headers=bearer(guess())) for _ in range(3)]
@@ -158,15 +143,10 @@ class TestPublicCallsRateLimit:
         ]
         assert problem(r, 429)["violated-policies"] == ["ip"]
 
-    async def test_a_new_window_starts_a_new_count(
-        self,
-        tenant: Tenant,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        engine: AsyncEngine,
-    ) -> None:
+    async def test_a_new_window_starts_a_new_count(self, tenant: Tenant, app_with: AppWith) -> None:
         [token] = await issued_tokens(tenant)
         clock = Clock(MID_WINDOW)
-        app = guarded_app(sessionmaker, engine, limited(per_ip=10, per_token=1), clock)
+        app = app_with(limited(per_ip=10, per_token=1), clock)
 
         async with visitor(app) as client:
             assert (await client.get(PUBLIC, headers=bearer(token))).status_code == 200
@@ -181,13 +161,10 @@ class TestPublicCallsRateLimit:
         assert fresh.headers["ratelimit"] == '"ip";r=9;t=60, "token";r=0;t=60'
 
     async def test_limits_at_zero_are_off_and_send_no_fields(
-        self,
-        tenant: Tenant,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        engine: AsyncEngine,
+        self, tenant: Tenant, app_with: AppWith
     ) -> None:
         [token] = await issued_tokens(tenant)
-        app = guarded_app(sessionmaker, engine, limited(per_ip=0, per_token=0))
+        app = app_with(limited(per_ip=0, per_token=0))
 
         async with visitor(app) as client:
             answers = [await client.get(PUBLIC, headers=bearer(token)) for _ in range(3)]
@@ -195,13 +172,8 @@ class TestPublicCallsRateLimit:
         assert [r.status_code for r in answers] == [200, 200, 200]
         assert not {"ratelimit", "ratelimit-policy"} & set(answers[-1].headers)
 
-    async def test_other_paths_are_not_limited(
-        self,
-        tenant: Tenant,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        engine: AsyncEngine,
-    ) -> None:
-        app = guarded_app(sessionmaker, engine, limited(per_ip=1, per_token=1))
+    async def test_other_paths_are_not_limited(self, tenant: Tenant, app_with: AppWith) -> None:
+        app = app_with(limited(per_ip=1, per_token=1))
 
         async with visitor(app) as client:
             answers = [
@@ -212,98 +184,15 @@ class TestPublicCallsRateLimit:
         assert "ratelimit" not in answers[-1].headers
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def two_workers(
-    database_url: str,
-) -> AsyncIterator[tuple[list[AsyncEngine], str, str]]:
-    """Two engines as two processes have them, and an address and token no other test uses;
-    their counters commit for real, so they are deleted afterwards."""
-    settings = Settings()
-    engines = [create_engine(database_url, settings, application_name="nps-api") for _ in "ab"]
-    address = f"192.0.2.{uuid.uuid4().int % 250 + 1}"
-    token = guess()
-    yield engines, address, token
-    async with session_scope(create_sessionmaker(engines[0])) as session:
-        keys = [f"ip:{address}", token_key(hash_token(token))]
-        await session.execute(delete(RateLimitWindow).where(RateLimitWindow.key.in_(keys)))
-    for engine in engines:
-        await engine.dispose()
-
-
-class TestSharedAcrossWorkers:
-    async def test_two_app_instances_count_into_the_same_windows(
-        self, two_workers: tuple[list[AsyncEngine], str, str]
-    ) -> None:
-        engines, address, token = two_workers
-        apps = []
-        for engine in engines:
-            # The production counters: an autocommit connection of each process's own engine.
-            app = build_app(create_sessionmaker(engine), engine, settings=limited(per_ip=3))
-            counters = counters_on(engine)
-            app.dependency_overrides[counters_of] = lambda scope, counters=counters: counters
-            apps.append(app)
-
-        async with visitor(apps[0], address=address) as a, visitor(apps[1], address=address) as b:
-            answers = [
-                await a.get(PUBLIC, headers=bearer(token)),
-                await b.get(PUBLIC, headers=bearer(token)),
-                await a.get(PUBLIC, headers=bearer(token)),
-                await b.get(PUBLIC, headers=bearer(token)),
-            ]
-
-        assert [r.status_code for r in answers] == [401, 401, 401, 429]
-        # Each process saw the other's calls: the address's count went on across them.
-        assert [r.headers["ratelimit"].split(";t=")[0] for r in answers] == [
-            '"ip";r=2',
-            '"ip";r=1',
-            '"ip";r=0',
-            '"ip";r=0',
-        ]
-
-
-class TestPurge:
-    async def test_the_periodic_task_deletes_windows_that_ended_a_window_ago(
-        self, sessionmaker: async_sessionmaker[AsyncSession]
-    ) -> None:
-        now = datetime.now(UTC)
-        settings = limited(window=60)
-        starts = {
-            "gone": now - timedelta(minutes=10),
-            "ended-just-now": now - timedelta(seconds=90),
-            "current": now - timedelta(seconds=10),
-        }
-        async with session_scope(sessionmaker) as session:
-            session.add_all(
-                RateLimitWindow(key=f"ip:{name}", window_start=start, hits=1)
-                for name, start in starts.items()
-            )
-        async with session_scope(sessionmaker) as session:
-            await purge_old_windows(
-                JobContext(
-                    session=session,
-                    settings=settings,
-                    job_id=1,
-                    workspace_id=None,
-                    payload={},
-                    attempt=1,
-                )
-            )
-        async with session_scope(sessionmaker) as session:
-            left = await session.scalars(
-                select(RateLimitWindow.key).where(RateLimitWindow.key.like("ip:%"))
-            )
-            assert sorted(left) == ["ip:current", "ip:ended-just-now"]
-
-
 class TestDatabaseAway:
     async def test_the_guard_answers_503_and_lets_nothing_through(
-        self, tenant: Tenant, sessionmaker: async_sessionmaker[AsyncSession], engine: AsyncEngine
+        self, tenant: Tenant, app_with: AppWith
     ) -> None:
         [token] = await issued_tokens(tenant)
         nowhere = create_async_engine(
             "postgresql+asyncpg://nobody@127.0.0.1:1/none", connect_args={"timeout": 2}
         )
-        app = guarded_app(sessionmaker, engine, limited())
+        app = app_with(limited())
         counters = counters_on(nowhere)
         app.dependency_overrides[counters_of] = lambda scope: counters
         try:
