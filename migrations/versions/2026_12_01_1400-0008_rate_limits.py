@@ -1,6 +1,7 @@
-"""rate limits of the public calls (an UNLOGGED table of fixed-window counters and the function
-that counts a request), and the index that answers a CORS preflight: which workspaces list an
-origin in allowed_origins
+"""rate limits of the public calls (window counters, rate_limit_tally), allowed-origins index
+
+An UNLOGGED table of fixed-window counters, the function that counts a request, and the index
+that answers a CORS preflight (which workspaces list an origin in allowed_origins).
 
 rate_limit_tally does in one call what app.services.rate_limits.tally needs: count the client
 IP's window, then the token's (only while the IP is within its quota), and say whether the
