@@ -3,6 +3,7 @@
 import logging
 import socket
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -92,6 +93,46 @@ class ExternalIdConflict(Conflict):
 
     def body(self) -> dict[str, Any]:
         return {**super().body(), "response_id": self.response_id}
+
+
+def rfc3339(moment: datetime) -> str:
+    """An instant as the API writes it: RFC 3339 in UTC with `Z`."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class AlreadyAnswered(Conflict):
+    """The invitation was answered already: names when, and the response it recorded."""
+
+    slug, title = "already-answered", "Already answered"
+
+    def __init__(self, detail: str, *, answered_at: datetime, response_id: Any) -> None:
+        super().__init__(detail)
+        self.answered_at = answered_at
+        self.response_id = None if response_id is None else str(response_id)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            **super().body(),
+            "answered_at": rfc3339(self.answered_at),
+            "response_id": self.response_id,
+        }
+
+
+class NotAnswered(Conflict):
+    slug, title = "not-answered", "Not answered yet"
+
+
+class EditWindowClosed(Conflict):
+    """An answer may be edited for a while after it was given; this one no longer."""
+
+    slug, title = "edit-window-closed", "Edit window closed"
+
+    def __init__(self, detail: str, *, editable_until: datetime) -> None:
+        super().__init__(detail)
+        self.editable_until = editable_until
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), "editable_until": rfc3339(self.editable_until)}
 
 
 class PayloadTooLarge(ProblemError):

@@ -16,6 +16,7 @@ from app.api import (
     movements,
     nps,
     public,
+    rates,
     responses,
     surveys,
     trend,
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         surveys,
         workspace_api,
         invitations,
+        rates,
         public,
     ):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)

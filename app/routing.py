@@ -10,8 +10,8 @@ middleware built from the app's own routes, answers before the router does:
 - a path is the union of every route whose path matches and whose path parameters are valid
   (else every route whose path matches): a method none of them has is 405 with an `Allow`
   header listing them all, never 404 or 422;
-- HEAD is served wherever GET is (the GET answer without its body), OPTIONS everywhere
-  (204 with `Allow`);
+- HEAD is served wherever GET is (the GET answer without its body; the handler can tell by
+  `sent_method`), OPTIONS everywhere (204 with `Allow`);
 - a query parameter that the chosen route does not declare, directly or through any nested
   dependency, is a 422 naming it (with the closest known name when one is close), and so is a
   single-valued parameter given more than once.
@@ -35,6 +35,16 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import ProblemError, Unprocessable, field_error, problem_response
+
+# Where the gate keeps the method the client sent when it serves a HEAD as a GET, so a handler
+# can leave out what only a real GET should do (app.api.deps.HeadRequest).
+SENT_METHOD = "nps.sent_method"
+
+
+def sent_method(scope: Scope) -> str:
+    """The request's method as the client sent it (HEAD, where the route sees GET)."""
+    method: str = scope.get(SENT_METHOD, scope["method"])
+    return method
 
 
 class MethodNotAllowed(ProblemError):
@@ -165,7 +175,9 @@ class RouteGate:
             )
             return
         if head:
-            await self.app({**scope, "method": "GET"}, receive, _without_body(send))
+            await self.app(
+                {**scope, "method": "GET", SENT_METHOD: "HEAD"}, receive, _without_body(send)
+            )
             return
         await self.app(scope, receive, send)
 

@@ -17,8 +17,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.deps import utcnow
 from app.db import SessionDep
-from app.errors import Forbidden, Gone, Unauthorized
+from app.errors import Forbidden, Unauthorized
 from app.models import InvitationChannel, InvitationStatus, Scope
+from app.services.answers import ensure_live
 from app.services.invitation_tokens import is_invitation_token
 from app.services.invitations import effective_status, invitation_by_token
 from app.services.keys import authenticate, granted
@@ -125,7 +126,8 @@ def authenticator(
     return check
 
 
-AnySubject = Annotated[ApiKeySubject, Depends(authenticator((ApiKeySubject,)))]
+api_key = authenticator((ApiKeySubject,))
+AnySubject = Annotated[ApiKeySubject, Depends(api_key)]
 ReadAuth = Annotated[
     ApiKeySubject, Depends(authenticator((ApiKeySubject,), scopes=frozenset({Scope.READ})))
 ]
@@ -137,13 +139,14 @@ AdminAuth = Annotated[
 ]
 
 
-async def _live_invitation(
-    subject: Annotated[InvitationSubject, Depends(authenticator((InvitationSubject,)))],
-) -> InvitationSubject:
+# A known invitation token, whatever its invitation's status (unsubscribing from an old email).
+KnownInvitationAuth = Annotated[InvitationSubject, Depends(authenticator((InvitationSubject,)))]
+
+
+async def live_invitation(subject: KnownInvitationAuth) -> InvitationSubject:
     """An invitation token whose invitation can still be acted on: expired or revoked is 410."""
-    if subject.status in (InvitationStatus.EXPIRED, InvitationStatus.REVOKED):
-        raise Gone(f"this invitation is {subject.status.value}; it can no longer be answered")
+    ensure_live(subject.status)
     return subject
 
 
-PublicAuth = Annotated[InvitationSubject, Depends(_live_invitation)]
+PublicAuth = Annotated[InvitationSubject, Depends(live_invitation)]

@@ -4,12 +4,14 @@ from fastapi import APIRouter
 
 from app.api.accounts import AccountId
 from app.api.auth import ReadAuth
+from app.api.deps import utcnow
 from app.api.score_params import Text, WindowDep
 from app.db import ReadSessionDep
 from app.presenters.coverage import account_coverage_read, coverage_read
 from app.schemas.coverage import AccountCoverageReport, CoverageReport
 from app.services import accounts
 from app.services.coverage import account_coverage, portfolio_coverage
+from app.services.rates import last_invitations
 from app.services.selection import Filters
 
 router = APIRouter(prefix="/v1", tags=["coverage"])
@@ -31,7 +33,10 @@ async def get_account_coverage(
     await accounts.get_account(session, auth.workspace_id, account_id)
     window = requested.resolve()
     found = await account_coverage(session, auth.workspace_id, account_id, window=window)
-    return account_coverage_read(account_id, window, found)
+    invited = await last_invitations(
+        session, auth.workspace_id, account_id, before=window.end, now=utcnow()
+    )
+    return account_coverage_read(account_id, window, found, invited)
 
 
 @router.get("/coverage", response_model=CoverageReport, operation_id="get_coverage")

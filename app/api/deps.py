@@ -11,6 +11,7 @@ from pydantic import BeforeValidator
 
 from app.config import Settings
 from app.pagination import MAX_LIMIT
+from app.routing import sent_method
 from app.schemas import Timestamp
 
 
@@ -25,6 +26,14 @@ async def get_app_settings(request: Request) -> Settings:
 
 
 AppSettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def is_head(request: Request) -> bool:
+    """A HEAD served as this GET (app.routing): skip what only a real GET should do."""
+    return sent_method(request.scope) == "HEAD"
+
+
+HeadRequest = Annotated[bool, Depends(is_head)]
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")]
 

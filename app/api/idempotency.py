@@ -8,6 +8,7 @@ instead of a second execution; once the first commits, a retry finds its record 
 import hashlib
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -17,9 +18,10 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.auth import AnySubject
+from app.api.auth import Subject, api_key, live_invitation
 from app.api.deps import AppSettingsDep, utcnow
 from app.canonical import canonical_json
+from app.config import Settings
 from app.db import SessionDep
 from app.errors import (
     PROBLEM_JSON,
@@ -93,18 +95,35 @@ class Idempotency:
         return HttpResponse(body, status_code=status_code, media_type="application/json")
 
 
-async def get_idempotency(
+def idempotency_for(
+    authenticate: Callable[..., Awaitable[Subject]],
+) -> Callable[..., Awaitable[Idempotency]]:
+    """The Idempotency-Key dependency of routes whose caller `authenticate` admits."""
+
+    async def get_idempotency(
+        request: Request,
+        session: SessionDep,
+        subject: Annotated[Subject, Depends(authenticate)],
+        settings: AppSettingsDep,
+        key: Annotated[
+            str | None,
+            Header(
+                alias=HEADER,
+                description="makes a retry safe: the same key and body return the stored result",
+            ),
+        ] = None,
+    ) -> Idempotency:
+        return await _idempotency(request, session, subject, settings, key)
+
+    return get_idempotency
+
+
+async def _idempotency(
     request: Request,
-    session: SessionDep,
-    subject: AnySubject,
-    settings: AppSettingsDep,
-    key: Annotated[
-        str | None,
-        Header(
-            alias=HEADER,
-            description="makes a retry safe: the same key and body return the stored result",
-        ),
-    ] = None,
+    session: AsyncSession,
+    subject: Subject,
+    settings: Settings,
+    key: str | None,
 ) -> Idempotency:
     body = await request.body()
     fingerprint = _fingerprint(request, body)
@@ -148,7 +167,9 @@ async def get_idempotency(
     return Idempotency(session, subject.workspace_id, key, fingerprint)
 
 
-IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]
+IdempotencyDep = Annotated[Idempotency, Depends(idempotency_for(api_key))]
+# The public calls: keys kept per invitation (InvitationSubject.idempotency_key).
+PublicIdempotencyDep = Annotated[Idempotency, Depends(idempotency_for(live_invitation))]
 
 
 def install_replay_handler(app: FastAPI) -> None:

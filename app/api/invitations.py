@@ -18,7 +18,7 @@ from app.errors import Conflict
 from app.models import InvitationStatus
 from app.pagination import DEFAULT_LIMIT
 from app.presenters.invitations import batch_result, invitation_created, invitation_read
-from app.schemas import ID_PATTERN, Page, Timestamp, problem_doc
+from app.schemas import ID_PATTERN, SURVEY_ID_PATTERN, Page, Timestamp, problem_doc
 from app.schemas.invitations import (
     InvitationBatch,
     InvitationBatchResult,
@@ -134,7 +134,7 @@ async def list_invitations(
     status: Annotated[
         InvitationStatus | None, Query(description="as read: expired includes lapsed open ones")
     ] = None,
-    survey: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    survey: Annotated[str | None, Query(pattern=SURVEY_ID_PATTERN)] = None,
     account_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     stakeholder_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     from_: Annotated[

@@ -3,36 +3,132 @@
 Each acts only on the token's own invitation.
 """
 
-from fastapi import APIRouter
+from typing import Any
 
-from app.api.auth import PublicAuth
-from app.api.deps import utcnow
+from fastapi import APIRouter
+from fastapi import Response as HttpResponse
+
+from app.api.auth import KnownInvitationAuth, PublicAuth
+from app.api.deps import HeadRequest, utcnow
+from app.api.idempotency import PublicIdempotencyDep
 from app.db import SessionDep
-from app.presenters.invitations import public_invitation
+from app.presenters.invitations import public_answer, public_invitation
 from app.schemas import problem_doc
-from app.schemas.invitations import PublicInvitationRead
-from app.services import invitations, surveys
+from app.schemas.invitations import (
+    PublicAnswer,
+    PublicAnswerPatch,
+    PublicAnswerRead,
+    PublicInvitationRead,
+)
+from app.services import answers, invitations, surveys
 
 router = APIRouter(prefix="/v1/public", tags=["public"])
+
+TOKEN_DOC: dict[int | str, dict[str, Any]] = {
+    401: problem_doc("Missing, unknown or malformed invitation token"),
+    403: problem_doc("An API key: the public calls accept only an invitation token"),
+}
+LIVE_DOC: dict[int | str, dict[str, Any]] = {
+    **TOKEN_DOC,
+    410: problem_doc("The invitation expired or was revoked"),
+}
+ANSWERED_DOC = (
+    "type /problems/already-answered: the invitation was answered (`answered_at` and "
+    "`response_id` name the answer)"
+)
 
 
 @router.get(
     "/invitation",
     response_model=PublicInvitationRead,
-    responses={
-        401: problem_doc("Missing, unknown or malformed invitation token"),
-        403: problem_doc("An API key: the public calls accept only an invitation token"),
-        410: problem_doc("The invitation expired or was revoked"),
-    },
+    responses=LIVE_DOC,
     operation_id="get_public_invitation",
 )
-async def get_public_invitation(session: SessionDep, auth: PublicAuth) -> PublicInvitationRead:
-    """What to show the invited person; marks an issued invitation opened."""
+async def get_public_invitation(
+    session: SessionDep, auth: PublicAuth, head: HeadRequest
+) -> PublicInvitationRead:
+    """What to show the invited person (and their answer once given); marks it opened."""
     now = utcnow()
+    # A HEAD is no visit: link checkers send them.
     invitation, name, role = await invitations.open_invitation(
-        session, auth.workspace_id, auth.invitation_id, now=now
+        session, auth.workspace_id, auth.invitation_id, now=now, mark_opened=not head
     )
     definition = await surveys.find_definition(session, auth.workspace_id, invitation.survey)
     company = await surveys.company_name(session, auth.workspace_id)
     texts = surveys.texts_for(definition, role=role, locale=invitation.locale, company=company)
-    return public_invitation(invitation, name, now, company=company, texts=texts)
+    given = await answers.given_answer(session, auth.workspace_id, invitation)
+    return public_invitation(invitation, name, now, company=company, texts=texts, answer=given)
+
+
+@router.post(
+    "/answers",
+    response_model=PublicAnswerRead,
+    status_code=201,
+    responses={
+        **LIVE_DOC,
+        409: problem_doc(
+            f"{ANSWERED_DOC}; or a request with the same Idempotency-Key is still in progress "
+            "(`Retry-After`)",
+            retry_after=True,
+        ),
+        422: problem_doc(
+            "Invalid body (a score that is not an integer 0-10, an attribute out of the "
+            "survey's scale): nothing is stored; or an Idempotency-Key reused with another body"
+        ),
+    },
+    operation_id="create_public_answer",
+)
+async def create_public_answer(
+    body: PublicAnswer, session: SessionDep, auth: PublicAuth, idempotency: PublicIdempotencyDep
+) -> HttpResponse:
+    """Answer the invitation: records one response (201); a second answer is a 409."""
+    answered = await answers.answer(
+        session, auth.workspace_id, auth.invitation_id, body, now=utcnow()
+    )
+    return idempotency.respond(public_answer(answered), 201)
+
+
+@router.patch(
+    "/answers",
+    response_model=PublicAnswerRead,
+    responses={
+        **LIVE_DOC,
+        409: problem_doc(
+            "type /problems/edit-window-closed: more than 30 minutes since the answer "
+            "(`editable_until` says when it closed); type /problems/not-answered: nothing to "
+            "edit yet"
+        ),
+        422: problem_doc("Invalid body, or an attribute out of the survey's scale"),
+    },
+    operation_id="update_public_answer",
+)
+async def update_public_answer(
+    body: PublicAnswerPatch, session: SessionDep, auth: PublicAuth
+) -> PublicAnswerRead:
+    """Change the answer's comment or attributes, for 30 minutes after answering."""
+    answered = await answers.edit_answer(
+        session, auth.workspace_id, auth.invitation_id, body, now=utcnow()
+    )
+    return public_answer(answered)
+
+
+@router.post(
+    "/dismissals",
+    status_code=204,
+    responses={**LIVE_DOC, 409: problem_doc(ANSWERED_DOC)},
+    operation_id="create_public_dismissal",
+)
+async def create_public_dismissal(session: SessionDep, auth: PublicAuth) -> None:
+    """Dismiss the invitation ("not now"); dismissing again changes nothing."""
+    await answers.dismiss(session, auth.workspace_id, auth.invitation_id, now=utcnow())
+
+
+@router.post(
+    "/unsubscribe",
+    status_code=204,
+    responses=TOKEN_DOC,
+    operation_id="create_public_unsubscribe",
+)
+async def create_public_unsubscribe(session: SessionDep, auth: KnownInvitationAuth) -> None:
+    """Never invite this person again, from any invitation of theirs, even an old one."""
+    await answers.unsubscribe(session, auth.workspace_id, auth.invitation_id, now=utcnow())

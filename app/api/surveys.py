@@ -11,14 +11,18 @@ from app.api.deps import Cursor, Limit, UpdatedSince
 from app.db import ReadSessionDep, SessionDep
 from app.pagination import DEFAULT_LIMIT
 from app.presenters.surveys import survey_read
-from app.schemas import ID_PATTERN, Page
+from app.schemas import SURVEY_ID_PATTERN, Page
 from app.schemas.surveys import SurveyDefinition, SurveyRead
 from app.services import surveys
 
 router = APIRouter(prefix="/v1", tags=["surveys"])
 
 SurveyId = Annotated[
-    str, Path(pattern=ID_PATTERN, description="the survey id responses name in `survey`")
+    str,
+    Path(
+        pattern=SURVEY_ID_PATTERN,
+        description="the survey id responses name in `survey`: 1-100 of A-Za-z0-9._:@-",
+    ),
 ]
 
 

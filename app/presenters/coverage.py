@@ -1,14 +1,17 @@
 """Coverage schemas from app.services.coverage's values."""
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from decimal import Decimal
 
+from app.models import Invitation, InvitationStatus
 from app.schemas.coverage import (
     AccountCoverageReport,
     AccountShare,
     CoverageReport,
     DepartmentCoverage,
     JobLevelCoverage,
+    LastInvitationRead,
     RevenueShare,
     RoleCoverage,
     SilentRole,
@@ -24,8 +27,21 @@ def _pct(part: int | Decimal, total: int | Decimal) -> float | None:
 
 
 def account_coverage_read(
-    account_id: str, window: Window, found: AccountCoverage
+    account_id: str,
+    window: Window,
+    found: AccountCoverage,
+    invited: Mapping[str, tuple[Invitation, InvitationStatus]],
 ) -> AccountCoverageReport:
+    """`invited`: each stakeholder's last invitation and its status now, by stakeholder id
+    (absent: never invited)."""
+
+    def last(stakeholder_id: str) -> LastInvitationRead | None:
+        if stakeholder_id not in invited:
+            return None
+        invitation, status = invited[stakeholder_id]
+        # The stored status, replaced by the one it reads as now (expiry applied).
+        return LastInvitationRead.model_validate(invitation).model_copy(update={"status": status})
+
     return AccountCoverageReport(
         account_id=account_id,
         from_=window.start,
@@ -42,7 +58,10 @@ def account_coverage_read(
             SilentRole(role=r, registered=g.registered, last_answered_at=g.last_answered_at)
             for r, g in found.silent_roles().items()
         ],
-        stakeholder_activity=[StakeholderActivity.model_validate(a) for a in found.activity],
+        stakeholder_activity=[
+            StakeholderActivity(**asdict(a), last_invitation=last(a.stakeholder_id))
+            for a in found.activity
+        ],
     )
 
 

@@ -12,11 +12,13 @@ from app.schemas.invitations import (
     InvitationCreated,
     InvitationItemResult,
     InvitationRead,
+    PublicAnswerRead,
     PublicAttribute,
     PublicInvitationRead,
     PublicTexts,
     Suppression,
 )
+from app.services.answers import Answered
 from app.services.batches import ItemOutcome
 from app.services.invitations import Created, effective_status
 from app.services.surveys import SurveyTexts
@@ -99,6 +101,7 @@ def public_invitation(
     *,
     company: str,
     texts: SurveyTexts,
+    answer: Answered | None,
 ) -> PublicInvitationRead:
     first = stakeholder_name.split()[0] if stakeholder_name and stakeholder_name.split() else None
     return PublicInvitationRead(
@@ -121,4 +124,18 @@ def public_invitation(
                 PublicAttribute(key=a.key, label=a.label, scale=a.scale) for a in texts.attributes
             ],
         ),
+        answer=None if answer is None else public_answer(answer),
+    )
+
+
+def public_answer(answer: Answered) -> PublicAnswerRead:
+    response = answer.response
+    return PublicAnswerRead(
+        id=response.id,
+        invitation_id=answer.invitation.id,
+        score=response.score,
+        comment=response.comment,
+        attributes=response.attributes,
+        answered_at=answer.answered_at,
+        editable_until=answer.editable_until,
     )

@@ -59,7 +59,15 @@ Email = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
 ]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-SURVEY_PATTERN = r"^[A-Za-z0-9._:/-]{1,100}$"
+# A survey id (PUT /v1/surveys/{id}, an invitation's survey): the id alphabet, at most 100
+# characters, so every definable id fits a response's `survey`.
+SURVEY_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,100}$"
+SurveyId = Annotated[
+    str, StringConstraints(pattern=SURVEY_ID_PATTERN), AfterValidator(_not_only_dots)
+]
+# A response's `survey`: every survey id, and (as ever) `/`, which a survey id cannot hold (it
+# would not fit a path), so such a survey works with the defaults only.
+SURVEY_PATTERN = r"^[A-Za-z0-9._:@/-]{1,100}$"
 SurveyKey = Annotated[str, StringConstraints(pattern=SURVEY_PATTERN)]
 # CRM custom fields: any JSON, within the limits of _unstorable below.
 Attributes = Annotated[dict[str, Any], Field(max_length=100)]
@@ -209,6 +217,14 @@ def _unstorable(value: object, path: str, depth: int = 0) -> str | None:
     return None
 
 
+def refuse_null(value: object) -> object:
+    """A patch field's before-validator: it runs only for fields sent, so an omitted field keeps
+    its value and a null one is refused."""
+    if value is None:
+        raise ValueError("cannot be null")
+    return value
+
+
 class Strict(BaseModel):
     """Unknown fields are refused so a typo is an error, not silently dropped data."""
 
@@ -276,7 +292,18 @@ class Problem(BaseModel):
     response_id: uuid.UUID | None = Field(
         default=None,
         exclude_if=_absent,
-        description="/problems/external-id-conflict: the stored response with that external_id",
+        description="/problems/external-id-conflict: the stored response with that "
+        "external_id; /problems/already-answered: the response the invitation recorded",
+    )
+    answered_at: datetime | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="/problems/already-answered: when the invitation was answered",
+    )
+    editable_until: datetime | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="/problems/edit-window-closed: until when the answer could be edited",
     )
     violated_policies: list[str] | None = Field(
         default=None,

@@ -1,10 +1,11 @@
 """Coverage: who at an account was heard from, and which share of the portfolio answered."""
 
+import uuid
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from app.models import JobLevel, Role
+from app.models import InvitationChannel, InvitationStatus, JobLevel, Role
 from app.schemas.base import Money
 
 # Coverage of one account
@@ -42,9 +43,27 @@ class SilentRole(BaseModel):
     last_answered_at: datetime | None
 
 
-class StakeholderActivity(BaseModel):
+class LastInvitationRead(BaseModel):
+    """A stakeholder's latest invitation created before `to` (suppressed ones were not sent)."""
+
     model_config = ConfigDict(from_attributes=True)
 
+    id: uuid.UUID
+    survey: str
+    channel: InvitationChannel
+    status: InvitationStatus = Field(
+        description="its status now, as GET /v1/invitations/{id} shows it (an open one past "
+        "expires_at is expired)"
+    )
+    created_at: datetime
+    expires_at: datetime | None
+    opened_at: datetime | None
+    answered_at: datetime | None
+    dismissed_at: datetime | None
+    revoked_at: datetime | None
+
+
+class StakeholderActivity(BaseModel):
     stakeholder_id: str
     name: str | None
     role: Role
@@ -52,6 +71,9 @@ class StakeholderActivity(BaseModel):
     department: str | None
     last_answered_at: datetime | None
     answered_in_window: bool
+    last_invitation: LastInvitationRead | None = Field(
+        description="the latest invitation sent to them before `to`; null: none"
+    )
 
 
 def _group(
@@ -105,6 +127,18 @@ ACCOUNT_COVERAGE_REPORT_EXAMPLE: JsonValue = {
             "department": "Engineering",
             "last_answered_at": "2026-10-01T12:00:00Z",
             "answered_in_window": True,
+            "last_invitation": {
+                "id": "0b5e5f4e-8a39-4d6b-9c43-2f1f5a7e9d21",
+                "survey": "relationship-2026",
+                "channel": "email",
+                "status": "answered",
+                "created_at": "2026-09-28T08:00:00Z",
+                "expires_at": "2026-10-28T08:00:00Z",
+                "opened_at": "2026-10-01T11:58:00Z",
+                "answered_at": "2026-10-01T12:00:00Z",
+                "dismissed_at": None,
+                "revoked_at": None,
+            },
         },
         {
             "stakeholder_id": "dana@acme.example",
@@ -114,6 +148,7 @@ ACCOUNT_COVERAGE_REPORT_EXAMPLE: JsonValue = {
             "department": "Engineering",
             "last_answered_at": "2025-02-10T09:00:00Z",
             "answered_in_window": False,
+            "last_invitation": None,
         },
     ],
 }

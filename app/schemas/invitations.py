@@ -4,10 +4,27 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from app.models import InvitationChannel, InvitationStatus
-from app.schemas.base import ClientId, DocumentedAs, ItemResult, Strict, Timestamp
+from app.schemas.base import (
+    ClientId,
+    DocumentedAs,
+    Drivers,
+    ItemResult,
+    Strict,
+    SurveyId,
+    Timestamp,
+    refuse_null,
+)
+from app.schemas.responses import Comment, Score
 
 # BCP 47 language tags in their common shape: a language, then subtags (de, de-CH, zh-Hant-TW).
 LOCALE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
@@ -24,7 +41,7 @@ class InvitationCreate(Strict):
     )
 
     stakeholder_id: ClientId = Field(description="a stakeholder of the workspace")
-    survey: ClientId = Field(description="the survey id; it needs no definition")
+    survey: SurveyId = Field(description="the survey id; it needs no definition")
     channel: InvitationChannel
     expires_at: Timestamp | None = Field(
         default=None, description="default: 30 days from now; at most 180 days ahead"
@@ -113,6 +130,57 @@ class PublicTexts(BaseModel):
     attributes: list[PublicAttribute] = Field(description="the experience attributes to rate")
 
 
+class PublicAnswer(Strict):
+    """The invited person's answer: recorded as a response of their stakeholder, to the
+    invitation's survey, by its channel."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"score": 9, "comment": "Support is quick", "attributes": {"support": 5}}]
+        }
+    )
+
+    score: Score = Field(description="an integer 0-10; booleans, decimals and strings are refused")
+    comment: Comment | None = None
+    attributes: Drivers = Field(
+        default_factory=dict,
+        description='ratings of the survey\'s attributes, e.g. {"support": 4}: flat scalar values',
+    )
+
+
+class PublicAnswerPatch(Strict):
+    """A change to the comment or the attributes, while the answer can still be edited."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"comment": "Support is quick, onboarding was slow"}]}
+    )
+
+    comment: Comment | None = Field(default=None, description="null clears the comment")
+    attributes: Annotated[Drivers | None, BeforeValidator(refuse_null)] = Field(
+        default=None, description="replaces the ratings as a whole; {} clears them"
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> "PublicAnswerPatch":
+        if not self.model_fields_set:
+            raise ValueError("send at least one of comment, attributes")
+        return self
+
+
+class PublicAnswerRead(BaseModel):
+    """An invitation's answer as its person sees it."""
+
+    id: uuid.UUID = Field(description="the response recorded (GET /v1/responses/{id})")
+    invitation_id: uuid.UUID
+    score: int
+    comment: str | None
+    attributes: dict[str, Any]
+    answered_at: datetime
+    editable_until: datetime = Field(
+        description="until when PATCH /v1/public/answers may change the comment and attributes"
+    )
+
+
 class PublicInvitationRead(BaseModel):
     """What the hosted page or the widget shows the invited person."""
 
@@ -125,3 +193,6 @@ class PublicInvitationRead(BaseModel):
     expires_at: datetime | None
     company: str = Field(description="the company the survey asks about")
     texts: PublicTexts
+    answer: PublicAnswerRead | None = Field(
+        description="the answer once given (status answered), else null"
+    )

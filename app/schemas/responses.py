@@ -24,6 +24,7 @@ from app.schemas.base import (
     Strict,
     SurveyKey,
     Timestamp,
+    refuse_null,
 )
 from app.schemas.registry import StakeholderInline
 from app.scoring import SCORE_MAX, SCORE_MIN, Category
@@ -145,13 +146,7 @@ class ResponsePatch(Strict):
         description="why: required with `excluded`: true, and refused without `excluded`",
     )
 
-    @field_validator(*_NOT_NULL, mode="before")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        # Runs only for fields sent: an omitted field keeps its value, a null one is refused.
-        if value is None:
-            raise ValueError("cannot be null")
-        return value
+    _not_null = field_validator(*_NOT_NULL, mode="before")(refuse_null)
 
     @model_validator(mode="after")
     def _coherent(self) -> "ResponsePatch":

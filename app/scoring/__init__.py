@@ -1,4 +1,5 @@
-"""Pure NPS math: classification, tallies, intervals, tests of change, weights, display rounding.
+"""Pure NPS math: classification, tallies, intervals, tests of change, weights, display rounding,
+and response rates with their Wilson interval.
 
 Standard library only, so SQL and services can import the thresholds without extra dependencies;
 everything is imported from here (`from app.scoring import Tally`).
@@ -26,6 +27,7 @@ from app.scoring.core import (
     round_half_away,
     z_value,
 )
+from app.scoring.rates import rate, wilson_interval
 from app.scoring.weighted import WeightedTally, compare_weighted, weighted_interval
 
 __all__ = [
@@ -50,8 +52,10 @@ __all__ = [
     "compare_weighted",
     "confidence_interval",
     "precision",
+    "rate",
     "rises",
     "round_half_away",
     "weighted_interval",
+    "wilson_interval",
     "z_value",
 ]

@@ -47,6 +47,17 @@ _LOCK = text(
 ).bindparams(bindparam("keys", type_=ARRAY(String)))
 
 
+def _person_key(workspace_id: uuid.UUID, stakeholder_id: str) -> str:
+    return f"invite:{workspace_id}:{stakeholder_id}"
+
+
+async def lock_invitees(
+    session: AsyncSession, workspace_id: uuid.UUID, stakeholder_ids: Sequence[str]
+) -> None:
+    """The per-stakeholder lock issuing takes, for another writer of the facts the rules read."""
+    await session.execute(_LOCK, {"keys": [_person_key(workspace_id, s) for s in stakeholder_ids]})
+
+
 @dataclass(frozen=True, slots=True)
 class Created:
     """A stored invitation and its token (None when a fatigue rule suppressed it)."""
@@ -66,8 +77,8 @@ def effective_status(invitation: Invitation, now: datetime) -> InvitationStatus:
     return InvitationStatus(invitation.status)
 
 
-def _status_column(now: datetime) -> ColumnElement[str]:
-    """effective_status in SQL, so list filters and reads agree."""
+def status_column(now: datetime) -> ColumnElement[str]:
+    """effective_status in SQL, so list filters, reads and response rates agree."""
     return case(
         (
             and_(Invitation.status.in_(OPEN), Invitation.expires_at <= now),
@@ -197,7 +208,7 @@ async def issue_invitations(
         return out
     people = {item.stakeholder_id for _, item, _ in valid}
     pairs = {(accounts[item.stakeholder_id], item.survey) for _, item, _ in valid}
-    keys = [f"invite:{workspace_id}:{p}" for p in people]
+    keys = [_person_key(workspace_id, p) for p in people]
     if rules.max_per_account is not None:
         keys += [f"invite-account:{workspace_id}:{a}:{s}" for a, s in pairs]
     await session.execute(_LOCK, {"keys": keys})
@@ -293,7 +304,7 @@ async def list_invitations(
     if updated_since is not None:
         query = query.where(Invitation.updated_at >= updated_since)
     if status is not None:
-        query = query.where(_status_column(now) == status.value)
+        query = query.where(status_column(now) == status.value)
     if survey is not None:
         query = query.where(Invitation.survey == survey)
     if account_id is not None:
@@ -320,7 +331,11 @@ async def get_invitation(
     query = select(Invitation).where(
         Invitation.workspace_id == workspace_id, Invitation.id == invitation_id
     )
-    found = await session.scalar(query.with_for_update() if lock else query)
+    if lock:
+        # Read again under the lock: the token's lookup loaded this row before another request
+        # may have changed it.
+        query = query.with_for_update().execution_options(populate_existing=True)
+    found = await session.scalar(query)
     if found is None:
         raise NotFound(f"no invitation {invitation_id} in this workspace")
     return found
@@ -358,13 +373,20 @@ async def invitation_by_token(session: AsyncSession, raw: str) -> Invitation | N
 
 
 async def open_invitation(
-    session: AsyncSession, workspace_id: uuid.UUID, invitation_id: uuid.UUID, *, now: datetime
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    invitation_id: uuid.UUID,
+    *,
+    now: datetime,
+    mark_opened: bool = True,
 ) -> tuple[Invitation, str | None, Role | None]:
-    """The invitation, marked opened when it was issued (only then), and the stakeholder's name
-    and role (the role picks the survey's question)."""
-    invitation = await get_invitation(session, workspace_id, invitation_id, lock=True)
-    if invitation.status == InvitationStatus.ISSUED and effective_status(invitation, now) == (
-        InvitationStatus.ISSUED
+    """The invitation, marked opened when it was issued (only then, and only if `mark_opened`),
+    and the stakeholder's name and role (the role picks the survey's question)."""
+    invitation = await get_invitation(session, workspace_id, invitation_id, lock=mark_opened)
+    if (
+        mark_opened
+        and invitation.status == InvitationStatus.ISSUED
+        and effective_status(invitation, now) == InvitationStatus.ISSUED
     ):
         stamp = await session.scalar(select(func.now()))
         invitation.status = InvitationStatus.OPENED.value

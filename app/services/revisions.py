@@ -8,12 +8,13 @@ follow by applying its `to`s in order.
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.errors import rfc3339
 from app.models import ResponseRevision, SurveyResponse
 from app.pagination import decode_key, encode_key
 from app.services.responses import get_response
@@ -26,7 +27,7 @@ def to_wire(field: str, value: Any) -> Any:
     """A field's value as kept in a revision's JSON: instants as RFC 3339 in UTC."""
     if field == "submitted_at":
         assert isinstance(value, datetime)
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return rfc3339(value)
     return value
 
 

@@ -1,7 +1,7 @@
 """GET /v1/accounts/{id}/coverage and GET /v1/coverage: who was heard from, and how much of the
 portfolio."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -12,8 +12,9 @@ from app.models import Scope
 from app.services.coverage import decision_maker_answered, last_answered_by_account
 from app.services.selection import Window
 from tests.support.api import put_account, put_stakeholder, report, respond
-from tests.support.clock import END, START, WINDOW, at, stamp_at
+from tests.support.clock import END, START, WINDOW, at, stamp, stamp_at
 from tests.support.harness import MakeTenant, Tenant
+from tests.support.invitations import add_invitation
 from tests.support.problems import error_locs, problem
 
 ROLES = ("decision_maker", "influencer", "user", "other")
@@ -40,6 +41,7 @@ def activity(
     last: float | None,
     answered: bool,
     name: str | None = None,
+    last_invitation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "stakeholder_id": stakeholder_id,
@@ -49,6 +51,30 @@ def activity(
         "department": department,
         "last_answered_at": None if last is None else stamp_at(last),
         "answered_in_window": answered,
+        "last_invitation": last_invitation,
+    }
+
+
+def invitation_shown(
+    invitation_id: str,
+    created: float,
+    status: str,
+    *,
+    survey: str = "relationship",
+    channel: str = "email",
+    expires_at: datetime | None = None,
+    **stamps: float,
+) -> dict[str, Any]:
+    """A last_invitation as coverage shows it; `stamps` are days of opened_at, answered_at..."""
+    moments = ("opened_at", "answered_at", "dismissed_at", "revoked_at")
+    return {
+        "id": invitation_id,
+        "survey": survey,
+        "channel": channel,
+        "status": status,
+        "created_at": stamp_at(created),
+        "expires_at": None if expires_at is None else stamp(expires_at),
+        **{m: stamp_at(stamps[m]) if m in stamps else None for m in moments},
     }
 
 
@@ -148,6 +174,63 @@ class TestAccountCoverage:
                 activity("nia", "other", "other", "Procurement", None, False, "Nia"),
             ],
         }
+
+    async def test_each_stakeholders_last_invitation_with_its_status_now(
+        self, tenant: Tenant, seeded: None, make_tenant: MakeTenant
+    ) -> None:
+        """dana: answered one, then a newer one opened and still open; lee: one left to lapse,
+        and a newer one created at `to` (after the window); kim: revoked; max: only a suppressed
+        one (never sent); nia: none, though another workspace invited its own nia."""
+        live = (datetime.now(UTC) + timedelta(days=10)).replace(microsecond=0)
+        lapsed = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0)
+        await add_invitation(tenant, "dana", at(5), status="answered", answered_at=at(6))
+        dana = await add_invitation(
+            tenant,
+            "dana",
+            at(30),
+            channel="link",
+            status="opened",
+            opened_at=at(31),
+            expires_at=live,
+        )
+        lee = await add_invitation(
+            tenant, "lee", at(50), survey="support", status="issued", expires_at=lapsed
+        )
+        await add_invitation(tenant, "lee", END, status="issued", expires_at=live)
+        kim = await add_invitation(
+            tenant, "kim", at(60), channel="widget", status="revoked", revoked_at=at(61)
+        )
+        await add_invitation(tenant, "max", at(70), status="suppressed")
+        other = await make_tenant("other")
+        await other.db.account("acme")
+        await other.db.stakeholder("nia", "acme")
+        await add_invitation(other, "nia", at(10), status="issued", expires_at=live)
+
+        body = await report(tenant.client, "/v1/accounts/acme/coverage")
+
+        shown = {a["stakeholder_id"]: a["last_invitation"] for a in body["stakeholder_activity"]}
+        assert shown == {
+            "dana": invitation_shown(
+                dana, 30, "opened", channel="link", expires_at=live, opened_at=31
+            ),
+            "lee": invitation_shown(lee, 50, "expired", survey="support", expires_at=lapsed),
+            "kim": invitation_shown(kim, 60, "revoked", channel="widget", revoked_at=61),
+            "max": None,
+            "nia": None,
+        }
+
+    async def test_the_last_invitation_is_the_last_before_to(
+        self, tenant: Tenant, seeded: None
+    ) -> None:
+        first = await add_invitation(tenant, "nia", at(10), status="answered", answered_at=at(11))
+        await add_invitation(tenant, "nia", at(40), status="dismissed", dismissed_at=at(41))
+
+        body = await report(
+            tenant.client, "/v1/accounts/acme/coverage", **{"from": stamp_at(0), "to": stamp_at(40)}
+        )
+
+        (nia,) = [a for a in body["stakeholder_activity"] if a["stakeholder_id"] == "nia"]
+        assert nia["last_invitation"] == invitation_shown(first, 10, "answered", answered_at=11)
 
     async def test_a_later_window_hears_other_people(
         self, client: httpx.AsyncClient, seeded: None

@@ -8,14 +8,10 @@ from sqlalchemy import select
 from app.db import session_scope
 from app.models import Invitation
 from tests.support.harness import MakeTenant, Tenant
-from tests.support.invitations import invite, people, set_row
+from tests.support.invitations import answer, bearer, invite, people, set_row
 from tests.support.problems import assert_forbidden, assert_unauthorized, problem
 
 PUBLIC = "/v1/public/invitation"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def public(tenant: Tenant, token: str) -> Any:
@@ -54,6 +50,7 @@ class TestGetPublicInvitation:
             "first_name": "Ada",
             "expires_at": made["expires_at"],
             "company": "tenant-a",
+            "answer": None,
         }
         # No definition: the built-in German texts, the workspace's name as the company.
         assert texts["locale"] == "de"
@@ -93,6 +90,26 @@ class TestGetPublicInvitation:
         texts = body["texts"]
         assert (texts["locale"], texts["question"]) == ("en", "Would you renew with Initrode?")
         assert texts["attributes"] == [{"key": "support", "label": "Support", "scale": 5}]
+
+    async def test_a_head_does_not_open_it(self, tenant: Tenant) -> None:
+        made = await invited(tenant)
+
+        r = await tenant.client.head(PUBLIC, headers=bearer(made["token"]))
+
+        assert (r.status_code, r.content) == (200, b"")
+        row = await stored(tenant)
+        assert (row.status, row.opened_at) == ("issued", None)
+        assert (await public(tenant, made["token"])).json()["status"] == "opened"
+
+    async def test_an_answered_one_shows_its_answer(self, tenant: Tenant) -> None:
+        made = await invited(tenant)
+        given = await answer(tenant.client, made["token"], {"score": 4, "comment": "Slow"})
+
+        body = (await public(tenant, made["token"])).json()
+
+        assert body["status"] == "answered"
+        assert body["answer"] == given
+        assert given["comment"] == "Slow"
 
     async def test_opening_again_keeps_the_first_opened_at(self, tenant: Tenant) -> None:
         made = await invited(tenant)

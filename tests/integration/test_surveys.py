@@ -138,8 +138,26 @@ class TestPutSurvey:
         assert without_stamps(got) == {"id": "nps", **RELATIONSHIP}
 
     async def test_an_id_outside_the_alphabet_is_422(self, tenant: Tenant) -> None:
-        for bad in ("has space", "x" * 129, "caf\u00e9"):
+        for bad in ("has space", "x" * 101, "caf\u00e9"):
             assert_invalid(await tenant.client.put(f"/v1/surveys/{bad}", json={}))
+        assert await get_json(tenant.client, "/v1/surveys") == {"data": [], "next_cursor": None}
+
+    async def test_every_definable_id_names_a_survey_on_responses_and_invitations(
+        self, tenant: Tenant
+    ) -> None:
+        await register_kim(tenant)
+        for survey_id in ("x" * 100, "team@acme.example", "q4:relationship_2026.v-2"):
+            await put_survey(tenant, survey_id, RELATIONSHIP)
+            answer = {"stakeholder_id": "kim", "score": 9, "survey": survey_id}
+
+            refused = {**answer, "attributes": {"support": 6}}
+            assert_invalid(await tenant.client.post("/v1/responses", json=refused))
+            r = await tenant.client.post("/v1/responses", json=answer)
+            assert (r.status_code, r.json()["survey"]) == (201, survey_id), r.text
+            invitation = {"stakeholder_id": "kim", "survey": survey_id, "channel": "link"}
+            r = await tenant.client.post("/v1/invitations", json=invitation)
+            assert r.status_code in (200, 201), r.text
+            assert r.json()["survey"] == survey_id
 
     async def test_a_read_key_is_403_and_stores_nothing(
         self, tenant: Tenant, sessionmaker: async_sessionmaker[AsyncSession]
@@ -317,6 +335,15 @@ class TestCatalogOnResponses:
         )
         assert_invalid(r, ["body", "attributes", "support"])
         assert_not_found(await tenant.client.get("/v1/stakeholders/new"))
+
+    async def test_a_survey_key_with_a_slash_still_records(self, tenant: Tenant) -> None:
+        # No definition can have this id (it would not fit a path): the defaults apply.
+        await register_kim(tenant)
+        body = {"stakeholder_id": "kim", "score": 9, "survey": "nps/2026", "attributes": {"a": 9}}
+
+        r = await tenant.client.post("/v1/responses", json=body)
+
+        assert (r.status_code, r.json()["survey"]) == (201, "nps/2026"), r.text
 
     async def test_a_survey_without_a_definition_keeps_attributes_free(
         self, tenant: Tenant

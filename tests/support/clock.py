@@ -38,6 +38,12 @@ def iso_at(days: float) -> str:
     return at(days).isoformat()
 
 
+def ago(**delta: float) -> datetime:
+    """The real clock's now minus `delta` (timedelta's keywords), for rows the service compares
+    with its own now: an answer given 31 minutes ago, an invitation expired a second ago."""
+    return datetime.now(UTC) - timedelta(**delta)
+
+
 def minute_end(moment: datetime) -> datetime:
     """The end of the UTC minute `moment` is in: where a window left open ends."""
     return moment.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)

@@ -1,16 +1,55 @@
-"""Invitation helpers: issue over HTTP, and change an invitation's row straight in the database
-(answered, dismissed, lapsed) for states the public calls will reach later."""
+"""Invitation helpers: issue over HTTP, call the public API with a token, and write or change an
+invitation's row straight in the database (lapsed, answered long ago; created at a given instant)
+for states a test needs but does not test."""
 
 import uuid
 from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from app.db import session_scope
-from app.models import Invitation, Unsubscribe
+from app.models import Invitation, Stakeholder, Unsubscribe
 from tests.support.harness import Tenant
+
+PUBLIC = "/v1/public"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def public_call(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    token: str,
+    *,
+    json: Any = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """A call to /v1/public/{path} with the invitation token instead of the client's API key."""
+    return await client.request(
+        method, f"{PUBLIC}/{path}", json=json, headers={**bearer(token), **(headers or {})}
+    )
+
+
+async def answer(
+    client: httpx.AsyncClient, token: str, body: dict[str, Any], *, status: int = 201
+) -> dict[str, Any]:
+    """POST /v1/public/answers with the token; the answer's body, after checking its status."""
+    r = await public_call(client, "POST", "answers", token, json=body)
+    assert r.status_code == status, r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+async def get_row(tenant: Tenant, invitation_id: str) -> Invitation:
+    async with session_scope(tenant.db.sessionmaker) as session:
+        row = await session.get(Invitation, (tenant.id, uuid.UUID(invitation_id)))
+        assert row is not None
+        return row
 
 
 def parse(moment: str | None) -> datetime | None:
@@ -50,6 +89,45 @@ async def set_row(tenant: Tenant, invitation_id: str, **values: Any) -> None:
             )
             .values(**values)
         )
+
+
+async def add_invitation(
+    tenant: Tenant,
+    stakeholder_id: str,
+    created_at: datetime,
+    *,
+    survey: str = "relationship",
+    channel: str = "email",
+    status: str = "issued",
+    expires_at: datetime | None = None,
+    account_id: str | None = None,
+    **values: Any,
+) -> str:
+    """An invitation row (no token) of a registered stakeholder, at their current account unless
+    `account_id` says otherwise; `values` are further columns (opened_at, answered_at, ...).
+    Its id."""
+    async with session_scope(tenant.db.sessionmaker) as session:
+        if account_id is None:
+            account_id = await session.scalar(
+                select(Stakeholder.account_id).where(
+                    Stakeholder.workspace_id == tenant.id, Stakeholder.id == stakeholder_id
+                )
+            )
+        row = Invitation(
+            workspace_id=tenant.id,
+            id=uuid.uuid4(),
+            stakeholder_id=stakeholder_id,
+            account_id=account_id,
+            survey=survey,
+            channel=channel,
+            status=status,
+            expires_at=expires_at,
+            created_at=created_at,
+            updated_at=created_at,
+            **values,
+        )
+        session.add(row)
+    return str(row.id)
 
 
 async def unsubscribe(tenant: Tenant, stakeholder_id: str) -> None:

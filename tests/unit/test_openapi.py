@@ -161,6 +161,7 @@ class TestDeclaredHeaders:
             "/v1/api-keys",
             "/v1/invitations",
             "/v1/invitations/batch",
+            "/v1/public/answers",
             "/v1/responses",
             "/v1/responses/batch",
             "/v1/stakeholders/batch",
@@ -181,6 +182,7 @@ class TestDeclaredHeaders:
             "/v1/accounts/batch",
             "/v1/stakeholders/batch",
             "/v1/api-keys",
+            "/v1/public/answers",
         ):
             in_progress = spec["paths"][path]["post"]["responses"]["409"]
             assert "Retry-After" in in_progress["headers"], path

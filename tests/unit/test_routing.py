@@ -6,6 +6,7 @@ import httpx
 from fastapi import Depends, FastAPI, Query
 from pydantic import BaseModel
 
+from app.api.deps import HeadRequest
 from app.errors import install_error_handlers
 from app.routing import RouteGate
 
@@ -37,14 +38,21 @@ def gated() -> FastAPI:
     ) -> int:
         return value
 
+    @app.get("/visits")
+    async def visits(head: HeadRequest) -> int:
+        if not head:
+            seen.append("visit")
+        return len(seen)
+
+    seen: list[str] = []
     app.add_middleware(RouteGate, api=app)
     return app
 
 
-async def get(path: str) -> httpx.Response:
-    transport = httpx.ASGITransport(app=gated())
+async def get(path: str, method: str = "GET", app: FastAPI | None = None) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app or gated())
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        return await client.get(path)
+        return await client.request(method, path)
 
 
 async def test_a_query_model_declares_its_fields() -> None:
@@ -65,3 +73,14 @@ async def test_every_level_of_dependencies_declares() -> None:
         ),
         (["query", "near"], "given 2 times; this parameter takes one value"),
     ]
+
+
+async def test_a_head_is_served_by_the_get_which_knows_it_is_a_head() -> None:
+    app = gated()
+
+    head = await get("/visits", "HEAD", app)
+    visit = await get("/visits", "GET", app)
+
+    assert (head.status_code, head.content, head.headers["content-length"]) == (200, b"", "1")
+    assert visit.json() == 1
+    assert (await get("/visits", "HEAD", app)).headers["content-length"] == "1"

@@ -19,8 +19,10 @@ from app.scoring import (
     compare_weighted,
     confidence_interval,
     precision,
+    rate,
     round_half_away,
     weighted_interval,
+    wilson_interval,
 )
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "scoring.md"
@@ -128,6 +130,27 @@ def test_changes(row: Row) -> None:
     assert shown(change.z, row["z"])
     assert shown(change.p_value, row["p"])
     assert change.significant is {"yes": True, "no": False}[row["Significant"]]
+
+
+@pytest.mark.parametrize(
+    "row", checked_table("rates"), ids=lambda r: f"{r['Answered']}/{r['Invited']}"
+)
+def test_rates(row: Row) -> None:
+    answered, invited = int(row["Answered"]), int(row["Invited"])
+    share = rate(answered, invited)
+    assert share is not None
+    assert shown(share, row["Rate"])
+    interval = wilson_interval(answered, invited, confidence=number(row["Level"]))
+    assert interval_shown(interval, row["Wilson"])
+
+
+def test_the_rate_example_in_the_prose() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    match = re.search(r"(\d+) of (\d+) still gives \[(\S+), (\S+)\]", text)
+    assert match is not None
+    answered, invited, low, high = match.groups()
+    interval = wilson_interval(int(answered), int(invited))
+    assert interval_shown(interval, f"[{low}, {high}]")
 
 
 @pytest.mark.parametrize("row", checked_table("precision"), ids=lambda r: r["n"])

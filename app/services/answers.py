@@ -1,0 +1,218 @@
+"""The invited person's side of an invitation: answer it, edit the answer for a while, dismiss
+it, unsubscribe. Each acts on one invitation of one workspace (the token's), locked first.
+
+An answer is an ordinary response recorded by app.services.ingest.record_response (the role
+snapshot, the survey's catalog, the chain), in the request's transaction, so every score sees it
+at once. A retry never counts twice: the invitation row is locked and must still be open, and
+the response's external_id is derived from the invitation (`invitation:<id>`), so the unique
+(workspace_id, external_id) constraint refuses a second response even if the row said otherwise.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import AlreadyAnswered, EditWindowClosed, Gone, NotAnswered, rfc3339
+from app.models import Channel, Invitation, InvitationStatus, SurveyResponse, Unsubscribe
+from app.schemas import ResponseCreate, ResponsePatch
+from app.schemas.invitations import PublicAnswer, PublicAnswerPatch
+from app.services.corrections import correct_response
+from app.services.ingest import record_response
+from app.services.invitations import OPEN, effective_status, get_invitation, lock_invitees
+
+EDIT_WINDOW = timedelta(minutes=30)
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """An answered invitation and the response it recorded."""
+
+    invitation: Invitation
+    response: SurveyResponse
+
+    @property
+    def answered_at(self) -> datetime:
+        assert self.invitation.answered_at is not None
+        return self.invitation.answered_at
+
+    @property
+    def editable_until(self) -> datetime:
+        return self.answered_at + EDIT_WINDOW
+
+
+def external_id(invitation_id: uuid.UUID) -> str:
+    """The external_id of an invitation's response: one response per invitation, by constraint."""
+    return f"invitation:{invitation_id}"
+
+
+def ensure_live(status: InvitationStatus) -> None:
+    """Expired or revoked: the token can no longer act on its invitation (410)."""
+    if status in (InvitationStatus.EXPIRED, InvitationStatus.REVOKED):
+        raise Gone(f"this invitation is {status.value}; it can no longer be answered")
+
+
+def _already(invitation: Invitation) -> AlreadyAnswered:
+    assert invitation.answered_at is not None
+    return AlreadyAnswered(
+        f"this invitation was answered at {rfc3339(invitation.answered_at)}; it takes one answer "
+        "(PATCH /v1/public/answers edits its comment and attributes for 30 minutes)",
+        answered_at=invitation.answered_at,
+        response_id=invitation.response_id,
+    )
+
+
+async def _stamp(session: AsyncSession) -> datetime:
+    stamp: datetime | None = await session.scalar(select(func.now()))
+    assert stamp is not None
+    return stamp
+
+
+async def answer(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    invitation_id: uuid.UUID,
+    body: PublicAnswer,
+    *,
+    now: datetime,
+) -> Answered:
+    """Record the answer as a response and mark the invitation answered; a second one is a 409.
+
+    A dismissed invitation may still be answered: dismissing is "not now", not "never"."""
+    invitation = await get_invitation(session, workspace_id, invitation_id, lock=True)
+    status = effective_status(invitation, now)
+    if status == InvitationStatus.ANSWERED:
+        raise _already(invitation)
+    ensure_live(status)
+    item = ResponseCreate(
+        stakeholder_id=invitation.stakeholder_id,
+        score=body.score,
+        comment=body.comment,
+        survey=invitation.survey,
+        channel=Channel(invitation.channel),
+        attributes=body.attributes,
+        external_id=external_id(invitation.id),
+    )
+    recorded = await record_response(session, workspace_id, item, now=now)
+    response = recorded.response
+    invitation.status = InvitationStatus.ANSWERED.value
+    invitation.answered_at = response.submitted_at
+    invitation.response_id = response.id
+    # The transaction's now(), as every other writer stamps updated_at.
+    invitation.updated_at = response.created_at if recorded.created else await _stamp(session)
+    await session.flush()
+    return Answered(invitation, response)
+
+
+async def edit_answer(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    invitation_id: uuid.UUID,
+    body: PublicAnswerPatch,
+    *,
+    now: datetime,
+) -> Answered:
+    """Change the comment or attributes of the invitation's response (a revision by the
+    invitation), within EDIT_WINDOW of the answer; before any answer it is a 409 not-answered."""
+    invitation = await get_invitation(session, workspace_id, invitation_id, lock=True)
+    if (
+        invitation.status != InvitationStatus.ANSWERED
+        or invitation.answered_at is None
+        or invitation.response_id is None
+    ):
+        ensure_live(effective_status(invitation, now))
+        raise NotAnswered(
+            "this invitation has no answer to edit yet: answer it first (POST /v1/public/answers)"
+        )
+    until = invitation.answered_at + EDIT_WINDOW
+    if now >= until:
+        raise EditWindowClosed(
+            f"an answer can be edited for 30 minutes after it was given; this one could be "
+            f"edited until {rfc3339(until)}",
+            editable_until=until,
+        )
+    patch = ResponsePatch.model_validate(
+        {name: getattr(body, name) for name in body.model_fields_set}
+    )
+    response = await correct_response(
+        session,
+        workspace_id,
+        invitation.response_id,
+        patch,
+        by=f"invitation:{invitation.id}",
+        now=now,
+    )
+    return Answered(invitation, response)
+
+
+async def given_answer(
+    session: AsyncSession, workspace_id: uuid.UUID, invitation: Invitation
+) -> Answered | None:
+    """The invitation's answer, when it has one (and its response was not erased since)."""
+    if invitation.status != InvitationStatus.ANSWERED or invitation.response_id is None:
+        return None
+    response = await session.scalar(
+        select(SurveyResponse).where(
+            SurveyResponse.workspace_id == workspace_id,
+            SurveyResponse.id == invitation.response_id,
+        )
+    )
+    return None if response is None else Answered(invitation, response)
+
+
+async def dismiss(
+    session: AsyncSession, workspace_id: uuid.UUID, invitation_id: uuid.UUID, *, now: datetime
+) -> Invitation:
+    """Mark the invitation dismissed (the after_dismissal_days rule counts from dismissed_at);
+    dismissing again keeps the first dismissed_at; an answered one is a 409."""
+    invitation = await get_invitation(session, workspace_id, invitation_id, lock=True)
+    status = effective_status(invitation, now)
+    if status == InvitationStatus.ANSWERED:
+        raise _already(invitation)
+    if status == InvitationStatus.DISMISSED:
+        return invitation
+    ensure_live(status)
+    invitation.status = InvitationStatus.DISMISSED.value
+    invitation.dismissed_at = now
+    invitation.updated_at = await _stamp(session)
+    await session.flush()
+    return invitation
+
+
+async def unsubscribe(
+    session: AsyncSession, workspace_id: uuid.UUID, invitation_id: uuid.UUID, *, now: datetime
+) -> None:
+    """The invitation's stakeholder is never invited again (the unsubscribed rule), whatever
+    this invitation's status; unsubscribing twice changes nothing.
+
+    Their other open invitations are revoked: the person asked to be left alone, and a live
+    link in another email or a widget token would keep asking them (the CRM reads `revoked`).
+    This one is left as it is, so the page they are on can still take their answer.
+    """
+    invitation = await get_invitation(session, workspace_id, invitation_id)
+    stakeholder_id = invitation.stakeholder_id
+    # The lock issuing takes: an invitation issued concurrently either sees the unsubscribe or
+    # is committed before it, and then revoked here.
+    await lock_invitees(session, workspace_id, [stakeholder_id])
+    await session.execute(
+        insert(Unsubscribe)
+        .values(workspace_id=workspace_id, stakeholder_id=stakeholder_id)
+        .on_conflict_do_nothing(
+            index_elements=[Unsubscribe.workspace_id, Unsubscribe.stakeholder_id]
+        )
+    )
+    await session.execute(
+        update(Invitation)
+        .where(
+            Invitation.workspace_id == workspace_id,
+            Invitation.stakeholder_id == stakeholder_id,
+            Invitation.id != invitation.id,
+            Invitation.status.in_(OPEN),
+            Invitation.expires_at > now,
+        )
+        .values(status=InvitationStatus.REVOKED.value, revoked_at=func.now(), updated_at=func.now())
+        .execution_options(synchronize_session=False)
+    )
