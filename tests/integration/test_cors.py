@@ -203,3 +203,23 @@ class TestOtherPathsGetNoCors:
             assert "origin" not in r.headers.get("vary", "").lower()
             assert "ratelimit" not in r.headers
         assert preflight.status_code in (204, 404)
+
+
+class TestEveryPublicRoute:
+    async def test_each_is_guarded_whatever_it_answers(self, tenant: Tenant, app: FastAPI) -> None:
+        await allow_origins(tenant, SITE)
+        routes = [
+            (method.upper(), path)
+            for path, operations in app.openapi()["paths"].items()
+            if path.startswith("/v1/public/")
+            for method in operations
+        ]
+
+        async with visitor(app, origin=SITE) as browser:
+            for method, path in routes:
+                r = await browser.request(method, path, headers=bearer("npsi_" + "x" * 43))
+                assert problem(r, 401)["type"] == "/problems/unauthorized", (method, path)
+                assert cors_headers(r) == allowed(SITE), (method, path)
+                assert r.headers["ratelimit"].startswith('"ip";r='), (method, path)
+
+        assert len(routes) >= 5  # the invitation, answers (POST, PATCH), dismissals, unsubscribe
