@@ -4,6 +4,7 @@ PostgreSQL (so shared by every worker), with the IETF RateLimit fields and a 429
 import secrets
 from collections.abc import Callable
 from functools import partial
+from typing import cast
 
 import pytest
 from fastapi import FastAPI
@@ -13,8 +14,11 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from starlette.responses import HTMLResponse
+from starlette.types import ASGIApp
 
-from app.guard import counters_of, counters_on
+from app.errors import RateLimited
+from app.guard import PublicGuard, Zone, counters_of, counters_on, token_after
 from tests.support.clock import Clock
 from tests.support.guard import (
     MID_WINDOW,
@@ -210,3 +214,31 @@ class TestDatabaseAway:
         assert r.headers["retry-after"] == "5"
         [invitation] = (await tenant.client.get("/v1/invitations")).json()["data"]
         assert invitation["status"] == "issued"  # the call never reached the endpoint
+
+
+class TestAnotherZone:
+    async def test_a_page_zone_counts_its_path_token_and_refuses_in_its_own_format(
+        self, app_with: AppWith
+    ) -> None:
+        """The seam the hosted page uses: its prefix, its token in the path, an HTML 429."""
+        settings = limited(per_ip=10, per_token=1)
+        api = app_with(settings)
+
+        def html(error: RateLimited) -> ASGIApp:
+            return HTMLResponse("<p>slow down</p>", status_code=429, headers=error.headers)
+
+        zone = Zone("/s/", token_after("/s/"), cors=False, refuse=html)
+        guarded = PublicGuard(api, api=api, settings=settings, zones=(zone,))
+        page = f"/s/{guess()}"
+
+        async with visitor(cast(FastAPI, guarded), origin="https://app.example.com") as client:
+            first = await client.get(page)
+            second = await client.get(page)
+
+        assert first.status_code == 404  # no page here: the guard let it through
+        assert first.headers["ratelimit"] == '"ip";r=9;t=30, "token";r=0;t=30'
+        assert (second.status_code, second.text) == (429, "<p>slow down</p>")
+        assert second.headers["retry-after"] == "30"
+        for r in (first, second):  # no CORS on that zone
+            assert "vary" not in r.headers
+            assert "access-control-allow-origin" not in r.headers
