@@ -108,7 +108,7 @@ def _allowed(routes: Iterable[_Route]) -> frozenset[str]:
     return frozenset(methods | {"OPTIONS"})
 
 
-def _route_path(scope: Scope) -> str:
+def route_path(scope: Scope) -> str:
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(root) else path
@@ -142,7 +142,7 @@ class RouteGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = _route_path(scope)
+        path = route_path(scope)
         matching = [(r, m) for r in self.table() if (m := r.regex.match(path))]
         if not matching:  # 404, or a redirect to the path with(out) its trailing slash
             await self.app(scope, receive, send)

@@ -2,6 +2,6 @@
 worker, so both know the same tasks: the API to queue them, the worker to run them."""
 
 from app import jobs
-from app.services import deletions, idempotency
+from app.services import deletions, idempotency, rate_limits
 
-MODULES = (jobs, idempotency, deletions)
+MODULES = (jobs, idempotency, deletions, rate_limits)

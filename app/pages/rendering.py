@@ -28,7 +28,7 @@ templates = Environment(
     lstrip_blocks=True,
 )
 # Headers of an error worth passing on to the browser (the rest is API detail).
-_KEPT_HEADERS = ("retry-after", "allow")
+_KEPT_HEADERS = ("retry-after", "allow", "ratelimit", "ratelimit-policy")
 
 
 def root_of(request: Request) -> str:

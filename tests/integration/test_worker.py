@@ -150,6 +150,7 @@ class TestEnqueue:
             "deletions.purge": timedelta(hours=1),
             "idempotency.purge": timedelta(hours=1),
             "jobs.purge": timedelta(hours=1),
+            "rate_limits.purge": timedelta(minutes=5),
         }
 
 
