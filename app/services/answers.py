@@ -5,7 +5,8 @@ An answer is an ordinary response recorded by app.services.ingest.record_respons
 snapshot, the survey's catalog, the chain), in the request's transaction, so every score sees it
 at once. A retry never counts twice: the invitation row is locked and must still be open, and
 the response's external_id is derived from the invitation (`invitation:<id>`), so the unique
-(workspace_id, external_id) constraint refuses a second response even if the row said otherwise.
+(workspace_id, external_id) constraint refuses a second response even if the row said otherwise
+(then the same answer again links the stored response; another answer is the 409).
 """
 
 import uuid
@@ -16,13 +17,21 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import AlreadyAnswered, EditWindowClosed, Gone, NotAnswered, rfc3339
+from app.errors import (
+    AlreadyAnswered,
+    EditWindowClosed,
+    ExternalIdConflict,
+    Gone,
+    NotAnswered,
+    rfc3339,
+)
 from app.models import Channel, Invitation, InvitationStatus, SurveyResponse, Unsubscribe
 from app.schemas import ResponseCreate, ResponsePatch
 from app.schemas.invitations import PublicAnswer, PublicAnswerPatch
 from app.services.corrections import correct_response
 from app.services.ingest import record_response
 from app.services.invitations import OPEN, effective_status, get_invitation, lock_invitees
+from app.services.responses import get_response
 
 EDIT_WINDOW = timedelta(minutes=30)
 
@@ -55,13 +64,13 @@ def ensure_live(status: InvitationStatus) -> None:
         raise Gone(f"this invitation is {status.value}; it can no longer be answered")
 
 
-def _already(invitation: Invitation) -> AlreadyAnswered:
-    assert invitation.answered_at is not None
+def _already(answered_at: datetime | None, response_id: uuid.UUID | None) -> AlreadyAnswered:
+    assert answered_at is not None
     return AlreadyAnswered(
-        f"this invitation was answered at {rfc3339(invitation.answered_at)}; it takes one answer "
+        f"this invitation was answered at {rfc3339(answered_at)}; it takes one answer "
         "(PATCH /v1/public/answers edits its comment and attributes for 30 minutes)",
-        answered_at=invitation.answered_at,
-        response_id=invitation.response_id,
+        answered_at=answered_at,
+        response_id=response_id,
     )
 
 
@@ -85,7 +94,7 @@ async def answer(
     invitation = await get_invitation(session, workspace_id, invitation_id, lock=True)
     status = effective_status(invitation, now)
     if status == InvitationStatus.ANSWERED:
-        raise _already(invitation)
+        raise _already(invitation.answered_at, invitation.response_id)
     ensure_live(status)
     item = ResponseCreate(
         stakeholder_id=invitation.stakeholder_id,
@@ -96,7 +105,13 @@ async def answer(
         attributes=body.attributes,
         external_id=external_id(invitation.id),
     )
-    recorded = await record_response(session, workspace_id, item, now=now)
+    try:
+        recorded = await record_response(session, workspace_id, item, now=now)
+    except ExternalIdConflict as exc:
+        # Its response is stored though the row says open (the constraint held): only the
+        # same answer again may link it; another is the second answer it is.
+        stored = await get_response(session, workspace_id, uuid.UUID(exc.response_id))
+        raise _already(stored.submitted_at, stored.id) from None
     response = recorded.response
     invitation.status = InvitationStatus.ANSWERED.value
     invitation.answered_at = response.submitted_at
@@ -171,7 +186,7 @@ async def dismiss(
     invitation = await get_invitation(session, workspace_id, invitation_id, lock=True)
     status = effective_status(invitation, now)
     if status == InvitationStatus.ANSWERED:
-        raise _already(invitation)
+        raise _already(invitation.answered_at, invitation.response_id)
     if status == InvitationStatus.DISMISSED:
         return invitation
     ensure_live(status)

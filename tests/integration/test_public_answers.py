@@ -1,21 +1,25 @@
-"""The public answer calls: answering with the token, editing the answer for 30 minutes,
-dismissing, unsubscribing; each only on the token's own invitation."""
+"""POST and PATCH /v1/public/answers: answering with the token, editing the answer for 30
+minutes; only ever the token's own invitation."""
 
-from datetime import timedelta
+import asyncio
 from typing import Any
 
 import pytest
 
 from app.errors import rfc3339
-from tests.support.api import count_responses, get_json, list_responses, put_settings
+from tests.support.api import count_responses, get_json, list_responses
 from tests.support.clock import ago
 from tests.support.harness import MakeTenant, Tenant
 from tests.support.invitations import (
+    EDIT_WINDOW,
     answer,
+    define_support_catalog,
+    expected_answer,
     get_row,
     invite,
-    parse,
+    invite_decision_maker,
     public_call,
+    read_invitation,
     set_row,
     suppressed,
 )
@@ -28,60 +32,20 @@ from tests.support.problems import (
     problem,
 )
 
-WINDOW = timedelta(minutes=30)
-
-
-async def invited(
-    tenant: Tenant, sid: str = "p1", *, new_account: bool = True, **extra: Any
-) -> dict[str, Any]:
-    """A decision maker of acme (registered with it unless it exists), invited; the invitation
-    as issued (with its token)."""
-    if new_account:
-        await tenant.db.account("acme")
-    await tenant.db.stakeholder(
-        sid, "acme", role="decision_maker", job_level="executive", department="Finance"
-    )
-    return await invite(tenant.client, sid, **extra)
-
-
-async def catalog(tenant: Tenant, survey: str = "relationship") -> None:
-    """A definition of `survey` whose catalog rates support 1-5."""
-    body = {"attributes": [{"key": "support", "label": "Support", "scale": 5}]}
-    r = await tenant.client.put(f"/v1/surveys/{survey}", json=body)
-    assert r.status_code == 201, r.text
-
-
-async def invitation(tenant: Tenant, invitation_id: str) -> dict[str, Any]:
-    return await get_json(tenant.client, f"/v1/invitations/{invitation_id}")
-
-
-def expected(made: dict[str, Any], given: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    """The answer body: the response's id and content, when it was given, until when editable."""
-    answered_at = parse(given["answered_at"])
-    assert answered_at is not None
-    return {
-        "id": given["id"],
-        "invitation_id": made["id"],
-        "score": 9,
-        "comment": None,
-        "attributes": {},
-        "answered_at": given["answered_at"],
-        "editable_until": rfc3339(answered_at + WINDOW),
-        **fields,
-    }
-
 
 class TestCreatePublicAnswer:
     async def test_the_answer_is_an_ordinary_response_every_score_sees(
         self, tenant: Tenant
     ) -> None:
-        made = await invited(tenant)
-        await catalog(tenant)
+        made = await invite_decision_maker(tenant)
+        await define_support_catalog(tenant)
 
         body = {"score": 9, "comment": "Quick support", "attributes": {"support": 5}}
         given = await answer(tenant.client, made["token"], body)
 
-        assert given == expected(made, given, comment="Quick support", attributes={"support": 5})
+        assert given == expected_answer(
+            made, given, comment="Quick support", attributes={"support": 5}
+        )
         (stored,) = await list_responses(tenant.client)
         assert stored["id"] == given["id"]
         assert {k: stored[k] for k in ("stakeholder_id", "account_id", "score", "survey")} == {
@@ -99,7 +63,7 @@ class TestCreatePublicAnswer:
         assert stored["submitted_at"] == given["answered_at"]
         score = (await get_json(tenant.client, "/v1/accounts/acme/nps"))["score"]
         assert (score["n"], score["promoters"], score["nps"]) == (1, 1, 100.0)
-        shown = await invitation(tenant, made["id"])
+        shown = await read_invitation(tenant, made["id"])
         assert (shown["status"], shown["answered_at"], shown["response_id"]) == (
             "answered",
             given["answered_at"],
@@ -108,7 +72,7 @@ class TestCreatePublicAnswer:
 
     @pytest.mark.parametrize("channel", ["link", "widget"])
     async def test_the_channel_is_the_invitations(self, tenant: Tenant, channel: str) -> None:
-        made = await invited(tenant, channel=channel)
+        made = await invite_decision_maker(tenant, channel=channel)
 
         await answer(tenant.client, made["token"], {"score": 3})
 
@@ -116,7 +80,7 @@ class TestCreatePublicAnswer:
         assert (stored["channel"], stored["score"]) == (channel, 3)
 
     async def test_the_role_is_a_snapshot_of_when_they_answered(self, tenant: Tenant) -> None:
-        made = await invited(tenant)
+        made = await invite_decision_maker(tenant)
         given = await answer(tenant.client, made["token"], {"score": 9})
         r = await tenant.client.put(
             "/v1/stakeholders/p1", json={"account_id": "acme", "role": "user"}
@@ -128,7 +92,7 @@ class TestCreatePublicAnswer:
         assert stored["role"] == "decision_maker"
 
     async def test_a_second_answer_is_409_naming_when_it_was_answered(self, tenant: Tenant) -> None:
-        made = await invited(tenant)
+        made = await invite_decision_maker(tenant)
         given = await answer(tenant.client, made["token"], {"score": 9})
 
         r = await public_call(tenant.client, "POST", "answers", made["token"], json={"score": 2})
@@ -145,8 +109,25 @@ class TestCreatePublicAnswer:
         }
         assert await count_responses(tenant.client) == 1
 
+    async def test_the_external_id_holds_one_response_per_invitation(self, tenant: Tenant) -> None:
+        # Even with the row reset to open, the unique external_id refuses a second response.
+        made = await invite_decision_maker(tenant)
+        given = await answer(tenant.client, made["token"], {"score": 9})
+        reset = {"status": "issued", "answered_at": None, "response_id": None}
+        await set_row(tenant, made["id"], **reset)
+
+        again = await answer(tenant.client, made["token"], {"score": 9})
+
+        assert again["id"] == given["id"]
+        assert (await read_invitation(tenant, made["id"]))["response_id"] == given["id"]
+        await set_row(tenant, made["id"], **reset)
+        r = await public_call(tenant.client, "POST", "answers", made["token"], json={"score": 2})
+        body = problem(r, 409)
+        assert (body["type"], body["response_id"]) == ("/problems/already-answered", given["id"])
+        assert await count_responses(tenant.client) == 1
+
     async def test_a_retry_with_the_idempotency_key_replays_the_201(self, tenant: Tenant) -> None:
-        made = await invited(tenant)
+        made = await invite_decision_maker(tenant)
         key = {"Idempotency-Key": "answer-1"}
         first = await public_call(
             tenant.client, "POST", "answers", made["token"], json={"score": 9}, headers=key
@@ -167,8 +148,8 @@ class TestCreatePublicAnswer:
         assert_reused(other)
 
     async def test_one_persons_idempotency_key_never_replays_anothers(self, tenant: Tenant) -> None:
-        ada = await invited(tenant, "ada")
-        bob = await invited(tenant, "bob", new_account=False)
+        ada = await invite_decision_maker(tenant, "ada")
+        bob = await invite_decision_maker(tenant, "bob", new_account=False)
         key = {"Idempotency-Key": "same"}
         for made in (ada, bob):
             r = await public_call(
@@ -180,13 +161,13 @@ class TestCreatePublicAnswer:
         assert await count_responses(tenant.client) == 2
 
     async def test_a_dismissed_invitation_can_still_be_answered(self, tenant: Tenant) -> None:
-        made = await invited(tenant)
+        made = await invite_decision_maker(tenant)
         r = await public_call(tenant.client, "POST", "dismissals", made["token"])
         assert r.status_code == 204, r.text
 
         await answer(tenant.client, made["token"], {"score": 7})
 
-        shown = await invitation(tenant, made["id"])
+        shown = await read_invitation(tenant, made["id"])
         assert shown["status"] == "answered"
         assert shown["dismissed_at"] is not None
 
@@ -194,8 +175,8 @@ class TestCreatePublicAnswer:
     async def test_every_definable_survey_id_can_be_answered(
         self, tenant: Tenant, survey: str
     ) -> None:
-        await catalog(tenant, survey)
-        made = await invited(tenant, survey=survey)
+        await define_support_catalog(tenant, survey)
+        made = await invite_decision_maker(tenant, survey=survey)
 
         await answer(tenant.client, made["token"], {"score": 9, "attributes": {"support": 2}})
 
@@ -206,7 +187,7 @@ class TestCreatePublicAnswer:
     async def test_a_bad_score_is_422_and_nothing_is_stored(
         self, tenant: Tenant, score: Any
     ) -> None:
-        made = await invited(tenant)
+        made = await invite_decision_maker(tenant)
 
         r = await public_call(
             tenant.client, "POST", "answers", made["token"], json={"score": score}
@@ -217,7 +198,7 @@ class TestCreatePublicAnswer:
         assert (await get_row(tenant, made["id"])).status == "issued"
 
     async def test_unknown_fields_and_a_missing_score_are_422(self, tenant: Tenant) -> None:
-        made = await invited(tenant)
+        made = await invite_decision_maker(tenant)
         for body, loc in (
             ({"score": 9, "survey": "other"}, ["body", "survey"]),
             ({"score": 9, "stakeholder_id": "p2"}, ["body", "stakeholder_id"]),
@@ -228,8 +209,8 @@ class TestCreatePublicAnswer:
         assert await count_responses(tenant.client) == 0
 
     async def test_a_rating_out_of_the_catalogs_scale_is_422(self, tenant: Tenant) -> None:
-        made = await invited(tenant)
-        await catalog(tenant)
+        made = await invite_decision_maker(tenant)
+        await define_support_catalog(tenant)
 
         r = await public_call(
             tenant.client,
@@ -244,9 +225,9 @@ class TestCreatePublicAnswer:
         assert (await get_row(tenant, made["id"])).status == "issued"
 
     async def test_expired_or_revoked_is_410_and_nothing_is_stored(self, tenant: Tenant) -> None:
-        lapsed = await invited(tenant, "ada")
+        lapsed = await invite_decision_maker(tenant, "ada")
         await set_row(tenant, lapsed["id"], expires_at=ago(seconds=1))
-        revoked = await invited(tenant, "bob", new_account=False)
+        revoked = await invite_decision_maker(tenant, "bob", new_account=False)
         assert (await tenant.client.delete(f"/v1/invitations/{revoked['id']}")).status_code == 204
 
         for made, status in ((lapsed, "expired"), (revoked, "revoked")):
@@ -259,26 +240,48 @@ class TestCreatePublicAnswer:
         assert await count_responses(tenant.client) == 0
 
     async def test_an_unknown_or_malformed_token_is_401(self, tenant: Tenant) -> None:
-        made = await invited(tenant)
+        made = await invite_decision_maker(tenant)
         for token in ("npsi_" + "A" * 43, "npsi_", made["token"] + "x", "nonsense"):
             r = await public_call(tenant.client, "POST", "answers", token, json={"score": 9})
             assert_unauthorized(r)
         assert await count_responses(tenant.client) == 0
 
     async def test_an_api_key_is_403(self, tenant: Tenant) -> None:
-        await invited(tenant)
+        await invite_decision_maker(tenant)
 
         assert_forbidden(await tenant.client.post("/v1/public/answers", json={"score": 9}))
         assert await count_responses(tenant.client) == 0
+
+
+class TestConcurrency:
+    async def test_concurrent_answers_with_one_token_store_one_response(
+        self, committed: Tenant
+    ) -> None:
+        client = committed.client
+        assert (await client.put("/v1/accounts/a", json={})).status_code == 201
+        assert (await client.put("/v1/stakeholders/p", json={"account_id": "a"})).is_success
+        made = await invite(client, "p")
+
+        answers = await asyncio.gather(
+            *(
+                public_call(client, "POST", "answers", made["token"], json={"score": s})
+                for s in (9, 8, 7, 6)
+            )
+        )
+
+        assert sorted(a.status_code for a in answers) == [201, 409, 409, 409]
+        (stored,) = await list_responses(client)
+        (first,) = [a.json() for a in answers if a.status_code == 201]
+        assert (stored["id"], stored["score"]) == (first["id"], first["score"])
 
 
 class TestTenancy:
     async def test_another_workspaces_token_answers_only_in_its_own_workspace(
         self, tenant: Tenant, make_tenant: MakeTenant
     ) -> None:
-        mine = await invited(tenant)
+        mine = await invite_decision_maker(tenant)
         other = await make_tenant("other")
-        theirs = await invited(other)
+        theirs = await invite_decision_maker(other)
 
         given = await answer(tenant.client, theirs["token"], {"score": 9})
 
@@ -303,8 +306,8 @@ class TestTenancy:
 
 class TestUpdatePublicAnswer:
     async def test_within_30_minutes_it_changes_the_same_response(self, tenant: Tenant) -> None:
-        made = await invited(tenant)
-        await catalog(tenant)
+        made = await invite_decision_maker(tenant)
+        await define_support_catalog(tenant)
         given = await answer(tenant.client, made["token"], {"score": 9, "comment": "Good"})
 
         r = await public_call(
@@ -316,7 +319,9 @@ class TestUpdatePublicAnswer:
         )
 
         assert r.status_code == 200, r.text
-        assert r.json() == expected(made, given, comment="Good support", attributes={"support": 4})
+        assert r.json() == expected_answer(
+            made, given, comment="Good support", attributes={"support": 4}
+        )
         (stored,) = await list_responses(tenant.client)
         assert (stored["id"], stored["comment"], stored["attributes"]) == (
             given["id"],
@@ -334,7 +339,7 @@ class TestUpdatePublicAnswer:
         }
 
     async def test_the_public_invitation_shows_the_edited_answer(self, tenant: Tenant) -> None:
-        made = await invited(tenant)
+        made = await invite_decision_maker(tenant)
         given = await answer(tenant.client, made["token"], {"score": 9})
         r = await public_call(
             tenant.client, "PATCH", "answers", made["token"], json={"comment": "Hi"}
@@ -344,10 +349,10 @@ class TestUpdatePublicAnswer:
         shown = await public_call(tenant.client, "GET", "invitation", made["token"])
 
         assert shown.json()["status"] == "answered"
-        assert shown.json()["answer"] == expected(made, given, comment="Hi")
+        assert shown.json()["answer"] == expected_answer(made, given, comment="Hi")
 
     async def test_a_null_comment_clears_it(self, tenant: Tenant) -> None:
-        made = await invited(tenant)
+        made = await invite_decision_maker(tenant)
         await answer(tenant.client, made["token"], {"score": 9, "comment": "Good"})
 
         r = await public_call(
@@ -358,7 +363,7 @@ class TestUpdatePublicAnswer:
         assert (await list_responses(tenant.client))[0]["comment"] is None
 
     async def test_after_30_minutes_it_is_409_naming_when_it_closed(self, tenant: Tenant) -> None:
-        made = await invited(tenant)
+        made = await invite_decision_maker(tenant)
         await answer(tenant.client, made["token"], {"score": 9, "comment": "Good"})
         answered_at = ago(minutes=30, seconds=1)
         await set_row(tenant, made["id"], answered_at=answered_at)
@@ -367,7 +372,7 @@ class TestUpdatePublicAnswer:
             tenant.client, "PATCH", "answers", made["token"], json={"comment": "x"}
         )
 
-        closed = rfc3339(answered_at + WINDOW)
+        closed = rfc3339(answered_at + EDIT_WINDOW)
         assert problem(r, 409) == {
             "type": "/problems/edit-window-closed",
             "title": "Edit window closed",
@@ -379,7 +384,7 @@ class TestUpdatePublicAnswer:
         assert (await list_responses(tenant.client))[0]["comment"] == "Good"
 
     async def test_before_any_answer_it_is_409_not_answered(self, tenant: Tenant) -> None:
-        made = await invited(tenant)
+        made = await invite_decision_maker(tenant)
 
         r = await public_call(
             tenant.client, "PATCH", "answers", made["token"], json={"comment": "x"}
@@ -390,8 +395,8 @@ class TestUpdatePublicAnswer:
         assert await count_responses(tenant.client) == 0
 
     async def test_an_empty_or_invalid_patch_is_422(self, tenant: Tenant) -> None:
-        made = await invited(tenant)
-        await catalog(tenant)
+        made = await invite_decision_maker(tenant)
+        await define_support_catalog(tenant)
         await answer(tenant.client, made["token"], {"score": 9})
 
         for body, loc in (
@@ -405,127 +410,3 @@ class TestUpdatePublicAnswer:
         page = await get_json(tenant.client, "/v1/responses")
         assert page["data"][0]["score"] == 9
         assert page["data"][0]["attributes"] == {}
-
-
-class TestCreatePublicDismissal:
-    async def test_dismissing_suppresses_the_next_invitation_for_after_dismissal_days(
-        self, tenant: Tenant
-    ) -> None:
-        made = await invited(tenant)
-
-        r = await public_call(tenant.client, "POST", "dismissals", made["token"])
-
-        assert (r.status_code, r.content) == (204, b"")
-        shown = await invitation(tenant, made["id"])
-        assert shown["status"] == "dismissed"
-        dismissed_at = parse(shown["dismissed_at"])
-        assert dismissed_at is not None
-        again = await invite(tenant.client, "p1", status=200)
-        assert suppressed(again) == ("dismissed_recently", dismissed_at + timedelta(days=30))
-
-    async def test_dismissing_again_keeps_the_first_dismissal(self, tenant: Tenant) -> None:
-        made = await invited(tenant)
-        await public_call(tenant.client, "POST", "dismissals", made["token"])
-        first = (await get_row(tenant, made["id"])).dismissed_at
-
-        r = await public_call(tenant.client, "POST", "dismissals", made["token"])
-
-        assert r.status_code == 204, r.text
-        assert (await get_row(tenant, made["id"])).dismissed_at == first
-
-    async def test_an_answered_invitation_cannot_be_dismissed(self, tenant: Tenant) -> None:
-        made = await invited(tenant)
-        given = await answer(tenant.client, made["token"], {"score": 9})
-
-        r = await public_call(tenant.client, "POST", "dismissals", made["token"])
-
-        body = problem(r, 409)
-        assert (body["type"], body["answered_at"]) == (
-            "/problems/already-answered",
-            given["answered_at"],
-        )
-        assert (await get_row(tenant, made["id"])).dismissed_at is None
-
-    async def test_expired_is_410(self, tenant: Tenant) -> None:
-        made = await invited(tenant)
-        await set_row(tenant, made["id"], expires_at=ago(seconds=1))
-
-        r = await public_call(tenant.client, "POST", "dismissals", made["token"])
-
-        assert problem(r, 410)["type"] == "/problems/gone"
-        assert (await get_row(tenant, made["id"])).dismissed_at is None
-
-
-class TestCreatePublicUnsubscribe:
-    async def test_an_expired_invitation_unsubscribes_and_later_ones_are_suppressed(
-        self, tenant: Tenant
-    ) -> None:
-        made = await invited(tenant)
-        await set_row(tenant, made["id"], expires_at=ago(days=1))
-
-        r = await public_call(tenant.client, "POST", "unsubscribe", made["token"])
-
-        assert (r.status_code, r.content) == (204, b"")
-        later = await invite(tenant.client, "p1", survey="another", channel="widget", status=200)
-        assert suppressed(later) == ("unsubscribed", None)
-        assert (await invitation(tenant, made["id"]))["status"] == "expired"
-
-    @pytest.mark.parametrize("state", ["answered", "revoked"])
-    async def test_an_answered_or_revoked_invitation_unsubscribes(
-        self, tenant: Tenant, state: str
-    ) -> None:
-        made = await invited(tenant)
-        if state == "answered":
-            await answer(tenant.client, made["token"], {"score": 9})
-        else:
-            assert (await tenant.client.delete(f"/v1/invitations/{made['id']}")).status_code == 204
-        await put_settings(tenant.client, {"survey_rules": {"resurvey_after_days": 0}})
-
-        r = await public_call(tenant.client, "POST", "unsubscribe", made["token"])
-
-        assert r.status_code == 204, r.text
-        assert suppressed(await invite(tenant.client, "p1", status=200)) == ("unsubscribed", None)
-        assert (await invitation(tenant, made["id"]))["status"] == state
-
-    async def test_unsubscribing_twice_is_204(self, tenant: Tenant) -> None:
-        made = await invited(tenant)
-        for _ in range(2):
-            r = await public_call(tenant.client, "POST", "unsubscribe", made["token"])
-            assert r.status_code == 204, r.text
-
-    async def test_their_other_open_invitations_are_revoked(self, tenant: Tenant) -> None:
-        await put_settings(tenant.client, {"survey_rules": {"after_unanswered_days": 0}})
-        old = await invited(tenant)
-        await set_row(tenant, old["id"], expires_at=ago(days=1))
-        live = await invite(tenant.client, "p1", survey="other")
-        await tenant.db.stakeholder("p2", "acme")
-        colleague = await invite(tenant.client, "p2")
-
-        r = await public_call(tenant.client, "POST", "unsubscribe", old["token"])
-
-        assert r.status_code == 204, r.text
-        shown = await invitation(tenant, live["id"])
-        assert shown["status"] == "revoked"
-        assert shown["revoked_at"] is not None
-        gone = await public_call(tenant.client, "GET", "invitation", live["token"])
-        assert problem(gone, 410)["type"] == "/problems/gone"
-        assert (await invitation(tenant, colleague["id"]))["status"] == "issued"
-
-    async def test_the_invitation_used_stays_answerable(self, tenant: Tenant) -> None:
-        made = await invited(tenant)
-
-        r = await public_call(tenant.client, "POST", "unsubscribe", made["token"])
-
-        assert r.status_code == 204, r.text
-        await answer(tenant.client, made["token"], {"score": 9})
-
-    async def test_an_unknown_token_or_an_api_key_is_refused(self, tenant: Tenant) -> None:
-        await invited(tenant)
-
-        r = await public_call(tenant.client, "POST", "unsubscribe", "npsi_" + "A" * 43)
-
-        assert_unauthorized(r)
-        assert_forbidden(await tenant.client.post("/v1/public/unsubscribe"))
-        assert (await invite(tenant.client, "p1", survey="x", status=200))["suppression"][
-            "rule"
-        ] == "open_invitation"

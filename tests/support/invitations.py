@@ -3,17 +3,20 @@ invitation's row straight in the database (lapsed, answered long ago; created at
 for states a test needs but does not test."""
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy import select, update
 
 from app.db import session_scope
+from app.errors import rfc3339
 from app.models import Invitation, Stakeholder, Unsubscribe
+from tests.support.api import get_json
 from tests.support.harness import Tenant
 
 PUBLIC = "/v1/public"
+EDIT_WINDOW = timedelta(minutes=30)  # how long an answer's comment and attributes can change
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -140,3 +143,44 @@ def suppressed(body: dict[str, Any]) -> tuple[str, datetime | None]:
     assert body["status"] == "suppressed", body
     assert (body["token"], body["url"], body["expires_at"]) == (None, None, None), body
     return body["suppression"]["rule"], parse(body["suppression"]["until"])
+
+
+async def invite_decision_maker(
+    tenant: Tenant, sid: str = "p1", *, new_account: bool = True, **extra: Any
+) -> dict[str, Any]:
+    """An executive decision maker in Finance at acme (created with them unless it exists),
+    invited; the invitation as issued (with its token)."""
+    if new_account:
+        await tenant.db.account("acme")
+    await tenant.db.stakeholder(
+        sid, "acme", role="decision_maker", job_level="executive", department="Finance"
+    )
+    return await invite(tenant.client, sid, **extra)
+
+
+async def define_support_catalog(tenant: Tenant, survey: str = "relationship") -> None:
+    """A definition of `survey` whose catalog rates support 1-5."""
+    body = {"attributes": [{"key": "support", "label": "Support", "scale": 5}]}
+    r = await tenant.client.put(f"/v1/surveys/{survey}", json=body)
+    assert r.status_code == 201, r.text
+
+
+async def read_invitation(tenant: Tenant, invitation_id: str) -> dict[str, Any]:
+    """GET /v1/invitations/{id} with the tenant's API key."""
+    return await get_json(tenant.client, f"/v1/invitations/{invitation_id}")
+
+
+def expected_answer(made: dict[str, Any], given: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """The answer body: the response's id and content, when it was given, until when editable."""
+    answered_at = parse(given["answered_at"])
+    assert answered_at is not None
+    return {
+        "id": given["id"],
+        "invitation_id": made["id"],
+        "score": 9,
+        "comment": None,
+        "attributes": {},
+        "answered_at": given["answered_at"],
+        "editable_until": rfc3339(answered_at + EDIT_WINDOW),
+        **fields,
+    }
