@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     deletion_retention_days: int = Field(
         default=90, ge=90, description="days tombstones are kept for deletions sync (at least 90)"
     )
+    # Webhook retries run for about three days and replays reach back as far as events are kept.
+    event_retention_days: int = Field(
+        default=30, ge=7, description="days domain events are kept for webhook replays (at least 7)"
+    )
 
     # The public calls (/v1/public/*): fixed windows counted in PostgreSQL, so every worker and
     # host shares them (app.guard). 0 turns a limit off.

@@ -368,6 +368,28 @@ class Deletion(Base):
     deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
 
 
+class Event(Base):
+    """A domain event (app.services.events): written in the transaction of the change it
+    announces, dispatched by the worker to its subscribers (webhooks, follow-up cases). Its id is
+    the webhook-id a receiver deduplicates by."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        ForeignKeyConstraint(["workspace_id"], ["workspaces.id"], ondelete="CASCADE"),
+        # Replays ("everything since"), in the order the events happened.
+        Index("ix_events_workspace_occurred", "workspace_id", "occurred_at", "seq"),
+        # The retention purge.
+        Index("ix_events_occurred_at", "occurred_at"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID)
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True))
+    type: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
 class Survey(Base):
     """A survey definition: the question (with overrides per role), the experience attributes to
     rate (the typed driver catalog), the follow-up and thank-you texts, per locale. A survey id
