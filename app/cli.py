@@ -101,6 +101,7 @@ def _uvicorn_args(settings: Settings) -> list[str]:
         f"--workers={settings.workers}",
         f"--log-level={settings.log_level}",
         "--proxy-headers",
+        f"--forwarded-allow-ips={settings.forwarded_allow_ips}",
     ]
 
 
@@ -140,6 +141,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
                 workers=settings.workers,
                 log_level=settings.log_level,
                 proxy_headers=True,
+                forwarded_allow_ips=settings.forwarded_allow_ips,
             )
 
 

@@ -62,6 +62,37 @@ class Settings(BaseSettings):
     deletion_retention_days: int = Field(
         default=90, ge=90, description="days tombstones are kept for deletions sync (at least 90)"
     )
+    # Webhook retries run for about three days and replays reach back as far as events are kept.
+    event_retention_days: int = Field(
+        default=30, ge=7, description="days domain events are kept for webhook replays (at least 7)"
+    )
+
+    # The public calls (/v1/public/*): fixed windows counted in PostgreSQL, so every worker and
+    # host shares them (app.guard). 0 turns a limit off.
+    public_rate_limit_per_ip: int = Field(
+        default=120,
+        ge=0,
+        description="requests per window from one client IP (IPv6: one /64) to the public "
+        "calls, 401s included; 0: no limit",
+    )
+    public_rate_limit_per_token: int = Field(
+        default=30, ge=0, description="requests per window with one invitation token; 0: no limit"
+    )
+    public_rate_limit_window_seconds: int = Field(
+        default=60, ge=1, le=3600, description="the length of a rate-limit window"
+    )
+    cors_max_age_seconds: int = Field(
+        default=600,
+        ge=0,
+        le=86_400,
+        description="how long a browser may reuse a CORS preflight answer of the public calls",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="proxies trusted to set X-Forwarded-For/-Proto (uvicorn's "
+        "--forwarded-allow-ips: comma-separated addresses or networks, `*` for any); the client "
+        "IP the rate limits count is the one they forward",
+    )
 
     @property
     def public_base_url(self) -> str:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, TypedDict
 from fastapi import Depends, Request
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -120,6 +121,14 @@ async def driver(session: AsyncSession) -> Any:
 
 
 _DRIVER = "app.db.driver"
+
+
+@asynccontextmanager
+async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection on which each statement commits on its own: one round trip, no BEGIN or
+    COMMIT. For a write that must stand whatever becomes of the request around it."""
+    async with engine.connect() as connection:
+        yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 class State(TypedDict):

@@ -160,6 +160,20 @@ class ServiceUnavailable(ProblemError):
     status, slug, title = 503, "service-unavailable", "Service unavailable"
 
 
+class RateLimited(ProblemError):
+    """Over a rate limit: `violated-policies` names the policies of the RateLimit header fields
+    that were exceeded (the member draft-ietf-httpapi-ratelimit-headers defines)."""
+
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+    def __init__(self, detail: str, *, violated: Sequence[str], headers: dict[str, str]) -> None:
+        super().__init__(detail, headers=headers)
+        self.violated = list(violated)
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), "violated-policies": self.violated}
+
+
 def field_error(loc: Sequence[str | int], msg: str) -> dict[str, Any]:
     return {"loc": list(loc), "msg": msg}
 
@@ -258,7 +272,7 @@ def install_error_handlers(app: FastAPI) -> None:
         logger.error("database connection lost: %r", exc)
         return problem_response(_unavailable())
 
-    for transient in (PoolTimeoutError, ConnectionError, TimeoutError, socket.gaierror):
+    for transient in TRANSIENT_ERRORS:
 
         @app.exception_handler(transient)
         async def _transient(_: Request, exc: Exception) -> JSONResponse:
@@ -271,6 +285,22 @@ def install_error_handlers(app: FastAPI) -> None:
         error = ProblemError("an unexpected error occurred; it has been logged")
         error.status, error.slug, error.title = 500, "internal-error", "Internal server error"
         return problem_response(error)
+
+
+# The database cannot be reached (the pool is exhausted, the network or the server is away).
+TRANSIENT_ERRORS = (PoolTimeoutError, ConnectionError, TimeoutError, socket.gaierror)
+
+
+def infrastructure_problem(exc: Exception) -> ProblemError | None:
+    """What a failure of the database means for the client (503, 409 retry, ...), for code that
+    runs outside the handlers (a middleware); None for a bug."""
+    if isinstance(exc, DBAPIError):
+        return database_problem(exc)
+    if isinstance(exc, asyncpg.PostgresError):  # a statement run on the driver (app.db.driver)
+        return sqlstate_problem(str(getattr(exc, "sqlstate", None) or ""))
+    if isinstance(exc, (*TRANSIENT_ERRORS, asyncpg.InterfaceError)):
+        return _unavailable()
+    return None
 
 
 def database_problem(exc: DBAPIError) -> ProblemError | None:

@@ -89,6 +89,14 @@ def _now() -> Any:
 
 class Workspace(Base):
     __tablename__ = "workspaces"
+    __table_args__ = (
+        # A CORS preflight carries no token: is its origin listed by any workspace (jsonb `?`)?
+        Index(
+            "ix_workspaces_allowed_origins",
+            text("(settings -> 'allowed_origins')"),
+            postgresql_using="gin",
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(200))
@@ -360,6 +368,28 @@ class Deletion(Base):
     deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
 
 
+class Event(Base):
+    """A domain event (app.services.events): written in the transaction of the change it
+    announces, dispatched by the worker to its subscribers (webhooks, follow-up cases). Its id is
+    the webhook-id a receiver deduplicates by."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        ForeignKeyConstraint(["workspace_id"], ["workspaces.id"], ondelete="CASCADE"),
+        # Replays ("everything since"), in the order the events happened.
+        Index("ix_events_workspace_occurred", "workspace_id", "occurred_at", "seq"),
+        # The retention purge.
+        Index("ix_events_occurred_at", "occurred_at"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID)
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True))
+    type: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
 class Survey(Base):
     """A survey definition: the question (with overrides per role), the experience attributes to
     rate (the typed driver catalog), the follow-up and thank-you texts, per locale. A survey id
@@ -444,3 +474,17 @@ class Unsubscribe(Base):
     unsubscribed_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=_now()
     )
+
+
+class RateLimitWindow(Base):
+    """Requests counted in one fixed window for one client IP or invitation token: the rate
+    limits of the public calls, shared by every API process (app.guard). Not tenant-owned (an
+    IP belongs to no workspace). UNLOGGED: a crash may forget the counts of the last minute,
+    which costs nothing, and writes skip the WAL. Old windows are purged by the worker."""
+
+    __tablename__ = "rate_limit_windows"
+    __table_args__ = ({"prefixes": ["UNLOGGED"]},)
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer)

@@ -112,7 +112,7 @@ def _allowed(routes: Iterable[_Route]) -> frozenset[str]:
     return frozenset(methods | {"OPTIONS"})
 
 
-def _route_path(scope: Scope) -> str:
+def route_path(scope: Scope) -> str:
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(root) else path
@@ -147,7 +147,7 @@ class RouteGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        matching, routes = self._routes_of(_route_path(scope))
+        matching, routes = self._routes_of(route_path(scope))
         if not matching:  # 404, or a redirect to the path with(out) its trailing slash
             await self.app(scope, receive, send)
             return

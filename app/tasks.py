@@ -1,7 +1,7 @@
 """Every module that declares background tasks (app.jobs' @task), imported by the API and by the
 worker, so both know the same tasks: the API to queue them, the worker to run them."""
 
-from app import jobs
-from app.services import deletions, idempotency
+from app import jobs, outbox
+from app.services import deletions, idempotency, rate_limits
 
-MODULES = (jobs, idempotency, deletions)
+MODULES = (jobs, outbox, idempotency, deletions, rate_limits)

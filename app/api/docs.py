@@ -16,7 +16,8 @@ from fastapi.staticfiles import StaticFiles
 
 from app.api.idempotency import HEADER as IDEMPOTENCY_KEY
 from app.api.idempotency import REPLAYED, REPLAYED_HEADER
-from app.schemas import Problem
+from app.guard import PUBLIC_PREFIX, RATE_LIMIT_DOCS
+from app.schemas import Problem, problem_doc
 
 ASSETS = Path(fastapi_offline.__file__).resolve().parent / "static"
 ASSETS_URL = "/docs/assets"
@@ -82,7 +83,8 @@ def install_docs(app: FastAPI) -> None:
 
 def complete_openapi(app: FastAPI) -> None:
     """What FastAPI cannot derive from the routes: the Problem schema, which error responses
-    reference but no route returns, and the Idempotent-Replayed header of idempotent POSTs."""
+    reference but no route returns, the Idempotent-Replayed header of idempotent POSTs, and
+    the public calls' rate limits (app.guard, a middleware the routes do not know of)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -92,9 +94,12 @@ def complete_openapi(app: FastAPI) -> None:
             defs = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
             schemas.update(defs.pop("$defs", {}))
             schemas["Problem"] = defs
-            for path in spec.get("paths", {}).values():
+            spec["components"].setdefault("headers", {}).update(RATE_LIMIT_DOCS)
+            for name, path in spec.get("paths", {}).items():
                 for operation in path.values():
                     _declare_replay(operation)
+                    if name.startswith(PUBLIC_PREFIX):
+                        _declare_rate_limits(operation)
             app.openapi_schema = spec
         return app.openapi_schema
 
@@ -112,3 +117,20 @@ def _declare_replay(operation: dict[str, Any]) -> None:
     for status, response in operation.get("responses", {}).items():
         if status.startswith("2"):
             response.setdefault("headers", {})[REPLAYED] = REPLAYED_HEADER
+
+
+RATE_LIMIT_HEADERS = {name: {"$ref": f"#/components/headers/{name}"} for name in RATE_LIMIT_DOCS}
+RATE_LIMITED = problem_doc(
+    "Too many requests from this address or with this token: retry after `Retry-After` "
+    "seconds; `violated-policies` names the quotas exceeded",
+    retry_after=True,
+    headers=RATE_LIMIT_HEADERS,
+)
+
+
+def _declare_rate_limits(operation: dict[str, Any]) -> None:
+    """A public call may be refused with 429, and every answer says what is left of its quotas."""
+    responses = operation.setdefault("responses", {})
+    for response in responses.values():
+        response.setdefault("headers", {}).update(RATE_LIMIT_HEADERS)
+    responses["429"] = RATE_LIMITED

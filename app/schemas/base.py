@@ -305,6 +305,13 @@ class Problem(BaseModel):
         exclude_if=_absent,
         description="/problems/edit-window-closed: until when the answer could be edited",
     )
+    violated_policies: list[str] | None = Field(
+        default=None,
+        alias="violated-policies",
+        exclude_if=_absent,
+        description="/problems/rate-limited: the quotas exceeded (`ip`, `token`), as named in "
+        "the RateLimit header fields",
+    )
 
 
 IdT = TypeVar("IdT")

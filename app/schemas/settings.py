@@ -1,7 +1,9 @@
 """Workspace settings: weights, precision thresholds, defaults, benchmarks, at-risk and survey
 rules."""
 
+import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -89,6 +91,59 @@ class SurveyRules(Strict):
     )
 
 
+_HOST = re.compile(
+    r"^(?:\[[0-9a-f:.]+\]"  # an IPv6 literal
+    r"|[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*)$"
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _exact_origin(value: str) -> str:
+    """An origin exactly as a browser sends it in `Origin`, so that matching is a comparison of
+    strings: refused, never rewritten, when it is not."""
+    if "*" in value:
+        raise ValueError("wildcards are not supported: list each origin")
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme.lower() not in _DEFAULT_PORTS:
+        raise ValueError("an origin is https://host or http://host, with an optional :port")
+    if any(c in rest for c in "/?#"):
+        raise ValueError("an origin has no path, query or fragment (nor a trailing slash)")
+    if "@" in rest:
+        raise ValueError("an origin has no user name or password")
+    if not value.isascii():
+        raise ValueError("write an internationalised domain name in its punycode (xn--) form")
+    if value != value.lower():
+        raise ValueError(f"write the origin in lower case, as browsers send it: {value.lower()}")
+    parts = urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError("the port must be a number from 1 to 65535")
+    host = rest.removesuffix(f":{port}") if port is not None else rest
+    if not _HOST.fullmatch(host):
+        raise ValueError("an origin is https://host or http://host, with an optional :port")
+    if port == _DEFAULT_PORTS[scheme]:
+        raise ValueError(
+            f"browsers leave the default port out of an origin: write {scheme}://{host}"
+        )
+    return value
+
+
+def _distinct(origins: list[str]) -> list[str]:
+    seen = set()
+    for origin in origins:
+        if origin in seen:
+            raise ValueError(f"{origin} is listed twice")
+        seen.add(origin)
+    return origins
+
+
+Origin = Annotated[str, StringConstraints(max_length=300), AfterValidator(_exact_origin)]
+AllowedOrigins = Annotated[list[Origin], Field(max_length=100), AfterValidator(_distinct)]
+
+
 class WorkspaceSettings(Strict):
     """The body of PUT /v1/settings, which replaces the settings: an absent field is its default."""
 
@@ -124,6 +179,12 @@ class WorkspaceSettings(Strict):
         description="the company name surveys show for {company}; null: the workspace's name",
     )
     survey_rules: SurveyRules = Field(default_factory=SurveyRules)
+    allowed_origins: AllowedOrigins = Field(
+        default_factory=list,
+        description="web origins (`https://app.example.com`, as browsers send them: lower "
+        "case, no path, no default port) whose pages may call /v1/public/* with this "
+        "workspace's invitation tokens (CORS, without credentials); empty: none",
+    )
 
     @field_validator("low_n")
     @classmethod
@@ -154,3 +215,6 @@ class SettingsRead(BaseModel):
     at_risk: AtRiskRules
     company: str | None = Field(description="null: surveys show the workspace's name")
     survey_rules: SurveyRules
+    allowed_origins: list[str] = Field(
+        description="origins whose pages may call the public calls with this workspace's tokens"
+    )

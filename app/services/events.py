@@ -1,17 +1,108 @@
-"""Domain events, raised in the transaction of the change they announce.
+"""Domain events, written in the transaction of the change they announce (a transactional outbox).
 
-Webhooks do not exist yet. When they do, each function here enqueues its event as a job row (the
-`jobs` table as a transactional outbox) in the caller's session, so the event commits or vanishes
-with the change; until then these are the one place to do it, and deliver nothing.
+`emit` stores each event and queues its dispatch job in one statement on the caller's session, so
+an event commits or vanishes with its change and a committed one is never lost. The worker runs
+`events.dispatch` (app.outbox), which hands the event to every subscriber of its type (webhook
+deliveries, follow-up cases). Nothing here delivers anything inline.
+
+`data` is what a receiver needs (ids, figures, the role snapshot) and never more personal data
+than the stored rows hold; it must be JSON-ready (ids and instants as strings).
 """
 
+import json
 import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from pydantic_core import to_jsonable_python
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.jobs import TASKS
+
+# Every event type a subscriber (or a webhook endpoint) can ask for.
+EVENT_TYPES = (
+    "response.created",
+    "response.excluded",
+    "response.included",
+    "response.corrected",
+    "stakeholder.moved",
+    "account.risk_changed",
+    "case.opened",
+    "case.updated",
+    "case.closed",
+    "invitation.answered",
+    "webhook.test",
+    "webhook.disabled",
+)
+
+DISPATCH_TASK = "events.dispatch"
+
+# One statement for any number of events: their rows, and one dispatch job per event.
+_EMIT = text(
+    """
+    WITH emitted AS (
+        INSERT INTO events (workspace_id, id, type, data)
+        SELECT CAST(:workspace_id AS uuid), e.id, e.type, e.data
+        FROM jsonb_to_recordset(CAST(:events AS jsonb)) AS e(id uuid, type text, data jsonb)
+        RETURNING id
+    )
+    INSERT INTO jobs (task, payload, workspace_id, max_attempts, lease_seconds)
+    SELECT :task, jsonb_build_object('event_id', emitted.id), CAST(:workspace_id AS uuid),
+           :max_attempts, :lease_seconds
+    FROM emitted
+    """
+)
+
+
+class UnknownEventType(ValueError):
+    """A programming error: an event type missing from EVENT_TYPES."""
+
+
+async def emit_many(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    events: Sequence[tuple[str, Mapping[str, Any]]],
+) -> list[uuid.UUID]:
+    """Store each (type, data) event and queue its dispatch, in the session's transaction; the
+    events' ids (their webhook-ids), in order. Never commits."""
+    if not events:
+        return []
+    unknown = sorted({kind for kind, _ in events} - set(EVENT_TYPES))
+    if unknown:
+        raise UnknownEventType(f"undeclared event types: {unknown}")
+    ids = [uuid.uuid4() for _ in events]
+    rows = [
+        {"id": str(event_id), "type": kind, "data": to_jsonable_python(dict(data))}
+        for event_id, (kind, data) in zip(ids, events, strict=True)
+    ]
+    dispatch = TASKS.tasks[DISPATCH_TASK]
+    await session.execute(
+        _EMIT,
+        {
+            "workspace_id": str(workspace_id),
+            "events": json.dumps(rows),
+            "task": DISPATCH_TASK,
+            "max_attempts": dispatch.max_attempts,
+            "lease_seconds": max(1, int(dispatch.lease.total_seconds())),
+        },
+    )
+    return ids
+
+
+async def emit(
+    session: AsyncSession, workspace_id: uuid.UUID, type: str, data: Mapping[str, Any]
+) -> uuid.UUID:
+    """Store one event and queue its dispatch in the session's transaction; its id."""
+    [event_id] = await emit_many(session, workspace_id, [(type, data)])
+    return event_id
 
 
 async def response_corrected(
     session: AsyncSession, workspace_id: uuid.UUID, response_id: uuid.UUID, revision: int
 ) -> None:
     """`response.corrected`: a stored response changed (a correction, an exclusion or an
-    inclusion); `revision` is the revision it made (GET /v1/responses/{id}/revisions)."""
+    inclusion); `revision` is the revision it made (GET /v1/responses/{id}/revisions).
+
+    Not emitted yet: which events a correction makes (excluded, included, a changed score) is
+    decided with the follow-up cases that consume them."""

@@ -5,6 +5,7 @@ import asyncio
 import signal
 import subprocess
 
+import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -58,6 +59,7 @@ class TestWorkerCommand:
                     "deletions.purge",
                     "idempotency.purge",
                     "jobs.purge",
+                    "rate_limits.purge",
                 }
 
             await eventually(upkeep_done, "the periodic jobs to run", every=0.2)
@@ -91,7 +93,7 @@ class TestServeCommand:
                 rows = await _query(
                     empty_database_url, "SELECT count(*) FROM jobs WHERE status = 'done'"
                 )
-                return rows == [(3,)]  # deletions, idempotency and jobs purges
+                return rows == [(4,)]  # deletions, idempotency, jobs and rate-limit purges
 
             await eventually(
                 upkeep_ran, "the in-process worker to run the periodic upkeep", every=0.2
@@ -113,4 +115,40 @@ class TestServeCommand:
             assert "nps-api" in await _application_names(empty_database_url)
             assert "nps-worker" not in await _application_names(empty_database_url)
             assert await _query(empty_database_url, "SELECT count(*) FROM jobs") == [(0,)]
+            await asyncio.to_thread(_stop, serve)
+
+
+class TestServedPublicCalls:
+    async def test_uvicorn_workers_share_the_counts_of_the_forwarded_client(
+        self, empty_database_url: str
+    ) -> None:
+        port = free_port()
+        with started_nps(
+            empty_database_url,
+            "serve",
+            NPS_PORT=str(port),
+            NPS_WORKER="off",
+            NPS_WORKERS="2",
+            NPS_LOG_LEVEL="warning",
+            NPS_PUBLIC_RATE_LIMIT_PER_IP="2",
+        ) as serve:
+            await until_ready(port)
+            # The peer is 127.0.0.1, a trusted proxy by default: the forwarded address counts.
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+
+                async def call(address: str) -> httpx.Response:
+                    # A connection each, so the kernel may hand them to either worker.
+                    headers = {"X-Forwarded-For": address, "Connection": "close"}
+                    return await client.get("/v1/public/invitation", headers=headers)
+
+                answers = [await call("198.51.100.9") for _ in range(3)]
+                other = await call("198.51.100.10")
+
+            assert [r.status_code for r in answers] == [401, 401, 429]
+            assert answers[2].headers["ratelimit"].startswith('"ip";r=0;t=')
+            assert other.status_code == 401
+            rows = await _query(
+                empty_database_url, "SELECT key, hits FROM rate_limit_windows ORDER BY key"
+            )
+            assert rows == [("ip:198.51.100.10", 1), ("ip:198.51.100.9", 3)]
             await asyncio.to_thread(_stop, serve)

@@ -48,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
         "after_unanswered_days": 30,
         "max_per_account": None,
     },
+    "allowed_origins": [],
 }
 # Every field away from its default.
 CUSTOM: dict[str, Any] = {
@@ -74,6 +75,7 @@ CUSTOM: dict[str, Any] = {
         "after_unanswered_days": 0,
         "max_per_account": 3,
     },
+    "allowed_origins": ["https://app.example.com", "http://localhost:3000"],
 }
 
 # The SPEC's weighted example, one account: (id, role, score).

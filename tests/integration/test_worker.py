@@ -149,7 +149,9 @@ class TestEnqueue:
         assert {t.name: t.every for t in TASKS.periodic()} == {
             "deletions.purge": timedelta(hours=1),
             "idempotency.purge": timedelta(hours=1),
+            "events.purge": timedelta(hours=1),
             "jobs.purge": timedelta(hours=1),
+            "rate_limits.purge": timedelta(minutes=5),
         }
 
 

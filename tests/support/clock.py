@@ -47,3 +47,16 @@ def ago(**delta: float) -> datetime:
 def minute_end(moment: datetime) -> datetime:
     """The end of the UTC minute `moment` is in: where a window left open ends."""
     return moment.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
+class Clock:
+    """A clock a test sets and moves, for code that is handed one (the rate limits' windows)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)

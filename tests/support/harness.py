@@ -3,13 +3,17 @@
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 
 import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.api.deps import utcnow
 from app.config import Settings
 from app.db import get_engine, get_read_sessionmaker, get_sessionmaker, session_scope
+from app.guard import Counters, counters_of
 from app.main import create_app
 from app.models import Scope
 from app.services.keys import create_api_key, create_workspace
@@ -31,12 +35,23 @@ class Tenant:
 MakeTenant = Callable[[str], Awaitable[Tenant]]
 
 
-def build_app(sessionmaker: async_sessionmaker[AsyncSession], engine: AsyncEngine) -> FastAPI:
-    """The production app with its database dependencies replaced (its lifespan never runs)."""
-    app = create_app(Settings(database_url="postgresql://unused@localhost/unused"))
+def build_app(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    *,
+    settings: Settings | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> FastAPI:
+    """The production app with its database dependencies replaced (its lifespan never runs).
+
+    The public calls' rate limits count in the test's own transaction, so they start afresh in
+    every test; `clock` decides their windows."""
+    app = create_app(settings or Settings(database_url="postgresql://unused@localhost/unused"))
     app.dependency_overrides[get_engine] = lambda: engine
     app.dependency_overrides[get_sessionmaker] = lambda: sessionmaker
     app.dependency_overrides[get_read_sessionmaker] = lambda: None
+    counters = Counters(partial(session_scope, sessionmaker), clock)
+    app.dependency_overrides[counters_of] = lambda scope: counters
     return app
 
 

@@ -187,9 +187,25 @@ class TestDeclaredHeaders:
             in_progress = spec["paths"][path]["post"]["responses"]["409"]
             assert "Retry-After" in in_progress["headers"], path
 
-    def test_no_rate_limit_headers_are_claimed(self) -> None:
-        # The service sets none; the document must not promise them.
-        assert "ratelimit" not in json.dumps(_spec()).lower()
+    def test_the_public_calls_and_only_they_declare_rate_limits(self) -> None:
+        spec = _spec()
+        public = 0
+        for method, path, operation in _operations(spec):
+            responses = operation["responses"]
+            declared = [s for s, r in responses.items() if "RateLimit" in r.get("headers", {})]
+            if not path.startswith("/v1/public/"):
+                assert declared == [], (method, path)
+                assert "429" not in responses, (method, path)
+                continue
+            public += 1
+            assert declared == list(responses), (method, path)
+            assert set(responses["429"]["headers"]) == {
+                "Retry-After",
+                "RateLimit",
+                "RateLimit-Policy",
+            }
+        assert public >= 1
+        assert set(spec["components"]["headers"]) == {"RateLimit", "RateLimit-Policy"}
 
 
 class TestCrossFieldRules:

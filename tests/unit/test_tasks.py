@@ -17,4 +17,9 @@ def test_a_process_knows_every_task(module: str) -> None:
         check=True,
         timeout=60,
     )
-    assert done.stdout.split() == ["deletions.purge", "idempotency.purge", "jobs.purge"]
+    assert done.stdout.split() == [
+        "deletions.purge",
+        "idempotency.purge",
+        "jobs.purge",
+        "rate_limits.purge",
+    ]

@@ -1,0 +1,246 @@
+"""The public calls' guard: CORS and rate limits for /v1/public/*, in one pure ASGI middleware.
+
+app.main adds it outermost, so it sees every request under the prefix before anything else does:
+every public route is covered by construction, and so are that path's 401s, 404s, 405s and
+413s. Each request costs one short statement (app.services.rate_limits.tally) that counts it
+and answers its Origin; nothing else gets CORS.
+
+CORS, without credentials ever (Access-Control-Allow-Credentials is never sent): a preflight
+carries no token, so it is answered for an origin that any workspace lists in `allowed_origins`;
+the actual response names the origin in Access-Control-Allow-Origin only when the token's own
+workspace lists it (or, for a request without a known token, any workspace), so a browser hands
+no other workspace's answer to the page. Every response there says `Vary: Origin`.
+
+Rate limits: per client IP (IPv6: per /64) and per invitation token, fixed windows shared by
+every worker and host through PostgreSQL. The IP is counted before the token is looked up (a
+guessed token's 401 counts), the token after it. Past a quota the answer is 429 with
+Retry-After; every answer carries the RateLimit and RateLimit-Policy fields
+(draft-ietf-httpapi-ratelimit-headers). The client IP is the ASGI client: uvicorn puts the
+forwarded one there when the peer is in NPS_FORWARDED_ALLOW_IPS.
+
+A `Zone` is the seam for other public surfaces (the hosted survey page): its own prefix, where
+its token is, whether it gets CORS, and how its 429 is rendered (HTML there).
+"""
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.deps import utcnow
+from app.config import Settings
+from app.db import autocommit
+from app.errors import RateLimited, infrastructure_problem, problem_response
+from app.routing import route_path
+from app.services.invitation_tokens import hash_token, is_invitation_token
+from app.services.rate_limits import Executor, Limits, Policy, Tally, client_key, tally
+
+PUBLIC_PREFIX = "/v1/public/"
+ALLOW_METHODS = "GET, POST, PATCH"
+ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key"
+EXPOSE_HEADERS = "RateLimit, RateLimit-Policy, Retry-After"
+
+# How the OpenAPI document describes them (app.api.docs adds them to every public operation).
+RATE_LIMIT_DOCS: dict[str, Any] = {
+    "RateLimit": {
+        "description": 'what is left of each quota this request counted against, e.g. `"ip";'
+        'r=117;t=42, "token";r=27;t=42`: r more requests within the next t seconds '
+        "(draft-ietf-httpapi-ratelimit-headers)",
+        "schema": {"type": "string"},
+    },
+    "RateLimit-Policy": {
+        "description": 'the quotas, e.g. `"ip";q=120;w=60, "token";q=30;w=60`: q requests per '
+        "window of w seconds from one client IP (an IPv6 /64), and with one invitation token",
+        "schema": {"type": "string"},
+    },
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """Where the guard counts: a unit of work committed at once, and the clock of the windows."""
+
+    begin: Callable[[], AbstractAsyncContextManager[Executor]]
+    clock: Callable[[], datetime] = utcnow
+
+
+def counters_on(engine: AsyncEngine) -> Counters:
+    """Counting on an autocommit connection of `engine`: one round trip per request."""
+    return Counters(partial(autocommit, engine))
+
+
+def counters_of(scope: Scope) -> Counters:
+    """The lifespan's engine. Tests replace this through the app's dependency_overrides, as they
+    replace the session."""
+    return counters_on(scope["state"]["engine"])
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The invitation token sent as `Authorization: Bearer npsi_...`, if one was."""
+    scheme, _, credential = Headers(scope=scope).get("authorization", "").partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not is_invitation_token(credential):
+        return None
+    return credential
+
+
+def token_after(prefix: str) -> Callable[[Scope], str | None]:
+    """The invitation token as the path segment after `prefix` (`/s/{token}`)."""
+
+    def token(scope: Scope) -> str | None:
+        segment = route_path(scope).removeprefix(prefix).split("/", 1)[0]
+        return segment if is_invitation_token(segment) else None
+
+    return token
+
+
+Refusal = Callable[[RateLimited], ASGIApp]
+
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    """Paths the guard watches: under `prefix`, the token found by `token`, CORS or not, and a
+    429 rendered by `refuse` (problem+json by default)."""
+
+    prefix: str
+    token: Callable[[Scope], str | None]
+    cors: bool
+    refuse: Refusal = problem_response
+
+
+PUBLIC_API = Zone(PUBLIC_PREFIX, bearer_token, cors=True)
+
+
+def limits_from(settings: Settings) -> Limits:
+    window = settings.public_rate_limit_window_seconds
+    per_ip, per_token = settings.public_rate_limit_per_ip, settings.public_rate_limit_per_token
+    return Limits(
+        ip=Policy("ip", per_ip, window) if per_ip else None,
+        token=Policy("token", per_token, window) if per_token else None,
+    )
+
+
+def rate_limit_headers(result: Tally) -> dict[str, str]:
+    """RateLimit-Policy and RateLimit (structured-field lists) for the policies counted."""
+    if not result.usages:
+        return {}
+    return {
+        "RateLimit-Policy": ", ".join(
+            f'"{u.policy.name}";q={u.policy.quota};w={u.policy.window}' for u in result.usages
+        ),
+        "RateLimit": ", ".join(
+            f'"{u.policy.name}";r={u.remaining};t={u.seconds_left}' for u in result.usages
+        ),
+    }
+
+
+def refusal(result: Tally, headers: dict[str, str]) -> RateLimited:
+    """The 429 for a tally over a quota: Retry-After is the end of the last violated window."""
+    exceeded = result.exceeded
+    wait = max(u.seconds_left for u in exceeded)
+    names = [u.policy.name for u in exceeded]
+    what = {"ip": "from this address", "token": "with this invitation token"}
+    reasons = " and ".join(what.get(name, f"under {name}") for name in names)
+    return RateLimited(
+        f"too many requests {reasons}; retry in {wait} second{'' if wait == 1 else 's'}",
+        violated=names,
+        headers={**headers, "Retry-After": str(wait)},
+    )
+
+
+class PublicGuard:
+    """CORS and rate limits for the zones' paths (module doc); anything else passes untouched."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        api: FastAPI,
+        settings: Settings,
+        zones: Sequence[Zone] = (PUBLIC_API,),
+    ) -> None:
+        self.app = app
+        self.api = api
+        self.limits = limits_from(settings)
+        self.max_age = str(settings.cors_max_age_seconds)
+        self.zones = tuple(zones)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        zone = self._zone(scope)
+        if zone is None:
+            await self.app(scope, receive, send)
+            return
+        request = Headers(scope=scope)
+        origin = request.get("origin") if zone.cors else None
+        raw = zone.token(scope)
+        client = scope.get("client")
+        counters = self.api.dependency_overrides.get(counters_of, counters_of)(scope)
+        try:
+            async with counters.begin() as executor:
+                result = await tally(
+                    executor,
+                    limits=self.limits,
+                    now=counters.clock(),
+                    client=client_key(client[0] if client else None),
+                    token_hash=None if raw is None else hash_token(raw),
+                    origin=origin,
+                )
+        except Exception as exc:
+            problem = infrastructure_problem(exc)
+            if problem is None:
+                raise
+            await problem_response(problem)(scope, receive, send)
+            return
+        headers = rate_limit_headers(result)
+        if zone.cors:
+            headers["Vary"] = "Origin"
+            if origin is not None and result.origin_allowed:
+                headers["Access-Control-Allow-Origin"] = origin
+                headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
+        if result.exceeded:
+            await zone.refuse(refusal(result, headers))(scope, receive, send)
+            return
+        preflight = scope["method"] == "OPTIONS" and "access-control-request-method" in request
+        if preflight and "Access-Control-Allow-Origin" in headers:
+            await self._preflight(headers)(scope, receive, send)
+            return
+        # A preflight of an origin nobody lists goes on to the plain OPTIONS answer (no CORS).
+        await self.app(scope, receive, _adding(headers, send))
+
+    def _zone(self, scope: Scope) -> Zone | None:
+        if scope["type"] != "http":
+            return None
+        path = route_path(scope)
+        return next((z for z in self.zones if path.startswith(z.prefix)), None)
+
+    def _preflight(self, headers: dict[str, str]) -> Response:
+        allowed = {
+            "Access-Control-Allow-Methods": ALLOW_METHODS,
+            "Access-Control-Allow-Headers": ALLOW_HEADERS,
+            "Access-Control-Max-Age": self.max_age,
+        }
+        return Response(status_code=204, headers={**headers, **allowed})
+
+
+def _adding(headers: dict[str, str], send: Send) -> Send:
+    """`send`, with `headers` added to the response's start (Vary merged with the app's)."""
+
+    async def adding(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            target = MutableHeaders(scope=message)
+            for name, value in headers.items():
+                if name == "Vary":
+                    target.add_vary_header(value)
+                else:
+                    target[name] = value
+        await send(message)
+
+    return adding
