@@ -56,6 +56,7 @@ class TestBenchRun:
         assert (collect["invitations"]["stored"], collect["invitations"]["failed"]) == (30, 0)
         assert collect["invitations_floor"]["stored"] == 30
         assert (collect["answers"]["stored"], collect["answers"]["failed"]) == (30, 0)
+        assert collect["answers"]["statuses"] == {"201": 30}  # no retry, no 429
         assert collect["answers_floor"]["stored"] == 30
         rows = {row["metric"]: row for row in report["targets"]}
         for metric, target in [
