@@ -165,6 +165,8 @@ class TestDeclaredHeaders:
             "/v1/responses",
             "/v1/responses/batch",
             "/v1/stakeholders/batch",
+            "/v1/webhooks",
+            "/v1/webhooks/{webhook_id}/rotate-secret",
         ]
 
     def test_retry_after_is_declared_where_it_is_sent(self) -> None:

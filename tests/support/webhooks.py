@@ -1,0 +1,119 @@
+"""Webhook tests' helpers: DNS the test decides, endpoints registered over HTTP, and a real
+HTTP receiver on a local port that records what it is sent."""
+
+import base64
+import ipaddress
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from app.services import ssrf
+
+# Names the fake resolver knows (documentation and private ranges); anything else: NXDOMAIN.
+PUBLIC_HOST = "hooks.example.com"
+PUBLIC_ADDRESS = "93.184.215.14"
+DNS: dict[str, list[str]] = {
+    PUBLIC_HOST: [PUBLIC_ADDRESS],
+    "crm.example.com": ["93.184.215.15", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
+    "intranet.example.com": ["10.1.2.3"],
+    "mixed.example.com": [PUBLIC_ADDRESS, "192.168.1.10"],
+    "metadata.example.com": ["169.254.169.254"],
+    "localhost": ["127.0.0.1"],
+}
+
+
+class FakeDns:
+    """A resolver over a table the test may change (re-point a name: DNS rebinding)."""
+
+    def __init__(self) -> None:
+        self.table = {name: list(addresses) for name, addresses in DNS.items()}
+
+    async def __call__(self, host: str, port: int) -> list[ssrf.IPAddress]:
+        if host not in self.table:
+            raise OSError(f"no such host {host}")
+        return [ipaddress.ip_address(a) for a in self.table[host]]
+
+
+def fake_dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
+    """The SSRF guard resolves through a FakeDns while the test runs (a test's fixture)."""
+    fake = FakeDns()
+    monkeypatch.setattr(ssrf, "RESOLVE", fake)
+    return fake
+
+
+async def register(
+    client: httpx.AsyncClient, url: str = f"https://{PUBLIC_HOST}/nps", **fields: Any
+) -> dict[str, Any]:
+    """POST /v1/webhooks; the 201 answer (with its secret)."""
+    r = await client.post("/v1/webhooks", json={"url": url, **fields})
+    assert r.status_code == 201, r.text
+    created: dict[str, Any] = r.json()
+    return created
+
+
+def secret_bytes(secret: str) -> bytes:
+    assert secret.startswith("whsec_"), secret
+    return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """What a local receiver was sent, and how it answers next (status and body)."""
+
+    port: int
+    received: list[Received] = field(default_factory=list)
+    status: int = 204
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks"
+
+
+@contextmanager
+def receiving(receiver: Receiver) -> Iterator[Receiver]:
+    """A real HTTP server on receiver.port, in a thread, while the block runs."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            receiver.received.append(
+                Received(
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.rfile.read(length),
+                )
+            )
+            self.send_response(receiver.status)
+            for name, value in receiver.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(receiver.body)))
+            self.end_headers()
+            self.wfile.write(receiver.body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", receiver.port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
