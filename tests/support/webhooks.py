@@ -76,6 +76,8 @@ class Receiver:
     port: int
     received: list[Received] = field(default_factory=list)
     status: int = 204
+    # A status of its own for some paths.
+    statuses: dict[str, int] = field(default_factory=dict)
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -98,7 +100,7 @@ def receiving(receiver: Receiver) -> Iterator[Receiver]:
                     self.rfile.read(length),
                 )
             )
-            self.send_response(receiver.status)
+            self.send_response(receiver.statuses.get(self.path, receiver.status))
             for name, value in receiver.headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(receiver.body)))
