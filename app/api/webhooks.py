@@ -2,9 +2,9 @@
 secret, and the delivery log with its replays. docs/webhooks.md is the receiver's guide."""
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi import Response as HttpResponse
 
 from app.api.auth import AdminAuth
@@ -12,11 +12,21 @@ from app.api.deps import AppSettingsDep, Cursor, Limit
 from app.api.idempotency import REPLAYED, REPLAYED_HEADER, IdempotencyDep
 from app.db import SessionDep
 from app.errors import Conflict
+from app.models import DeliveryStatus
 from app.pagination import DEFAULT_LIMIT
-from app.presenters.webhooks import webhook_created, webhook_read
+from app.presenters.webhooks import delivery_read, webhook_created, webhook_read
 from app.schemas import Page, problem_doc
-from app.schemas.webhooks import WebhookCreate, WebhookCreated, WebhookPatch, WebhookRead
-from app.services import webhooks
+from app.schemas.webhooks import (
+    DeliveryRead,
+    RecoverAccepted,
+    RecoverRequest,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookPatch,
+    WebhookRead,
+    WebhookTestAccepted,
+)
+from app.services import delivery_log, webhooks
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 
@@ -129,3 +139,85 @@ async def rotate_webhook_secret(
     """A new secret, in this answer only; the old one signs too for 24 hours."""
     endpoint = await webhooks.rotate_secret(session, auth.workspace_id, webhook_id)
     return idempotency.respond(webhook_created(endpoint), 200, replay_as=_secret_shown(endpoint.id))
+
+
+DISABLED_DOC: dict[int | str, dict[str, Any]] = {
+    409: problem_doc(
+        "The endpoint is disabled (enable it first); or a request with the same "
+        "Idempotency-Key is still in progress (`Retry-After`)",
+        retry_after=True,
+    )
+}
+
+
+@router.get(
+    "/webhooks/{webhook_id}/deliveries",
+    response_model=Page[DeliveryRead],
+    operation_id="list_webhook_deliveries",
+)
+async def list_webhook_deliveries(
+    webhook_id: uuid.UUID,
+    session: SessionDep,
+    auth: AdminAuth,
+    status: Annotated[DeliveryStatus | None, Query(description="only deliveries in it")] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[DeliveryRead]:
+    """The endpoint's delivery log, newest first: each event's delivery with its attempts."""
+    rows, next_cursor = await delivery_log.list_deliveries(
+        session, auth.workspace_id, webhook_id, status=status, limit=limit, cursor=cursor
+    )
+    return Page(data=[delivery_read(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.post(
+    "/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+    response_model=DeliveryRead,
+    status_code=202,
+    responses=DISABLED_DOC,
+    operation_id="retry_webhook_delivery",
+)
+async def retry_webhook_delivery(
+    webhook_id: uuid.UUID,
+    delivery_id: uuid.UUID,
+    session: SessionDep,
+    auth: AdminAuth,
+    idempotency: IdempotencyDep,
+) -> HttpResponse:
+    """Queue an attempt of this delivery now (202), succeeded or failed before or not."""
+    logged = await delivery_log.retry_delivery(session, auth.workspace_id, webhook_id, delivery_id)
+    return idempotency.respond(delivery_read(logged), 202)
+
+
+@router.post(
+    "/webhooks/{webhook_id}/recover",
+    response_model=RecoverAccepted,
+    status_code=202,
+    responses=DISABLED_DOC,
+    operation_id="recover_webhook",
+)
+async def recover_webhook(
+    webhook_id: uuid.UUID,
+    body: RecoverRequest,
+    session: SessionDep,
+    auth: AdminAuth,
+    idempotency: IdempotencyDep,
+) -> HttpResponse:
+    """Re-deliver every event since `since` that the endpoint subscribes to (202, how many)."""
+    queued = await delivery_log.recover(session, auth.workspace_id, webhook_id, since=body.since)
+    return idempotency.respond(RecoverAccepted(since=body.since, queued=queued), 202)
+
+
+@router.post(
+    "/webhooks/{webhook_id}/test",
+    response_model=WebhookTestAccepted,
+    status_code=202,
+    responses=DISABLED_DOC,
+    operation_id="send_webhook_test",
+)
+async def send_webhook_test(
+    webhook_id: uuid.UUID, session: SessionDep, auth: AdminAuth, idempotency: IdempotencyDep
+) -> HttpResponse:
+    """Send a `webhook.test` event to this endpoint only (202, with the event's id)."""
+    event_id = await delivery_log.send_test(session, auth.workspace_id, webhook_id)
+    return idempotency.respond(WebhookTestAccepted(event_id=event_id), 202)

@@ -155,5 +155,5 @@ class RecoverAccepted(BaseModel):
     queued: int = Field(description="how many deliveries were queued")
 
 
-class TestAccepted(BaseModel):
+class WebhookTestAccepted(BaseModel):
     event_id: uuid.UUID = Field(description="the `webhook.test` event's id (its webhook-id)")

@@ -53,7 +53,7 @@ _QUEUE = text(
 )
 
 
-def _job_options() -> dict[str, object]:
+def job_options() -> dict[str, object]:
     declared = TASKS.tasks[DELIVER_TASK]
     return {
         "task": DELIVER_TASK,
@@ -73,7 +73,7 @@ async def queue_deliveries(event: Dispatched) -> None:
             "event_id": str(event.id),
             "type": event.type,
             "only": str(event.data.get("endpoint_id") or uuid.UUID(int=0)),
-            **_job_options(),
+            **job_options(),
         },
     )
 
