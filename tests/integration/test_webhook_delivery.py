@@ -4,34 +4,39 @@ on the schedule until the receiver is back, the SSRF guard again at delivery, ro
 and an endpoint disabled after 5 days of failures."""
 
 import json
-import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 import pytest_asyncio
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from app.config import Settings
 from app.db import session_scope
-from app.models import Event, Job, WebhookAttempt, WebhookDelivery, WebhookEndpoint, Workspace
+from app.models import Event, Job, Workspace
 from app.services import events
 from app.services.deliveries import DELIVER_TASK, RETRY_SCHEDULE
 from app.worker import Worker
 from tests.support.clock import ago
 from tests.support.harness import Tenant, build_app, new_tenant
 from tests.support.processes import free_port
-from tests.support.webhooks import FakeDns, Receiver, fake_dns, receiving, register
-
-WORKER = Settings(
-    database_url="postgresql://unused@localhost/unused",
-    webhooks_allow_private=True,
-    webhook_timeout_seconds=2,
+from tests.support.webhooks import (
+    DATA,
+    WORKER,
+    FakeDns,
+    Receiver,
+    attempts,
+    deliveries,
+    drain,
+    emit,
+    fake_dns,
+    hooks_tenant,
+    receiving,
+    register,
+    retries_due_now,
+    set_endpoint,
+    verified,
 )
-DATA = {"response_id": "r-1", "score": 3, "category": "detractor"}
 
 
 @pytest.fixture
@@ -41,71 +46,13 @@ def dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def hooks(engine: AsyncEngine) -> AsyncIterator[Tenant]:
-    """A tenant whose requests commit, on an app that admits local receivers; deleted after."""
-    sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-    app = build_app(sessionmaker, engine, settings=WORKER)
-    tenant = await new_tenant(sessionmaker, app, "hooks")
-    yield tenant
-    await tenant.client.aclose()
-    async with session_scope(sessionmaker) as session:
-        await session.execute(delete(Workspace).where(Workspace.id == tenant.id))
+    async with hooks_tenant(engine) as tenant:
+        yield tenant
 
 
 @pytest.fixture
 def receiver() -> Receiver:
     return Receiver(free_port())
-
-
-async def emit(tenant: Tenant, kind: str = "response.created", **data: Any) -> uuid.UUID:
-    async with session_scope(tenant.db.sessionmaker) as session:
-        return await events.emit(session, tenant.id, kind, data or DATA)
-
-
-async def drain(tenant: Tenant, settings: Settings = WORKER) -> None:
-    await Worker(tenant.db.sessionmaker, settings).drain()
-
-
-async def deliveries(tenant: Tenant) -> list[WebhookDelivery]:
-    async with tenant.db.sessionmaker() as session:
-        rows = await session.scalars(
-            select(WebhookDelivery)
-            .where(WebhookDelivery.workspace_id == tenant.id)
-            .order_by(WebhookDelivery.created_at, WebhookDelivery.id)
-        )
-        return list(rows)
-
-
-async def attempts(tenant: Tenant) -> list[WebhookAttempt]:
-    async with tenant.db.sessionmaker() as session:
-        rows = await session.scalars(
-            select(WebhookAttempt)
-            .where(WebhookAttempt.workspace_id == tenant.id)
-            .order_by(WebhookAttempt.id)
-        )
-        return list(rows)
-
-
-async def retries_due_now(tenant: Tenant) -> None:
-    """The queued attempts become due, as if their wait had passed."""
-    async with session_scope(tenant.db.sessionmaker) as session:
-        await session.execute(
-            update(Job)
-            .where(Job.workspace_id == tenant.id, Job.task == DELIVER_TASK, Job.status == "queued")
-            .values(run_at=func.now())
-        )
-
-
-async def set_endpoint(tenant: Tenant, endpoint_id: str, **values: Any) -> None:
-    async with session_scope(tenant.db.sessionmaker) as session:
-        await session.execute(
-            update(WebhookEndpoint)
-            .where(WebhookEndpoint.workspace_id == tenant.id, WebhookEndpoint.id == endpoint_id)
-            .values(**values)
-        )
-
-
-def verified(secret: str, received: Any) -> Any:
-    return Webhook(secret).verify(received.body, received.headers)
 
 
 class TestDelivery:

@@ -4,16 +4,26 @@ HTTP receiver on a local port that records what it is sent."""
 import base64
 import ipaddress
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from standardwebhooks import Webhook
 
-from app.services import ssrf
+from app.config import Settings
+from app.db import session_scope
+from app.models import Job, WebhookAttempt, WebhookDelivery, WebhookEndpoint, Workspace
+from app.services import events, ssrf
+from app.services.deliveries import DELIVER_TASK
+from app.worker import Worker
+from tests.support.harness import Tenant, build_app, new_tenant
 
 # Names the fake resolver knows (documentation and private ranges); anything else: NXDOMAIN.
 PUBLIC_HOST = "hooks.example.com"
@@ -119,3 +129,79 @@ def receiving(receiver: Receiver) -> Iterator[Receiver]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+# Delivery on real commits: a worker that admits local receivers, and what it left behind.
+
+WORKER = Settings(
+    database_url="postgresql://unused@localhost/unused",
+    webhooks_allow_private=True,
+    webhook_timeout_seconds=2,
+)
+DATA = {"response_id": "r-1", "score": 3, "category": "detractor"}
+
+
+@asynccontextmanager
+async def hooks_tenant(engine: AsyncEngine, name: str = "hooks") -> AsyncIterator[Tenant]:
+    """A tenant whose requests commit, on an app that admits local receivers; deleted after."""
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    tenant = await new_tenant(sessionmaker, build_app(sessionmaker, engine, settings=WORKER), name)
+    try:
+        yield tenant
+    finally:
+        await tenant.client.aclose()
+        async with session_scope(sessionmaker) as session:
+            await session.execute(delete(Workspace).where(Workspace.id == tenant.id))
+
+
+async def emit(tenant: Tenant, kind: str = "response.created", **data: Any) -> uuid.UUID:
+    async with session_scope(tenant.db.sessionmaker) as session:
+        return await events.emit(session, tenant.id, kind, data or DATA)
+
+
+async def drain(tenant: Tenant, settings: Settings = WORKER) -> None:
+    await Worker(tenant.db.sessionmaker, settings).drain()
+
+
+async def deliveries(tenant: Tenant) -> list[WebhookDelivery]:
+    async with tenant.db.sessionmaker() as session:
+        rows = await session.scalars(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.workspace_id == tenant.id)
+            .order_by(WebhookDelivery.created_at, WebhookDelivery.id)
+        )
+        return list(rows)
+
+
+async def attempts(tenant: Tenant) -> list[WebhookAttempt]:
+    async with tenant.db.sessionmaker() as session:
+        rows = await session.scalars(
+            select(WebhookAttempt)
+            .where(WebhookAttempt.workspace_id == tenant.id)
+            .order_by(WebhookAttempt.id)
+        )
+        return list(rows)
+
+
+async def retries_due_now(tenant: Tenant) -> None:
+    """The queued attempts become due, as if their wait had passed."""
+    async with session_scope(tenant.db.sessionmaker) as session:
+        await session.execute(
+            update(Job)
+            .where(Job.workspace_id == tenant.id, Job.task == DELIVER_TASK, Job.status == "queued")
+            .values(run_at=func.now())
+        )
+
+
+async def set_endpoint(tenant: Tenant, endpoint_id: str, **values: Any) -> None:
+    async with session_scope(tenant.db.sessionmaker) as session:
+        await session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.workspace_id == tenant.id, WebhookEndpoint.id == endpoint_id)
+            .values(**values)
+        )
+
+
+def verified(secret: str, received: Received) -> Any:
+    """The body, after the receiver's own library checked its signature."""
+    return Webhook(secret).verify(received.body, received.headers)
