@@ -24,4 +24,5 @@ def test_a_process_knows_every_task(module: str) -> None:
         "idempotency.purge",
         "jobs.purge",
         "rate_limits.purge",
+        "webhooks.deliver",
     ]
