@@ -21,6 +21,7 @@ from app.api import (
     responses,
     surveys,
     trend,
+    webhooks,
 )
 from app.api import settings as settings_api
 from app.api import workspace as workspace_api
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         invitations,
         rates,
         public,
+        webhooks,
     ):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
     install_docs(app)

@@ -19,7 +19,10 @@ def test_a_process_knows_every_task(module: str) -> None:
     )
     assert done.stdout.split() == [
         "deletions.purge",
+        "events.dispatch",
+        "events.purge",
         "idempotency.purge",
         "jobs.purge",
         "rate_limits.purge",
+        "webhooks.deliver",
     ]
