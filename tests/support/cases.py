@@ -1,6 +1,18 @@
-"""Follow-up cases in the tests: the case rules as the API shows them."""
+"""Follow-up cases in the tests: the case rules as the API shows them, the events that open
+cases, the worker that opens them, and what they left in the database."""
 
+import uuid
 from typing import Any
+
+from sqlalchemy import select
+
+from app.config import Settings
+from app.db import session_scope
+from app.models import Case, CaseChange, CaseResponse, Event, SurveyResponse
+from app.services import events
+from app.worker import Worker
+from tests.support.clock import stamp
+from tests.support.harness import Tenant
 
 DEFAULT_CASE_RULES: list[dict[str, Any]] = [
     {"id": "detractor", "kind": "detractor", "sla_hours": 48, "roles": None},
@@ -36,3 +48,84 @@ CUSTOM_CASE_RULES: list[dict[str, Any]] = [
     {"id": "fell", "kind": "fell_category", "sla_hours": 96, "roles": None},
     {"id": "champions", "kind": "advocacy", "sla_hours": 336, "roles": ["decision_maker"]},
 ]
+
+
+SETTINGS = Settings(database_url="postgresql://unused@localhost/unused")
+
+
+async def announce(tenant: Tenant, *response_ids: str) -> None:
+    """Emit `response.created` for stored responses, in the shape ingest emits it, committed."""
+    async with session_scope(tenant.db.sessionmaker) as session:
+        rows = await session.scalars(
+            select(SurveyResponse).where(
+                SurveyResponse.workspace_id == tenant.id,
+                SurveyResponse.id.in_([uuid.UUID(r) for r in response_ids]),
+            )
+        )
+        by_id = {str(r.id): r for r in rows}
+        await events.emit_many(
+            session,
+            tenant.id,
+            [("response.created", created_data(by_id[r])) for r in response_ids],
+        )
+
+
+def created_data(response: SurveyResponse) -> dict[str, Any]:
+    return {
+        "response_id": str(response.id),
+        "stakeholder_id": response.stakeholder_id,
+        "account_id": response.account_id,
+        "score": response.score,
+        "category": response.category.value,
+        "survey": response.survey,
+        "channel": response.channel,
+        "submitted_at": stamp(response.submitted_at),
+        "role": response.role,
+        "job_level": response.job_level,
+        "department": response.department,
+    }
+
+
+async def run_worker(tenant: Tenant) -> int:
+    """Run every due job (the events' dispatch among them) as the worker does; how many ran."""
+    return await Worker(tenant.db.sessionmaker, SETTINGS).drain()
+
+
+async def stored_cases(tenant: Tenant) -> list[Case]:
+    async with tenant.db.sessionmaker() as session:
+        rows = await session.scalars(
+            select(Case).where(Case.workspace_id == tenant.id).order_by(Case.opened_at, Case.id)
+        )
+        return list(rows)
+
+
+async def case_responses(tenant: Tenant, case_id: uuid.UUID) -> list[tuple[str, str]]:
+    """(response id, rule) of the case's triggering answers, in the order they were added."""
+    async with tenant.db.sessionmaker() as session:
+        rows = await session.execute(
+            select(CaseResponse.response_id, CaseResponse.rule)
+            .where(CaseResponse.workspace_id == tenant.id, CaseResponse.case_id == case_id)
+            .order_by(CaseResponse.added_at, CaseResponse.response_id)
+        )
+        return [(str(r), rule) for r, rule in rows]
+
+
+async def case_events(tenant: Tenant) -> list[Event]:
+    async with tenant.db.sessionmaker() as session:
+        rows = await session.scalars(
+            select(Event)
+            .where(Event.workspace_id == tenant.id, Event.type.startswith("case."))
+            .order_by(Event.seq)
+        )
+        return list(rows)
+
+
+async def case_changes(tenant: Tenant, case_id: uuid.UUID) -> list[tuple[str, str, Any]]:
+    """(action, changed_by, changes) of the case, in order."""
+    async with tenant.db.sessionmaker() as session:
+        rows = await session.execute(
+            select(CaseChange.action, CaseChange.changed_by, CaseChange.changes)
+            .where(CaseChange.workspace_id == tenant.id, CaseChange.case_id == case_id)
+            .order_by(CaseChange.seq)
+        )
+        return [tuple(r) for r in rows]
