@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from app.api import (
     accounts,
     at_risk,
+    cases,
     coverage,
     deletions,
     health,
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         workspace_api,
         invitations,
         rates,
+        cases,
         public,
     ):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)

@@ -8,10 +8,18 @@ from sqlalchemy import select
 
 from app.config import Settings
 from app.db import session_scope
-from app.models import Case, CaseChange, CaseResponse, Event, SurveyResponse
+from app.models import (
+    Account,
+    Case,
+    CaseChange,
+    CaseResponse,
+    Event,
+    Stakeholder,
+    SurveyResponse,
+)
 from app.services import events
 from app.worker import Worker
-from tests.support.clock import stamp
+from tests.support.clock import ago, stamp
 from tests.support.harness import Tenant
 
 DEFAULT_CASE_RULES: list[dict[str, Any]] = [
@@ -129,3 +137,37 @@ async def case_changes(tenant: Tenant, case_id: uuid.UUID) -> list[tuple[str, st
             .order_by(CaseChange.seq)
         )
         return [tuple(r) for r in rows]
+
+
+async def open_case(
+    tenant: Tenant,
+    stakeholder_id: str,
+    score: int,
+    *,
+    account_id: str = "acme",
+    role: str = "other",
+    comment: str | None = None,
+) -> str:
+    """A stakeholder (registered when missing, as a manager in `role`, with their account) who
+    answers `score` a minute ago, and the case the worker opens for it; the case's id."""
+    async with tenant.db.sessionmaker() as session:
+        account = await session.get(Account, (tenant.id, account_id))
+        person = await session.get(Stakeholder, (tenant.id, stakeholder_id))
+    if account is None:
+        await tenant.db.account(account_id)
+    if person is None:
+        await tenant.db.stakeholder(stakeholder_id, account_id, role=role, job_level="manager")
+    [response_id] = await tenant.db.respond(
+        stakeholder_id, (score, ago(minutes=1)), comment=comment
+    )
+    await announce(tenant, response_id)
+    await run_worker(tenant)
+    async with tenant.db.sessionmaker() as session:
+        case_id = await session.scalar(
+            select(CaseResponse.case_id).where(
+                CaseResponse.workspace_id == tenant.id,
+                CaseResponse.response_id == uuid.UUID(response_id),
+            )
+        )
+    assert case_id is not None, "no case rule matched the answer"
+    return str(case_id)
