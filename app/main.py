@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app.access_log import install_redaction
 from app.api import (
     accounts,
     at_risk,
@@ -30,8 +31,9 @@ from app.api.score_params import PORTFOLIO_HINTS
 from app.config import Settings, get_settings
 from app.db import State, create_engine, create_sessionmaker
 from app.errors import install_error_handlers
-from app.guard import PublicGuard
+from app.guard import PUBLIC_API, PublicGuard
 from app.middleware import BodyLimit
+from app.pages import PAGES_ZONE, install_pages
 from app.routing import RouteGate
 from app.schemas import PROBLEM_RESPONSES
 from app.tasks import MODULES as TASK_MODULES  # noqa: F401 - declares what services may queue
@@ -103,10 +105,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
     install_docs(app)
+    # The hosted survey page (/s, HTML) and /widget.js; the page's URL holds a token, so the
+    # access log of every server process that builds this app redacts it.
+    install_pages(app)
+    install_redaction()
     complete_openapi(app)
     # Methods, Allow and strict query parameters for every route (app.routing).
     app.add_middleware(RouteGate, api=app, hints=PORTFOLIO_HINTS)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    # Outermost: CORS and rate limits for /v1/public/*, before anything there can answer.
-    app.add_middleware(PublicGuard, api=app, settings=settings)
+    # Outermost: CORS and rate limits for /v1/public/*, rate limits for the pages (/s/<token>),
+    # before anything there can answer.
+    app.add_middleware(PublicGuard, api=app, settings=settings, zones=(PUBLIC_API, PAGES_ZONE))
     return app

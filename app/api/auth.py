@@ -14,6 +14,7 @@ from typing import Annotated, ClassVar, TypeVar
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import utcnow
 from app.db import SessionDep
@@ -78,6 +79,22 @@ Subject = ApiKeySubject | InvitationSubject
 S = TypeVar("S", bound=Subject)
 
 
+async def invitation_subject(session: AsyncSession, raw: str) -> InvitationSubject | None:
+    """The subject of an invitation token (from a header or the hosted page's URL), or None
+    when no invitation has it."""
+    invitation = await invitation_by_token(session, raw) if is_invitation_token(raw) else None
+    if invitation is None:
+        return None
+    return InvitationSubject(
+        invitation.workspace_id,
+        invitation.id,
+        invitation.stakeholder_id,
+        invitation.survey,
+        InvitationChannel(invitation.channel),
+        effective_status(invitation, utcnow()),
+    )
+
+
 async def get_subject(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -86,17 +103,10 @@ async def get_subject(
     if credentials is None:
         return None
     if is_invitation_token(credentials.credentials):
-        invitation = await invitation_by_token(session, credentials.credentials)
-        if invitation is None:
+        subject = await invitation_subject(session, credentials.credentials)
+        if subject is None:
             raise Unauthorized("the invitation token is unknown", headers=_CHALLENGE)
-        return InvitationSubject(
-            invitation.workspace_id,
-            invitation.id,
-            invitation.stakeholder_id,
-            invitation.survey,
-            InvitationChannel(invitation.channel),
-            effective_status(invitation, utcnow()),
-        )
+        return subject
     key = await authenticate(session, credentials.credentials, now=utcnow())
     if key is None:
         raise Unauthorized("the API key is unknown or revoked", headers=_CHALLENGE)

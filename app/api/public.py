@@ -3,12 +3,14 @@
 Each acts only on the token's own invitation.
 """
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi import Response as HttpResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.auth import KnownInvitationAuth, PublicAuth
+from app.api.auth import InvitationSubject, KnownInvitationAuth, PublicAuth
 from app.api.deps import HeadRequest, utcnow
 from app.api.idempotency import PublicIdempotencyDep
 from app.db import SessionDep
@@ -48,15 +50,23 @@ async def get_public_invitation(
     session: SessionDep, auth: PublicAuth, head: HeadRequest
 ) -> PublicInvitationRead:
     """What to show the invited person (and their answer once given); marks it opened."""
-    now = utcnow()
     # A HEAD is no visit: link checkers send them.
+    return await invitation_view(session, auth, now=utcnow(), mark_opened=not head)
+
+
+async def invitation_view(
+    session: AsyncSession, subject: InvitationSubject, *, now: datetime, mark_opened: bool
+) -> PublicInvitationRead:
+    """What the invitation shows its person: here, and on the hosted page (which never marks it
+    opened on a GET: mail scanners fetch the links they find)."""
+    workspace_id = subject.workspace_id
     invitation, name, role = await invitations.open_invitation(
-        session, auth.workspace_id, auth.invitation_id, now=now, mark_opened=not head
+        session, workspace_id, subject.invitation_id, now=now, mark_opened=mark_opened
     )
-    definition = await surveys.find_definition(session, auth.workspace_id, invitation.survey)
-    company = await surveys.company_name(session, auth.workspace_id)
+    definition = await surveys.find_definition(session, workspace_id, invitation.survey)
+    company = await surveys.company_name(session, workspace_id)
     texts = surveys.texts_for(definition, role=role, locale=invitation.locale, company=company)
-    given = await answers.given_answer(session, auth.workspace_id, invitation)
+    given = await answers.given_answer(session, workspace_id, invitation)
     return public_invitation(invitation, name, now, company=company, texts=texts, answer=given)
 
 

@@ -32,7 +32,8 @@ from app.scoring import SCORE_MAX, SCORE_MIN, Category
 # Responses
 
 Score = Annotated[StrictInt, Field(ge=SCORE_MIN, le=SCORE_MAX)]
-Comment = Annotated[str, StringConstraints(max_length=10_000)]
+COMMENT_MAX_LENGTH = 10_000
+Comment = Annotated[str, StringConstraints(max_length=COMMENT_MAX_LENGTH)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 

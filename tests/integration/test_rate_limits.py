@@ -210,3 +210,29 @@ class TestDatabaseAway:
         assert r.headers["retry-after"] == "5"
         [invitation] = (await tenant.client.get("/v1/invitations")).json()["data"]
         assert invitation["status"] == "issued"  # the call never reached the endpoint
+
+
+class TestHostedPageRateLimit:
+    async def test_the_page_counts_its_token_and_refuses_with_an_html_page(
+        self, tenant: Tenant, app_with: AppWith
+    ) -> None:
+        [token] = await issued_tokens(tenant)
+        app = app_with(limited(per_ip=10, per_token=2))
+
+        async with visitor(app) as client:
+            pages = [await client.get(f"/s/{token}") for _ in range(3)]
+            # The token's quota is spent on the page and the JSON calls alike.
+            api = await client.get("/v1/public/invitation", headers=bearer(token))
+
+        assert [r.status_code for r in pages] == [200, 200, 429]
+        assert pages[0].headers["ratelimit"].startswith('"ip";r=9;t=')
+        refused = pages[2]
+        assert refused.headers["content-type"].startswith("text/html")
+        assert refused.headers["retry-after"] == refused.headers["ratelimit"].split("t=")[-1]
+        assert "default-src 'none'" in refused.headers["content-security-policy"]
+        assert refused.headers["referrer-policy"] == "no-referrer"
+        assert "ratelimit-policy" in refused.headers
+        assert "<html" in refused.text
+        assert 'href="/s/assets/page.css"' in refused.text  # styled like the other pages
+        assert "access-control-allow-origin" not in refused.headers
+        assert api.status_code == 429
