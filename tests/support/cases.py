@@ -19,7 +19,7 @@ from app.models import (
 )
 from app.services import events
 from app.worker import Worker
-from tests.support.clock import ago, stamp
+from tests.support.clock import ago
 from tests.support.harness import Tenant
 
 DEFAULT_CASE_RULES: list[dict[str, Any]] = [
@@ -74,24 +74,8 @@ async def announce(tenant: Tenant, *response_ids: str) -> None:
         await events.emit_many(
             session,
             tenant.id,
-            [("response.created", created_data(by_id[r])) for r in response_ids],
+            [("response.created", events.response_data(by_id[r])) for r in response_ids],
         )
-
-
-def created_data(response: SurveyResponse) -> dict[str, Any]:
-    return {
-        "response_id": str(response.id),
-        "stakeholder_id": response.stakeholder_id,
-        "account_id": response.account_id,
-        "score": response.score,
-        "category": response.category.value,
-        "survey": response.survey,
-        "channel": response.channel,
-        "submitted_at": stamp(response.submitted_at),
-        "role": response.role,
-        "job_level": response.job_level,
-        "department": response.department,
-    }
 
 
 async def run_worker(tenant: Tenant) -> int:
@@ -119,10 +103,15 @@ async def case_responses(tenant: Tenant, case_id: uuid.UUID) -> list[tuple[str, 
 
 
 async def case_events(tenant: Tenant) -> list[Event]:
+    return await stored_events(tenant, "case.")
+
+
+async def stored_events(tenant: Tenant, prefix: str = "") -> list[Event]:
+    """The workspace's events whose type starts with `prefix`, in the order they were written."""
     async with tenant.db.sessionmaker() as session:
         rows = await session.scalars(
             select(Event)
-            .where(Event.workspace_id == tenant.id, Event.type.startswith("case."))
+            .where(Event.workspace_id == tenant.id, Event.type.startswith(prefix))
             .order_by(Event.seq)
         )
         return list(rows)
