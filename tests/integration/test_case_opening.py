@@ -1,6 +1,7 @@
 """Cases opened by the worker from `response.created` events under the case rules: one open case
 per stakeholder and kind, a new trigger joins it, and a job that runs twice changes nothing."""
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -327,3 +328,24 @@ class TestTenancy:
 
         assert [c.workspace_id for c in await stored_cases(tenant)] == [tenant.id]
         assert await stored_cases(other) == []
+
+
+class TestConcurrentWorkers:
+    async def test_two_workers_on_one_stakeholders_answers_open_one_case(
+        self, committed: Tenant
+    ) -> None:
+        await _person(committed)
+        ids = await committed.db.respond(
+            "p-1", (2, ago(minutes=3)), (3, ago(minutes=2)), (1, ago(minutes=1))
+        )
+        await announce(committed, *ids)
+
+        await asyncio.gather(run_worker(committed), run_worker(committed))
+
+        [case] = await stored_cases(committed)
+        assert {r for r, _ in await case_responses(committed, case.id)} == set(ids)
+        assert sorted(e.type for e in await case_events(committed)) == [
+            "case.opened",
+            "case.updated",
+            "case.updated",
+        ]
