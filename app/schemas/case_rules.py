@@ -5,7 +5,8 @@ stakeholder's open recovery case, and the first advocacy rule their open advocac
 """
 
 import re
-from typing import Annotated, Literal
+from collections.abc import Callable, Hashable
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import AfterValidator, Field, StringConstraints
 
@@ -16,15 +17,26 @@ RULE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 RuleId = Annotated[str, StringConstraints(pattern=RULE_ID_PATTERN)]
 SlaHours = Annotated[int, Field(strict=True, ge=1, le=8760, description="hours to act, 1-8760")]
 KEY_ROLES = [Role.DECISION_MAKER, Role.INFLUENCER]
+T = TypeVar("T")
 
 
-def _distinct_roles(roles: list[Role] | None) -> list[Role] | None:
-    if roles is not None and len(set(roles)) != len(roles):
-        raise ValueError("a role is listed twice")
-    return roles
+def _once_each(what: str, key: Callable[[T], Hashable]) -> AfterValidator:
+    """A list validator: no two items with the same key."""
+
+    def check(items: list[T]) -> list[T]:
+        seen: set[Hashable] = set()
+        for item in items:
+            if key(item) in seen:
+                raise ValueError(f"the {what} {key(item)!r} is used twice")
+            seen.add(key(item))
+        return items
+
+    return AfterValidator(check)
 
 
-Roles = Annotated[list[Role], Field(min_length=1, max_length=4), AfterValidator(_distinct_roles)]
+Roles = Annotated[
+    list[Role], Field(min_length=1, max_length=4), _once_each("role", lambda r: r.value)
+]
 _ANY_ROLE = "the roles it applies to; null: every role"
 
 
@@ -89,16 +101,7 @@ CaseRule = Annotated[
 RECOVERY_KINDS = frozenset({"detractor", "passive_or_lower", "fell_category", "keyword"})
 
 
-def _distinct_ids(rules: list[CaseRule]) -> list[CaseRule]:
-    seen: set[str] = set()
-    for rule in rules:
-        if rule.id in seen:
-            raise ValueError(f"the rule id {rule.id!r} is used twice")
-        seen.add(rule.id)
-    return rules
-
-
-CaseRules = Annotated[list[CaseRule], Field(max_length=50), AfterValidator(_distinct_ids)]
+CaseRules = Annotated[list[CaseRule], Field(max_length=50), _once_each("rule id", lambda r: r.id)]
 
 
 def default_case_rules() -> list[CaseRule]:

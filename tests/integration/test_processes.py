@@ -57,6 +57,7 @@ class TestWorkerCommand:
                 )
                 return {task for (task,) in rows} == {
                     "deletions.purge",
+                    "events.purge",
                     "idempotency.purge",
                     "jobs.purge",
                     "rate_limits.purge",
@@ -93,7 +94,7 @@ class TestServeCommand:
                 rows = await _query(
                     empty_database_url, "SELECT count(*) FROM jobs WHERE status = 'done'"
                 )
-                return rows == [(4,)]  # deletions, idempotency, jobs and rate-limit purges
+                return rows == [(5,)]  # deletions, events, idempotency, jobs and rate-limit purges
 
             await eventually(
                 upkeep_ran, "the in-process worker to run the periodic upkeep", every=0.2
