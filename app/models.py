@@ -537,6 +537,7 @@ class Case(Base):
             "(status = 'closed') = (outcome IS NOT NULL AND closed_at IS NOT NULL)",
             name="closed_has_outcome",
         ),
+        CheckConstraint("sla_hours BETWEEN 1 AND 8760", name="sla_hours_range"),
         # One open case per stakeholder and kind: a new trigger joins it.
         Index(
             "uq_cases_open_per_stakeholder",
@@ -563,6 +564,8 @@ class Case(Base):
     department: Mapped[str | None] = mapped_column(String(100))
     # The id of the case rule that opened it (workspace settings `case_rules`).
     rule: Mapped[str] = mapped_column(String(64))
+    # The rule's SLA when the case opened: due_at may be moved, the SLA it was opened with not.
+    sla_hours: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), server_default=CaseStatus.OPEN.value)
     owner: Mapped[str | None] = mapped_column(String(200))
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -21,6 +21,7 @@ def case_read(case: Case, now: datetime) -> CaseRead:
         id=case.id,
         kind=CaseKind(case.kind),
         rule=case.rule,
+        sla_hours=case.sla_hours,
         status=status,
         stakeholder_id=case.stakeholder_id,
         account_id=case.account_id,

@@ -36,6 +36,7 @@ class CaseRead(BaseModel):
     id: uuid.UUID
     kind: CaseKind
     rule: str = Field(description="the case rule that opened it (settings `case_rules`)")
+    sla_hours: int = Field(description="the rule's SLA when it opened; due_at started there")
     status: CaseStatus
     stakeholder_id: str
     account_id: str

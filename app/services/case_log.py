@@ -24,6 +24,7 @@ def case_event_data(case: Case) -> dict[str, Any]:
         "case_id": str(case.id),
         "kind": case.kind,
         "rule": case.rule,
+        "sla_hours": case.sla_hours,
         "status": case.status,
         "stakeholder_id": case.stakeholder_id,
         "account_id": case.account_id,

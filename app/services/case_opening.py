@@ -114,6 +114,7 @@ async def _join_or_open(
             job_level=response.job_level,
             department=response.department,
             rule=rule.id,
+            sla_hours=rule.sla_hours,
             status=CaseStatus.OPEN.value,
             due_at=recorded_at + timedelta(hours=rule.sla_hours),
             opened_at=recorded_at,

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("job_level", sa.String(length=32), nullable=False),
         sa.Column("department", sa.String(length=100), nullable=True),
         sa.Column("rule", sa.String(length=64), nullable=False),
+        sa.Column("sla_hours", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), server_default="open", nullable=False),
         sa.Column("owner", sa.String(length=200), nullable=True),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
@@ -52,6 +53,7 @@ def upgrade() -> None:
             name=op.f("ck_cases_closed_has_outcome"),
         ),
         sa.CheckConstraint("kind IN ('recovery', 'advocacy')", name=op.f("ck_cases_kind_known")),
+        sa.CheckConstraint("sla_hours BETWEEN 1 AND 8760", name=op.f("ck_cases_sla_hours_range")),
         sa.CheckConstraint(
             "outcome IS NULL"
             " OR (kind = 'recovery'"

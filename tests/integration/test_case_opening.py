@@ -60,13 +60,13 @@ class TestOpening:
 
         [case] = await stored_cases(tenant)
         recorded_at = await _recorded_at(tenant, response_id)
-        assert (case.kind, case.rule, case.status, case.stakeholder_id, case.account_id) == (
+        assert (case.kind, case.rule, case.sla_hours, case.status) == (
             "recovery",
             "detractor",
+            48,
             "open",
-            "p-1",
-            "acme",
         )
+        assert (case.stakeholder_id, case.account_id) == ("p-1", "acme")
         assert (case.role, case.job_level, case.department) == ("other", "director", "IT")
         assert (case.opened_at, case.due_at) == (recorded_at, recorded_at + timedelta(hours=48))
         assert (case.owner, case.outcome, case.first_action_at, case.closed_at) == (
@@ -93,6 +93,7 @@ class TestOpening:
             "case_id": str(case.id),
             "kind": "recovery",
             "rule": "detractor",
+            "sla_hours": 48,
             "status": "open",
             "stakeholder_id": "p-1",
             "account_id": "acme",

@@ -40,6 +40,7 @@ class TestListCases:
             "id": case_id,
             "kind": "recovery",
             "rule": "detractor",
+            "sla_hours": 48,
             "status": "open",
             "stakeholder_id": "p-1",
             "account_id": "acme",
