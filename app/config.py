@@ -67,6 +67,17 @@ class Settings(BaseSettings):
         default=30, ge=7, description="days domain events are kept for webhook replays (at least 7)"
     )
 
+    # Webhooks (docs/webhooks.md): receivers on private or loopback addresses are refused unless
+    # this is on (development and tests); cloud metadata addresses are refused always.
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description="allow webhook URLs on loopback, private and link-local addresses "
+        "(development and tests only; cloud metadata addresses stay refused)",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="how long one webhook delivery attempt may take"
+    )
+
     # The public calls (/v1/public/*): fixed windows counted in PostgreSQL, so every worker and
     # host shares them (app.guard). 0 turns a limit off.
     public_rate_limit_per_ip: int = Field(

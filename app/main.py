@@ -22,6 +22,7 @@ from app.api import (
     responses,
     surveys,
     trend,
+    webhooks,
 )
 from app.api import settings as settings_api
 from app.api import workspace as workspace_api
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rates,
         cases,
         public,
+        webhooks,
     ):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
     install_docs(app)

@@ -490,6 +490,99 @@ class RateLimitWindow(Base):
     hits: Mapped[int] = mapped_column(Integer)
 
 
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class WebhookEndpoint(Base):
+    """A receiver of the workspace's events (docs/webhooks.md). The signing secret is kept as
+    is, since signing needs it; after a rotation the previous one signs too until it expires."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (
+        ForeignKeyConstraint(["workspace_id"], ["workspaces.id"], ondelete="CASCADE"),
+        Index("ix_webhook_endpoints_workspace_updated", "workspace_id", "updated_at", "id"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    url: Mapped[str] = mapped_column(String(2048))
+    # None: every event type.
+    events: Mapped[list[str] | None] = mapped_column(ARRAY(String(64)))
+    description: Mapped[str | None] = mapped_column(String(500))
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    # Why it is disabled when the service disabled it (`failing`); None when a caller did.
+    disabled_reason: Mapped[str | None] = mapped_column(String(32))
+    # When the current run of failed attempts began; None after a success.
+    failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    secret: Mapped[str] = mapped_column(String(100))
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: written once (the unique key makes a repeated dispatch a
+    no-op), attempted on the retry schedule until it succeeds or the schedule ends."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "endpoint_id"],
+            ["webhook_endpoints.workspace_id", "webhook_endpoints.id"],
+            ondelete="CASCADE",
+        ),
+        # The log goes with the event when retention purges it.
+        ForeignKeyConstraint(["event_id"], ["events.id"], ondelete="CASCADE"),
+        UniqueConstraint("workspace_id", "endpoint_id", "event_id"),
+        CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status_known"),
+        # An endpoint's log, newest first.
+        Index(
+            "ix_webhook_deliveries_endpoint_created", "workspace_id", "endpoint_id", "created_at"
+        ),
+        Index("ix_webhook_deliveries_event_id", "event_id"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(UUID)
+    event_id: Mapped[uuid.UUID] = mapped_column(UUID)
+    status: Mapped[str] = mapped_column(String(16), server_default=DeliveryStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class WebhookAttempt(Base):
+    """One HTTP attempt of a delivery: its status code (None when no answer came), latency,
+    error and the first KiB of the answer."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "delivery_id"],
+            ["webhook_deliveries.workspace_id", "webhook_deliveries.id"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_webhook_attempts_delivery", "workspace_id", "delivery_id", "attempted_at"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    delivery_id: Mapped[uuid.UUID] = mapped_column(UUID)
+    attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    response_excerpt: Mapped[str | None] = mapped_column(Text)
+
+
 class CaseKind(StrEnum):
     RECOVERY = "recovery"
     ADVOCACY = "advocacy"

@@ -21,6 +21,8 @@ SAMPLES = {
     "case_id": str(uuid.UUID(int=0)),
     "prefix": "nokey",
     "survey_id": "relationship-2026",
+    "webhook_id": str(uuid.UUID(int=0)),
+    "delivery_id": str(uuid.UUID(int=0)),
 }
 SPEC: dict[str, Any] = current()
 

@@ -166,6 +166,11 @@ class TestDeclaredHeaders:
             "/v1/responses",
             "/v1/responses/batch",
             "/v1/stakeholders/batch",
+            "/v1/webhooks",
+            "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+            "/v1/webhooks/{webhook_id}/recover",
+            "/v1/webhooks/{webhook_id}/rotate-secret",
+            "/v1/webhooks/{webhook_id}/test",
         ]
 
     def test_retry_after_is_declared_where_it_is_sent(self) -> None:
