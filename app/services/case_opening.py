@@ -7,6 +7,7 @@ at most one case of each kind (a unique constraint on case_responses), and at mo
 stakeholder and kind is open (a partial unique index), so a second run changes nothing.
 """
 
+import logging
 import uuid
 from datetime import datetime, timedelta
 
@@ -22,6 +23,8 @@ from app.services.case_log import log_change
 from app.services.case_matching import Trigger, matching_rules, needs_previous
 from app.services.settings import load_settings
 
+logger = logging.getLogger("app.cases")
+
 # An answer recorded this long after it was given opens no case: importing a year of history
 # is not a to-do list of overdue follow-ups.
 MAX_TRIGGER_AGE = timedelta(days=30)
@@ -29,11 +32,14 @@ MAX_TRIGGER_AGE = timedelta(days=30)
 
 @subscribe("response.created")
 async def open_cases_for_response(event: Dispatched) -> None:
+    try:
+        response_id = uuid.UUID(str(event.data["response_id"]))
+    except (KeyError, ValueError):
+        # Not an event ingest wrote; failing would hold back its other subscribers (webhooks).
+        logger.warning("event %s names no response; no case rules applied", event.id)
+        return
     await apply_case_rules(
-        event.session,
-        event.workspace_id,
-        uuid.UUID(str(event.data["response_id"])),
-        recorded_at=event.occurred_at,
+        event.session, event.workspace_id, response_id, recorded_at=event.occurred_at
     )
 
 

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import select, update
 
 from app.db import session_scope
-from app.models import Case, Event
+from app.models import Case, Event, Job
+from app.services import events
 from tests.support.api import put_settings
 from tests.support.cases import (
     announce,
@@ -350,3 +351,26 @@ class TestConcurrentWorkers:
             "case.updated",
             "case.updated",
         ]
+
+
+class TestForeignEvents:
+    async def test_an_event_naming_no_response_is_left_to_the_other_subscribers(
+        self, tenant: Tenant
+    ) -> None:
+        async with session_scope(tenant.db.sessionmaker) as session:
+            await events.emit_many(
+                session,
+                tenant.id,
+                [("response.created", {"response_id": "r1"}), ("response.created", {})],
+            )
+
+        await run_worker(tenant)
+
+        async with tenant.db.sessionmaker() as session:
+            statuses = await session.scalars(
+                select(Job.status).where(
+                    Job.workspace_id == tenant.id, Job.task == events.DISPATCH_TASK
+                )
+            )
+            assert set(statuses) == {"done"}
+        assert await stored_cases(tenant) == []
