@@ -9,6 +9,7 @@ from app.access_log import install_redaction
 from app.api import (
     accounts,
     at_risk,
+    cases,
     coverage,
     deletions,
     health,
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         workspace_api,
         invitations,
         rates,
+        cases,
         public,
         webhooks,
     ):

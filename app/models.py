@@ -581,3 +581,154 @@ class WebhookAttempt(Base):
     latency_ms: Mapped[int] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     response_excerpt: Mapped[str | None] = mapped_column(Text)
+
+
+class CaseKind(StrEnum):
+    RECOVERY = "recovery"
+    ADVOCACY = "advocacy"
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    CLOSED = "closed"
+
+
+# How a case may end, by kind.
+CASE_OUTCOMES: dict[CaseKind, tuple[str, ...]] = {
+    CaseKind.RECOVERY: ("resolved", "unresolved", "no_reply", "not_actionable"),
+    CaseKind.ADVOCACY: ("reference_agreed", "testimonial", "declined", "no_reply"),
+}
+
+
+def _listed(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+class Case(Base):
+    """A follow-up case: one stakeholder's answers that a case rule says someone must act on
+    (recovery), or a promoter to ask for a reference (advocacy). Opened by the worker from
+    `response.created` events; at most one open case per stakeholder and kind."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        # Erasing a stakeholder erases their cases (and with them notes and changes).
+        ForeignKeyConstraint(
+            ["workspace_id", "stakeholder_id"],
+            ["stakeholders.workspace_id", "stakeholders.id"],
+            ondelete="CASCADE",
+        ),
+        CheckConstraint("kind IN ('recovery', 'advocacy')", name="kind_known"),
+        CheckConstraint("status IN ('open', 'in_progress', 'closed')", name="status_known"),
+        CheckConstraint(
+            f"outcome IS NULL"
+            f" OR (kind = 'recovery' AND outcome IN ({_listed(CASE_OUTCOMES[CaseKind.RECOVERY])}))"
+            f" OR (kind = 'advocacy' AND outcome IN ({_listed(CASE_OUTCOMES[CaseKind.ADVOCACY])}))",
+            name="outcome_fits_kind",
+        ),
+        CheckConstraint(
+            "(status = 'closed') = (outcome IS NOT NULL AND closed_at IS NOT NULL)",
+            name="closed_has_outcome",
+        ),
+        CheckConstraint("sla_hours BETWEEN 1 AND 8760", name="sla_hours_range"),
+        # One open case per stakeholder and kind: a new trigger joins it.
+        Index(
+            "uq_cases_open_per_stakeholder",
+            "workspace_id",
+            "stakeholder_id",
+            "kind",
+            unique=True,
+            postgresql_where=text("status <> 'closed'"),
+        ),
+        # A stakeholder's cases (the erasure cascade, a case's history, recovery metrics).
+        Index("ix_cases_workspace_stakeholder", "workspace_id", "stakeholder_id", "opened_at"),
+        Index("ix_cases_workspace_updated", "workspace_id", "updated_at", "id"),
+        Index("ix_cases_workspace_account", "workspace_id", "account_id"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    kind: Mapped[str] = mapped_column(String(16))
+    stakeholder_id: Mapped[str] = mapped_column(String(128))
+    # As they were at the answer that opened the case.
+    account_id: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(32))
+    job_level: Mapped[str] = mapped_column(String(32))
+    department: Mapped[str | None] = mapped_column(String(100))
+    # The id of the case rule that opened it (workspace settings `case_rules`).
+    rule: Mapped[str] = mapped_column(String(64))
+    # The rule's SLA when the case opened: due_at may be moved, the SLA it was opened with not.
+    sla_hours: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), server_default=CaseStatus.OPEN.value)
+    owner: Mapped[str | None] = mapped_column(String(200))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    root_cause: Mapped[str | None] = mapped_column(String(64))
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    first_action_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class CaseResponse(Base):
+    """An answer that triggered a case, and the rule it matched. A response triggers at most one
+    case of each kind (the constraint that makes a re-run event harmless)."""
+
+    __tablename__ = "case_responses"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "case_id"], ["cases.workspace_id", "cases.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(
+            ["workspace_id", "response_id"],
+            ["responses.workspace_id", "responses.id"],
+            ondelete="CASCADE",
+        ),
+        UniqueConstraint("workspace_id", "response_id", "kind"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    response_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    rule: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class CaseNote(Base):
+    __tablename__ = "case_notes"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "case_id"], ["cases.workspace_id", "cases.id"], ondelete="CASCADE"
+        ),
+        Index("ix_case_notes_workspace_case", "workspace_id", "case_id", "created_at"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    case_id: Mapped[uuid.UUID] = mapped_column(UUID)
+    author: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class CaseChange(Base):
+    """What happened to a case, who did it and when: `action` (opened, response_added, updated,
+    note_added) and each field's before and after (`changes`: {field: {"from", "to"}})."""
+
+    __tablename__ = "case_changes"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "case_id"], ["cases.workspace_id", "cases.id"], ondelete="CASCADE"
+        ),
+        Index("ix_case_changes_workspace_case", "workspace_id", "case_id", "seq"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(UUID)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    # "api_key:<prefix>" for a person, "rule:<rule id>" for the worker applying a case rule.
+    changed_by: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(32))
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))

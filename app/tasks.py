@@ -2,6 +2,7 @@
 worker, so both know the same tasks: the API to queue them, the worker to run them."""
 
 from app import jobs, outbox
-from app.services import deletions, deliveries, idempotency, rate_limits
+from app.services import case_opening, deletions, deliveries, idempotency, rate_limits
 
-MODULES = (jobs, outbox, idempotency, deletions, rate_limits, deliveries)
+# case_opening declares an outbox subscriber (cases opened from response.created).
+MODULES = (jobs, outbox, idempotency, deletions, rate_limits, deliveries, case_opening)

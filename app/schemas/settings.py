@@ -1,5 +1,5 @@
-"""Workspace settings: weights, precision thresholds, defaults, benchmarks, at-risk and survey
-rules."""
+"""Workspace settings: weights, precision thresholds, defaults, benchmarks, at-risk, survey and
+case rules."""
 
 import re
 from typing import Annotated, Any, Literal
@@ -17,6 +17,7 @@ from pydantic import (
 
 from app.industries import normalise_industry
 from app.schemas.base import Strict
+from app.schemas.case_rules import CaseRule, CaseRules, default_case_rules
 from app.scoring import CIMethod
 
 # Bounded so sums of squared weights stay finite and ratios stay meaningful.
@@ -185,6 +186,11 @@ class WorkspaceSettings(Strict):
         "case, no path, no default port) whose pages may call /v1/public/* with this "
         "workspace's invitation tokens (CORS, without credentials); empty: none",
     )
+    case_rules: CaseRules = Field(
+        default_factory=default_case_rules,
+        description="which answers open a follow-up case, tried in order, each with its SLA; "
+        "empty: none",
+    )
 
     @field_validator("low_n")
     @classmethod
@@ -218,3 +224,4 @@ class SettingsRead(BaseModel):
     allowed_origins: list[str] = Field(
         description="origins whose pages may call the public calls with this workspace's tokens"
     )
+    case_rules: list[CaseRule]

@@ -2,7 +2,8 @@
 
 Each real change stores a revision (who, when, each field from and to) in the same transaction,
 relinks the stakeholder's chain from the earlier of the old and new submitted_at, so every score
-and movement follows, and raises `response.corrected` (app.services.events).
+and movement follows, and emits its events (`response.excluded` or `response.included` when the
+exclusion flips, `response.corrected` for the rest; app.services.events).
 """
 
 import uuid
@@ -106,5 +107,6 @@ async def correct_response(
     )
     await session.flush()
     await relink(session, workspace_id, {owner: min(old_submitted, new_submitted)})
-    await events.response_corrected(session, workspace_id, response_id, revision)
-    return await get_response(session, workspace_id, response_id)
+    corrected = await get_response(session, workspace_id, response_id)
+    await events.response_corrected(session, corrected, revision, changes)
+    return corrected

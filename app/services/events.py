@@ -18,7 +18,10 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.errors import rfc3339
 from app.jobs import TASKS
+from app.models import SurveyResponse
+from app.scoring import classify
 
 # Every event type a subscriber (or a webhook endpoint) can ask for.
 EVENT_TYPES = (
@@ -98,11 +101,46 @@ async def emit(
     return event_id
 
 
-async def response_corrected(
-    session: AsyncSession, workspace_id: uuid.UUID, response_id: uuid.UUID, revision: int
-) -> None:
-    """`response.corrected`: a stored response changed (a correction, an exclusion or an
-    inclusion); `revision` is the revision it made (GET /v1/responses/{id}/revisions).
+def response_data(response: SurveyResponse) -> dict[str, Any]:
+    """A response as its events carry it: ids, the score and its category, where and when it
+    was given, and the role snapshot; never the comment or the driver ratings."""
+    return {
+        "response_id": str(response.id),
+        "external_id": response.external_id,
+        "stakeholder_id": response.stakeholder_id,
+        "account_id": response.account_id,
+        "score": response.score,
+        "category": classify(response.score).value,
+        "survey": response.survey,
+        "channel": response.channel,
+        "submitted_at": rfc3339(response.submitted_at),
+        "role": response.role,
+        "job_level": response.job_level,
+        "department": response.department,
+    }
 
-    Not emitted yet: which events a correction makes (excluded, included, a changed score) is
-    decided with the follow-up cases that consume them."""
+
+# Correctable fields whose new value an event may carry (the comment and the ratings are named,
+# never copied).
+_FIGURES = ("score", "submitted_at")
+
+
+async def response_corrected(
+    session: AsyncSession,
+    response: SurveyResponse,
+    revision: int,
+    changes: Mapping[str, Mapping[str, Any]],
+) -> list[uuid.UUID]:
+    """The events of one correction (`changes` as its revision keeps them): `response.excluded`
+    or `response.included` when `excluded` flipped, `response.corrected` when anything else
+    changed (its fields named, the figures with from and to); both in one statement."""
+    base = {**response_data(response), "revision": revision}
+    emitted: list[tuple[str, Mapping[str, Any]]] = []
+    if "excluded" in changes:
+        kind = "response.excluded" if response.excluded else "response.included"
+        emitted.append((kind, {**base, "reason": response.excluded_reason}))
+    corrected = sorted(set(changes) - {"excluded", "excluded_reason"})
+    if corrected:
+        figures = {name: dict(changes[name]) for name in _FIGURES if name in changes}
+        emitted.append(("response.corrected", {**base, "fields": corrected, "changes": figures}))
+    return await emit_many(session, response.workspace_id, emitted)

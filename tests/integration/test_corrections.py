@@ -76,7 +76,7 @@ async def _revisions(client: httpx.AsyncClient, response_id: str) -> list[dict[s
 
 
 def _changed_by(tenant: Tenant) -> str:
-    return f"api_key:{tenant.admin_key[:PREFIX_LENGTH]}"
+    return tenant.changed_by
 
 
 def _assert_conflict(body: dict[str, Any], response_id: str, locs: list[list[Any]]) -> None:

@@ -18,6 +18,7 @@ SAMPLES = {
     "stakeholder_id": "dana",
     "response_id": str(uuid.UUID(int=0)),
     "invitation_id": str(uuid.UUID(int=0)),
+    "case_id": str(uuid.UUID(int=0)),
     "prefix": "nokey",
     "survey_id": "relationship-2026",
     "webhook_id": str(uuid.UUID(int=0)),

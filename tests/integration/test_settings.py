@@ -8,6 +8,7 @@ import pytest
 from app.models import Scope
 from app.scoring import CIMethod
 from tests.support.api import Answer, answers_for, get_json, put_settings, report
+from tests.support.cases import CUSTOM_CASE_RULES, DEFAULT_CASE_RULES
 from tests.support.clock import at, minute_end, stamp
 from tests.support.expected import (
     DEFAULT_JOB_LEVEL_WEIGHTS,
@@ -49,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
         "max_per_account": None,
     },
     "allowed_origins": [],
+    "case_rules": DEFAULT_CASE_RULES,
 }
 # Every field away from its default.
 CUSTOM: dict[str, Any] = {
@@ -76,6 +78,7 @@ CUSTOM: dict[str, Any] = {
         "max_per_account": 3,
     },
     "allowed_origins": ["https://app.example.com", "http://localhost:3000"],
+    "case_rules": CUSTOM_CASE_RULES,
 }
 
 # The SPEC's weighted example, one account: (id, role, score).

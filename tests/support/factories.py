@@ -162,9 +162,11 @@ class Rows:
         *scored: tuple[int, datetime],
         survey: str | None = None,
         excluded: bool = False,
+        comment: str | None = None,
     ) -> list[str]:
         """(score, submitted_at) answers of a registered stakeholder, each carrying the
-        stakeholder as registered now; excluded ones are stored excluded. Their ids in order."""
+        stakeholder as registered now (and `comment`); excluded ones are stored excluded. Their
+        ids in order."""
         async with session_scope(self.sessionmaker) as session:
             who = await session.get_one(Stakeholder, (self.workspace_id, stakeholder_id))
             rows = [
@@ -177,6 +179,7 @@ class Rows:
                     job_level=who.job_level,
                     department=who.department,
                     score=score,
+                    comment=comment,
                     submitted_at=submitted_at,
                     survey=survey,
                     excluded=excluded,

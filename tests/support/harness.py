@@ -16,7 +16,7 @@ from app.db import get_engine, get_read_sessionmaker, get_sessionmaker, session_
 from app.guard import Counters, counters_of
 from app.main import create_app
 from app.models import Scope
-from app.services.keys import create_api_key, create_workspace
+from app.services.keys import PREFIX_LENGTH, create_api_key, create_workspace
 from tests.support.factories import Rows
 
 
@@ -30,6 +30,11 @@ class Tenant:
     client: httpx.AsyncClient
     make_key: Callable[[Scope], Awaitable[str]]
     db: Rows
+
+    @property
+    def changed_by(self) -> str:
+        """How a change made with the admin key is recorded (a revision's or a case's)."""
+        return f"api_key:{self.admin_key[:PREFIX_LENGTH]}"
 
 
 MakeTenant = Callable[[str], Awaitable[Tenant]]

@@ -159,6 +159,7 @@ class TestDeclaredHeaders:
         assert sorted(idempotent) == [
             "/v1/accounts/batch",
             "/v1/api-keys",
+            "/v1/cases/{case_id}/notes",
             "/v1/invitations",
             "/v1/invitations/batch",
             "/v1/public/answers",
@@ -187,6 +188,7 @@ class TestDeclaredHeaders:
             "/v1/accounts/batch",
             "/v1/stakeholders/batch",
             "/v1/api-keys",
+            "/v1/cases/{case_id}/notes",
             "/v1/public/answers",
         ):
             in_progress = spec["paths"][path]["post"]["responses"]["409"]

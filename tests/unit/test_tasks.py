@@ -1,4 +1,5 @@
-"""The API and the worker know the same tasks, whichever of them a process imports."""
+"""The API and the worker know the same tasks and event subscribers, whichever of them a process
+imports."""
 
 import subprocess
 import sys
@@ -6,18 +7,22 @@ import sys
 import pytest
 
 SHOW_TASKS = "import {module}; from app.jobs import TASKS; print(' '.join(sorted(TASKS.tasks)))"
+SHOW_SUBSCRIBERS = (
+    "import {module}; from app.outbox import SUBSCRIBERS; "
+    "print(' '.join(sorted({{h.__name__ for hs in SUBSCRIBERS.by_type.values() for h in hs}})))"
+)
+
+
+def _run(code: str) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    return done.stdout.split()
 
 
 @pytest.mark.parametrize("module", ["app.main", "app.worker"])
 def test_a_process_knows_every_task(module: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", SHOW_TASKS.format(module=module)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    assert done.stdout.split() == [
+    assert _run(SHOW_TASKS.format(module=module)) == [
         "deletions.purge",
         "events.dispatch",
         "events.purge",
@@ -25,4 +30,12 @@ def test_a_process_knows_every_task(module: str) -> None:
         "jobs.purge",
         "rate_limits.purge",
         "webhooks.deliver",
+    ]
+
+
+@pytest.mark.parametrize("module", ["app.main", "app.worker"])
+def test_a_process_knows_every_event_subscriber(module: str) -> None:
+    assert _run(SHOW_SUBSCRIBERS.format(module=module)) == [
+        "open_cases_for_response",
+        "queue_deliveries",
     ]
