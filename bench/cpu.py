@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.service import process_tree
+from bench.memory import process_tree
 
 _TICK = os.sysconf("SC_CLK_TCK")
 

@@ -32,16 +32,15 @@ from bench.load import (
     load_workspace,
     setup_workspaces,
 )
+from bench.memory import RssSampler, sampling
 from bench.queries import MIN_SAMPLES, WARMUPS, query_phase
 from bench.report import RESULTS, Phases, finish, machine_info
 from bench.service import (
-    RssSampler,
     Service,
     database_server,
     log_errors,
     running_floor,
     running_service,
-    sampling,
     scratch_database,
     wait_ready,
 )
