@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -254,6 +255,23 @@ def install_error_handlers(app: FastAPI) -> None:
         logger.log(logging.ERROR if error.status >= 500 else logging.WARNING, "%s", exc.orig)
         return problem_response(error)
 
+    # Statements of the hot paths run on the driver (app.db.driver): its errors mean the same.
+    @app.exception_handler(asyncpg.PostgresError)
+    async def _driver(request: Request, exc: asyncpg.PostgresError) -> JSONResponse:
+        if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+            logger.warning("unhandled integrity error: %s", exc)
+            return problem_response(Conflict("the request conflicts with the current state"))
+        error = sqlstate_problem(str(getattr(exc, "sqlstate", None) or ""))
+        if error is None:
+            return await _unexpected(request, exc)
+        logger.log(logging.ERROR if error.status >= 500 else logging.WARNING, "%s", exc)
+        return problem_response(error)
+
+    @app.exception_handler(asyncpg.InterfaceError)
+    async def _driver_gone(_: Request, exc: asyncpg.InterfaceError) -> JSONResponse:
+        logger.error("database connection lost: %r", exc)
+        return problem_response(_unavailable())
+
     for transient in TRANSIENT_ERRORS:
 
         @app.exception_handler(transient)
@@ -278,7 +296,9 @@ def infrastructure_problem(exc: Exception) -> ProblemError | None:
     runs outside the handlers (a middleware); None for a bug."""
     if isinstance(exc, DBAPIError):
         return database_problem(exc)
-    if isinstance(exc, TRANSIENT_ERRORS):
+    if isinstance(exc, asyncpg.PostgresError):  # a statement run on the driver (app.db.driver)
+        return sqlstate_problem(str(getattr(exc, "sqlstate", None) or ""))
+    if isinstance(exc, (*TRANSIENT_ERRORS, asyncpg.InterfaceError)):
         return _unavailable()
     return None
 
@@ -286,6 +306,16 @@ def infrastructure_problem(exc: Exception) -> ProblemError | None:
 def database_problem(exc: DBAPIError) -> ProblemError | None:
     """What a database error means for the client, by SQLSTATE; None for our own bugs."""
     code = str(getattr(exc.orig, "sqlstate", None) or "")
+    error = sqlstate_problem(code)
+    # Raised by the driver itself, without a SQLSTATE: the connection is gone.
+    gone = not code and isinstance(exc, OperationalError | InterfaceError)
+    if error is None and (gone or exc.connection_invalidated):
+        return _unavailable()
+    return error
+
+
+def sqlstate_problem(code: str) -> ProblemError | None:
+    """What an error with this SQLSTATE means for the client; None for our own bugs."""
     if code.startswith("22"):
         # Data exception: a value PostgreSQL cannot hold or compare. Retrying would not help.
         return Unprocessable("a value in the request cannot be stored or compared")
@@ -297,10 +327,8 @@ def database_problem(exc: DBAPIError) -> ProblemError | None:
         return ServiceUnavailable(
             "the database did not answer in time; retry later", headers={"Retry-After": "5"}
         )
-    if code[:2] in ("08", "53", "57") or exc.connection_invalidated:
+    if code[:2] in ("08", "53", "57"):
         return _unavailable()
-    if not code and isinstance(exc, OperationalError | InterfaceError):
-        return _unavailable()  # raised by the driver itself: the connection is gone
     return None
 
 

@@ -52,7 +52,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.database_url is None:
             raise RuntimeError("NPS_DATABASE_URL is not set (`nps serve` starts a database)")
         engine = create_engine(
-            settings.database_url, settings, application_name=API_APPLICATION_NAME
+            settings.database_url,
+            settings,
+            application_name=API_APPLICATION_NAME,
+            generic_plans=True,
         )
         replica = None
         if settings.read_database_url:

@@ -101,6 +101,10 @@ def _route_table(app: FastAPI) -> list[_Route]:
     return table
 
 
+# Paths whose routes are remembered at once (ids make many paths; the hot ones come back).
+_PATHS_KEPT = 4096
+
+
 def _allowed(routes: Iterable[_Route]) -> frozenset[str]:
     methods = set().union(*(r.methods for r in routes))
     if "GET" in methods:
@@ -126,6 +130,7 @@ class RouteGate:
         self.hints = dict(hints or {})
         self._table: list[_Route] | None = None
         self._takers: dict[str, list[str]] = {}
+        self._paths: dict[str, tuple[list[_Route], list[_Route]]] = {}
 
     def table(self) -> list[_Route]:
         # Built on the first request, when every router is included.
@@ -142,13 +147,10 @@ class RouteGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = route_path(scope)
-        matching = [(r, m) for r in self.table() if (m := r.regex.match(path))]
+        matching, routes = self._routes_of(route_path(scope))
         if not matching:  # 404, or a redirect to the path with(out) its trailing slash
             await self.app(scope, receive, send)
             return
-        valid = [r for r, m in matching if r.params_valid(m)]
-        routes = valid or [r for r, _ in matching]
         allowed = _allowed(routes)
         method: str = scope["method"]
         served = set().union(*(r.methods for r in routes))
@@ -165,7 +167,7 @@ class RouteGate:
         head = method == "HEAD" and method not in served
         wanted = "GET" if head else method
         # The route the router picks: the first whose path matches and that has the method.
-        chosen = next(r for r, _ in matching if wanted in r.methods)
+        chosen = next(r for r in matching if wanted in r.methods)
         problems = self._query_problems(chosen, scope.get("query_string", b"").decode("latin-1"))
         if problems:
             where = ".".join(str(p) for p in problems[0]["loc"])
@@ -180,6 +182,20 @@ class RouteGate:
             )
             return
         await self.app(scope, receive, send)
+
+    def _routes_of(self, path: str) -> tuple[list[_Route], list[_Route]]:
+        """The routes whose path matches, and those of them whose path parameters are valid
+        (all of them when none is). Remembered per path: the same paths come again and again,
+        and trying every route's pattern and parameters was a few percent of a request."""
+        known = self._paths.get(path)
+        if known is None:
+            found = [(r, m) for r in self.table() if (m := r.regex.match(path))]
+            matching = [r for r, _ in found]
+            known = (matching, [r for r, m in found if r.params_valid(m)] or matching)
+            if len(self._paths) >= _PATHS_KEPT:
+                self._paths.clear()
+            self._paths[path] = known
+        return known
 
     def _query_problems(self, route: _Route, query_string: str) -> list[dict[str, Any]]:
         if route.query is None:

@@ -18,7 +18,8 @@ import asyncpg
 import httpx
 
 from app.embedded import plain_dsn
-from bench import BenchError, data, floors
+from bench import BenchError, cpu, data, floors
+from bench.client import ConnectionLost, Pool, Reply
 from bench.report import Phases, summary
 from bench.service import Service, nps, service_env
 
@@ -134,7 +135,7 @@ class Load:
             "failed": self.failed,
             "retries": self.retries,
             "seconds": self.seconds,
-            f"{unit}_per_s": (self.items if unit == "responses" else self.requests) / self.seconds
+            f"{unit}_per_s": (self.requests if unit == "requests" else self.items) / self.seconds
             if self.seconds
             else None,
             "statuses": dict(self.statuses),
@@ -144,6 +145,7 @@ class Load:
 
 
 def api_client(base_url: str, key: str, concurrency: int) -> httpx.AsyncClient:
+    """The query phase's client (one request at a time: its cost per request is no matter)."""
     return httpx.AsyncClient(
         base_url=base_url,
         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
@@ -152,17 +154,32 @@ def api_client(base_url: str, key: str, concurrency: int) -> httpx.AsyncClient:
     )
 
 
+def load_client(base_url: str, key: str | None, concurrency: int) -> Pool:
+    """The load phases' client (bench.client): a keep-alive connection per concurrent client."""
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    return Pool(base_url, headers=headers, size=concurrency, timeout=HTTP_TIMEOUT)
+
+
 async def send(
-    client: httpx.AsyncClient, method: str, url: str, body: bytes, load: Load, key: str | None
-) -> httpx.Response | None:
-    """One call, retried with the same Idempotency-Key on a transient failure; None if it never
-    got through. Every attempt's status and latency is recorded."""
-    headers = {"Idempotency-Key": key} if key else None
+    client: Pool,
+    method: str,
+    url: str,
+    body: bytes,
+    load: Load,
+    key: str | None,
+    *,
+    headers: dict[str, str] | None = None,
+) -> Reply | None:
+    """One call, retried with the same Idempotency-Key (and `headers`) on a transient failure;
+    None if it never got through. Every attempt's status and latency is recorded."""
+    headers = {**(headers or {}), **({"Idempotency-Key": key} if key else {})} or None
     for attempt in range(RETRIES + 1):
         began = time.perf_counter()
         try:
             response = await client.request(method, url, content=body, headers=headers)
-        except httpx.TransportError as exc:
+        except (ConnectionLost, OSError) as exc:
             load.statuses[type(exc).__name__] += 1
             load.note(f"{method} {url}: {type(exc).__name__}: {exc}")
         else:
@@ -194,7 +211,7 @@ async def run_workers(
 async def register(base_url: str, key: str, world: data.World, label: str) -> dict[str, Any]:
     """PUT every account, then every stakeholder, concurrently."""
     out: dict[str, Any] = {}
-    async with api_client(base_url, key, REGISTER_CONCURRENCY) as client:
+    async with load_client(base_url, key, REGISTER_CONCURRENCY) as client:
         for kind, bodies in (
             ("accounts", [(a.id, data.dumps(a.body())) for a in world.accounts]),
             ("stakeholders", [(s.id, data.dumps(s.body())) for s in world.stakeholders]),
@@ -229,7 +246,7 @@ async def post_batches(
     part: int = 1,
 ) -> None:
     """POST /v1/responses/batch from `clients` concurrent clients; the time is the whole load."""
-    async with api_client(base_url, key, clients) as client:
+    async with load_client(base_url, key, clients) as client:
 
         async def post(job: tuple[int, tuple[int, bytes]]) -> None:
             number, (count, body) = job
@@ -261,7 +278,7 @@ async def post_singles(
     base_url: str, key: str, bodies: list[bytes], clients: int, load: Load
 ) -> None:
     """POST /v1/responses one at a time from `clients` concurrent clients."""
-    async with api_client(base_url, key, clients) as client:
+    async with load_client(base_url, key, clients) as client:
 
         async def post(job: tuple[int, bytes]) -> None:
             number, body = job
@@ -347,19 +364,26 @@ async def load_singles(
     workspace: Workspace,
     phases: Phases,
     ingest: dict[str, Any],
-) -> None:
+) -> list[bytes]:
     """`--single-requests` responses posted one at a time from `--single-clients` clients, into
-    `ingest["single"]`; then every response sent must be stored exactly once."""
+    `ingest["single"]`; then every response sent must be stored exactly once. The bodies sent."""
     with phases("generate single responses"):
         bodies = data.single_bodies(
             workspace.world, workspace.seed, count=args.single_requests, end=datetime.now(UTC)
         )
     single = Load("single")
+    if not args.no_vacuum:
+        # As a workspace in service is, some time after its import: a table analyzed before
+        # the bulk load filled it costs an answer about five times the database's CPU.
+        await conn.execute("VACUUM (ANALYZE) responses")
     with phases(f"single responses ({args.single_clients} clients)"):
-        await post_singles(service.base_url, workspace.key, bodies, args.single_clients, single)
-    ingest["single"] = single.report("requests")
+        async with cpu.measuring(service.process.pid, conn) as used:
+            await post_singles(service.base_url, workspace.key, bodies, args.single_clients, single)
+    used.requests = single.requests
+    ingest["single"] = single.report("requests") | {"cpu": used.report()}
     expected = workspace.responses + args.single_requests
     check_stored(single, await stored_count(conn, workspace.id), expected)
+    return bodies
 
 
 async def copy_floor(conn: Any, workspace: Workspace, phases: Phases) -> dict[str, Any]:

@@ -1,7 +1,5 @@
-"""The figures: statistics, the phases' times, the one table of targets, and the results.
-
-Every target is a row of `TARGETS`: the printed table and the JSON's `targets` both come from it,
-and a target is only ever reported, never enforced.
+"""The figures: statistics, the phases' times, and the results, printed and written; the table
+of targets is bench.targets.
 """
 
 import json
@@ -11,12 +9,12 @@ import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench import say
-from bench.service import RssSampler
+from bench.memory import RssSampler
+from bench.targets import ratio, target_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -97,106 +95,6 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-# The targets
-
-
-@dataclass(frozen=True)
-class Target:
-    """Met when the API's figure is at least `at_least`, below `below`, and (with `below_floor`)
-    below the floor's figure as well; a missing figure, or a query that answered an error,
-    misses it."""
-
-    at_least: float | None = None
-    below: float | None = None
-    below_floor: bool = False
-
-    @property
-    def text(self) -> str:
-        parts = [f">= {self.at_least:g}"] if self.at_least is not None else []
-        parts += [f"< {self.below:g}"] if self.below is not None else []
-        parts += ["< floor"] if self.below_floor else []
-        return " and ".join(parts)
-
-    def met(self, api: float | None, floor: float | None) -> bool:
-        if api is None:
-            return False
-        if self.at_least is not None and api < self.at_least:
-            return False
-        if self.below is not None and api >= self.below:
-            return False
-        return not self.below_floor or (floor is not None and api < floor)
-
-
-WORKSPACE_WIDE = Target(below=100, below_floor=True)
-
-# Metric (as printed, without a query's error note) -> its target. A metric not named here is
-# reported without one.
-TARGETS: dict[str, Target] = {
-    "bulk ingest, responses/s": Target(at_least=25_000),
-    "single ingest, requests/s": Target(at_least=600),
-    "single ingest p99, ms": Target(below=100),
-    "nps_365d p99, ms": WORKSPACE_WIDE,
-    "by_role p99, ms": WORKSPACE_WIDE,
-    "by_account p99, ms": WORKSPACE_WIDE,
-    "account p99, ms": Target(below=20),
-    "trend_monthly_2y p99, ms": WORKSPACE_WIDE,
-    "service peak RSS, MB": Target(below=300),
-}
-
-
-def _ratio(api: float | None, floor: float | None) -> float | None:
-    return api / floor if api is not None and floor else None
-
-
-def target_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """metric | API | floor | ratio (API / floor) | target | met, in the order printed."""
-    rows: list[dict[str, Any]] = []
-
-    def row(
-        metric: str,
-        api: float | None,
-        floor: float | None = None,
-        *,
-        key: str | None = None,
-        ok: bool = True,
-    ) -> None:
-        target = TARGETS.get(key or metric)
-        rows.append(
-            {
-                "metric": metric,
-                "api": api,
-                "floor": floor,
-                "ratio": _ratio(api, floor),
-                "target": target.text if target else "",
-                "met": (ok and target.met(api, floor)) if target else None,
-            }
-        )
-
-    ingest = report.get("ingest", {})
-    copy = report.get("floors", {}).get("copy", {}).get("rows_per_s")
-    for kind, registered in report.get("registration", {}).items():
-        row(f"register {kind} (PUT), requests/s", registered["requests_per_s"])
-    if bulk := ingest.get("bulk"):
-        row("bulk ingest, responses/s", bulk["responses_per_s"], copy)
-    if single := ingest.get("single"):
-        row("single ingest, requests/s", single["requests_per_s"])
-        row("single ingest p50, ms", single["latency"]["p50_ms"])
-        row("single ingest p99, ms", single["latency"]["p99_ms"])
-    if final := report.get("queries", {}).get("final"):
-        for name, api in final["api"].items():
-            floor = final["floor"][name]
-            if api["outcome"] == "n/a":
-                row(f"{name}: n/a ({api['detail'][:3]})", None, floor["p99_ms"])
-                continue
-            ok = api["outcome"] == "ok"
-            label = name if ok else f"{name} [ERRORS {api['statuses']}]"
-            row(f"{label} p50, ms", api["p50_ms"], floor["p50_ms"], key=f"{name} p50, ms", ok=ok)
-            row(f"{label} p99, ms", api["p99_ms"], floor["p99_ms"], key=f"{name} p99, ms", ok=ok)
-    if rss := report.get("rss"):
-        row("service peak RSS, MB", rss["peak_total_mb"])
-    return rows
-
-
 def scaling(report: dict[str, Any]) -> dict[str, Any]:
     """How each query's cost grew from the checkpoint to the end, beside the floor's growth."""
     queries = report.get("queries", {})
@@ -205,7 +103,7 @@ def scaling(report: dict[str, Any]) -> dict[str, Any]:
         return {}
     out: dict[str, Any] = {
         "responses": [first["responses"], last["responses"]],
-        "growth": _ratio(last["responses"], first["responses"]),
+        "growth": ratio(last["responses"], first["responses"]),
         "queries": {},
     }
     for name, b in last["api"].items():
@@ -214,9 +112,9 @@ def scaling(report: dict[str, Any]) -> dict[str, Any]:
         out["queries"][name] = {
             "api_p50_ms": [a["p50_ms"], b["p50_ms"]],
             "api_p99_ms": [a["p99_ms"], b["p99_ms"]],
-            "api_p50_growth": _ratio(b["p50_ms"], a["p50_ms"]),
+            "api_p50_growth": ratio(b["p50_ms"], a["p50_ms"]),
             "floor_p50_ms": [fa["p50_ms"], fb["p50_ms"]],
-            "floor_p50_growth": _ratio(fb["p50_ms"], fa["p50_ms"]),
+            "floor_p50_growth": ratio(fb["p50_ms"], fa["p50_ms"]),
         }
     return out
 

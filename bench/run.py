@@ -23,6 +23,7 @@ import asyncpg
 
 from app.embedded import plain_dsn
 from bench import BenchError, say
+from bench.collect import collect_phase, floor_load
 from bench.load import (
     Workspace,
     copy_floor,
@@ -31,15 +32,15 @@ from bench.load import (
     load_workspace,
     setup_workspaces,
 )
+from bench.memory import RssSampler, sampling
 from bench.queries import MIN_SAMPLES, WARMUPS, query_phase
 from bench.report import RESULTS, Phases, finish, machine_info
 from bench.service import (
-    RssSampler,
     Service,
     database_server,
     log_errors,
+    running_floor,
     running_service,
-    sampling,
     scratch_database,
     wait_ready,
 )
@@ -81,6 +82,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--clients", type=int, default=4, help="concurrent clients posting batches")
     add("--single-clients", type=int, default=32, help="concurrent clients posting one response")
     add("--single-requests", type=int, default=10_000, help="single POST /v1/responses calls")
+    add(
+        "--invitations",
+        type=int,
+        default=10_000,
+        help="invitations issued in batches, one per stakeholder (at most --stakeholders), each "
+        "then answered once through POST /v1/public/answers (0: neither)",
+    )
+    add("--invitation-batch", type=int, default=1000, help="invitations per batch request")
     add("--repeats", type=int, default=50, help=f"timed calls per query, after {WARMUPS} warm-ups")
     add(
         "--query-budget",
@@ -96,7 +105,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add(
         "--no-vacuum",
         action="store_true",
-        help="skip VACUUM ANALYZE before each query phase (timings then include stale stats)",
+        help="skip VACUUM ANALYZE before the single responses and each query phase (timings "
+        "then include stale stats)",
     )
     args = parser.parse_args(argv)
     for name in ("responses", "accounts", "stakeholders", "clients", "single_clients", "workers"):
@@ -104,19 +114,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.repeats < 1 or args.single_requests < 0 or args.other_workspaces < 0:
         parser.error("--repeats must be >= 1; --single-requests and --other-workspaces >= 0")
+    if args.invitations < 0 or not 1 <= args.invitation_batch <= 1000:
+        parser.error("--invitations must be >= 0 and --invitation-batch 1-1000")
     return args
 
 
 async def bench(
     args: argparse.Namespace,
     service: Service,
+    floor: Service,
     database_url: str,
     workspaces: list[Workspace],
     phases: Phases,
     report: dict[str, Any],
 ) -> None:
-    with phases("start the service"):
+    with phases("start the service and the floor server"):
         report["service_ready_s"] = await wait_ready(service)
+        await wait_ready(floor)
     conn = await asyncpg.connect(plain_dsn(database_url))
     try:
         report["machine"]["postgresql"] = await conn.fetchval("SHOW server_version")
@@ -136,9 +150,16 @@ async def bench(
         report["registration"] = loaded["registration"]
         report["ingest"]["bulk"] = loaded["bulk"]
         if args.single_requests:
-            await load_singles(args, service, conn, main, phases, report["ingest"])
+            bodies = await load_singles(args, service, conn, main, phases, report["ingest"])
+            with phases(f"floor: one INSERT per request ({args.single_clients} clients)"):
+                report["ingest"]["single_floor"] = await floor_load(
+                    floor, conn, "/one", bodies, args.single_clients, "single-floor"
+                )
+            del bodies
         with phases("queries at the end"):
             queries["final"] = await query_phase(args, service, conn, main)
+        if args.invitations:
+            report["collect"] = await collect_phase(args, service, floor, conn, main, phases)
         report["floors"] = {"copy": await copy_floor(conn, main, phases)}
     finally:
         await conn.close()
@@ -200,10 +221,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     workspaces = setup_workspaces(args, database_url)
                 report["dataset"] = dataset(workspaces)
                 service = stack.enter_context(running_service(database_url, args.workers, log))
+                floor = stack.enter_context(
+                    running_floor(database_url, args.workers, out.with_suffix(".floor.log"))
+                )
                 sampler = stack.enter_context(sampling(service.process.pid))
                 phases.sampler = sampler
                 report["service_log"] = str(log)
-                run_async(bench(args, service, database_url, workspaces, phases, report))
+                run_async(bench(args, service, floor, database_url, workspaces, phases, report))
             finally:
                 if sampler is not None:
                     sampler.stop()

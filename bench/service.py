@@ -1,9 +1,9 @@
-"""The service as deployed in production, started by the benchmark, its database and its memory.
+"""The service as deployed in production, started by the benchmark, and its database.
 
 A scratch database on NPS_BENCH_DATABASE_URL's server or a throwaway embedded one (app.embedded,
-shared with the tests); `nps serve` in a session of its own with only the `NPS_` settings given
-here, a readiness wait on `/readyz`, a graceful stop (then SIGKILL to its process group), and a
-thread that samples the RSS of the service process and all its descendants.
+shared with the tests); `nps serve` (and the floor server, bench.floor_app) in a session of its
+own with only the `NPS_` settings given here, a readiness wait on `/readyz`, and a graceful stop
+(then SIGKILL to its process group). Their memory and process tree are bench.memory.
 """
 
 import asyncio
@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,11 +22,13 @@ from typing import Any
 import asyncpg
 import httpx
 
+from app.config import Settings
 from app.embedded import create_database, drop_database, plain_dsn, postgres_server, with_database
-from bench import BenchError, say
+from bench import BenchError, floor_app, say
 
 BIN = Path(sys.executable).parent
 READY_TIMEOUT = 90.0
+PUBLIC_REQUESTS_PER_IP = 1_000_000_000
 
 
 # The database
@@ -131,6 +132,20 @@ def stop_service(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
+def _serving(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[Service]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as sink:
+        # A session of its own, so Ctrl-C reaches this script, which stops the server itself.
+        process = subprocess.Popen(
+            command, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        yield Service(process, f"http://127.0.0.1:{port}", log)
+    finally:
+        stop_service(process)
+
+
+@contextmanager
 def running_service(database_url: str, workers: int, log: Path) -> Iterator[Service]:
     port = free_port()
     env = service_env(
@@ -139,21 +154,39 @@ def running_service(database_url: str, workers: int, log: Path) -> Iterator[Serv
         NPS_PORT=str(port),
         NPS_WORKERS=str(workers),
         NPS_LOG_LEVEL="warning",
+        # Every client of the run is 127.0.0.1: the public calls' per-IP quota (meant for one
+        # person's browser) is raised out of reach, so each request is still counted, as in
+        # production, but none is refused.
+        NPS_PUBLIC_RATE_LIMIT_PER_IP=str(PUBLIC_REQUESTS_PER_IP),
     )
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as sink:
-        # A session of its own, so Ctrl-C reaches this script, which stops the service itself.
-        process = subprocess.Popen(
-            [str(BIN / "nps"), "serve"],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield Service(process, f"http://127.0.0.1:{port}", log)
-    finally:
-        stop_service(process)
+    with _serving([str(BIN / "nps"), "serve"], env, port, log) as service:
+        yield service
+
+
+@contextmanager
+def running_floor(database_url: str, workers: int, log: Path) -> Iterator[Service]:
+    """bench.floor_app under uvicorn as `nps serve` runs the service: the same worker count,
+    HTTP and loop implementations, log level and connection pool size per worker."""
+    port = free_port()
+    env = service_env(database_url)
+    env |= {
+        floor_app.DSN: plain_dsn(database_url),
+        floor_app.POOL: str(Settings.model_fields["pool_size"].default),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.floor_app:create_app",
+        "--factory",
+        "--host=127.0.0.1",
+        f"--port={port}",
+        f"--workers={workers}",
+        "--log-level=warning",
+        "--proxy-headers",
+    ]
+    with _serving(command, env, port, log) as floor:
+        yield floor
 
 
 def _log_tail(log: Path, lines: int = 30) -> str:
@@ -188,102 +221,3 @@ async def wait_ready(service: Service) -> float:
     raise BenchError(
         f"the service was not ready in {READY_TIMEOUT:.0f} s:\n{_log_tail(service.log)}"
     )
-
-
-# Memory
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return found
-    for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                found.extend(int(c) for c in f.read().split())
-        except OSError:
-            continue
-    return found
-
-
-def _rss_kb(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _command(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()[:120]
-    except OSError:
-        return "?"
-
-
-class RssSampler(threading.Thread):
-    """Every 100 ms: VmRSS of the service process and all its descendants."""
-
-    def __init__(self, pid: int, interval: float = 0.1) -> None:
-        super().__init__(name="rss-sampler", daemon=True)
-        self.pid = pid
-        self.interval = interval
-        self.stopping = threading.Event()
-        self.peak_total_kb = 0
-        self.current_total_kb = 0
-        self.peak_by_pid: dict[int, int] = {}
-        self.commands: dict[int, str] = {}
-        self.samples = 0
-
-    def sample(self) -> None:
-        pending = [self.pid]
-        total = 0
-        while pending:
-            pid = pending.pop()
-            rss = _rss_kb(pid)
-            if rss is None:
-                continue
-            if pid not in self.commands:
-                self.commands[pid] = _command(pid)
-            total += rss
-            self.peak_by_pid[pid] = max(self.peak_by_pid.get(pid, 0), rss)
-            pending.extend(_children(pid))
-        self.current_total_kb = total
-        self.peak_total_kb = max(self.peak_total_kb, total)
-        self.samples += 1
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            self.sample()
-            self.stopping.wait(self.interval)
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.join(timeout=2)
-
-    def report(self) -> dict[str, Any]:
-        return {
-            "peak_total_mb": self.peak_total_kb / 1024,
-            "samples": self.samples,
-            "interval_s": self.interval,
-            "peak_by_process": [
-                {"pid": pid, "peak_mb": kb / 1024, "command": self.commands.get(pid, "?")}
-                for pid, kb in sorted(self.peak_by_pid.items())
-            ],
-        }
-
-
-@contextmanager
-def sampling(pid: int) -> Iterator[RssSampler]:
-    sampler = RssSampler(pid)
-    sampler.start()
-    try:
-        yield sampler
-    finally:
-        sampler.stop()

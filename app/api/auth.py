@@ -22,7 +22,7 @@ from app.errors import Forbidden, Unauthorized
 from app.models import InvitationChannel, InvitationStatus, Scope
 from app.services.answers import ensure_live
 from app.services.invitation_tokens import is_invitation_token
-from app.services.invitations import effective_status, invitation_by_token
+from app.services.invitations import status_as_read, token_holder
 from app.services.keys import authenticate, granted
 
 bearer = HTTPBearer(
@@ -82,16 +82,16 @@ S = TypeVar("S", bound=Subject)
 async def invitation_subject(session: AsyncSession, raw: str) -> InvitationSubject | None:
     """The subject of an invitation token (from a header or the hosted page's URL), or None
     when no invitation has it."""
-    invitation = await invitation_by_token(session, raw) if is_invitation_token(raw) else None
-    if invitation is None:
+    holder = await token_holder(session, raw) if is_invitation_token(raw) else None
+    if holder is None:
         return None
     return InvitationSubject(
-        invitation.workspace_id,
-        invitation.id,
-        invitation.stakeholder_id,
-        invitation.survey,
-        InvitationChannel(invitation.channel),
-        effective_status(invitation, utcnow()),
+        holder.workspace_id,
+        holder.id,
+        holder.stakeholder_id,
+        holder.survey,
+        InvitationChannel(holder.channel),
+        status_as_read(holder.status, holder.expires_at, utcnow()),
     )
 
 

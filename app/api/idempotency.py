@@ -8,21 +8,20 @@ instead of a second execution; once the first commits, a retry finds its record 
 import hashlib
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi import Response as HttpResponse
 from pydantic import BaseModel
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.auth import Subject, api_key, live_invitation
 from app.api.deps import AppSettingsDep, utcnow
 from app.canonical import canonical_json
 from app.config import Settings
-from app.db import SessionDep
+from app.db import SessionDep, driver
 from app.errors import (
     PROBLEM_JSON,
     Conflict,
@@ -31,7 +30,6 @@ from app.errors import (
     Unprocessable,
     field_error,
 )
-from app.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -61,18 +59,30 @@ def _fingerprint(request: Request, body: bytes) -> bytes:
     return digest.digest()
 
 
+# On the driver (app.db.driver): every POST with a key runs these. The lock and the look-up
+# share a round trip. The look-up reads with the statement's snapshot, taken before the lock:
+# should the request holding the key commit in between, this one gets the lock without seeing
+# its record, does the work again, and then cannot store its own record (the key is the
+# primary key): it rolls back whole and answers 409, so nothing is ever done twice.
+_FIND = """
+    SELECT pg_try_advisory_xact_lock(hashtextextended($3, 0)) AS locked,
+           r.fingerprint, r.status_code, r.body, r.created_at
+    FROM (SELECT 1) AS one
+    LEFT JOIN idempotency_keys AS r ON r.workspace_id = $1 AND r.key = $2
+"""
+_FORGET = "DELETE FROM idempotency_keys WHERE workspace_id = $1 AND key = $2"
+_KEEP = (
+    "INSERT INTO idempotency_keys (workspace_id, key, fingerprint, status_code, body) "
+    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+)
+
+
 class Idempotency:
-    def __init__(
-        self,
-        session: AsyncSession,
-        workspace_id: uuid.UUID,
-        key: str | None,
-        fingerprint: bytes,
-    ) -> None:
-        self.session = session
+    def __init__(self, workspace_id: uuid.UUID, key: str | None, fingerprint: bytes) -> None:
         self.workspace_id = workspace_id
         self.key = key
         self.fingerprint = fingerprint
+        self.stored: tuple[int, bytes] | None = None  # what a retry will be answered
 
     def respond(
         self, content: BaseModel, status_code: int, *, replay_as: ProblemError | None = None
@@ -80,25 +90,18 @@ class Idempotency:
         """The answer, stored for retries under the key (or `replay_as` when it holds a secret)."""
         body = content.model_dump_json(by_alias=True).encode()
         if self.key is not None:
-            stored_status, stored_body = status_code, body
+            self.stored = (status_code, body)
             if replay_as is not None:
-                stored_status, stored_body = replay_as.status, json.dumps(replay_as.body()).encode()
-            self.session.add(
-                IdempotencyRecord(
-                    workspace_id=self.workspace_id,
-                    key=self.key,
-                    fingerprint=self.fingerprint,
-                    status_code=stored_status,
-                    body=stored_body,
-                )
-            )
+                self.stored = (replay_as.status, json.dumps(replay_as.body()).encode())
         return HttpResponse(body, status_code=status_code, media_type="application/json")
 
 
 def idempotency_for(
     authenticate: Callable[..., Awaitable[Subject]],
-) -> Callable[..., Awaitable[Idempotency]]:
-    """The Idempotency-Key dependency of routes whose caller `authenticate` admits."""
+) -> Callable[..., AsyncIterator[Idempotency]]:
+    """The Idempotency-Key dependency of routes whose caller `authenticate` admits: the key
+    settled before the work, and the answer stored in the request's transaction once the
+    endpoint has given it (so it commits with the work)."""
 
     async def get_idempotency(
         request: Request,
@@ -112,13 +115,24 @@ def idempotency_for(
                 description="makes a retry safe: the same key and body return the stored result",
             ),
         ] = None,
-    ) -> Idempotency:
-        return await _idempotency(request, session, subject, settings, key)
+    ) -> AsyncIterator[Idempotency]:
+        idempotency = await _settle(request, session, subject, settings, key)
+        yield idempotency
+        if idempotency.stored is not None:
+            status_code, body = idempotency.stored
+            await (await driver(session)).execute(
+                _KEEP,
+                idempotency.workspace_id,
+                idempotency.key,
+                idempotency.fingerprint,
+                status_code,
+                body,
+            )
 
     return get_idempotency
 
 
-async def _idempotency(
+async def _settle(
     request: Request,
     session: AsyncSession,
     subject: Subject,
@@ -128,7 +142,7 @@ async def _idempotency(
     body = await request.body()
     fingerprint = _fingerprint(request, body)
     if key is None:
-        return Idempotency(session, subject.workspace_id, None, fingerprint)
+        return Idempotency(subject.workspace_id, None, fingerprint)
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise Unprocessable(
             f"{HEADER} must be 1-{MAX_KEY_LENGTH} printable characters",
@@ -136,40 +150,38 @@ async def _idempotency(
         )
     # Keys are kept where the subject keeps them (an API key's: workspace-wide).
     key = subject.idempotency_key(key)
-    got_lock = await session.scalar(
-        select(
-            func.pg_try_advisory_xact_lock(
-                func.hashtextextended(f"{subject.workspace_id}:{key}", 0)
-            )
-        )
-    )
-    if not got_lock:
-        raise Conflict(
-            f"a request with this {HEADER} is still in progress; retry after it completes",
-            headers={"Retry-After": "1"},
-        )
-    ttl = timedelta(hours=settings.idempotency_ttl_hours)
-    record = await session.scalar(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.workspace_id == subject.workspace_id, IdempotencyRecord.key == key
-        )
-    )
-    if record is not None:
-        if record.created_at < utcnow() - ttl:
-            await session.delete(record)
-            await session.flush()
-        elif record.fingerprint != fingerprint:
+    workspace_id = subject.workspace_id
+    conn = await driver(session)
+    record = await conn.fetchrow(_FIND, workspace_id, key, f"{workspace_id}:{key}")
+    if not record["locked"]:
+        raise _in_progress()
+    if record["created_at"] is not None:
+        ttl = timedelta(hours=settings.idempotency_ttl_hours)
+        if record["created_at"] < utcnow() - ttl:
+            await conn.execute(_FORGET, workspace_id, key)
+        elif record["fingerprint"] != fingerprint:
             raise IdempotencyMismatch(
                 f"this {HEADER} was already used with a different request body or path"
             )
         else:
-            raise Replay(record.status_code, record.body)
-    return Idempotency(session, subject.workspace_id, key, fingerprint)
+            raise Replay(record["status_code"], record["body"])
+    return Idempotency(workspace_id, key, fingerprint)
 
 
-IdempotencyDep = Annotated[Idempotency, Depends(idempotency_for(api_key))]
+def _in_progress() -> Conflict:
+    return Conflict(
+        f"a request with this {HEADER} is still in progress; retry after it completes",
+        headers={"Retry-After": "1"},
+    )
+
+
+# Function scope, like the session: the answer is stored before the session commits, and both
+# before the response is sent.
+IdempotencyDep = Annotated[Idempotency, Depends(idempotency_for(api_key), scope="function")]
 # The public calls: keys kept per invitation (InvitationSubject.idempotency_key).
-PublicIdempotencyDep = Annotated[Idempotency, Depends(idempotency_for(live_invitation))]
+PublicIdempotencyDep = Annotated[
+    Idempotency, Depends(idempotency_for(live_invitation), scope="function")
+]
 
 
 def install_replay_handler(app: FastAPI) -> None:

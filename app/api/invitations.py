@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi import Response as HttpResponse
-from pydantic import TypeAdapter
 
 from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import AppSettingsDep, Cursor, Limit, UpdatedSince, utcnow
@@ -26,12 +25,11 @@ from app.schemas.invitations import (
     InvitationCreated,
     InvitationRead,
 )
-from app.services import invitations
+from app.services import invitations, issuing
 from app.services.batches import ItemOutcome, check_size, parse_items
 from app.services.settings import load_settings
 
 router = APIRouter(prefix="/v1", tags=["invitations"])
-_ITEM = TypeAdapter(InvitationCreate)
 
 REPLAY_DOC: dict[int | str, dict[str, Any]] = {
     409: problem_doc(
@@ -81,9 +79,7 @@ async def create_invitation(
     """Issue an invitation (201, with its token and URL), or store it suppressed (200)."""
     now = utcnow()
     rules = (await load_settings(session, auth.workspace_id)).survey_rules
-    created = await invitations.issue_invitation(
-        session, auth.workspace_id, body, rules=rules, now=now
-    )
+    created = await issuing.issue_invitation(session, auth.workspace_id, body, rules=rules, now=now)
     shown = invitation_created(created, now, config.public_base_url)
     if created.token is None:
         return idempotency.respond(shown, 200)
@@ -112,9 +108,9 @@ async def create_invitations_batch(
     check_size(body.invitations, "invitations")
     now = utcnow()
     refused: dict[int, ItemOutcome[Any]] = {}
-    valid = parse_items(_ITEM, body.invitations, "invitations", "invitation", refused)
+    valid = parse_items(InvitationCreate, body.invitations, "invitations", "invitation", refused)
     rules = (await load_settings(session, auth.workspace_id)).survey_rules
-    outcomes = await invitations.issue_invitations(
+    outcomes = await issuing.issue_invitations(
         session, auth.workspace_id, valid, rules=rules, now=now, loc=("body", "invitations")
     )
     result = batch_result({**refused, **outcomes}, now, config.public_base_url)

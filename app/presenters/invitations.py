@@ -10,53 +10,49 @@ from app.models import Invitation, InvitationChannel
 from app.schemas.invitations import (
     InvitationBatchResult,
     InvitationCreated,
-    InvitationItemResult,
     InvitationRead,
     PublicAnswerRead,
     PublicAttribute,
     PublicInvitationRead,
     PublicTexts,
-    Suppression,
 )
 from app.services.answers import Answered
 from app.services.batches import ItemOutcome
-from app.services.invitations import Created, effective_status
+from app.services.invitations import effective_status, status_as_read
+from app.services.issuing import Created
 from app.services.surveys import SurveyTexts
+
+# InvitationRead's fields that are columns as they are; status and suppression are derived.
+_COLUMNS = tuple(f for f in InvitationRead.model_fields if f not in ("status", "suppression"))
+
+
+def _fields(columns: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """InvitationRead's fields from an invitation's columns."""
+    rule = columns["suppression_rule"]
+    return {name: columns[name] for name in _COLUMNS} | {
+        "status": status_as_read(columns["status"], columns["expires_at"], now),
+        "suppression": None
+        if rule is None
+        else {"rule": rule, "until": columns["suppressed_until"]},
+    }
 
 
 def invitation_read(invitation: Invitation, now: datetime) -> InvitationRead:
-    suppression = (
-        None
-        if invitation.suppression_rule is None
-        else Suppression(rule=invitation.suppression_rule, until=invitation.suppressed_until)
-    )
-    return InvitationRead(
-        id=invitation.id,
-        stakeholder_id=invitation.stakeholder_id,
-        account_id=invitation.account_id,
-        survey=invitation.survey,
-        channel=InvitationChannel(invitation.channel),
-        locale=invitation.locale,
-        status=effective_status(invitation, now),
-        suppression=suppression,
-        expires_at=invitation.expires_at,
-        opened_at=invitation.opened_at,
-        answered_at=invitation.answered_at,
-        dismissed_at=invitation.dismissed_at,
-        revoked_at=invitation.revoked_at,
-        response_id=invitation.response_id,
-        created_at=invitation.created_at,
-        updated_at=invitation.updated_at,
-    )
+    columns = {c: getattr(invitation, c) for c in (*_COLUMNS, "status", "suppression_rule")}
+    columns["suppressed_until"] = invitation.suppressed_until
+    return InvitationRead.model_validate(_fields(columns, now))
+
+
+def _created_fields(created: Created, now: datetime, public_base_url: str) -> dict[str, Any]:
+    token = created.token
+    return _fields(created.invitation, now) | {
+        "token": token,
+        "url": None if token is None else f"{public_base_url}/s/{token}",
+    }
 
 
 def invitation_created(created: Created, now: datetime, public_base_url: str) -> InvitationCreated:
-    token = created.token
-    return InvitationCreated(
-        **invitation_read(created.invitation, now).model_dump(),
-        token=token,
-        url=None if token is None else f"{public_base_url}/s/{token}",
-    )
+    return InvitationCreated.model_validate(_created_fields(created, now, public_base_url))
 
 
 def batch_result(
@@ -64,33 +60,29 @@ def batch_result(
     now: datetime,
     public_base_url: str,
 ) -> InvitationBatchResult:
-    results: list[InvitationItemResult] = []
+    # Plain values validated in one call: a thousand items, not a thousand model constructions.
+    results: list[dict[str, Any]] = []
+    issued = suppressed = 0
     for index in sorted(outcomes):
         outcome = outcomes[index]
         if isinstance(outcome, ItemOutcome):
-            results.append(InvitationItemResult.model_validate(outcome))
-            continue
-        if isinstance(outcome, ProblemError):
+            results.append({"index": index, "status": outcome.status, "problem": outcome.problem})
+        elif isinstance(outcome, ProblemError):
+            results.append({"index": index, "status": outcome.status, "problem": outcome.body()})
+        else:
+            shown = _created_fields(outcome, now, public_base_url)
+            status = 201 if shown["token"] is not None else 200
+            issued, suppressed = issued + (status == 201), suppressed + (status == 200)
             results.append(
-                InvitationItemResult(index=index, status=outcome.status, problem=outcome.body())
+                {"index": index, "status": status, "id": shown["id"], "invitation": shown}
             )
-            continue
-        shown = invitation_created(outcome, now, public_base_url)
-        results.append(
-            InvitationItemResult(
-                index=index,
-                status=201 if shown.token is not None else 200,
-                id=shown.id,
-                invitation=shown,
-            )
-        )
-    issued = sum(1 for r in results if r.status == 201)
-    suppressed = sum(1 for r in results if r.status == 200)
-    return InvitationBatchResult(
-        issued=issued,
-        suppressed=suppressed,
-        failed=len(results) - issued - suppressed,
-        results=results,
+    return InvitationBatchResult.model_validate(
+        {
+            "issued": issued,
+            "suppressed": suppressed,
+            "failed": len(results) - issued - suppressed,
+            "results": results,
+        }
     )
 
 

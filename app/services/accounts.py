@@ -5,7 +5,6 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from pydantic import TypeAdapter
 from sqlalchemy import any_, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,8 +18,6 @@ from app.services.batches import ItemOutcome, parse_items, upsert_outcomes
 from app.services.chain import lock_chains, relink
 from app.services.upsert import upsert_by_id, upsert_many
 from app.sql import text_array
-
-_batch_item = TypeAdapter(AccountBatchItem)
 
 
 async def upsert_account(
@@ -39,7 +36,7 @@ async def upsert_accounts(
     valid one is stored, the first is 201 when it created the account and the others are 200.
     """
     outcomes: dict[int, ItemOutcome[Any]] = {}
-    valid = parse_items(_batch_item, items, "accounts", "account", outcomes)
+    valid = parse_items(AccountBatchItem, items, "accounts", "account", outcomes)
     last = {item.id: item for _, item in valid}
     created = await upsert_many(
         session,

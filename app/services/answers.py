@@ -30,7 +30,14 @@ from app.schemas import ResponseCreate, ResponsePatch
 from app.schemas.invitations import PublicAnswer, PublicAnswerPatch
 from app.services.corrections import correct_response
 from app.services.ingest import record_response
-from app.services.invitations import OPEN, effective_status, get_invitation, lock_invitees
+from app.services.invitations import (
+    OPEN,
+    effective_status,
+    get_invitation,
+    lock_invitation,
+    lock_invitees,
+    mark_answered,
+)
 from app.services.responses import get_response
 
 EDIT_WINDOW = timedelta(minutes=30)
@@ -91,7 +98,7 @@ async def answer(
     """Record the answer as a response and mark the invitation answered; a second one is a 409.
 
     A dismissed invitation may still be answered: dismissing is "not now", not "never"."""
-    invitation = await get_invitation(session, workspace_id, invitation_id, lock=True)
+    invitation = await lock_invitation(session, workspace_id, invitation_id)
     status = effective_status(invitation, now)
     if status == InvitationStatus.ANSWERED:
         raise _already(invitation.answered_at, invitation.response_id)
@@ -113,12 +120,9 @@ async def answer(
         stored = await get_response(session, workspace_id, uuid.UUID(exc.response_id))
         raise _already(stored.submitted_at, stored.id) from None
     response = recorded.response
-    invitation.status = InvitationStatus.ANSWERED.value
-    invitation.answered_at = response.submitted_at
-    invitation.response_id = response.id
-    # The transaction's now(), as every other writer stamps updated_at.
-    invitation.updated_at = response.created_at if recorded.created else await _stamp(session)
-    await session.flush()
+    await mark_answered(
+        session, invitation, answered_at=response.submitted_at, response_id=response.id
+    )
     return Answered(invitation, response)
 
 

@@ -3,6 +3,7 @@ reported for each item."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -38,17 +39,24 @@ def failed(index: int, error: ProblemError) -> ItemOutcome[Any]:
 
 
 def parse_items(
-    adapter: TypeAdapter[Item],
+    model: type[Item],
     items: Sequence[Any],
     field: str,
     noun: str,
     outcomes: dict[int, ItemOutcome[Any]],
 ) -> list[tuple[int, Item]]:
     """Each item parsed on its own, so one bad item fails alone (recorded in `outcomes`)."""
+    one, every = _adapters(model)
+    try:
+        # Every item in one call when all are valid (the usual batch): one pass of the
+        # validator over the list instead of a thousand calls into it.
+        return list(enumerate(every.validate_python(items)))
+    except ValidationError:
+        pass
     valid: list[tuple[int, Item]] = []
     for index, raw in enumerate(items):
         try:
-            valid.append((index, adapter.validate_python(raw)))
+            valid.append((index, one.validate_python(raw)))
         except ValidationError as exc:
             loc: Loc = ("body", field, index)
             errors = [
@@ -56,6 +64,11 @@ def parse_items(
             ]
             outcomes[index] = failed(index, Unprocessable(f"invalid {noun}", errors=errors))
     return valid
+
+
+@lru_cache(maxsize=32)
+def _adapters(model: type[Item]) -> tuple[TypeAdapter[Item], TypeAdapter[list[Item]]]:
+    return TypeAdapter(model), TypeAdapter(list[model])  # type: ignore[valid-type]
 
 
 def upsert_outcomes(

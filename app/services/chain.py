@@ -12,64 +12,58 @@ import uuid
 from collections.abc import Collection, Mapping
 from datetime import datetime
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.types import DateTime, String
 
+from app.db import driver
 from app.sql import ANSWER_ORDER, ANSWER_ORDER_SQL
 
 _ORDER_OF_R = ", ".join(f"r.{column}" for column in ANSWER_ORDER)
 
+
 # Relinking a stakeholder reads their chain and writes it back: two transactions doing that at
 # once would each miss the other's new answer. A transaction-scoped lock per stakeholder,
 # taken in sorted order so concurrent batches cannot deadlock, serialises them; the relink
-# statement that follows sees everything committed before the lock was granted.
-_LOCK = text(
-    """
-    SELECT count(pg_advisory_xact_lock(hashtextextended('chain:' || :workspace || ':' || s, 0)))
-    FROM (SELECT DISTINCT s FROM unnest(CAST(:stakeholders AS text[])) AS s ORDER BY s) AS sorted
-    """
-).bindparams(bindparam("stakeholders", type_=ARRAY(String)))
+# statement that follows sees everything committed before the lock was granted (a statement
+# that took the lock itself would read with a snapshot from before it waited).
+# These run on the driver (app.db.driver): every answer recorded relinks its stakeholder.
+def lock_sql(workspace: str, stakeholder: str) -> str:
+    """The SQL that takes one stakeholder's chain lock, given SQL for the workspace id (text)
+    and for the stakeholder id: the one formula of the lock's key."""
+    key = f"'chain:' || {workspace} || ':' || {stakeholder}"
+    return f"pg_advisory_xact_lock(hashtextextended({key}, 0))"
+
+
+_LOCK = f"""
+    SELECT count({lock_sql("$1", "s")})
+    FROM (SELECT DISTINCT s FROM unnest($2::text[]) AS s ORDER BY s) AS sorted
+"""
 
 # Only the answers from the one before the earliest new (or changed) answer onward can change
 # their link: exactly those whose superseded_at is at or after that answer's submitted_at.
 # LATERAL walks the stakeholder index once per stakeholder whatever the statistics say (a table
-# filling up before its first ANALYZE otherwise gets a plan that rescans it per row).
-_CHANGED = text(
-    f"""
-    SELECT id, next FROM (
+# filling up before its first ANALYZE otherwise gets a plan that rescans it per row). The
+# links that changed are written by the same statement, by primary key.
+_RELINK = f"""
+    WITH chain AS (
         SELECT r.id, r.superseded_at,
                coalesce(lead(r.submitted_at) OVER (
                    PARTITION BY r.stakeholder_id ORDER BY {_ORDER_OF_R}
                ), 'infinity') AS next
-        FROM unnest(CAST(:stakeholders AS text[]), CAST(:since AS timestamptz[]))
-             AS touched (stakeholder_id, since)
+        FROM unnest($2::text[], $3::timestamptz[]) AS touched (stakeholder_id, since)
         CROSS JOIN LATERAL (
             SELECT id, stakeholder_id, submitted_at, created_at, superseded_at
             FROM responses
-            WHERE workspace_id = :workspace_id AND stakeholder_id = touched.stakeholder_id
+            WHERE workspace_id = $1 AND stakeholder_id = touched.stakeholder_id
               AND superseded_at >= touched.since AND NOT excluded
         ) AS r
-    ) AS chain
-    WHERE superseded_at <> next
-    """
-).bindparams(
-    bindparam("stakeholders", type_=ARRAY(String)),
-    bindparam("since", type_=ARRAY(DateTime(timezone=True))),
-)
-
-# By primary key with = ANY, so the rows are found by index whatever the statistics say.
-_UPDATE = text(
-    """
-    UPDATE responses AS r SET superseded_at = v.next
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:nexts AS timestamptz[])) AS v (id, next)
-    WHERE r.workspace_id = :workspace_id AND r.id = ANY(CAST(:ids AS uuid[])) AND r.id = v.id
-    """
-).bindparams(
-    bindparam("ids", type_=ARRAY(UUID(as_uuid=True))),
-    bindparam("nexts", type_=ARRAY(DateTime(timezone=True))),
-)
+    ), changed AS (
+        SELECT id, next FROM chain WHERE superseded_at <> next
+    )
+    UPDATE responses AS r SET superseded_at = changed.next
+    FROM changed
+    WHERE r.workspace_id = $1 AND r.id = ANY(ARRAY(SELECT id FROM changed)) AND r.id = changed.id
+"""
 
 
 async def lock_chains(
@@ -81,38 +75,26 @@ async def lock_chains(
     row, so it cannot hold a row a relink needs while waiting for that relink's lock.
     """
     if stakeholders:
-        await session.execute(
-            _LOCK, {"workspace": str(workspace_id), "stakeholders": sorted(stakeholders)}
-        )
+        conn = await driver(session)
+        await conn.fetchval(_LOCK, str(workspace_id), sorted(stakeholders))
 
 
 async def relink(
-    session: AsyncSession, workspace_id: uuid.UUID, since: Mapping[str, datetime]
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    since: Mapping[str, datetime],
+    *,
+    locked: bool = False,
 ) -> None:
-    """Relink each stakeholder's chain from their earliest new or changed answer onward."""
+    """Relink each stakeholder's chain from their earliest new or changed answer onward
+    (`locked`: the caller took their chain locks already, in an earlier statement)."""
     if not since:
         return
     stakeholders = sorted(since)
-    await lock_chains(session, workspace_id, stakeholders)
-    changed = (
-        await session.execute(
-            _CHANGED,
-            {
-                "workspace_id": workspace_id,
-                "stakeholders": stakeholders,
-                "since": [since[s] for s in stakeholders],
-            },
-        )
-    ).all()
-    if changed:
-        await session.execute(
-            _UPDATE,
-            {
-                "workspace_id": workspace_id,
-                "ids": [row.id for row in changed],
-                "nexts": [row.next for row in changed],
-            },
-        )
+    if not locked:
+        await lock_chains(session, workspace_id, stakeholders)
+    conn = await driver(session)
+    await conn.execute(_RELINK, workspace_id, stakeholders, [since[s] for s in stakeholders])
 
 
 _DEFECTS = text(

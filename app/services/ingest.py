@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import driver
 from app.errors import (
     Conflict,
     ProblemError,
@@ -30,11 +31,11 @@ from app.errors import (
 )
 from app.models import SurveyResponse
 from app.schemas import ResponseCreate
-from app.services.chain import relink
+from app.services.chain import lock_sql, relink
 from app.services.repeats import differing_fields, judge_repeats, repeat_conflict
 from app.services.response_rows import insert_rows
 from app.services.stakeholders import Snapshot, register_inline, stakeholders_by_id
-from app.services.surveys import catalog_problem, definitions, find_definition
+from app.services.surveys import catalog_problem, definitions, parse_definition
 from app.sql import text_array
 
 MAX_FUTURE = timedelta(minutes=5)
@@ -106,6 +107,23 @@ async def _by_external_ids(
     return {r.external_id: r for r in rows if r.external_id is not None}
 
 
+# What recording one answer needs to know, in one round trip on the driver (app.db.driver):
+# who the stakeholder is ($2; null when registered inline), the response already stored with
+# the external_id ($3), and the survey's definition when ratings are to be checked ($4). It
+# takes the chain lock of the stakeholder ($5) as well, so the relink after the INSERT, a
+# statement of its own, sees every answer committed before the lock was granted.
+_FACTS = f"""
+    SELECT s.id, s.account_id, s.role, s.job_level, s.department,
+           (SELECT r.id FROM responses AS r
+            WHERE r.workspace_id = $1 AND r.external_id = $3) AS stored_id,
+           (SELECT v.definition FROM surveys AS v
+            WHERE v.workspace_id = $1 AND v.id = $4) AS definition,
+           {lock_sql("$1::text", "$5::text")} AS locked
+    FROM (SELECT 1) AS one
+    LEFT JOIN stakeholders AS s ON s.workspace_id = $1 AND s.id = $2
+"""
+
+
 async def record_response(
     session: AsyncSession, workspace_id: uuid.UUID, item: ResponseCreate, *, now: datetime
 ) -> Recorded:
@@ -113,15 +131,24 @@ async def record_response(
     content is the same and is a 409 naming it when not."""
     loc: tuple[str | int, ...] = ("body",)
     _check_time(item, now, loc)
-    if item.external_id is not None:
+    checked_survey = item.survey if item.attributes else None
+    facts = await (await driver(session)).fetchrow(
+        _FACTS,
+        workspace_id,
+        None if item.stakeholder is not None else item.stakeholder_key,
+        item.external_id,
+        checked_survey,
+        item.stakeholder_key,
+    )
+    if facts["stored_id"] is not None:
         # Before any inline registration, so a refused repeat changes nothing.
+        assert item.external_id is not None
         known = await _by_external_ids(session, workspace_id, [item.external_id])
         if item.external_id in known:
             return await _repeat(session, workspace_id, item, known[item.external_id], loc)
-    if item.survey is not None and item.attributes:
+    if checked_survey is not None and facts["definition"] is not None:
         # Before any inline registration, so a refused answer writes nothing.
-        definition = await find_definition(session, workspace_id, item.survey)
-        problem = catalog_problem(item.attributes, definition, loc)
+        problem = catalog_problem(item.attributes, parse_definition(facts["definition"]), loc)
         if problem is not None:
             raise problem
     if item.stakeholder is not None:
@@ -131,15 +158,19 @@ async def record_response(
         if isinstance(registered, ProblemError):
             raise registered
         who = registered
+    elif facts["id"] is None:
+        raise _unknown_stakeholder(item.stakeholder_key, loc)
     else:
-        found = await stakeholders_by_id(session, workspace_id, {item.stakeholder_key})
-        if item.stakeholder_key not in found:
-            raise _unknown_stakeholder(item.stakeholder_key, loc)
-        who = Snapshot.of(found[item.stakeholder_key])
+        who = Snapshot(
+            facts["id"], facts["account_id"], facts["role"], facts["job_level"], facts["department"]
+        )
     row = _row(workspace_id, item, who, now)
     inserted = await insert_rows(session, [row])
     await relink(
-        session, workspace_id, {row["stakeholder_id"]: row["submitted_at"]} if inserted else {}
+        session,
+        workspace_id,
+        {row["stakeholder_id"]: row["submitted_at"]} if inserted else {},
+        locked=True,
     )
     if not inserted:
         # Stored by a concurrent request since we looked.

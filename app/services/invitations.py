@@ -1,53 +1,39 @@
-"""Invitations: issue (subject to the fatigue rules), list, read, revoke, and the token's side.
+"""Invitations: their status as read, list, read, revoke, and the token's side.
 
-Issuing reads the facts the rules need for every stakeholder of a request in a few set-based
-statements, decides each item in order in memory (so the items of one batch see each other),
-and inserts every row in one statement. A transaction-scoped advisory lock per stakeholder (and
-per account and survey when max_per_account is set), taken in sorted order before the facts are
-read, keeps two concurrent requests from both issuing to one person.
+Issuing them (subject to the fatigue rules) is app.services.issuing.
 """
 
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, func, insert, select, text, tuple_
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.types import String
 
-from app.errors import Conflict, NotFound, ProblemError, Unprocessable, field_error
+from app.db import driver
+from app.errors import Conflict, NotFound
 from app.models import (
     Invitation,
     InvitationStatus,
     Role,
     Stakeholder,
-    SurveyResponse,
-    Unsubscribe,
 )
 from app.pagination import paginate
-from app.schemas.invitations import InvitationCreate
-from app.schemas.settings import SurveyRules
-from app.services.fatigue import AccountFacts, PersonFacts, Verdict, issued, suppression
-from app.services.invitation_tokens import generate_token, hash_token
+from app.services.invitation_tokens import hash_token
 
-DEFAULT_LIFETIME = timedelta(days=30)
-MAX_LIFETIME = timedelta(days=180)
 OPEN = (InvitationStatus.ISSUED.value, InvitationStatus.OPENED.value)
 
-Loc = tuple[str | int, ...]
 
-_LOCK = text(
-    """
+# Issuing (app.services.issuing) locks each invitee, and so does any other writer of the facts
+# the fatigue rules read; taken in sorted order so that concurrent requests cannot deadlock.
+LOCK = """
     SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))
-    FROM (SELECT DISTINCT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS sorted
-    """
-).bindparams(bindparam("keys", type_=ARRAY(String)))
+    FROM (SELECT DISTINCT k FROM unnest($1::text[]) AS k ORDER BY k) AS sorted
+"""
 
 
-def _person_key(workspace_id: uuid.UUID, stakeholder_id: str) -> str:
+def person_key(workspace_id: uuid.UUID, stakeholder_id: str) -> str:
     return f"invite:{workspace_id}:{stakeholder_id}"
 
 
@@ -55,26 +41,21 @@ async def lock_invitees(
     session: AsyncSession, workspace_id: uuid.UUID, stakeholder_ids: Sequence[str]
 ) -> None:
     """The per-stakeholder lock issuing takes, for another writer of the facts the rules read."""
-    await session.execute(_LOCK, {"keys": [_person_key(workspace_id, s) for s in stakeholder_ids]})
+    await (await driver(session)).fetchval(
+        LOCK, [person_key(workspace_id, s) for s in stakeholder_ids]
+    )
 
 
-@dataclass(frozen=True, slots=True)
-class Created:
-    """A stored invitation and its token (None when a fatigue rule suppressed it)."""
-
-    invitation: Invitation
-    token: str | None
+def status_as_read(status: str, expires_at: datetime | None, now: datetime) -> InvitationStatus:
+    """The stored status, except that an open invitation past its expiry reads as expired."""
+    if status in OPEN and expires_at is not None and expires_at <= now:
+        return InvitationStatus.EXPIRED
+    return InvitationStatus(status)
 
 
 def effective_status(invitation: Invitation, now: datetime) -> InvitationStatus:
-    """The stored status, except that an open invitation past its expiry reads as expired."""
-    if (
-        invitation.status in OPEN
-        and invitation.expires_at is not None
-        and invitation.expires_at <= now
-    ):
-        return InvitationStatus.EXPIRED
-    return InvitationStatus(invitation.status)
+    """status_as_read of a stored invitation."""
+    return status_as_read(invitation.status, invitation.expires_at, now)
 
 
 def status_column(now: datetime) -> ColumnElement[str]:
@@ -86,203 +67,6 @@ def status_column(now: datetime) -> ColumnElement[str]:
         ),
         else_=Invitation.status,
     )
-
-
-def _expiry(item: InvitationCreate, loc: Loc, now: datetime) -> datetime:
-    if item.expires_at is None:
-        return now + DEFAULT_LIFETIME
-    if item.expires_at <= now:
-        raise Unprocessable(
-            "expires_at is not in the future: nothing was stored",
-            errors=[field_error([*loc, "expires_at"], "must be in the future")],
-        )
-    if item.expires_at > now + MAX_LIFETIME:
-        raise Unprocessable(
-            "expires_at is more than 180 days ahead: nothing was stored",
-            errors=[field_error([*loc, "expires_at"], "at most 180 days ahead")],
-        )
-    return item.expires_at
-
-
-async def _people(
-    session: AsyncSession, workspace_id: uuid.UUID, ids: set[str], now: datetime
-) -> dict[str, PersonFacts]:
-    facts = {i: PersonFacts() for i in ids}
-    for sid in await session.scalars(
-        select(Unsubscribe.stakeholder_id).where(
-            Unsubscribe.workspace_id == workspace_id, Unsubscribe.stakeholder_id.in_(ids)
-        )
-    ):
-        facts[sid].unsubscribed = True
-    answers = await session.execute(
-        select(SurveyResponse.stakeholder_id, func.max(SurveyResponse.submitted_at))
-        .where(
-            SurveyResponse.workspace_id == workspace_id,
-            SurveyResponse.stakeholder_id.in_(ids),
-            SurveyResponse.excluded.is_(False),
-        )
-        .group_by(SurveyResponse.stakeholder_id)
-    )
-    for sid, answered in answers:
-        facts[sid].last_answered_at = answered
-    expired = and_(
-        Invitation.status.in_([*OPEN, InvitationStatus.EXPIRED.value]),
-        Invitation.expires_at <= now,
-    )
-    live = and_(Invitation.status.in_(OPEN), Invitation.expires_at > now)
-    rows = await session.execute(
-        select(
-            Invitation.stakeholder_id,
-            func.max(Invitation.answered_at),
-            func.max(Invitation.dismissed_at),
-            func.max(Invitation.expires_at).filter(expired),
-            func.max(Invitation.expires_at).filter(live),
-        )
-        .where(Invitation.workspace_id == workspace_id, Invitation.stakeholder_id.in_(ids))
-        .group_by(Invitation.stakeholder_id)
-    )
-    for sid, invitation_answered, dismissed, unanswered, open_until in rows:
-        person = facts[sid]
-        if invitation_answered is not None and (
-            person.last_answered_at is None or invitation_answered > person.last_answered_at
-        ):
-            person.last_answered_at = invitation_answered
-        person.last_dismissed_at = dismissed
-        person.last_unanswered_expiry = unanswered
-        person.open_until = open_until
-    return facts
-
-
-async def _accounts(
-    session: AsyncSession, workspace_id: uuid.UUID, pairs: set[tuple[str, str]], now: datetime
-) -> dict[tuple[str, str], AccountFacts]:
-    facts = {p: AccountFacts() for p in pairs}
-    rows = await session.execute(
-        select(Invitation.account_id, Invitation.survey, Invitation.expires_at).where(
-            Invitation.workspace_id == workspace_id,
-            tuple_(Invitation.account_id, Invitation.survey).in_(list(pairs)),
-            Invitation.status.in_(OPEN),
-            Invitation.expires_at > now,
-        )
-    )
-    for account_id, survey, expires_at in rows:
-        if expires_at is not None:  # always, by the filter
-            facts[(account_id, survey)].open_expiries.append(expires_at)
-    return facts
-
-
-async def issue_invitations(
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    items: Sequence[tuple[int, InvitationCreate]],
-    *,
-    rules: SurveyRules,
-    now: datetime,
-    loc: Loc = ("body",),
-    indexed: bool = True,
-) -> dict[int, Created | ProblemError]:
-    """Each item (by its index) issued, suppressed (and stored either way), or refused."""
-    where = {i: (*loc, i) if indexed else loc for i, _ in items}
-    found = await session.execute(
-        select(Stakeholder.id, Stakeholder.account_id).where(
-            Stakeholder.workspace_id == workspace_id,
-            Stakeholder.id.in_({item.stakeholder_id for _, item in items}),
-        )
-    )
-    accounts: dict[str, str] = {row.id: row.account_id for row in found}
-    out: dict[int, Created | ProblemError] = {}
-    valid: list[tuple[int, InvitationCreate, datetime]] = []
-    for index, item in items:
-        if item.stakeholder_id not in accounts:
-            out[index] = Unprocessable(
-                f"no stakeholder {item.stakeholder_id!r} in this workspace: register it first "
-                "(PUT /v1/stakeholders/{id})",
-                errors=[field_error([*where[index], "stakeholder_id"], "unknown stakeholder")],
-            )
-            continue
-        try:
-            valid.append((index, item, _expiry(item, where[index], now)))
-        except Unprocessable as exc:
-            out[index] = exc
-    if not valid:
-        return out
-    people = {item.stakeholder_id for _, item, _ in valid}
-    pairs = {(accounts[item.stakeholder_id], item.survey) for _, item, _ in valid}
-    keys = [_person_key(workspace_id, p) for p in people]
-    if rules.max_per_account is not None:
-        keys += [f"invite-account:{workspace_id}:{a}:{s}" for a, s in pairs]
-    await session.execute(_LOCK, {"keys": keys})
-    person_facts = await _people(session, workspace_id, people, now)
-    account_facts = (
-        await _accounts(session, workspace_id, pairs, now)
-        if rules.max_per_account is not None
-        else {p: AccountFacts() for p in pairs}
-    )
-    rows: list[dict[str, Any]] = []
-    tokens: dict[uuid.UUID, str] = {}
-    order: list[tuple[int, uuid.UUID]] = []
-    for index, item, expires_at in valid:
-        account_id = accounts[item.stakeholder_id]
-        person, account = (
-            person_facts[item.stakeholder_id],
-            account_facts[(account_id, item.survey)],
-        )
-        verdict: Verdict | None = suppression(person, account, rules, now=now)
-        row_id = uuid.uuid4()
-        row: dict[str, Any] = {
-            "workspace_id": workspace_id,
-            "id": row_id,
-            "stakeholder_id": item.stakeholder_id,
-            "account_id": account_id,
-            "survey": item.survey,
-            "channel": item.channel.value,
-            "locale": item.locale,
-        }
-        if verdict is None:
-            token = generate_token()
-            tokens[row_id] = token
-            row |= {
-                "token_hash": hash_token(token),
-                "status": InvitationStatus.ISSUED.value,
-                "suppression_rule": None,
-                "suppressed_until": None,
-                "expires_at": expires_at,
-            }
-            issued(person, account, expires_at)
-        else:
-            row |= {
-                "token_hash": None,
-                "status": InvitationStatus.SUPPRESSED.value,
-                "suppression_rule": verdict.rule,
-                "suppressed_until": verdict.until,
-                "expires_at": None,
-            }
-        rows.append(row)
-        order.append((index, row_id))
-    stored = {
-        inv.id: inv for inv in await session.scalars(insert(Invitation).returning(Invitation), rows)
-    }
-    for index, row_id in order:
-        out[index] = Created(stored[row_id], tokens.get(row_id))
-    return out
-
-
-async def issue_invitation(
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    body: InvitationCreate,
-    *,
-    rules: SurveyRules,
-    now: datetime,
-) -> Created:
-    result = (
-        await issue_invitations(
-            session, workspace_id, [(0, body)], rules=rules, now=now, indexed=False
-        )
-    )[0]
-    if isinstance(result, ProblemError):
-        raise result
-    return result
 
 
 async def list_invitations(
@@ -341,6 +125,44 @@ async def get_invitation(
     return found
 
 
+# On the driver (app.db.driver): answering reads and marks its invitation with these.
+_COLUMNS = ", ".join(column.name for column in Invitation.__table__.columns)
+_LOCKED = f"SELECT {_COLUMNS} FROM invitations WHERE workspace_id = $1 AND id = $2 FOR UPDATE"
+_ANSWERED = """
+    UPDATE invitations SET status = $3, answered_at = $4, response_id = $5, updated_at = now()
+    WHERE workspace_id = $1 AND id = $2
+    RETURNING updated_at
+"""
+
+
+async def lock_invitation(
+    session: AsyncSession, workspace_id: uuid.UUID, invitation_id: uuid.UUID
+) -> Invitation:
+    """The invitation, its row locked until the transaction ends, read on the driver as an
+    instance outside the session: a change to it is written with its own statement
+    (mark_answered), never by a flush."""
+    row = await (await driver(session)).fetchrow(_LOCKED, workspace_id, invitation_id)
+    if row is None:
+        raise NotFound(f"no invitation {invitation_id} in this workspace")
+    return Invitation(**row)
+
+
+async def mark_answered(
+    session: AsyncSession,
+    invitation: Invitation,
+    *,
+    answered_at: datetime,
+    response_id: uuid.UUID,
+) -> None:
+    """Store that the invitation (from lock_invitation) was answered by this response."""
+    status = InvitationStatus.ANSWERED.value
+    invitation.updated_at = await (await driver(session)).fetchval(
+        _ANSWERED, invitation.workspace_id, invitation.id, status, answered_at, response_id
+    )
+    invitation.status, invitation.answered_at = status, answered_at
+    invitation.response_id = response_id
+
+
 async def revoke_invitation(
     session: AsyncSession, workspace_id: uuid.UUID, invitation_id: uuid.UUID
 ) -> Invitation:
@@ -363,6 +185,32 @@ async def revoke_invitation(
 
 def _instant(moment: datetime | None) -> str:
     return "an unknown time" if moment is None else moment.isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class TokenHolder:
+    """What a request made with an invitation token needs of its invitation to authenticate."""
+
+    workspace_id: uuid.UUID
+    id: uuid.UUID
+    stakeholder_id: str
+    survey: str
+    channel: str
+    status: str
+    expires_at: datetime | None
+
+
+# On the driver (app.db.driver): every public call authenticates with it.
+_HOLDER = (
+    "SELECT workspace_id, id, stakeholder_id, survey, channel, status, expires_at "
+    "FROM invitations WHERE token_hash = $1"
+)
+
+
+async def token_holder(session: AsyncSession, raw: str) -> TokenHolder | None:
+    """The invitation whose token this is, or None."""
+    row = await (await driver(session)).fetchrow(_HOLDER, hash_token(raw))
+    return None if row is None else TokenHolder(**row)
 
 
 async def invitation_by_token(session: AsyncSession, raw: str) -> Invitation | None:

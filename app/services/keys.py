@@ -6,9 +6,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import driver
 from app.errors import Conflict, LastAdminKey, NotFound
 from app.models import ApiKey, Scope, Workspace
 
@@ -83,27 +84,41 @@ async def create_workspace(
     return workspace, raw
 
 
-async def authenticate(session: AsyncSession, raw: str, *, now: datetime) -> ApiKey | None:
-    """The live key with this secret, or None; marks it used."""
-    key = await session.scalar(
-        select(ApiKey).where(ApiKey.key_hash == hash_key(raw), ApiKey.revoked_at.is_(None))
+@dataclass(frozen=True, slots=True)
+class LiveKey:
+    """An API key that authenticated a request: what the request needs to know of it."""
+
+    workspace_id: uuid.UUID
+    id: uuid.UUID
+    prefix: str
+    scopes: list[str]
+
+
+# On the driver (app.db.driver): every API request runs these.
+_LIVE_KEY = (
+    "SELECT workspace_id, id, prefix, scopes, last_used_at FROM api_keys "
+    "WHERE key_hash = $1 AND revoked_at IS NULL"
+)
+# SKIP LOCKED: when another request of this key is already recording its use, this one must
+# not queue behind that request's whole transaction for a hint.
+_MARK_USED = """
+    UPDATE api_keys SET last_used_at = $3
+    WHERE workspace_id = $1 AND id IN (
+        SELECT id FROM api_keys WHERE workspace_id = $1 AND id = $2 FOR UPDATE SKIP LOCKED
     )
-    if key is None:
+"""
+
+
+async def authenticate(session: AsyncSession, raw: str, *, now: datetime) -> LiveKey | None:
+    """The live key with this secret, or None; marks it used (at most once a minute)."""
+    conn = await driver(session)
+    row = await conn.fetchrow(_LIVE_KEY, hash_key(raw))
+    if row is None:
         return None
-    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        # SKIP LOCKED: when another request of this key is already recording its use, this one
-        # must not queue behind that request's whole transaction for a hint.
-        unlocked = (
-            select(ApiKey.id)
-            .where(ApiKey.workspace_id == key.workspace_id, ApiKey.id == key.id)
-            .with_for_update(skip_locked=True)
-        )
-        await session.execute(
-            update(ApiKey)
-            .where(ApiKey.workspace_id == key.workspace_id, ApiKey.id.in_(unlocked))
-            .values(last_used_at=now)
-        )
-    return key
+    last_used: datetime | None = row["last_used_at"]
+    if last_used is None or now - last_used > LAST_USED_RESOLUTION:
+        await conn.execute(_MARK_USED, row["workspace_id"], row["id"], now)
+    return LiveKey(row["workspace_id"], row["id"], row["prefix"], list(row["scopes"]))
 
 
 async def list_api_keys(session: AsyncSession, workspace_id: uuid.UUID) -> list[ApiKey]:

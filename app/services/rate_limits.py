@@ -7,8 +7,8 @@ counts the IP, then the token (only while the IP is within its quota, so a flood
 address writes no row per guessed token), and answers the CORS question for the request's
 Origin in the same round trip: listed by the token's workspace, or, when the request carries no
 known token (a preflight never does), by any workspace. A function because its statements keep
-their plans: the API's connections plan every statement afresh (plan_cache_mode, app.db), which
-cost this one more than running it.
+their plans whatever a connection's plan_cache_mode (app.db): planning them afresh cost more
+than running them. It runs on the driver (app.db.driver), as every public call counts.
 
 It runs outside the request's transaction (app.guard gives it an autocommit connection): a
 request that fails, a 401 for a guessed token above all, is counted all the same, and the row
@@ -19,10 +19,12 @@ import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.db import driver
 from app.jobs import JobContext, task
 from app.models import RateLimitWindow
 
@@ -103,6 +105,26 @@ _TALLY = text(
     "SELECT ip_hits, token_hits, origin_allowed FROM rate_limit_tally("
     ":ip_key, :ip_start, :ip_quota, :token_key, :token_start, :origin, :token_hash)"
 )
+_PARAMS = ("ip_key", "ip_start", "ip_quota", "token_key", "token_start", "origin", "token_hash")
+# The same on the driver (app.db.driver): every public call runs it.
+_TALLY_SQL = (
+    "SELECT ip_hits, token_hits, origin_allowed FROM rate_limit_tally("
+    "$1::text, $2::timestamptz, $3::integer, $4::text, $5::timestamptz, $6::text, $7::bytea)"
+)
+
+
+async def _tally_row(executor: Executor, params: dict[str, Any]) -> Any:
+    """The function's one row: on the driver of a session or of an autocommit connection (as
+    app.guard gives it), else through SQLAlchemy."""
+    if isinstance(executor, AsyncSession):
+        return await (await driver(executor)).fetchrow(_TALLY_SQL, *map(params.get, _PARAMS))
+    sync = executor.sync_connection
+    if sync is not None and sync.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        # Each statement its own transaction there, on the driver as through SQLAlchemy.
+        raw = (await executor.get_raw_connection()).driver_connection
+        assert raw is not None
+        return await raw.fetchrow(_TALLY_SQL, *map(params.get, _PARAMS))
+    return (await executor.execute(_TALLY, params)).one()._mapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,13 +159,13 @@ async def tally(
         "origin": origin,
         "token_hash": None if origin is None else token_hash,
     }
-    row = (await executor.execute(_TALLY, params)).one()
+    row = await _tally_row(executor, params)
     usages = [
         Usage(policy, hits, policy.seconds_left(now))
-        for policy, hits in ((ip, row.ip_hits), (token, row.token_hits))
+        for policy, hits in ((ip, row["ip_hits"]), (token, row["token_hits"]))
         if policy is not None and hits is not None  # no token hits: the IP was over its quota
     ]
-    return Tally(tuple(usages), origin_allowed=bool(row.origin_allowed))
+    return Tally(tuple(usages), origin_allowed=bool(row["origin_allowed"]))
 
 
 async def purge_expired(session: AsyncSession, *, before: datetime) -> int:

@@ -5,47 +5,25 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, SmallInteger, String, bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import driver
+
 # One statement of fixed shape for any number of rows: the columns go in as arrays, so the
-# statement is prepared once, not compiled and planned anew for each batch size.
-_INSERT = text(
-    """
+# statement is prepared once, not compiled and planned anew for each batch size. Run on the
+# driver (app.db.driver): every answer takes this path.
+_INSERT = """
     INSERT INTO responses (workspace_id, id, external_id, stakeholder_id, account_id, role,
                            job_level, department, score, comment, submitted_at, survey, channel,
                            attributes)
-    SELECT :workspace_id, r.* FROM unnest(
-        CAST(:id AS uuid[]), CAST(:external_id AS text[]), CAST(:stakeholder_id AS text[]),
-        CAST(:account_id AS text[]), CAST(:role AS text[]), CAST(:job_level AS text[]),
-        CAST(:department AS text[]), CAST(:score AS smallint[]), CAST(:comment AS text[]),
-        CAST(:submitted_at AS timestamptz[]), CAST(:survey AS text[]), CAST(:channel AS text[]),
-        CAST(CAST(:attributes AS text[]) AS jsonb[])
+    SELECT $1, r.* FROM unnest(
+        $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+        $9::smallint[], $10::text[], $11::timestamptz[], $12::text[], $13::text[],
+        $14::text[]::jsonb[]
     ) AS r
     ON CONFLICT (workspace_id, external_id) DO NOTHING
     RETURNING id, created_at
-    """
-).bindparams(
-    bindparam("id", type_=ARRAY(UUID(as_uuid=True))),
-    bindparam("score", type_=ARRAY(SmallInteger)),
-    bindparam("submitted_at", type_=ARRAY(DateTime(timezone=True))),
-    *(
-        bindparam(name, type_=ARRAY(String))
-        for name in (
-            "external_id",
-            "stakeholder_id",
-            "account_id",
-            "role",
-            "job_level",
-            "department",
-            "comment",
-            "survey",
-            "channel",
-            "attributes",
-        )
-    ),
-)
+"""
 _COLUMNS = (
     "id",
     "external_id",
@@ -67,7 +45,8 @@ async def insert_rows(
 ) -> dict[uuid.UUID, datetime]:
     """Insert rows, skipping any whose external_id is already stored: the ids that went in,
     with the time they were recorded."""
-    params: dict[str, Any] = {name: [row[name] for row in rows] for name in _COLUMNS}
-    params["attributes"] = [json.dumps(row["attributes"]) for row in rows]
-    params["workspace_id"] = rows[0]["workspace_id"]
-    return {row.id: row.created_at for row in await session.execute(_INSERT, params)}
+    columns = [[row[name] for row in rows] for name in _COLUMNS]
+    attributes = [json.dumps(row["attributes"]) for row in rows]
+    conn = await driver(session)
+    stored = await conn.fetch(_INSERT, rows[0]["workspace_id"], *columns, attributes)
+    return {row["id"]: row["created_at"] for row in stored}

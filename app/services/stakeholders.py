@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import TypeAdapter
 from sqlalchemy import any_, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,8 +21,6 @@ from app.sql import text_array
 
 Loc = tuple[str | int, ...]
 PROFILE = ("account_id", "name", "email", "role", "job_level", "department", "attributes")
-
-_batch_item = TypeAdapter(StakeholderBatchItem)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +78,7 @@ async def upsert_stakeholders(
     id the last one that succeeds is stored; the first is 201 when it created the person.
     """
     outcomes: dict[int, ItemOutcome[Any]] = {}
-    valid = parse_items(_batch_item, items, "stakeholders", "stakeholder", outcomes)
+    valid = parse_items(StakeholderBatchItem, items, "stakeholders", "stakeholder", outcomes)
     described: dict[str, AccountFields] = {}
     for _, item in valid:
         if item.account is not None:

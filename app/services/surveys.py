@@ -173,7 +173,8 @@ def catalog_problem(
     )
 
 
-def _parse(stored: dict[str, Any]) -> SurveyDefinition | None:
+def parse_definition(stored: dict[str, Any]) -> SurveyDefinition | None:
+    """A stored definition, None when it no longer validates (the defaults apply)."""
     try:
         return SurveyDefinition.model_validate(stored)
     except ValidationError:
@@ -183,7 +184,7 @@ def _parse(stored: dict[str, Any]) -> SurveyDefinition | None:
 
 
 def definition_of(survey: Survey) -> SurveyDefinition:
-    return _parse(survey.definition) or SurveyDefinition()
+    return parse_definition(survey.definition) or SurveyDefinition()
 
 
 async def upsert_survey(
@@ -241,7 +242,7 @@ async def definitions(
             Survey.workspace_id == workspace_id, Survey.id == any_(text_array(wanted))
         )
     )
-    parsed = {survey_id: _parse(stored) for survey_id, stored in rows}
+    parsed = {survey_id: parse_definition(stored) for survey_id, stored in rows}
     return {survey_id: d for survey_id, d in parsed.items() if d is not None}
 
 

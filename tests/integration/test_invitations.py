@@ -14,7 +14,7 @@ from app.db import session_scope
 from app.models import Invitation, Scope, Stakeholder
 from app.schemas.invitations import InvitationCreate
 from app.schemas.settings import SurveyRules
-from app.services.invitations import issue_invitation
+from app.services.issuing import issue_invitation
 from tests.support.api import Answer, put_settings
 from tests.support.harness import MakeTenant, Tenant
 from tests.support.invitations import invite, parse, people, set_row, suppressed, unsubscribe
@@ -530,7 +530,7 @@ class TestConcurrency:
             made = await issue_invitation(
                 session, committed.id, body, rules=SurveyRules(), now=now()
             )
-            return made.invitation.status
+            return str(made.invitation["status"])
 
         async with sessions() as first:
             assert await issue(first) == "issued"

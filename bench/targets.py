@@ -1,0 +1,138 @@
+"""The one table of targets: every target is a row of `TARGETS`, and the printed table and the
+JSON's `targets` both come from `target_rows`. A target is only ever reported, never enforced.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Target:
+    """Met when the API's figure is at least `at_least`, below `below`, and (with `below_floor`)
+    below the floor's figure as well; a missing figure, or a query that answered an error,
+    misses it."""
+
+    at_least: float | None = None
+    below: float | None = None
+    below_floor: bool = False
+
+    @property
+    def text(self) -> str:
+        parts = [f">= {self.at_least:g}"] if self.at_least is not None else []
+        parts += [f"< {self.below:g}"] if self.below is not None else []
+        parts += ["< floor"] if self.below_floor else []
+        return " and ".join(parts)
+
+    def met(self, api: float | None, floor: float | None) -> bool:
+        if api is None:
+            return False
+        if self.at_least is not None and api < self.at_least:
+            return False
+        if self.below is not None and api >= self.below:
+            return False
+        return not self.below_floor or (floor is not None and api < floor)
+
+
+WORKSPACE_WIDE = Target(below=100, below_floor=True)
+
+# Metric (as printed, without a query's error note) -> its target. A metric not named here is
+# reported without one.
+TARGETS: dict[str, Target] = {
+    "bulk ingest, responses/s": Target(at_least=25_000),
+    "single ingest, requests/s": Target(at_least=600),
+    "single ingest p99, ms": Target(below=100),
+    "invitations (batches), invitations/s": Target(at_least=5000),
+    "public answers, requests/s": Target(at_least=600),
+    "public answers p99, ms": Target(below=100),
+    "nps_365d p99, ms": WORKSPACE_WIDE,
+    "by_role p99, ms": WORKSPACE_WIDE,
+    "by_account p99, ms": WORKSPACE_WIDE,
+    "account p99, ms": Target(below=20),
+    "trend_monthly_2y p99, ms": WORKSPACE_WIDE,
+    "service peak RSS, MB": Target(below=300),
+}
+
+
+def ratio(api: float | None, floor: float | None) -> float | None:
+    return api / floor if api is not None and floor else None
+
+
+def target_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """metric | API | floor | ratio (API / floor) | target | met, in the order printed."""
+    rows: list[dict[str, Any]] = []
+
+    def row(
+        metric: str,
+        api: float | None,
+        floor: float | None = None,
+        *,
+        key: str | None = None,
+        ok: bool = True,
+    ) -> None:
+        target = TARGETS.get(key or metric)
+        rows.append(
+            {
+                "metric": metric,
+                "api": api,
+                "floor": floor,
+                "ratio": ratio(api, floor),
+                "target": target.text if target else "",
+                "met": (ok and target.met(api, floor)) if target else None,
+            }
+        )
+
+    ingest = report.get("ingest", {})
+    copy = report.get("floors", {}).get("copy", {}).get("rows_per_s")
+    for kind, registered in report.get("registration", {}).items():
+        row(f"register {kind} (PUT), requests/s", registered["requests_per_s"])
+    if bulk := ingest.get("bulk"):
+        row("bulk ingest, responses/s", bulk["responses_per_s"], copy)
+    if single := ingest.get("single"):
+        _one_by_one(row, "single ingest", single, ingest.get("single_floor"))
+    collect = report.get("collect", {})
+    if invited := collect.get("invitations"):
+        floor_rows = collect.get("invitations_floor", {}).get("rows_per_s")
+        row("invitations (batches), invitations/s", invited["invitations_per_s"], floor_rows)
+        latency, floor_latency = invited["latency"], collect.get("invitations_floor", {})
+        row(
+            "invitations (batches) p99 per batch, ms",
+            latency["p99_ms"],
+            floor_latency.get("latency", {}).get("p99_ms"),
+        )
+        _cpu_rows(row, "invitations", "invitation", invited, floor_latency)
+    if answered := collect.get("answers"):
+        if answered.get("outcome") == "n/a":
+            row(f"public answers: n/a ({answered['statuses']})", None)
+        else:
+            _one_by_one(row, "public answers", answered, collect.get("answers_floor"))
+    if final := report.get("queries", {}).get("final"):
+        for name, api in final["api"].items():
+            floor = final["floor"][name]
+            if api["outcome"] == "n/a":
+                row(f"{name}: n/a ({api['detail'][:3]})", None, floor["p99_ms"])
+                continue
+            ok = api["outcome"] == "ok"
+            label = name if ok else f"{name} [ERRORS {api['statuses']}]"
+            row(f"{label} p50, ms", api["p50_ms"], floor["p50_ms"], key=f"{name} p50, ms", ok=ok)
+            row(f"{label} p99, ms", api["p99_ms"], floor["p99_ms"], key=f"{name} p99, ms", ok=ok)
+    if rss := report.get("rss"):
+        row("service peak RSS, MB", rss["peak_total_mb"])
+    return rows
+
+
+def _one_by_one(row: Any, label: str, api: dict[str, Any], floor: dict[str, Any] | None) -> None:
+    """A path posted one request at a time: its rate and latencies beside the floor's."""
+    floor = floor or {}
+    floor_latency = floor.get("latency", {})
+    row(f"{label}, requests/s", api["requests_per_s"], floor.get("requests_per_s"))
+    row(f"{label} p50, ms", api["latency"]["p50_ms"], floor_latency.get("p50_ms"))
+    row(f"{label} p99, ms", api["latency"]["p99_ms"], floor_latency.get("p99_ms"))
+    _cpu_rows(row, label, "request", api, floor)
+
+
+def _cpu_rows(row: Any, label: str, unit: str, api: dict[str, Any], floor: dict[str, Any]) -> None:
+    """CPU per request (or item) of the server's processes and of the database's backends:
+    what the figures above cost, whatever else the machine was doing."""
+    mine, floors = api.get("cpu", {}), floor.get("cpu", {})
+    for part, key in (("server", "server_us_per_request"), ("database", "database_us_per_request")):
+        row(f"{label} CPU, µs/{unit} ({part})", mine.get(key), floors.get(key))

@@ -1,0 +1,79 @@
+"""`make bench`, run tiny: every phase works end to end and reports each figure beside its floor.
+
+Timings are never asserted (they are the benchmark's to report, not a test's to judge): this
+proves the run completes, stores exactly what it sent, and writes every metric with its floor.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = [
+    "--responses=300",
+    "--checkpoint=0",
+    "--accounts=10",
+    "--stakeholders=60",
+    "--other-workspaces=0",
+    "--repeats=1",
+    "--single-requests=40",
+    "--invitations=30",
+    "--invitation-batch=10",
+    "--workers=1",
+    "--clients=2",
+    "--single-clients=4",
+]
+
+
+def _run(server_url: str, out: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NPS_")}
+    env["NPS_BENCH_DATABASE_URL"] = server_url
+    return subprocess.run(
+        [sys.executable, "-m", "bench.run", *TINY, f"--out={out}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+class TestBenchRun:
+    def test_a_tiny_run_reports_every_path_beside_its_floor(
+        self, server_url: str, tmp_path: Path
+    ) -> None:
+        out = tmp_path / "bench.json"
+        done = _run(server_url, out)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        report = json.loads(out.read_text())
+        assert report["error"] is None
+        single, collect = report["ingest"]["single"], report["collect"]
+        assert (single["stored"], single["failed"]) == (40, 0)
+        assert report["ingest"]["single_floor"]["stored"] == 40
+        assert (collect["invitations"]["stored"], collect["invitations"]["failed"]) == (30, 0)
+        assert collect["invitations_floor"]["stored"] == 30
+        assert (collect["answers"]["stored"], collect["answers"]["failed"]) == (30, 0)
+        assert collect["answers"]["statuses"] == {"201": 30}  # no retry, no 429
+        assert collect["answers_floor"]["stored"] == 30
+        rows = {row["metric"]: row for row in report["targets"]}
+        for metric, target in [
+            ("single ingest, requests/s", ">= 600"),
+            ("single ingest p99, ms", "< 100"),
+            ("invitations (batches), invitations/s", ">= 5000"),
+            ("public answers, requests/s", ">= 600"),
+            ("public answers p99, ms", "< 100"),
+        ]:
+            row = rows[metric]
+            assert row["target"] == target
+            assert row["api"] > 0
+            assert row["floor"] > 0
+            assert isinstance(row["met"], bool)
+        for label in ("single ingest", "public answers"):
+            # Read in clock ticks (10 ms): a tiny run's floor may round to 0.
+            cost = rows[f"{label} CPU, µs/request (server)"]
+            assert cost["api"] >= 0
+            assert cost["floor"] >= 0
+        assert "public answers, requests/s" in done.stdout
