@@ -113,7 +113,13 @@ async def answer(
         external_id=external_id(invitation.id),
     )
     try:
-        recorded = await record_response(session, workspace_id, item, now=now)
+        recorded = await record_response(
+            session,
+            workspace_id,
+            item,
+            now=now,
+            announce=[("invitation.answered", {"invitation_id": str(invitation.id)})],
+        )
     except ExternalIdConflict as exc:
         # Its response is stored though the row says open (the constraint held): only the
         # same answer again may link it; another is the second answer it is.

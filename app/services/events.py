@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import driver
 from app.errors import rfc3339
 from app.jobs import TASKS
 from app.models import SurveyResponse
@@ -41,21 +41,19 @@ EVENT_TYPES = (
 
 DISPATCH_TASK = "events.dispatch"
 
-# One statement for any number of events: their rows, and one dispatch job per event.
-_EMIT = text(
-    """
+# One statement for any number of events: their rows, and one dispatch job per event. Run on
+# the driver (app.db.driver), as every answer emits through it.
+_EMIT = """
     WITH emitted AS (
         INSERT INTO events (workspace_id, id, type, data)
-        SELECT CAST(:workspace_id AS uuid), e.id, e.type, e.data
-        FROM jsonb_to_recordset(CAST(:events AS jsonb)) AS e(id uuid, type text, data jsonb)
+        SELECT $1::uuid, e.id, e.type, e.data
+        FROM jsonb_to_recordset($2::jsonb) AS e(id uuid, type text, data jsonb)
         RETURNING id
     )
     INSERT INTO jobs (task, payload, workspace_id, max_attempts, lease_seconds)
-    SELECT :task, jsonb_build_object('event_id', emitted.id), CAST(:workspace_id AS uuid),
-           :max_attempts, :lease_seconds
+    SELECT $3::text, jsonb_build_object('event_id', emitted.id), $1::uuid, $4::int, $5::int
     FROM emitted
-    """
-)
+"""
 
 
 class UnknownEventType(ValueError):
@@ -80,15 +78,13 @@ async def emit_many(
         for event_id, (kind, data) in zip(ids, events, strict=True)
     ]
     dispatch = TASKS.tasks[DISPATCH_TASK]
-    await session.execute(
+    await (await driver(session)).execute(
         _EMIT,
-        {
-            "workspace_id": str(workspace_id),
-            "events": json.dumps(rows),
-            "task": DISPATCH_TASK,
-            "max_attempts": dispatch.max_attempts,
-            "lease_seconds": max(1, int(dispatch.lease.total_seconds())),
-        },
+        workspace_id,
+        json.dumps(rows),
+        DISPATCH_TASK,
+        dispatch.max_attempts,
+        max(1, int(dispatch.lease.total_seconds())),
     )
     return ids
 
@@ -101,22 +97,34 @@ async def emit(
     return event_id
 
 
-def response_data(response: SurveyResponse) -> dict[str, Any]:
-    """A response as its events carry it: ids, the score and its category, where and when it
-    was given, and the role snapshot; never the comment or the driver ratings."""
+_RESPONSE_FIELDS = (
+    "external_id",
+    "stakeholder_id",
+    "account_id",
+    "score",
+    "survey",
+    "channel",
+    "role",
+    "job_level",
+    "department",
+)
+
+
+def response_data(response: SurveyResponse | Mapping[str, Any]) -> dict[str, Any]:
+    """A response (a row or the values ingest stores) as its events carry it: ids, the score
+    and its category, where and when it was given, and the role snapshot; never the comment or
+    the driver ratings."""
+    names = ("id", "submitted_at", *_RESPONSE_FIELDS)
+    values = (
+        response
+        if isinstance(response, Mapping)
+        else {name: getattr(response, name) for name in names}
+    )
     return {
-        "response_id": str(response.id),
-        "external_id": response.external_id,
-        "stakeholder_id": response.stakeholder_id,
-        "account_id": response.account_id,
-        "score": response.score,
-        "category": classify(response.score).value,
-        "survey": response.survey,
-        "channel": response.channel,
-        "submitted_at": rfc3339(response.submitted_at),
-        "role": response.role,
-        "job_level": response.job_level,
-        "department": response.department,
+        "response_id": str(values["id"]),
+        **{name: values[name] for name in _RESPONSE_FIELDS},
+        "category": classify(values["score"]).value,
+        "submitted_at": rfc3339(values["submitted_at"]),
     }
 
 

@@ -9,7 +9,7 @@ What "the same content" means is app.services.repeats.
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +31,7 @@ from app.errors import (
 )
 from app.models import SurveyResponse
 from app.schemas import ResponseCreate
+from app.services import events
 from app.services.chain import lock_sql, relink
 from app.services.repeats import differing_fields, judge_repeats, repeat_conflict
 from app.services.response_rows import insert_rows
@@ -125,10 +126,18 @@ _FACTS = f"""
 
 
 async def record_response(
-    session: AsyncSession, workspace_id: uuid.UUID, item: ResponseCreate, *, now: datetime
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    item: ResponseCreate,
+    *,
+    now: datetime,
+    announce: Sequence[tuple[str, Mapping[str, Any]]] = (),
 ) -> Recorded:
     """Store one response; an external_id already stored returns that response when the
-    content is the same and is a 409 naming it when not."""
+    content is the same and is a 409 naming it when not.
+
+    A stored response emits `response.created`, and each `announce` event (its data merged
+    over the response's) in the same statement; a repeat emits nothing."""
     loc: tuple[str | int, ...] = ("body",)
     _check_time(item, now, loc)
     checked_survey = item.survey if item.attributes else None
@@ -183,6 +192,12 @@ async def record_response(
     recorded_at = inserted[row["id"]]
     stored = SurveyResponse(
         **row, excluded=False, excluded_reason=None, created_at=recorded_at, updated_at=recorded_at
+    )
+    data = events.response_data(row)
+    await events.emit_many(
+        session,
+        workspace_id,
+        [("response.created", data), *((kind, {**data, **extra}) for kind, extra in announce)],
     )
     return Recorded(stored, created=True)
 
@@ -409,14 +424,18 @@ async def _store(
     session: AsyncSession, workspace_id: uuid.UUID, rows: list[dict[str, Any]]
 ) -> dict[uuid.UUID, datetime]:
     """Phase 5: one INSERT (rows whose external_id is stored already are skipped), then each
-    touched stakeholder's chain relinked from their earliest new answer."""
+    touched stakeholder's chain relinked from their earliest new answer, and one statement
+    for the `response.created` events of the stored rows."""
     inserted = await insert_rows(session, rows) if rows else {}
     earliest: dict[str, datetime] = {}
-    for row in rows:
-        if row["id"] in inserted:
-            who, when = row["stakeholder_id"], row["submitted_at"]
-            earliest[who] = min(when, earliest.get(who, when))
+    stored = [row for row in rows if row["id"] in inserted]
+    for row in stored:
+        who, when = row["stakeholder_id"], row["submitted_at"]
+        earliest[who] = min(when, earliest.get(who, when))
     await relink(session, workspace_id, earliest)
+    await events.emit_many(
+        session, workspace_id, [("response.created", events.response_data(r)) for r in stored]
+    )
     return inserted
 
 
