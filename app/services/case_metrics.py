@@ -52,21 +52,30 @@ def _hours(end: Any) -> ColumnElement[Any]:
     return func.extract("epoch", end - Case.opened_at) / 3600
 
 
+def _matching(
+    filters: Filters, instant: Any, equal: list[tuple[Any, str | None]]
+) -> list[ColumnElement[bool]]:
+    """`instant` in [from, to), and each column equal to its value where one is given."""
+    where = [column == value for column, value in equal if value is not None]
+    if filters.from_ is not None:
+        where.append(instant >= filters.from_)
+    if filters.to is not None:
+        where.append(instant < filters.to)
+    return where
+
+
 def _cases(workspace_id: uuid.UUID, filters: Filters) -> list[ColumnElement[bool]]:
-    where = [Case.workspace_id == workspace_id, Case.kind == filters.kind]
-    for column, value in (
+    equal = [
         (Case.account_id, filters.account_id),
         (Case.role, filters.role),
         (Case.rule, filters.rule),
         (Case.owner, filters.owner),
-    ):
-        if value is not None:
-            where.append(column == value)
-    if filters.from_ is not None:
-        where.append(Case.opened_at >= filters.from_)
-    if filters.to is not None:
-        where.append(Case.opened_at < filters.to)
-    return where
+    ]
+    return [
+        Case.workspace_id == workspace_id,
+        Case.kind == filters.kind,
+        *_matching(filters, Case.opened_at, equal),
+    ]
 
 
 def _next_score(workspace_id: uuid.UUID, stakeholder: Any, after: Any) -> Any:
@@ -120,14 +129,12 @@ def _recovery(workspace_id: uuid.UUID, filters: Filters, now: datetime) -> Selec
         answer.excluded.is_(False),
         is_category(answer.score, Category.DETRACTOR),
         not_(on_a_case),
+        *_matching(
+            filters,
+            answer.submitted_at,
+            [(answer.account_id, filters.account_id), (answer.role, filters.role)],
+        ),
     ]
-    for column, value in ((answer.account_id, filters.account_id), (answer.role, filters.role)):
-        if value is not None:
-            where.append(column == value)
-    if filters.from_ is not None:
-        where.append(answer.submitted_at >= filters.from_)
-    if filters.to is not None:
-        where.append(answer.submitted_at < filters.to)
     without_case = select(
         _next_score(workspace_id, answer.stakeholder_id, answer.submitted_at)
     ).where(*where)
