@@ -8,8 +8,8 @@ import pytest
 
 from app.scoring import Tally, compare
 from tests.support.api import Answer, report
-from tests.support.cases import open_case
-from tests.support.clock import stamp, utc
+from tests.support.cases import open_case, set_case
+from tests.support.clock import ago, stamp, utc
 from tests.support.expected import approx
 from tests.support.harness import MakeTenant, Tenant
 from tests.support.problems import assert_invalid, problem
@@ -151,6 +151,8 @@ class TestAtRisk:
         # closed recovery case are no open_case evidence.
         first = await open_case(flagged, "big-x", 3, account_id="big")
         second = await open_case(flagged, "big-y", 2, account_id="big")
+        await set_case(flagged, first, opened_at=ago(hours=2))
+        await set_case(flagged, second, opened_at=ago(hours=1))
         await open_case(flagged, "big-z", 10, account_id="big", role="decision_maker")
         closed = await open_case(flagged, "mid-x", 1, account_id="mid")
         r = await flagged.client.patch(
