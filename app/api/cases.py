@@ -16,11 +16,13 @@ from app.api.idempotency import IdempotencyDep
 from app.db import ReadSessionDep, SessionDep
 from app.models import CaseKind, CaseStatus, Role
 from app.pagination import DEFAULT_LIMIT
+from app.presenters.case_metrics import case_metrics_read
 from app.presenters.cases import case_detail, case_read
-from app.schemas import ID_PATTERN, Page, problem_doc
+from app.schemas import ID_PATTERN, Page, Timestamp, problem_doc
+from app.schemas.case_metrics import CaseMetricsRead
 from app.schemas.case_rules import RULE_ID_PATTERN
 from app.schemas.cases import CaseDetail, CaseNoteCreate, CaseNoteRead, CasePatch, CaseRead
-from app.services import cases
+from app.services import case_metrics, cases
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 
@@ -56,6 +58,31 @@ async def list_cases(
         overdue=overdue,
     )
     return Page(data=[case_read(c, now) for c in rows], next_cursor=next_cursor)
+
+
+# Before /cases/{case_id}, so "metrics" is not read as an id.
+@router.get("/cases/metrics", response_model=CaseMetricsRead, operation_id="get_case_metrics")
+async def get_case_metrics(
+    session: ReadSessionDep,
+    auth: ReadAuth,
+    from_: Annotated[
+        Timestamp | None, Query(alias="from", description="opened at or after (RFC 3339)")
+    ] = None,
+    to: Annotated[Timestamp | None, Query(description="opened before (RFC 3339)")] = None,
+    kind: Annotated[CaseKind, Query(description="recovery or advocacy")] = CaseKind.RECOVERY,
+    owner: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    account_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    role: Annotated[Role | None, Query(description="the role when the case opened")] = None,
+    rule: Annotated[str | None, Query(pattern=RULE_ID_PATTERN)] = None,
+) -> CaseMetricsRead:
+    """Does closing the loop work: counts, Kaplan-Meier times to first action and to close
+    (open cases censored at now), the share closed within SLA, and recovery beside detractors
+    with no case (the two-share test)."""
+    filters = case_metrics.Filters(
+        kind=kind, from_=from_, to=to, account_id=account_id, role=role, rule=rule, owner=owner
+    )
+    figures = await case_metrics.case_metrics(session, auth.workspace_id, filters, now=utcnow())
+    return case_metrics_read(figures, filters)
 
 
 @router.get("/cases/{case_id}", response_model=CaseDetail, operation_id="get_case")

@@ -13,6 +13,7 @@ from app.schemas.at_risk import (
     KeyStakeholderDowngrade,
     LowNps,
     NoDecisionMakerAnswer,
+    OpenCases,
     RiskReason,
     SignificantDecline,
     Silent,
@@ -83,6 +84,7 @@ def flagged_read(item: found.Flagged, counting: Counting) -> AtRiskAccount:
         score=score,
         benchmark=benchmark_standing(account.industry, score.nps, counting.benchmarks),
         reasons=[reason_read(f, counting) for f in item.findings],
+        open_case=OpenCases(count=len(item.open_cases), case_ids=item.open_cases),
     )
 
 

@@ -83,6 +83,11 @@ RiskReason = Annotated[
 ]
 
 
+class OpenCases(BaseModel):
+    count: int
+    case_ids: list[uuid.UUID] = Field(description="oldest first; GET /v1/cases/{id} for each")
+
+
 class AtRiskAccount(BaseModel):
     account_id: str
     name: str | None
@@ -93,6 +98,9 @@ class AtRiskAccount(BaseModel):
     score: ScoreRead = Field(description="the account's score in the window")
     benchmark: BenchmarkStanding
     reasons: list[RiskReason]
+    open_case: OpenCases = Field(
+        description="evidence: the account's recovery cases not closed yet (someone is on it)"
+    )
 
 
 class AtRiskSummary(BaseModel):

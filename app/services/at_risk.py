@@ -6,7 +6,7 @@ accounts of one page, largest revenue first, and a summary over every page.
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,6 +18,7 @@ from app.models import Account, Role, Stakeholder, SurveyResponse
 from app.pagination import decode_key, encode_key
 from app.schemas.at_risk import Reason
 from app.scoring import Category, Change
+from app.services.cases import open_recovery_cases
 from app.services.cells import Cell, change_between
 from app.services.counting import count
 from app.services.coverage import decision_maker_answered, last_answered_by_account
@@ -98,11 +99,12 @@ Finding = (
 
 @dataclass(frozen=True, slots=True)
 class Flagged:
-    """An account with at least one finding, and its score in the window."""
+    """An account with at least one finding, its score in the window, its open recovery cases."""
 
     account: Account
     cell: Cell
     findings: list[Finding]
+    open_cases: list[uuid.UUID] = field(default_factory=list)
 
     @property
     def revenue(self) -> float | None:
@@ -274,6 +276,7 @@ async def _flag(
     last_heard = await last_answered_by_account(session, workspace_id, before=window.end)
     heard_decision_maker = await decision_maker_answered(session, workspace_id, window=window)
     registered = await _registered_decision_makers(session, workspace_id)
+    open_cases = await open_recovery_cases(session, workspace_id)
     quiet_since = window.end - timedelta(days=rules.silent_days)
     options = counting.options
 
@@ -297,6 +300,6 @@ async def _flag(
         if account.id not in heard_decision_maker:
             findings.append(NoDecisionMakerAnswer(registered.get(account.id, 0)))
         if findings:
-            flagged.append(Flagged(account, now, findings))
+            flagged.append(Flagged(account, now, findings, open_cases.get(account.id, [])))
     flagged.sort(key=lambda f: f.sort_key)
     return flagged

@@ -260,3 +260,22 @@ async def add_note(
         changes={"note_id": {"from": None, "to": str(note.id)}},
     )
     return note
+
+
+async def open_recovery_cases(
+    session: AsyncSession, workspace_id: uuid.UUID
+) -> dict[str, list[uuid.UUID]]:
+    """The ids of each account's recovery cases not closed yet, oldest first (at-risk evidence)."""
+    rows = await session.execute(
+        select(Case.account_id, Case.id)
+        .where(
+            Case.workspace_id == workspace_id,
+            Case.kind == CaseKind.RECOVERY.value,
+            Case.status != CaseStatus.CLOSED.value,
+        )
+        .order_by(Case.account_id, Case.opened_at, Case.id)
+    )
+    out: dict[str, list[uuid.UUID]] = {}
+    for account_id, case_id in rows:
+        out.setdefault(account_id, []).append(case_id)
+    return out

@@ -8,7 +8,8 @@ import pytest
 
 from app.scoring import Tally, compare
 from tests.support.api import Answer, report
-from tests.support.clock import stamp, utc
+from tests.support.cases import open_case, set_case
+from tests.support.clock import ago, stamp, utc
 from tests.support.expected import approx
 from tests.support.harness import MakeTenant, Tenant
 from tests.support.problems import assert_invalid, problem
@@ -144,6 +145,30 @@ class TestAtRisk:
         assert no_decision_maker["registered_decision_makers"] == 1
         assert quiet["score"]["n"] == 0
         assert quiet["annual_revenue"] is None
+
+    async def test_open_recovery_cases_as_evidence(self, flagged: Tenant) -> None:
+        # Answers of today, after the window: they change no finding. An advocacy case and a
+        # closed recovery case are no open_case evidence.
+        first = await open_case(flagged, "big-x", 3, account_id="big")
+        second = await open_case(flagged, "big-y", 2, account_id="big")
+        await set_case(flagged, first, opened_at=ago(hours=2))
+        await set_case(flagged, second, opened_at=ago(hours=1))
+        await open_case(flagged, "big-z", 10, account_id="big", role="decision_maker")
+        closed = await open_case(flagged, "mid-x", 1, account_id="mid")
+        r = await flagged.client.patch(
+            f"/v1/cases/{closed}", json={"status": "closed", "outcome": "resolved"}
+        )
+        assert r.status_code == 200, r.text
+
+        by_id = {a["account_id"]: a for a in (await at_risk(flagged.client))["data"]}
+
+        assert by_id["big"]["open_case"] == {"count": 2, "case_ids": [first, second]}
+        assert by_id["mid"]["open_case"] == {"count": 0, "case_ids": []}
+        assert codes(by_id["big"]) == [
+            "low_nps",
+            "decision_maker_detractor",
+            "key_stakeholder_downgrade",
+        ]
 
     async def test_thresholds_come_from_the_settings(self, flagged: Tenant) -> None:
         r = await flagged.client.put(
