@@ -213,13 +213,6 @@ async def token_holder(session: AsyncSession, raw: str) -> TokenHolder | None:
     return None if row is None else TokenHolder(**row)
 
 
-async def invitation_by_token(session: AsyncSession, raw: str) -> Invitation | None:
-    found: Invitation | None = await session.scalar(
-        select(Invitation).where(Invitation.token_hash == hash_token(raw))
-    )
-    return found
-
-
 async def open_invitation(
     session: AsyncSession,
     workspace_id: uuid.UUID,
