@@ -94,7 +94,7 @@ async def ensure_default_workspace(
 
 def _uvicorn_args(settings: Settings) -> list[str]:
     return [
-        "app.main:create_app",
+        "app.main:serve_app",
         "--factory",
         f"--host={settings.host}",
         f"--port={settings.port}",
@@ -134,7 +134,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         # One background worker beside the web server (NPS_WORKER=off: `nps worker` elsewhere).
         with worker_thread(url, settings) if settings.worker else nullcontext():
             uvicorn.run(
-                "app.main:create_app",
+                "app.main:serve_app",
                 factory=True,
                 host=settings.host,
                 port=settings.port,

@@ -1,5 +1,6 @@
 """The application factory."""
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -121,4 +122,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost: CORS and rate limits for /v1/public/*, rate limits for the pages (/s/<token>),
     # before anything there can answer.
     app.add_middleware(PublicGuard, api=app, settings=settings, zones=(PUBLIC_API, PAGES_ZONE))
+    return app
+
+
+# Allocations between young-generation collections (CPython's default is 700). A request
+# allocates thousands of container objects, so the default collected several times per
+# request, and every hundredth young collection traversed the whole heap.
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def serve_app() -> FastAPI:
+    """The app as `nps serve` runs it in each web process: create_app, and the garbage collector
+    set for a long-lived server. What the imports and the app built are kept for the process's
+    life, so they are frozen out of every collection (they made a full collection, about a
+    million objects, take tens of milliseconds, a pause every request in flight waited for);
+    the young generation is collected less often. Measured at 32 concurrent answers: the
+    collector took about a sixth of the web process's CPU before."""
+    app = create_app()
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
     return app

@@ -19,6 +19,8 @@ from app.db import driver
 from app.sql import ANSWER_ORDER, ANSWER_ORDER_SQL
 
 _ORDER_OF_R = ", ".join(f"r.{column}" for column in ANSWER_ORDER)
+_ORDER_OF_N = ", ".join(f"n.{column}" for column in ANSWER_ORDER)
+_DESCENDING_N = ", ".join(f"n.{column} DESC" for column in ANSWER_ORDER)
 
 
 # Relinking a stakeholder reads their chain and writes it back: two transactions doing that at
@@ -64,6 +66,45 @@ _RELINK = f"""
     FROM changed
     WHERE r.workspace_id = $1 AND r.id = ANY(ARRAY(SELECT id FROM changed)) AND r.id = changed.id
 """
+
+
+# A new answer linked in the statement that inserts it (the single-answer path; a batch inserts,
+# then relinks). With the stakeholder's chain lock held since an earlier statement, exactly two
+# links change: the new answer's own, which is the submitted_at of the first counted answer
+# after it ('infinity' if none), and its predecessor's, which becomes the new submitted_at.
+# Both neighbours have superseded_at >= the new submitted_at (the predecessor's successor comes
+# after the new answer), so the stakeholder index finds them. The new row's created_at is the
+# transaction's now(), as the INSERT's default gives it. Given SQL for the workspace id, the
+# stakeholder, the new submitted_at and id, and the CTE holding the inserted row: a CTE
+# `neighbours` (to come first), the new superseded_at, and a CTE `linked` relinking the
+# predecessor once the row is in.
+def link_new_sql(
+    workspace: str, stakeholder: str, submitted: str, new_id: str, stored: str
+) -> tuple[str, str, str]:
+    key = f"({submitted}, now(), {new_id})"
+    order = f"({_ORDER_OF_N})"
+    neighbours = f"""
+    neighbours AS (
+        SELECT id, submitted_at, created_at FROM responses
+        WHERE workspace_id = {workspace} AND stakeholder_id = {stakeholder}
+          AND superseded_at >= {submitted} AND NOT excluded
+    )"""
+    superseded = f"""coalesce((
+        SELECT n.submitted_at FROM neighbours AS n WHERE {order} > {key}
+        ORDER BY {_ORDER_OF_N} LIMIT 1
+    ), 'infinity')"""
+    linked = f"""
+    linked AS (
+        UPDATE responses AS r SET superseded_at = {submitted}
+        WHERE r.workspace_id = {workspace} AND EXISTS (SELECT FROM {stored})
+          AND r.id = (
+              SELECT n.id FROM neighbours AS n WHERE {order} < {key}
+              ORDER BY {_DESCENDING_N} LIMIT 1
+          )
+          AND r.superseded_at <> {submitted}
+        RETURNING r.id
+    )"""
+    return neighbours, superseded, linked
 
 
 async def lock_chains(

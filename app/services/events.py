@@ -41,19 +41,31 @@ EVENT_TYPES = (
 
 DISPATCH_TASK = "events.dispatch"
 
-# One statement for any number of events: their rows, and one dispatch job per event. Run on
-# the driver (app.db.driver), as every answer emits through it.
-_EMIT = """
-    WITH emitted AS (
+
+# Any number of events as two data-modifying CTEs (`emitted`, `queued`): their rows, and one
+# dispatch job per event. `$1` is the workspace id and `$first`..`$first+3` are emit_args(), so
+# another statement can carry them (recording an answer stores it and its events in one);
+# `when`, a condition on that statement's other CTEs, emits only if it holds.
+def emitting(first: int, when: str = "true") -> str:
+    rows, task, attempts, lease = (f"${first + i}" for i in range(4))
+    return f"""
+    emitted AS (
         INSERT INTO events (workspace_id, id, type, data)
         SELECT $1::uuid, e.id, e.type, e.data
-        FROM jsonb_to_recordset($2::jsonb) AS e(id uuid, type text, data jsonb)
+        FROM jsonb_to_recordset({rows}::jsonb) AS e(id uuid, type text, data jsonb)
+        WHERE {when}
         RETURNING id
-    )
-    INSERT INTO jobs (task, payload, workspace_id, max_attempts, lease_seconds)
-    SELECT $3::text, jsonb_build_object('event_id', emitted.id), $1::uuid, $4::int, $5::int
-    FROM emitted
-"""
+    ), queued AS (
+        INSERT INTO jobs (task, payload, workspace_id, max_attempts, lease_seconds)
+        SELECT {task}::text, jsonb_build_object('event_id', emitted.id), $1::uuid,
+               {attempts}::int, {lease}::int
+        FROM emitted
+        RETURNING 1
+    )"""
+
+
+# Run on the driver (app.db.driver), as every batch of answers emits through it.
+_EMIT = f"WITH {emitting(2)} SELECT count(*) FROM queued"
 
 
 class UnknownEventType(ValueError):
@@ -69,6 +81,14 @@ async def emit_many(
     events' ids (their webhook-ids), in order. Never commits."""
     if not events:
         return []
+    ids, args = emit_args(events)
+    await (await driver(session)).execute(_EMIT, workspace_id, *args)
+    return ids
+
+
+def emit_args(events: Sequence[tuple[str, Mapping[str, Any]]]) -> tuple[list[uuid.UUID], list[Any]]:
+    """The events' new ids (their webhook-ids), in order, and the four parameters of
+    emitting(): the rows as JSON and how their dispatch jobs are run."""
     unknown = sorted({kind for kind, _ in events} - set(EVENT_TYPES))
     if unknown:
         raise UnknownEventType(f"undeclared event types: {unknown}")
@@ -78,15 +98,8 @@ async def emit_many(
         for event_id, (kind, data) in zip(ids, events, strict=True)
     ]
     dispatch = TASKS.tasks[DISPATCH_TASK]
-    await (await driver(session)).execute(
-        _EMIT,
-        workspace_id,
-        json.dumps(rows),
-        DISPATCH_TASK,
-        dispatch.max_attempts,
-        max(1, int(dispatch.lease.total_seconds())),
-    )
-    return ids
+    lease = max(1, int(dispatch.lease.total_seconds()))
+    return ids, [json.dumps(rows), DISPATCH_TASK, dispatch.max_attempts, lease]
 
 
 async def emit(

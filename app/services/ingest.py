@@ -34,7 +34,7 @@ from app.schemas import ResponseCreate
 from app.services import events
 from app.services.chain import lock_sql, relink
 from app.services.repeats import differing_fields, judge_repeats, repeat_conflict
-from app.services.response_rows import insert_rows
+from app.services.response_rows import insert_rows, store_one
 from app.services.stakeholders import Snapshot, register_inline, stakeholders_by_id
 from app.services.surveys import catalog_problem, definitions, parse_definition
 from app.sql import text_array
@@ -111,8 +111,9 @@ async def _by_external_ids(
 # What recording one answer needs to know, in one round trip on the driver (app.db.driver):
 # who the stakeholder is ($2; null when registered inline), the response already stored with
 # the external_id ($3), and the survey's definition when ratings are to be checked ($4). It
-# takes the chain lock of the stakeholder ($5) as well, so the relink after the INSERT, a
-# statement of its own, sees every answer committed before the lock was granted.
+# takes the chain lock of the stakeholder ($5) as well, so the statement that then stores and
+# links the answer (response_rows.store_one) sees every answer committed before the lock was
+# granted.
 _FACTS = f"""
     SELECT s.id, s.account_id, s.role, s.job_level, s.department,
            (SELECT r.id FROM responses AS r
@@ -174,14 +175,13 @@ async def record_response(
             facts["id"], facts["account_id"], facts["role"], facts["job_level"], facts["department"]
         )
     row = _row(workspace_id, item, who, now)
-    inserted = await insert_rows(session, [row])
-    await relink(
-        session,
-        workspace_id,
-        {row["stakeholder_id"]: row["submitted_at"]} if inserted else {},
-        locked=True,
-    )
-    if not inserted:
+    data = events.response_data(row)
+    announced = [
+        ("response.created", data),
+        *((kind, {**data, **extra}) for kind, extra in announce),
+    ]
+    recorded_at = await store_one(session, row, announced)
+    if recorded_at is None:
         # Stored by a concurrent request since we looked.
         assert item.external_id is not None
         existing = await _by_external_ids(session, workspace_id, [item.external_id])
@@ -189,15 +189,8 @@ async def record_response(
             raise _vanished(item.external_id)
         return await _repeat(session, workspace_id, item, existing[item.external_id], loc)
     # As stored, without reading it back: the row is exactly what was sent plus its stamps.
-    recorded_at = inserted[row["id"]]
     stored = SurveyResponse(
         **row, excluded=False, excluded_reason=None, created_at=recorded_at, updated_at=recorded_at
-    )
-    data = events.response_data(row)
-    await events.emit_many(
-        session,
-        workspace_id,
-        [("response.created", data), *((kind, {**data, **extra}) for kind, extra in announce)],
     )
     return Recorded(stored, created=True)
 

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import driver
+from app.services import events
+from app.services.chain import link_new_sql
 
 # One statement of fixed shape for any number of rows: the columns go in as arrays, so the
 # statement is prepared once, not compiled and planned anew for each batch size. Run on the
@@ -50,3 +52,39 @@ async def insert_rows(
     conn = await driver(session)
     stored = await conn.fetch(_INSERT, rows[0]["workspace_id"], *columns, attributes)
     return {row["id"]: row["created_at"] for row in stored}
+
+
+_NEIGHBOURS, _SUPERSEDED, _LINKED = link_new_sql("$1", "$4", "$11", "$2", "stored")
+
+# One answer in one statement: the row, its place in its stakeholder's chain (the caller holds
+# the chain lock), and its events, which are emitted only when the row went in. Every answer
+# recorded one at a time (POST /v1/responses, the public answers) takes this path.
+_STORE_ONE = f"""
+    WITH {_NEIGHBOURS}, stored AS (
+        INSERT INTO responses (workspace_id, id, external_id, stakeholder_id, account_id, role,
+                               job_level, department, score, comment, submitted_at, survey,
+                               channel, attributes, superseded_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::text::jsonb,
+                {_SUPERSEDED})
+        ON CONFLICT (workspace_id, external_id) DO NOTHING
+        RETURNING created_at
+    ), {_LINKED}, {events.emitting(15, "EXISTS (SELECT FROM stored)")}
+    SELECT created_at FROM stored
+"""
+
+
+async def store_one(
+    session: AsyncSession,
+    row: dict[str, Any],
+    announced: list[tuple[str, Any]],
+) -> datetime | None:
+    """Insert one row, link it into its stakeholder's chain (whose lock the caller took) and
+    emit the `announced` events with it: when it was recorded, or None when its external_id
+    is already stored (then nothing is written)."""
+    _, emit = events.emit_args(announced)
+    conn = await driver(session)
+    columns = [row[name] for name in _COLUMNS]
+    recorded: datetime | None = await conn.fetchval(
+        _STORE_ONE, row["workspace_id"], *columns, json.dumps(row["attributes"]), *emit
+    )
+    return recorded
