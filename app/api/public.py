@@ -92,9 +92,7 @@ async def create_public_answer(
     body: PublicAnswer, session: SessionDep, auth: PublicAuth, idempotency: PublicIdempotencyDep
 ) -> HttpResponse:
     """Answer the invitation: records one response (201); a second answer is a 409."""
-    answered = await answers.answer(
-        session, auth.workspace_id, auth.invitation_id, body, now=utcnow()
-    )
+    answered = await answers.answer(session, auth, body, now=utcnow())
     return idempotency.respond(public_answer(answered), 201)
 
 

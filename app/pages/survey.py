@@ -160,9 +160,7 @@ async def submit_answer(
             try:
                 # A savepoint: a refused answer leaves nothing of itself behind.
                 async with session.begin_nested():
-                    await answers.answer(
-                        session, subject.workspace_id, subject.invitation_id, body, now=now
-                    )
+                    await answers.answer(session, subject, body, now=now)
             except AlreadyAnswered:
                 view = await survey_view(session, subject, now=now)
                 return _answered(request, token, view, thanks=False, status=409)

@@ -124,7 +124,7 @@ def public_answer(answer: Answered) -> PublicAnswerRead:
     response = answer.response
     return PublicAnswerRead(
         id=response.id,
-        invitation_id=answer.invitation.id,
+        invitation_id=answer.invitation_id,
         score=response.score,
         comment=response.comment,
         attributes=response.attributes,

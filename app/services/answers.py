@@ -1,10 +1,12 @@
 """The invited person's side of an invitation: answer it, edit the answer for a while, dismiss
-it, unsubscribe. Each acts on one invitation of one workspace (the token's), locked first.
+it, unsubscribe. Each acts on one invitation of one workspace (the token's), locked first, but
+an answer, which marks its invitation in the statement that stores it.
 
 An answer is an ordinary response recorded by app.services.ingest.record_response (the role
 snapshot, the survey's catalog, the chain), in the request's transaction, so every score sees it
-at once. A retry never counts twice: the invitation row is locked and must still be open, and
-the response's external_id is derived from the invitation (`invitation:<id>`), so the unique
+at once. A retry never counts twice: the invitation is marked answered only if it is still
+answerable when the row is written (else everything rolls back), and the response's
+external_id is derived from the invitation (`invitation:<id>`), so the unique
 (workspace_id, external_id) constraint refuses a second response even if the row said otherwise
 (then the same answer again links the stored response; another answer is the 409).
 """
@@ -12,6 +14,7 @@ the response's external_id is derived from the invitation (`invitation:<id>`), s
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -19,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import (
     AlreadyAnswered,
+    Conflict,
     EditWindowClosed,
     ExternalIdConflict,
     Gone,
@@ -32,12 +36,14 @@ from app.services.corrections import correct_response
 from app.services.ingest import record_response
 from app.services.invitations import (
     OPEN,
+    answering,
     effective_status,
     get_invitation,
     lock_invitation,
     lock_invitees,
     mark_answered,
 )
+from app.services.response_rows import CompanionRefused
 from app.services.responses import get_response
 
 EDIT_WINDOW = timedelta(minutes=30)
@@ -45,15 +51,11 @@ EDIT_WINDOW = timedelta(minutes=30)
 
 @dataclass(frozen=True, slots=True)
 class Answered:
-    """An answered invitation and the response it recorded."""
+    """An answered invitation (its id, when it was answered) and the response it recorded."""
 
-    invitation: Invitation
+    invitation_id: uuid.UUID
+    answered_at: datetime
     response: SurveyResponse
-
-    @property
-    def answered_at(self) -> datetime:
-        assert self.invitation.answered_at is not None
-        return self.invitation.answered_at
 
     @property
     def editable_until(self) -> datetime:
@@ -87,22 +89,30 @@ async def _stamp(session: AsyncSession) -> datetime:
     return stamp
 
 
+class Answering(Protocol):
+    """The invitation a token answers, as its authentication read it."""
+
+    @property
+    def workspace_id(self) -> uuid.UUID: ...
+    @property
+    def invitation_id(self) -> uuid.UUID: ...
+    @property
+    def stakeholder_id(self) -> str: ...
+    @property
+    def survey(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
+
+
 async def answer(
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    invitation_id: uuid.UUID,
-    body: PublicAnswer,
-    *,
-    now: datetime,
+    session: AsyncSession, invitation: Answering, body: PublicAnswer, *, now: datetime
 ) -> Answered:
     """Record the answer as a response and mark the invitation answered; a second one is a 409.
 
-    A dismissed invitation may still be answered: dismissing is "not now", not "never"."""
-    invitation = await lock_invitation(session, workspace_id, invitation_id)
-    status = effective_status(invitation, now)
-    if status == InvitationStatus.ANSWERED:
-        raise _already(invitation.answered_at, invitation.response_id)
-    ensure_live(status)
+    The invitation is marked in the statement that stores the response, and only while it is
+    still answerable (open or dismissed, unexpired: dismissing is "not now", not "never"); when
+    it no longer is, the answer rolls back and the error says why."""
+    workspace_id, invitation_id = invitation.workspace_id, invitation.invitation_id
     item = ResponseCreate(
         stakeholder_id=invitation.stakeholder_id,
         score=body.score,
@@ -110,7 +120,7 @@ async def answer(
         survey=invitation.survey,
         channel=Channel(invitation.channel),
         attributes=body.attributes,
-        external_id=external_id(invitation.id),
+        external_id=external_id(invitation_id),
     )
     try:
         recorded = await record_response(
@@ -118,18 +128,40 @@ async def answer(
             workspace_id,
             item,
             now=now,
-            announce=[("invitation.answered", {"invitation_id": str(invitation.id)})],
+            announce=[("invitation.answered", {"invitation_id": str(invitation_id)})],
+            companion=answering(invitation_id, item.submitted_at or now, now),
         )
     except ExternalIdConflict as exc:
-        # Its response is stored though the row says open (the constraint held): only the
-        # same answer again may link it; another is the second answer it is.
+        # Its response is stored already: this is a second answer.
         stored = await get_response(session, workspace_id, uuid.UUID(exc.response_id))
         raise _already(stored.submitted_at, stored.id) from None
+    except CompanionRefused:
+        # Answered, revoked or expired since the token was read: the locked row says which.
+        await _refuse(session, workspace_id, invitation_id, now)
     response = recorded.response
-    await mark_answered(
-        session, invitation, answered_at=response.submitted_at, response_id=response.id
-    )
-    return Answered(invitation, response)
+    if not recorded.created:
+        # The same answer as the response stored for it: a repeat when the invitation says
+        # answered; else (the constraint held where the row did not) it links that response.
+        locked = await lock_invitation(session, workspace_id, invitation_id)
+        status = effective_status(locked, now)
+        if status == InvitationStatus.ANSWERED:
+            raise _already(locked.answered_at, locked.response_id)
+        ensure_live(status)
+        await mark_answered(
+            session, locked, answered_at=response.submitted_at, response_id=response.id
+        )
+    return Answered(invitation_id, response.submitted_at, response)
+
+
+async def _refuse(
+    session: AsyncSession, workspace_id: uuid.UUID, invitation_id: uuid.UUID, now: datetime
+) -> NoReturn:
+    locked = await lock_invitation(session, workspace_id, invitation_id)
+    status = effective_status(locked, now)
+    if status == InvitationStatus.ANSWERED:
+        raise _already(locked.answered_at, locked.response_id)
+    ensure_live(status)
+    raise Conflict("the invitation changed while it was being answered; send the answer again")
 
 
 async def edit_answer(
@@ -152,7 +184,8 @@ async def edit_answer(
         raise NotAnswered(
             "this invitation has no answer to edit yet: answer it first (POST /v1/public/answers)"
         )
-    until = invitation.answered_at + EDIT_WINDOW
+    answered_at = invitation.answered_at
+    until = answered_at + EDIT_WINDOW
     if now >= until:
         raise EditWindowClosed(
             f"an answer can be edited for 30 minutes after it was given; this one could be "
@@ -170,7 +203,7 @@ async def edit_answer(
         by=f"invitation:{invitation.id}",
         now=now,
     )
-    return Answered(invitation, response)
+    return Answered(invitation.id, answered_at, response)
 
 
 async def given_answer(
@@ -185,7 +218,10 @@ async def given_answer(
             SurveyResponse.id == invitation.response_id,
         )
     )
-    return None if response is None else Answered(invitation, response)
+    if response is None:
+        return None
+    assert invitation.answered_at is not None
+    return Answered(invitation.id, invitation.answered_at, response)
 
 
 async def dismiss(

@@ -34,7 +34,7 @@ from app.schemas import ResponseCreate
 from app.services import events
 from app.services.chain import lock_sql, relink
 from app.services.repeats import differing_fields, judge_repeats, repeat_conflict
-from app.services.response_rows import insert_rows, store_one
+from app.services.response_rows import Companion, insert_rows, store_one
 from app.services.stakeholders import Snapshot, register_inline, stakeholders_by_id
 from app.services.surveys import catalog_problem, definitions, parse_definition
 from app.sql import text_array
@@ -133,12 +133,14 @@ async def record_response(
     *,
     now: datetime,
     announce: Sequence[tuple[str, Mapping[str, Any]]] = (),
+    companion: Companion | None = None,
 ) -> Recorded:
     """Store one response; an external_id already stored returns that response when the
     content is the same and is a 409 naming it when not.
 
     A stored response emits `response.created`, and each `announce` event (its data merged
-    over the response's) in the same statement; a repeat emits nothing."""
+    over the response's), and makes the `companion` write, in the same statement; a repeat
+    emits and writes nothing (CompanionRefused when the companion could not write)."""
     loc: tuple[str | int, ...] = ("body",)
     _check_time(item, now, loc)
     checked_survey = item.survey if item.attributes else None
@@ -180,7 +182,7 @@ async def record_response(
         ("response.created", data),
         *((kind, {**data, **extra}) for kind, extra in announce),
     ]
-    recorded_at = await store_one(session, row, announced)
+    recorded_at = await store_one(session, row, announced, companion)
     if recorded_at is None:
         # Stored by a concurrent request since we looked.
         assert item.external_id is not None

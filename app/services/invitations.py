@@ -21,6 +21,7 @@ from app.models import (
 )
 from app.pagination import paginate
 from app.services.invitation_tokens import hash_token
+from app.services.response_rows import Companion
 
 OPEN = (InvitationStatus.ISSUED.value, InvitationStatus.OPENED.value)
 
@@ -133,6 +134,32 @@ _ANSWERED = """
     WHERE workspace_id = $1 AND id = $2
     RETURNING updated_at
 """
+
+
+# Answerable: open, or dismissed ("not now" is not "never"), and not expired at the instant
+# given. The UPDATE waits for a concurrent writer of the row (a revoke) and then checks again.
+_ANSWERABLE = (*OPEN, InvitationStatus.DISMISSED.value)
+
+
+def _answering_sql(first: int) -> str:
+    invitation, answered_at, statuses, now = (f"${first + i}" for i in range(4))
+    return f"""
+        UPDATE invitations AS i
+        SET status = '{InvitationStatus.ANSWERED.value}', answered_at = {answered_at}::timestamptz,
+            response_id = stored.id, updated_at = now()
+        FROM stored
+        WHERE i.workspace_id = $1 AND i.id = {invitation}::uuid
+          AND i.status = ANY({statuses}::text[])
+          AND (i.expires_at IS NULL OR i.expires_at > {now}::timestamptz)
+        RETURNING i.id"""
+
+
+def answering(invitation_id: uuid.UUID, answered_at: datetime, now: datetime) -> Companion:
+    """The invitation marked answered by the response recorded with it, in the statement that
+    stores the response (response_rows.store_one), if it is still answerable at `now`."""
+    return Companion(
+        "invitation-answered", _answering_sql, (invitation_id, answered_at, list(_ANSWERABLE), now)
+    )
 
 
 async def lock_invitation(

@@ -2,6 +2,8 @@
 
 import json
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -55,11 +57,30 @@ async def insert_rows(
 
 
 _NEIGHBOURS, _SUPERSEDED, _LINKED = link_new_sql("$1", "$4", "$11", "$2", "stored")
+_EMIT_FROM = 15  # events.emitting's four parameters follow the row's fourteen
 
-# One answer in one statement: the row, its place in its stakeholder's chain (the caller holds
-# the chain lock), and its events, which are emitted only when the row went in. Every answer
-# recorded one at a time (POST /v1/responses, the public answers) takes this path.
-_STORE_ONE = f"""
+
+@dataclass(frozen=True, slots=True)
+class Companion:
+    """Another write that goes with one answer, in its statement and only when the row went in
+    (an invitation marked answered by it). `sql(first)` is a data-modifying statement, run as
+    a CTE, that may use $1 (the workspace), the CTE `stored` (the new row's id) and its own
+    parameters from `$first` on, given as `args`; it returns a row when it did its part. The
+    statement is prepared once per `name`."""
+
+    name: str
+    sql: Callable[[int], str]
+    args: tuple[Any, ...]
+
+
+class CompanionRefused(Exception):
+    """The answer's row went in but its companion did not do its part (its condition no longer
+    held): the caller raises, so that the transaction, and the row, roll back."""
+
+
+def _store_one(companion: Callable[[int], str] | None) -> str:
+    first = _EMIT_FROM + 4
+    return f"""
     WITH {_NEIGHBOURS}, stored AS (
         INSERT INTO responses (workspace_id, id, external_id, stakeholder_id, account_id, role,
                                job_level, department, score, comment, submitted_at, survey,
@@ -67,24 +88,44 @@ _STORE_ONE = f"""
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::text::jsonb,
                 {_SUPERSEDED})
         ON CONFLICT (workspace_id, external_id) DO NOTHING
-        RETURNING created_at
-    ), {_LINKED}, {events.emitting(15, "EXISTS (SELECT FROM stored)")}
-    SELECT created_at FROM stored
-"""
+        RETURNING id, created_at
+    ), {_LINKED}, companion AS ({companion(first) if companion else "SELECT 1"}),
+    {events.emitting(_EMIT_FROM, "EXISTS (SELECT FROM stored)")}
+    SELECT (SELECT created_at FROM stored) AS created_at,
+           EXISTS (SELECT FROM companion) AS companion
+    """
+
+
+# One answer in one statement: the row, its place in its stakeholder's chain (the caller holds
+# the chain lock), its events and its companion, which happen only when the row went in. Every
+# answer recorded one at a time (POST /v1/responses, the public answers) takes this path.
+_STORE_ONE = _store_one(None)
+_WITH_COMPANION: dict[str, str] = {}
 
 
 async def store_one(
     session: AsyncSession,
     row: dict[str, Any],
     announced: list[tuple[str, Any]],
+    companion: Companion | None = None,
 ) -> datetime | None:
-    """Insert one row, link it into its stakeholder's chain (whose lock the caller took) and
-    emit the `announced` events with it: when it was recorded, or None when its external_id
-    is already stored (then nothing is written)."""
+    """Insert one row, link it into its stakeholder's chain (whose lock the caller took), emit
+    the `announced` events and make the `companion` write with it: when it was recorded, or
+    None when its external_id is already stored (then nothing is written). CompanionRefused
+    when the row went in and the companion did not."""
     _, emit = events.emit_args(announced)
+    sql, extra = _STORE_ONE, ()
+    if companion is not None:
+        sql = _WITH_COMPANION.get(companion.name) or _WITH_COMPANION.setdefault(
+            companion.name, _store_one(companion.sql)
+        )
+        extra = companion.args
     conn = await driver(session)
     columns = [row[name] for name in _COLUMNS]
-    recorded: datetime | None = await conn.fetchval(
-        _STORE_ONE, row["workspace_id"], *columns, json.dumps(row["attributes"]), *emit
+    stored = await conn.fetchrow(
+        sql, row["workspace_id"], *columns, json.dumps(row["attributes"]), *emit, *extra
     )
+    recorded: datetime | None = stored["created_at"]
+    if recorded is not None and not stored["companion"]:
+        raise CompanionRefused(companion.name if companion else "")
     return recorded

@@ -5,8 +5,16 @@ import asyncio
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
-from app.errors import rfc3339
+from app.api.auth import InvitationSubject
+from app.api.deps import utcnow
+from app.db import session_scope
+from app.errors import AlreadyAnswered, Gone, rfc3339
+from app.models import Event, InvitationChannel, InvitationStatus
+from app.schemas.invitations import PublicAnswer
+from app.services import answers
+from app.services.invitations import token_holder
 from tests.support.api import count_responses, get_json, list_responses
 from tests.support.clock import ago
 from tests.support.harness import MakeTenant, Tenant
@@ -273,6 +281,63 @@ class TestConcurrency:
         (stored,) = await list_responses(client)
         (first,) = [a.json() for a in answers if a.status_code == 201]
         assert (stored["id"], stored["score"]) == (first["id"], first["score"])
+
+
+class TestChangedSinceAuthentication:
+    """The token is read when the request begins; the invitation is marked answered in the
+    statement that stores the response, only if it is still answerable then. A revoke, an
+    expiry or another answer in between rolls the answer back whole, with the error saying
+    why."""
+
+    @staticmethod
+    async def _subject_as_read(tenant: Tenant, made: dict[str, Any]) -> InvitationSubject:
+        async with session_scope(tenant.db.sessionmaker) as session:
+            holder = await token_holder(session, made["token"])
+        assert holder is not None
+        return InvitationSubject(
+            holder.workspace_id,
+            holder.id,
+            holder.stakeholder_id,
+            holder.survey,
+            InvitationChannel(holder.channel),
+            InvitationStatus(holder.status),
+        )
+
+    @pytest.mark.parametrize("change", ["revoked", "expired"])
+    async def test_a_revoke_or_expiry_after_authentication_is_410_and_nothing_is_stored(
+        self, tenant: Tenant, change: str
+    ) -> None:
+        made = await invite_decision_maker(tenant)
+        subject = await self._subject_as_read(tenant, made)
+        if change == "revoked":
+            assert (await tenant.client.delete(f"/v1/invitations/{made['id']}")).is_success
+        else:
+            await set_row(tenant, made["id"], expires_at=ago(seconds=1))
+
+        with pytest.raises(Gone, match=change):
+            async with session_scope(tenant.db.sessionmaker) as session:
+                await answers.answer(session, subject, PublicAnswer(score=9), now=utcnow())
+
+        assert await count_responses(tenant.client) == 0
+        assert (await read_invitation(tenant, made["id"]))["status"] == change
+        async with session_scope(tenant.db.sessionmaker) as session:
+            kinds = (await session.scalars(select(Event.type))).all()
+        assert "response.created" not in kinds
+
+    async def test_an_answer_after_authentication_makes_the_second_one_409(
+        self, tenant: Tenant
+    ) -> None:
+        made = await invite_decision_maker(tenant)
+        subject = await self._subject_as_read(tenant, made)
+        first = await answer(tenant.client, made["token"], {"score": 9})
+
+        for score in (9, 4):  # the same answer again, and another one
+            with pytest.raises(AlreadyAnswered):
+                async with session_scope(tenant.db.sessionmaker) as session:
+                    await answers.answer(session, subject, PublicAnswer(score=score), now=utcnow())
+
+        (stored,) = await list_responses(tenant.client)
+        assert (stored["id"], stored["score"]) == (first["id"], 9)
 
 
 class TestTenancy:
