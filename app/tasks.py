@@ -2,7 +2,24 @@
 worker, so both know the same tasks: the API to queue them, the worker to run them."""
 
 from app import jobs, outbox
-from app.services import case_opening, deletions, deliveries, idempotency, rate_limits
+from app.services import (
+    case_opening,
+    deletions,
+    deliveries,
+    idempotency,
+    rate_limits,
+    stakeholder_moves,
+)
 
-# case_opening declares an outbox subscriber (cases opened from response.created).
-MODULES = (jobs, outbox, idempotency, deletions, rate_limits, deliveries, case_opening)
+# case_opening and stakeholder_moves declare outbox subscribers (cases opened and movements
+# announced, from response.created).
+MODULES = (
+    jobs,
+    outbox,
+    idempotency,
+    deletions,
+    rate_limits,
+    deliveries,
+    case_opening,
+    stakeholder_moves,
+)
