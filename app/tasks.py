@@ -8,11 +8,12 @@ from app.services import (
     deliveries,
     idempotency,
     rate_limits,
+    risk_changes,
     stakeholder_moves,
 )
 
-# case_opening and stakeholder_moves declare outbox subscribers (cases opened and movements
-# announced, from response.created).
+# case_opening, stakeholder_moves and risk_changes declare outbox subscribers (cases opened,
+# movements and at-risk changes announced, from the response events).
 MODULES = (
     jobs,
     outbox,
@@ -22,4 +23,5 @@ MODULES = (
     deliveries,
     case_opening,
     stakeholder_moves,
+    risk_changes,
 )

@@ -39,4 +39,5 @@ def test_a_process_knows_every_event_subscriber(module: str) -> None:
         "announce_movement",
         "open_cases_for_response",
         "queue_deliveries",
+        "reassess_account",
     ]
