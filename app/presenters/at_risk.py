@@ -13,11 +13,11 @@ from app.schemas.at_risk import (
     KeyStakeholderDowngrade,
     LowNps,
     NoDecisionMakerAnswer,
-    OpenCases,
     RiskReason,
     SignificantDecline,
     Silent,
 )
+from app.schemas.cases import OpenCases
 from app.services import risk_findings as found
 from app.services.at_risk import AtRiskPage as FoundPage
 from app.services.selection import Counting
