@@ -732,3 +732,30 @@ class CaseChange(Base):
     changed_by: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(32))
     changes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+
+class AccountRisk(Base):
+    """Each account's place on the at-risk list as the worker last assessed it, under the
+    workspace's default parameters (app.services.risk_changes): what an `account.risk_changed`
+    event is a change from. An account with no row has not been assessed yet and counts as off
+    the list."""
+
+    __tablename__ = "account_risk"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "account_id"],
+            ["accounts.workspace_id", "accounts.id"],
+            ondelete="CASCADE",
+        ),
+        CheckConstraint("at_risk = (cardinality(reasons) > 0)", name="at_risk_has_reasons"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    at_risk: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # The reason codes (app.schemas.at_risk.Reason) it was flagged for, in the rules' order.
+    reasons: Mapped[list[str]] = mapped_column(ARRAY(String(64)), server_default=text("'{}'"))
+    # When it last entered or left the list, and the event that said so.
+    changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    change_event_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())

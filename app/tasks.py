@@ -2,7 +2,26 @@
 worker, so both know the same tasks: the API to queue them, the worker to run them."""
 
 from app import jobs, outbox
-from app.services import case_opening, deletions, deliveries, idempotency, rate_limits
+from app.services import (
+    case_opening,
+    deletions,
+    deliveries,
+    idempotency,
+    rate_limits,
+    risk_changes,
+    stakeholder_moves,
+)
 
-# case_opening declares an outbox subscriber (cases opened from response.created).
-MODULES = (jobs, outbox, idempotency, deletions, rate_limits, deliveries, case_opening)
+# case_opening, stakeholder_moves and risk_changes declare outbox subscribers (cases opened,
+# movements and at-risk changes announced, from the response events).
+MODULES = (
+    jobs,
+    outbox,
+    idempotency,
+    deletions,
+    rate_limits,
+    deliveries,
+    case_opening,
+    stakeholder_moves,
+    risk_changes,
+)

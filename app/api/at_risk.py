@@ -12,7 +12,8 @@ from app.db import ReadSessionDep
 from app.pagination import DEFAULT_LIMIT
 from app.presenters.at_risk import at_risk_page_read
 from app.schemas.at_risk import AtRiskPage, Reason
-from app.services.at_risk import Rules, find_at_risk
+from app.services.at_risk import find_at_risk
+from app.services.risk_findings import Rules
 
 # Registered before the accounts router, so `at-risk` is never read as an account id.
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])

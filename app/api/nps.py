@@ -8,7 +8,9 @@ from app.api.score_params import AccountCountingDep, CountingDep, FiltersDep, Te
 from app.db import ReadSessionDep
 from app.presenters.scores import benchmark_standing, groups_read, score_read, weights_read
 from app.schemas import AccountNpsReport, NpsReport
+from app.schemas.cases import OpenCases
 from app.services import accounts
+from app.services.cases import open_recovery_cases
 from app.services.cells import marginal, total
 from app.services.counting import count
 from app.services.selection import Dimension, Filters
@@ -72,7 +74,7 @@ async def get_account_nps(
     requested: WindowDep,
     survey: Text = None,
 ) -> AccountNpsReport:
-    """One account's score with its breakdown by role, job level and department."""
+    """One account's score, its breakdown by role, job level and department, its open cases."""
     counting.require_per_account()
     account = await accounts.get_account(session, auth.workspace_id, account_id)
     window = requested.resolve()
@@ -81,6 +83,8 @@ async def get_account_nps(
     # One statement for the total and every breakdown, so they come from one snapshot.
     cells = await count(session, auth.workspace_id, selection, BREAKDOWNS)
     score = score_read(total(cells), options)
+    open_cases = await open_recovery_cases(session, auth.workspace_id, account_id=account_id)
+    case_ids = open_cases.get(account_id, [])
     return AccountNpsReport(
         account_id=account_id,
         method=counting.method.value,
@@ -93,4 +97,5 @@ async def get_account_nps(
             dim.value: groups_read(dim, marginal(cells, i), options)
             for i, dim in enumerate(BREAKDOWNS)
         },
+        open_case=OpenCases(count=len(case_ids), case_ids=case_ids),
     )

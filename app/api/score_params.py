@@ -8,13 +8,11 @@ from pydantic import BeforeValidator
 
 from app.api.deps import utcnow
 from app.api.settings import WorkspaceSettingsDep
-from app.errors import invalid_query
 from app.models import JobLevel, Role
 from app.schemas import ID_PATTERN, Timestamp
-from app.schemas.settings import WorkspaceSettings
 from app.scoring import CIMethod, Method
-from app.services.selection import Counting, Filters, RequestedWindow, ScoreOptions, Weighting
-from app.services.settings import benchmark_table
+from app.services.selection import Counting, Filters, RequestedWindow
+from app.services.settings import counting_from
 
 From = Annotated[
     Timestamp | None,
@@ -60,43 +58,6 @@ async def query_filters(
 FiltersDep = Annotated[Filters, Depends(query_filters)]
 
 
-def _counting(
-    settings: WorkspaceSettings,
-    method: Method | None,
-    ci_method: CIMethod | None,
-    confidence: float | None,
-    *,
-    weight: str | None = None,
-    account_mean: str | None = None,
-) -> Counting:
-    chosen = method or Method(settings.default_method)
-    if chosen is not Method.ACCOUNT_AS_UNIT:
-        if weight is not None:
-            raise invalid_query("weight", "weight applies to method=account_as_unit only")
-        if account_mean is not None:
-            raise invalid_query(
-                "account_mean", "account_mean applies to method=account_as_unit only"
-            )
-    weighting = None
-    if chosen is Method.ROLE_WEIGHTED or account_mean == "role_weighted":
-        weighting = Weighting(
-            role=settings.role_weights.model_dump(),
-            job_level=settings.job_level_weights.model_dump(),
-        )
-    return Counting(
-        method=chosen,
-        weighting=weighting,
-        by_revenue=weight == "revenue",
-        options=ScoreOptions(
-            ci_method=ci_method or settings.default_ci_method,
-            confidence=settings.default_confidence if confidence is None else confidence,
-            min_n=settings.min_n,
-            low_n=settings.low_n,
-        ),
-        benchmarks=benchmark_table(settings),
-    )
-
-
 CIMethodParam = Annotated[
     CIMethod | None,
     Query(description="confidence interval method (docs/scoring.md); default adjusted_wald"),
@@ -134,7 +95,7 @@ async def counting(
     confidence: Confidence = None,
 ) -> Counting:
     """Counting across accounts: every method, account_as_unit's options included."""
-    return _counting(
+    return counting_from(
         settings, method, ci_method, confidence, weight=weight, account_mean=account_mean
     )
 
@@ -180,7 +141,7 @@ async def account_counting(
 
     The workspace's default method may still be account_as_unit: `require_per_account`."""
     chosen = None if method is None else Method(method.value)
-    return _counting(settings, chosen, ci_method, confidence)
+    return counting_from(settings, chosen, ci_method, confidence)
 
 
 AccountCountingDep = Annotated[Counting, Depends(account_counting)]

@@ -1,4 +1,4 @@
-"""At-risk schemas from app.services.at_risk's findings, with a sentence for each reason."""
+"""At-risk schemas from app.services.risk_findings' findings, with a sentence for each reason."""
 
 from datetime import datetime
 
@@ -13,12 +13,13 @@ from app.schemas.at_risk import (
     KeyStakeholderDowngrade,
     LowNps,
     NoDecisionMakerAnswer,
-    OpenCases,
     RiskReason,
     SignificantDecline,
     Silent,
 )
-from app.services import at_risk as found
+from app.schemas.cases import OpenCases
+from app.services import risk_findings as found
+from app.services.at_risk import AtRiskPage as FoundPage
 from app.services.selection import Counting
 
 
@@ -88,7 +89,7 @@ def flagged_read(item: found.Flagged, counting: Counting) -> AtRiskAccount:
     )
 
 
-def at_risk_page_read(page: found.AtRiskPage, counting: Counting) -> AtRiskPage:
+def at_risk_page_read(page: FoundPage, counting: Counting) -> AtRiskPage:
     summary = page.summary
     return AtRiskPage(
         method=counting.method.value,

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas.base import Money
+from app.schemas.cases import OpenCases
 from app.schemas.movements import MovementRead
 from app.schemas.scores import BenchmarkStanding, ChangeRead, ScoreRead
 
@@ -81,11 +82,6 @@ RiskReason = Annotated[
     | NoDecisionMakerAnswer,
     Field(discriminator="code"),
 ]
-
-
-class OpenCases(BaseModel):
-    count: int
-    case_ids: list[uuid.UUID] = Field(description="oldest first; GET /v1/cases/{id} for each")
 
 
 class AtRiskAccount(BaseModel):

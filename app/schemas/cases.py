@@ -30,6 +30,13 @@ ROOT_CAUSE_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 RootCause = Annotated[str, StringConstraints(pattern=ROOT_CAUSE_PATTERN)]
 
 
+class OpenCases(BaseModel):
+    """An account's recovery cases not closed yet: evidence beside its score (someone is on it)."""
+
+    count: int
+    case_ids: list[uuid.UUID] = Field(description="oldest first; GET /v1/cases/{id} for each")
+
+
 class CaseRead(BaseModel):
     """A case as it stands; the role snapshot and the account are the opening answer's."""
 

@@ -11,6 +11,7 @@ from pydantic import (
 
 from app.industries import Position
 from app.schemas.base import Money
+from app.schemas.cases import OpenCases
 from app.scoring import CIMethod, Precision
 
 # Scores
@@ -161,6 +162,9 @@ class AccountNpsReport(BaseModel):
     benchmark: BenchmarkStanding = Field(description="against the account's industry range")
     breakdowns: dict[str, list[GroupRead]] = Field(
         description="the same score by role, job_level and department"
+    )
+    open_case: OpenCases = Field(
+        description="the account's recovery cases not closed yet (now, whatever the window)"
     )
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)

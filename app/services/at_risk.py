@@ -1,13 +1,14 @@
 """Accounts at risk: every account checked against six rules, each finding with its evidence.
 
-Returns domain values (app.presenters.at_risk turns them into the API's schemas): the flagged
-accounts of one page, largest revenue first, and a summary over every page.
+Returns domain values (app.services.risk_findings; app.presenters.at_risk turns them into the
+API's schemas): the flagged accounts of one page, largest revenue first, and a summary over
+every page; or one account assessed, for the worker (app.services.risk_changes).
 """
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,108 +18,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import Account, Role, Stakeholder, SurveyResponse
 from app.pagination import decode_key, encode_key
 from app.schemas.at_risk import Reason
-from app.scoring import Category, Change
+from app.scoring import Category
 from app.services.cases import open_recovery_cases
 from app.services.cells import Cell, change_between
 from app.services.counting import count
 from app.services.coverage import decision_maker_answered, last_answered_by_account
-from app.services.movements import Movement, downward_by_account
+from app.services.movements import downward_by_account
+from app.services.risk_findings import (
+    DecisionMakerDetractor,
+    DetractorAnswer,
+    Finding,
+    Flagged,
+    KeyStakeholderDowngrade,
+    LowNps,
+    NoDecisionMakerAnswer,
+    Rules,
+    SignificantDecline,
+    Silent,
+)
 from app.services.selection import Counting, Dimension, Filters, Window, preceding
 from app.sql import is_category
 
 KEY_ROLES = (Role.DECISION_MAKER, Role.INFLUENCER)
-
-
-@dataclass(frozen=True, slots=True)
-class Rules:
-    nps_below: float
-    silent_days: int
-
-
-# Findings: one per reason, with its evidence.
-
-
-@dataclass(frozen=True, slots=True)
-class LowNps:
-    nps: float
-    threshold: float
-    n: int
-    code = Reason.LOW_NPS
-
-
-@dataclass(frozen=True, slots=True)
-class DetractorAnswer:
-    stakeholder_id: str
-    response_id: uuid.UUID
-    score: int
-    submitted_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionMakerDetractor:
-    answers: list[DetractorAnswer]
-    code = Reason.DECISION_MAKER_DETRACTOR
-
-
-@dataclass(frozen=True, slots=True)
-class SignificantDecline:
-    previous: Window
-    previous_nps: float | None
-    change: Change
-    code = Reason.SIGNIFICANT_DECLINE
-
-
-@dataclass(frozen=True, slots=True)
-class KeyStakeholderDowngrade:
-    movements: list[Movement]
-    code = Reason.KEY_STAKEHOLDER_DOWNGRADE
-
-
-@dataclass(frozen=True, slots=True)
-class Silent:
-    last_answered_at: datetime | None
-    silent_days: int
-    code = Reason.SILENT
-
-
-@dataclass(frozen=True, slots=True)
-class NoDecisionMakerAnswer:
-    registered_decision_makers: int
-    code = Reason.NO_DECISION_MAKER_ANSWER
-
-
-Finding = (
-    LowNps
-    | DecisionMakerDetractor
-    | SignificantDecline
-    | KeyStakeholderDowngrade
-    | Silent
-    | NoDecisionMakerAnswer
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Flagged:
-    """An account with at least one finding, its score in the window, its open recovery cases."""
-
-    account: Account
-    cell: Cell
-    findings: list[Finding]
-    open_cases: list[uuid.UUID] = field(default_factory=list)
-
-    @property
-    def revenue(self) -> float | None:
-        revenue = self.account.annual_revenue
-        return None if revenue is None else float(revenue)
-
-    @property
-    def codes(self) -> list[Reason]:
-        return [f.code for f in self.findings]
-
-    @property
-    def sort_key(self) -> tuple[bool, float, str]:
-        """Largest revenue first, unknown revenue last, then by id."""
-        return (self.revenue is None, -(self.revenue or 0.0), self.account.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,11 +58,11 @@ class AtRiskPage:
 
 
 async def _decision_maker_detractors(
-    session: AsyncSession, workspace_id: uuid.UUID, window: Window
+    session: AsyncSession, workspace_id: uuid.UUID, window: Window, account_id: str | None
 ) -> dict[str, list[DetractorAnswer]]:
     """Decision makers whose latest answer in the window is a detractor's, per account."""
     # Each person's latest answer in the window, read off the chain (app.services.chain).
-    rows = await session.execute(
+    query = (
         select(
             SurveyResponse.account_id,
             SurveyResponse.stakeholder_id,
@@ -160,9 +81,11 @@ async def _decision_maker_detractors(
         )
         .order_by(SurveyResponse.account_id, SurveyResponse.stakeholder_id)
     )
+    if account_id is not None:
+        query = query.where(SurveyResponse.account_id == account_id)
     out: dict[str, list[DetractorAnswer]] = {}
-    for account_id, stakeholder_id, response_id, score, submitted_at in rows:
-        out.setdefault(account_id, []).append(
+    for account, stakeholder_id, response_id, score, submitted_at in await session.execute(query):
+        out.setdefault(account, []).append(
             DetractorAnswer(
                 stakeholder_id=stakeholder_id,
                 response_id=response_id,
@@ -174,16 +97,15 @@ async def _decision_maker_detractors(
 
 
 async def _registered_decision_makers(
-    session: AsyncSession, workspace_id: uuid.UUID
+    session: AsyncSession, workspace_id: uuid.UUID, account_id: str | None
 ) -> dict[str, int]:
-    rows = await session.execute(
-        select(Stakeholder.account_id, func.count())
-        .where(
-            Stakeholder.workspace_id == workspace_id,
-            Stakeholder.role == Role.DECISION_MAKER.value,
-        )
-        .group_by(Stakeholder.account_id)
+    query = select(Stakeholder.account_id, func.count()).where(
+        Stakeholder.workspace_id == workspace_id,
+        Stakeholder.role == Role.DECISION_MAKER.value,
     )
+    if account_id is not None:
+        query = query.where(Stakeholder.account_id == account_id)
+    rows = await session.execute(query.group_by(Stakeholder.account_id))
     return {row[0]: row[1] for row in rows}
 
 
@@ -204,7 +126,7 @@ async def find_at_risk(
     unknown last) then id, and the summary over every page."""
     previous = preceding(window)
     after = None if cursor is None else _decode(cursor)
-    flagged = await _flag(
+    assessed = await _assess(
         session,
         workspace_id,
         window=window,
@@ -214,6 +136,7 @@ async def find_at_risk(
         segment=segment,
         industry=industry,
     )
+    flagged = sorted((f for f in assessed if f.findings), key=lambda f: f.sort_key)
     if reasons:
         wanted = set(reasons)
         flagged = [f for f in flagged if wanted.intersection(f.codes)]
@@ -249,7 +172,31 @@ def _decode(cursor: str) -> tuple[bool, float, str]:
     return decode_key(cursor, parse)
 
 
-async def _flag(
+async def assess_account(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    account_id: str,
+    *,
+    window: Window,
+    counting: Counting,
+    rules: Rules,
+) -> Flagged | None:
+    """One account checked against the rules as find_at_risk checks every account: its
+    findings (none: it is not at risk), its score and its open cases; None when there is no
+    such account."""
+    assessed = await _assess(
+        session,
+        workspace_id,
+        window=window,
+        previous=preceding(window),
+        counting=counting,
+        rules=rules,
+        account_id=account_id,
+    )
+    return assessed[0] if assessed else None
+
+
+async def _assess(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     *,
@@ -257,30 +204,41 @@ async def _flag(
     previous: Window,
     counting: Counting,
     rules: Rules,
-    segment: str | None,
-    industry: str | None,
+    segment: str | None = None,
+    industry: str | None = None,
+    account_id: str | None = None,
 ) -> list[Flagged]:
-    """Every account with at least one finding, in page order."""
+    """Every account (or the one) with its findings, none when it is not at risk."""
     query = select(Account).where(Account.workspace_id == workspace_id)
     if segment is not None:
         query = query.where(Account.segment == segment)
     if industry is not None:
         query = query.where(Account.industry == industry)
+    if account_id is not None:
+        query = query.where(Account.id == account_id)
     accounts = list(await session.scalars(query))
     if not accounts:
         return []
-    selection = counting.selection((window, previous), Filters(segment=segment, industry=industry))
+    selection = counting.selection(
+        (window, previous), Filters(account_id=account_id, segment=segment, industry=industry)
+    )
     cells = await count(session, workspace_id, selection, (Dimension.ACCOUNT,))
-    detractors = await _decision_maker_detractors(session, workspace_id, window)
-    falls = await downward_by_account(session, workspace_id, window=window, roles=KEY_ROLES)
-    last_heard = await last_answered_by_account(session, workspace_id, before=window.end)
-    heard_decision_maker = await decision_maker_answered(session, workspace_id, window=window)
-    registered = await _registered_decision_makers(session, workspace_id)
-    open_cases = await open_recovery_cases(session, workspace_id)
+    detractors = await _decision_maker_detractors(session, workspace_id, window, account_id)
+    falls = await downward_by_account(
+        session, workspace_id, window=window, roles=KEY_ROLES, account_id=account_id
+    )
+    last_heard = await last_answered_by_account(
+        session, workspace_id, before=window.end, account_id=account_id
+    )
+    heard_decision_maker = await decision_maker_answered(
+        session, workspace_id, window=window, account_id=account_id
+    )
+    registered = await _registered_decision_makers(session, workspace_id, account_id)
+    open_cases = await open_recovery_cases(session, workspace_id, account_id=account_id)
     quiet_since = window.end - timedelta(days=rules.silent_days)
     options = counting.options
 
-    flagged = []
+    assessed = []
     for account in accounts:
         now, before = cells.get((0, account.id), Cell()), cells.get((1, account.id), Cell())
         findings: list[Finding] = []
@@ -299,7 +257,5 @@ async def _flag(
             findings.append(Silent(last, rules.silent_days))
         if account.id not in heard_decision_maker:
             findings.append(NoDecisionMakerAnswer(registered.get(account.id, 0)))
-        if findings:
-            flagged.append(Flagged(account, now, findings, open_cases.get(account.id, [])))
-    flagged.sort(key=lambda f: f.sort_key)
-    return flagged
+        assessed.append(Flagged(account, now, findings, open_cases.get(account.id, [])))
+    return assessed

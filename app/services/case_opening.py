@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import Case, CaseKind, CaseResponse, CaseStatus, SurveyResponse
 from app.outbox import Dispatched, subscribe
 from app.schemas.case_rules import CaseRule
-from app.scoring import Category, classify
 from app.services.case_log import log_change
 from app.services.case_matching import Trigger, matching_rules, needs_previous
+from app.services.movements import previous_answer
 from app.services.settings import load_settings
 
 logger = logging.getLogger("app.cases")
@@ -63,30 +63,15 @@ async def apply_case_rules(
     rules = (await load_settings(session, workspace_id)).case_rules
     if not rules:
         return []
-    previous = await _previous_category(session, response) if needs_previous(rules) else None
-    trigger = Trigger(response.score, response.role, response.comment, previous)
+    previous = await previous_answer(session, response) if needs_previous(rules) else None
+    before = None if previous is None else previous.category
+    trigger = Trigger(response.score, response.role, response.comment, before)
     touched = []
     for kind, rule in matching_rules(rules, trigger).items():
         case_id = await _join_or_open(session, response, kind, rule, recorded_at)
         if case_id is not None:
             touched.append(case_id)
     return touched
-
-
-async def _previous_category(session: AsyncSession, response: SurveyResponse) -> Category | None:
-    score = await session.scalar(
-        select(SurveyResponse.score)
-        .where(
-            SurveyResponse.workspace_id == response.workspace_id,
-            SurveyResponse.stakeholder_id == response.stakeholder_id,
-            SurveyResponse.submitted_at < response.submitted_at,
-            SurveyResponse.id != response.id,
-            ~SurveyResponse.excluded,
-        )
-        .order_by(SurveyResponse.submitted_at.desc())
-        .limit(1)
-    )
-    return None if score is None else classify(score)
 
 
 async def _join_or_open(

@@ -263,19 +263,20 @@ async def add_note(
 
 
 async def open_recovery_cases(
-    session: AsyncSession, workspace_id: uuid.UUID
+    session: AsyncSession, workspace_id: uuid.UUID, *, account_id: str | None = None
 ) -> dict[str, list[uuid.UUID]]:
-    """The ids of each account's recovery cases not closed yet, oldest first (at-risk evidence)."""
-    rows = await session.execute(
-        select(Case.account_id, Case.id)
-        .where(
-            Case.workspace_id == workspace_id,
-            Case.kind == CaseKind.RECOVERY.value,
-            Case.status != CaseStatus.CLOSED.value,
-        )
-        .order_by(Case.account_id, Case.opened_at, Case.id)
+    """The ids of each account's (or the one account's) recovery cases not closed yet, oldest
+    first: the at-risk rows' and the account report's evidence."""
+    query = select(Case.account_id, Case.id).where(
+        Case.workspace_id == workspace_id,
+        Case.kind == CaseKind.RECOVERY.value,
+        Case.status != CaseStatus.CLOSED.value,
     )
+    if account_id is not None:
+        query = query.where(Case.account_id == account_id)
     out: dict[str, list[uuid.UUID]] = {}
-    for account_id, case_id in rows:
-        out.setdefault(account_id, []).append(case_id)
+    for account, case_id in await session.execute(
+        query.order_by(Case.account_id, Case.opened_at, Case.id)
+    ):
+        out.setdefault(account, []).append(case_id)
     return out

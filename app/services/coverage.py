@@ -253,9 +253,14 @@ async def portfolio_coverage(
 
 
 async def last_answered_by_account(
-    session: AsyncSession, workspace_id: uuid.UUID, *, before: datetime
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    before: datetime,
+    account_id: str | None = None,
 ) -> dict[str, datetime]:
-    """Each account's latest non-excluded answer before `before`; unheard accounts are absent."""
+    """Each account's (or the one account's) latest non-excluded answer before `before`;
+    unheard accounts are absent."""
     # One backward probe of the (account, submitted_at) index per account, rather than an
     # aggregate over the workspace's whole history.
     latest = (
@@ -268,16 +273,17 @@ async def last_answered_by_account(
         )
         .scalar_subquery()
     )
-    rows = await session.execute(
-        select(Account.id, latest).where(Account.workspace_id == workspace_id)
-    )
-    return {row[0]: row[1] for row in rows if row[1] is not None}
+    query = select(Account.id, latest).where(Account.workspace_id == workspace_id)
+    if account_id is not None:
+        query = query.where(Account.id == account_id)
+    return {row[0]: row[1] for row in await session.execute(query) if row[1] is not None}
 
 
 async def decision_maker_answered(
-    session: AsyncSession, workspace_id: uuid.UUID, *, window: Window
+    session: AsyncSession, workspace_id: uuid.UUID, *, window: Window, account_id: str | None = None
 ) -> set[str]:
-    """The accounts with a non-excluded decision-maker answer in the window."""
+    """The accounts (of all, or the one) with a non-excluded decision-maker answer in the
+    window."""
     # One probe of the (account, submitted_at) index per account, stopping at the first
     # decision maker, rather than a scan of every answer in the window.
     heard = exists().where(
@@ -288,7 +294,7 @@ async def decision_maker_answered(
         SurveyResponse.submitted_at >= window.start,
         SurveyResponse.submitted_at < window.end,
     )
-    found = await session.scalars(
-        select(Account.id).where(Account.workspace_id == workspace_id, heard)
-    )
-    return set(found)
+    query = select(Account.id).where(Account.workspace_id == workspace_id, heard)
+    if account_id is not None:
+        query = query.where(Account.id == account_id)
+    return set(await session.scalars(query))

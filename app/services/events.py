@@ -54,6 +54,7 @@ def emitting(first: int, when: str = "true") -> str:
         SELECT $1::uuid, e.id, e.type, e.data
         FROM jsonb_to_recordset({rows}::jsonb) AS e(id uuid, type text, data jsonb)
         WHERE {when}
+        ON CONFLICT (id) DO NOTHING
         RETURNING id
     ), queued AS (
         INSERT INTO jobs (task, payload, workspace_id, max_attempts, lease_seconds)
@@ -68,6 +69,11 @@ def emitting(first: int, when: str = "true") -> str:
 _EMIT = f"WITH {emitting(2)} SELECT count(*) FROM queued"
 
 
+# The ids of events that announce something at most once (emit_once), derived from what they
+# announce; any fixed UUID would do, this one must just never change.
+_ONCE = uuid.UUID("6f1d9c3e-8b47-4e0a-9a52-3c7d1e5b2f84")
+
+
 class UnknownEventType(ValueError):
     """A programming error: an event type missing from EVENT_TYPES."""
 
@@ -76,30 +82,35 @@ async def emit_many(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     events: Sequence[tuple[str, Mapping[str, Any]]],
+    *,
+    ids: Sequence[uuid.UUID] | None = None,
 ) -> list[uuid.UUID]:
     """Store each (type, data) event and queue its dispatch, in the session's transaction; the
-    events' ids (their webhook-ids), in order. Never commits."""
+    events' ids (their webhook-ids), in order. An id given that is stored already writes
+    nothing, not even a dispatch job. Never commits."""
     if not events:
         return []
-    ids, args = emit_args(events)
+    emitted, args = emit_args(events, ids)
     await (await driver(session)).execute(_EMIT, workspace_id, *args)
-    return ids
+    return emitted
 
 
-def emit_args(events: Sequence[tuple[str, Mapping[str, Any]]]) -> tuple[list[uuid.UUID], list[Any]]:
-    """The events' new ids (their webhook-ids), in order, and the four parameters of
-    emitting(): the rows as JSON and how their dispatch jobs are run."""
+def emit_args(
+    events: Sequence[tuple[str, Mapping[str, Any]]], ids: Sequence[uuid.UUID] | None = None
+) -> tuple[list[uuid.UUID], list[Any]]:
+    """The events' ids (their webhook-ids: `ids`, else new ones), in order, and the four
+    parameters of emitting(): the rows as JSON and how their dispatch jobs are run."""
     unknown = sorted({kind for kind, _ in events} - set(EVENT_TYPES))
     if unknown:
         raise UnknownEventType(f"undeclared event types: {unknown}")
-    ids = [uuid.uuid4() for _ in events]
+    chosen = list(ids) if ids is not None else [uuid.uuid4() for _ in events]
     rows = [
         {"id": str(event_id), "type": kind, "data": to_jsonable_python(dict(data))}
-        for event_id, (kind, data) in zip(ids, events, strict=True)
+        for event_id, (kind, data) in zip(chosen, events, strict=True)
     ]
     dispatch = TASKS.tasks[DISPATCH_TASK]
     lease = max(1, int(dispatch.lease.total_seconds()))
-    return ids, [json.dumps(rows), DISPATCH_TASK, dispatch.max_attempts, lease]
+    return chosen, [json.dumps(rows), DISPATCH_TASK, dispatch.max_attempts, lease]
 
 
 async def emit(
@@ -107,6 +118,22 @@ async def emit(
 ) -> uuid.UUID:
     """Store one event and queue its dispatch in the session's transaction; its id."""
     [event_id] = await emit_many(session, workspace_id, [(type, data)])
+    return event_id
+
+
+async def emit_once(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    type: str,
+    data: Mapping[str, Any],
+    *,
+    key: str,
+) -> uuid.UUID:
+    """Emit an event that announces `key` (what happened, e.g. a response's id) at most once:
+    its id is derived from the workspace, the type and the key, so a subscriber run again by
+    a repeated dispatch job writes nothing more (while the first event is kept). Its id."""
+    event_id = uuid.uuid5(_ONCE, f"{workspace_id}:{type}:{key}")
+    await emit_many(session, workspace_id, [(type, data)], ids=[event_id])
     return event_id
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Select, func, literal, literal_column, select, tuple_
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -195,10 +195,16 @@ async def list_movements(
 
 
 async def downward_by_account(
-    session: AsyncSession, workspace_id: uuid.UUID, *, window: Window, roles: Collection[Role]
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    window: Window,
+    roles: Collection[Role],
+    account_id: str | None = None,
 ) -> dict[str, list[Movement]]:
-    """The down movements in the window per account of their new answer, newest first."""
-    filters = MovementFilters(roles=roles, direction=Direction.DOWN)
+    """The down movements in the window per account of their new answer (every account, or
+    the one), newest first."""
+    filters = MovementFilters(account_id=account_id, roles=roles, direction=Direction.DOWN)
     moves = _movements(workspace_id, window, filters).subquery("moves")
     query = select(moves).order_by(
         moves.c.account_id, *(column.desc() for column in answer_order(moves))
@@ -275,3 +281,38 @@ def _net(row: Any) -> NetMove:
         before=Answer(row.before_id, row.before_score, row.before_at),
         after=Answer(row.after_id, row.after_score, row.after_at),
     )
+
+
+async def previous_answer(session: AsyncSession, response: SurveyResponse) -> Answer | None:
+    """The stakeholder's counted answer right before `response`, in the order every score and
+    every movement uses (submitted_at, created_at, id); None before their first."""
+    order = answer_order(SurveyResponse)
+    here = (response.submitted_at, response.created_at, response.id)
+    bound = (literal(value, column.type) for value, column in zip(here, order, strict=True))
+    row = (
+        await session.execute(
+            select(SurveyResponse.id, SurveyResponse.score, SurveyResponse.submitted_at)
+            .where(
+                SurveyResponse.workspace_id == response.workspace_id,
+                SurveyResponse.stakeholder_id == response.stakeholder_id,
+                ~SurveyResponse.excluded,
+                tuple_(*order) < tuple_(*bound),
+            )
+            .order_by(*(column.desc() for column in order))
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else Answer(row.id, row.score, row.submitted_at)
+
+
+async def is_latest(session: AsyncSession, response: SurveyResponse) -> bool:
+    """Whether `response` is its stakeholder's latest counted answer: the end of their chain
+    (app.services.chain), which ingest and corrections keep in step in their transaction."""
+    latest = await session.scalar(
+        select(SurveyResponse.superseded_at == literal_column("'infinity'::timestamptz")).where(
+            SurveyResponse.workspace_id == response.workspace_id,
+            SurveyResponse.id == response.id,
+            ~SurveyResponse.excluded,
+        )
+    )
+    return bool(latest)

@@ -12,13 +12,21 @@ from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import PreconditionFailed, Unprocessable, field_error, invalid_fields
+from app.errors import (
+    PreconditionFailed,
+    Unprocessable,
+    field_error,
+    invalid_fields,
+    invalid_query,
+)
 from app.etags import if_match_passes, strong_etag
 from app.industries import Range, effective_table, normalise_industry
 from app.merge_patch import merge_patch
 from app.models import Workspace
 from app.schemas.base import MAX_DEPTH
 from app.schemas.settings import WorkspaceSettings
+from app.scoring import CIMethod, Method
+from app.services.selection import Counting, ScoreOptions, Weighting
 
 
 def _parse(stored: dict[str, Any] | None) -> WorkspaceSettings:
@@ -125,4 +133,42 @@ def _deeper_than(value: object, depth: int) -> bool:
 def benchmark_table(settings: WorkspaceSettings) -> dict[str, Range]:
     return effective_table(
         {k: None if v is None else Range(v.low, v.high) for k, v in settings.benchmarks.items()}
+    )
+
+
+def counting_from(
+    settings: WorkspaceSettings,
+    method: Method | None = None,
+    ci_method: CIMethod | None = None,
+    confidence: float | None = None,
+    *,
+    weight: str | None = None,
+    account_mean: str | None = None,
+) -> Counting:
+    """How a score counts, from what a request asked for and the workspace's defaults."""
+    chosen = method or Method(settings.default_method)
+    if chosen is not Method.ACCOUNT_AS_UNIT:
+        if weight is not None:
+            raise invalid_query("weight", "weight applies to method=account_as_unit only")
+        if account_mean is not None:
+            raise invalid_query(
+                "account_mean", "account_mean applies to method=account_as_unit only"
+            )
+    weighting = None
+    if chosen is Method.ROLE_WEIGHTED or account_mean == "role_weighted":
+        weighting = Weighting(
+            role=settings.role_weights.model_dump(),
+            job_level=settings.job_level_weights.model_dump(),
+        )
+    return Counting(
+        method=chosen,
+        weighting=weighting,
+        by_revenue=weight == "revenue",
+        options=ScoreOptions(
+            ci_method=ci_method or settings.default_ci_method,
+            confidence=settings.default_confidence if confidence is None else confidence,
+            min_n=settings.min_n,
+            low_n=settings.low_n,
+        ),
+        benchmarks=benchmark_table(settings),
     )

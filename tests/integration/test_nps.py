@@ -22,7 +22,8 @@ from tests.support.api import (
     report,
     set_excluded,
 )
-from tests.support.clock import END, START, WINDOW, at, iso_at, minute_end
+from tests.support.cases import open_case, set_case
+from tests.support.clock import END, START, WINDOW, ago, at, iso_at, minute_end
 from tests.support.expected import (
     Counts,
     account_profile,
@@ -687,7 +688,31 @@ class TestAccountNps:
                     "department", [("engineering", (1, 0, 1)), ("finance", (0, 1, 0))]
                 ),
             },
+            "open_case": {"count": 0, "case_ids": []},
         }
+
+    async def test_open_recovery_cases_of_the_account_only(
+        self, portfolio: Tenant, make_tenant: MakeTenant
+    ) -> None:
+        first = await open_case(portfolio, "acme-x", 3)
+        second = await open_case(portfolio, "acme-y", 2)
+        await set_case(portfolio, first, opened_at=ago(hours=2))
+        await set_case(portfolio, second, opened_at=ago(hours=1))
+        # No evidence: an advocacy case, a closed recovery case, another account's case, and
+        # a case of an account of the same id in another workspace.
+        await open_case(portfolio, "acme-z", 10, role="decision_maker")
+        closed = await open_case(portfolio, "acme-w", 1)
+        r = await portfolio.client.patch(
+            f"/v1/cases/{closed}", json={"status": "closed", "outcome": "resolved"}
+        )
+        assert r.status_code == 200, r.text
+        await open_case(portfolio, "globex-x", 0, account_id="globex")
+        other = await make_tenant("b")
+        await open_case(other, "acme-x", 3)
+
+        body = await report(portfolio.client, "/v1/accounts/acme/nps")
+
+        assert body["open_case"] == {"count": 2, "case_ids": [first, second]}
 
     async def test_null_department_group_comes_last(self, portfolio: Tenant) -> None:
         body = await report(portfolio.client, "/v1/accounts/globex/nps")

@@ -2,7 +2,7 @@
 cases, the worker that opens them, and what they left in the database."""
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -20,7 +20,7 @@ from app.models import (
 )
 from app.services import events
 from app.worker import Worker
-from tests.support.clock import ago
+from tests.support.clock import ago, minute_end
 from tests.support.harness import Tenant
 
 DEFAULT_CASE_RULES: list[dict[str, Any]] = [
@@ -82,6 +82,15 @@ async def announce(tenant: Tenant, *response_ids: str) -> None:
 async def run_worker(tenant: Tenant) -> int:
     """Run every due job (the events' dispatch among them) as the worker does; how many ran."""
     return await Worker(tenant.db.sessionmaker, SETTINGS).drain()
+
+
+def account_window(data: dict[str, Any], dispatched_after: datetime) -> None:
+    """Check the window of an event's `account_score` and take it out of `data`: the default
+    365 days, up to the end of the minute the worker dispatched the event in."""
+    score = data["account_score"]
+    start, end = datetime.fromisoformat(score.pop("from")), datetime.fromisoformat(score.pop("to"))
+    assert end - start == timedelta(days=365)
+    assert minute_end(dispatched_after) <= end <= minute_end(datetime.now(UTC))
 
 
 async def stored_cases(tenant: Tenant) -> list[Case]:
