@@ -128,6 +128,27 @@ def cmd_serve(args: argparse.Namespace) -> None:
             # Nothing to stop afterwards and no worker to host: hand the process over to uvicorn,
             # so the supervisor of the workers does not keep this process's imports (about 80 MB)
             # for its lifetime. With the worker on, this process hosts it beside uvicorn.
+            if settings.workers > 1:
+                # One listening socket per web process (app.serving): uvicorn's workers share
+                # one, and a burst of connections lands on whichever process woke first.
+                options = {
+                    "log_level": settings.log_level,
+                    "proxy_headers": True,
+                    "forwarded_allow_ips": settings.forwarded_allow_ips,
+                }
+                os.execv(
+                    sys.executable,
+                    [
+                        sys.executable,
+                        "-m",
+                        "app.serving",
+                        "parent",
+                        settings.host,
+                        str(settings.port),
+                        str(settings.workers),
+                        json.dumps(options),
+                    ],
+                )
             os.execv(sys.executable, [sys.executable, "-m", "uvicorn", *_uvicorn_args(settings)])
         from app.worker import worker_thread
 

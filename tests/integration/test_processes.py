@@ -2,6 +2,7 @@
 pg_stat_activity, their background worker, and a clean stop on SIGTERM."""
 
 import asyncio
+import os
 import signal
 import subprocess
 
@@ -153,3 +154,90 @@ class TestServedPublicCalls:
             )
             assert rows == [("ip:198.51.100.10", 1), ("ip:198.51.100.9", 3)]
             await asyncio.to_thread(_stop, serve)
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            if ppid == parent:
+                found.append(int(entry))
+    return sorted(found)
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(int(link[8:-1]))
+    return inodes
+
+
+def _tcp_inodes(port: int, state: str) -> set[int]:
+    """Inodes of this machine's TCP sockets on local `port` in `state` (0A listen, 01 open)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
+                    inodes.add(int(fields[9]))
+    return inodes
+
+
+class TestWebProcesses:
+    """Several web processes, each on a listening socket of its own (SO_REUSEPORT), so the
+    kernel spreads connections across them; one that dies is replaced; SIGTERM drains them all
+    and exits 0."""
+
+    async def test_each_process_listens_on_its_own_socket_and_all_take_connections(
+        self, empty_database_url: str
+    ) -> None:
+        port = free_port()
+        with started_nps(
+            empty_database_url,
+            "serve",
+            NPS_PORT=str(port),
+            NPS_WORKER="off",
+            NPS_WORKERS="2",
+            NPS_LOG_LEVEL="warning",
+        ) as serve:
+            await until_ready(port)
+            web = _children(serve.pid)
+            assert len(web) == 2
+            listening = [_socket_inodes(pid) & _tcp_inodes(port, "0A") for pid in web]
+            assert all(len(own) == 1 for own in listening)
+            assert listening[0] != listening[1]
+
+            # 32 keep-alive clients connecting at once: each process gets some of them.
+            clients = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") for _ in range(32)]
+            try:
+                replies = await asyncio.gather(*(c.get("/healthz") for c in clients))
+                assert {r.status_code for r in replies} == {200}
+                open_ = _tcp_inodes(port, "01")
+                assert all(_socket_inodes(pid) & open_ for pid in web)
+            finally:
+                await asyncio.gather(*(c.aclose() for c in clients))
+
+            os.kill(web[0], signal.SIGKILL)
+
+            async def replaced() -> bool:
+                now = _children(serve.pid)
+                return len(now) == 2 and web[0] not in now
+
+            await eventually(replaced, "a new web process in place of the killed one")
+            await until_ready(port)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                assert (await client.get("/healthz")).status_code == 200
+            survivors = _children(serve.pid)
+            assert _stop(serve) == 0
+            assert not set(survivors) & {int(e) for e in os.listdir("/proc") if e.isdigit()}
