@@ -79,7 +79,13 @@ def as_service(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> async_sessionmaker[AsyncSession]:
     """The same sessions, acting as the service's role (the app's, in every test)."""
-    return async_sessionmaker(**{**sessionmaker.kw, "sync_session_class": ServiceSession})
+    given = sessionmaker.kw.get("sync_session_class", Session)
+    acting = (
+        given
+        if issubclass(given, ServiceSession)
+        else type(f"Service{given.__name__}", (ServiceSession, given), {})
+    )
+    return async_sessionmaker(**{**sessionmaker.kw, "sync_session_class": acting})
 
 
 def build_app(
