@@ -19,8 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import migrate
 from app.config import Settings, async_database_url, get_settings
-from app.db import create_engine, create_sessionmaker, session_scope
-from app.embedded import embedded_postgres
+from app.db import (
+    create_engine,
+    create_sessionmaker,
+    in_workspace,
+    session_scope,
+    unbound_role,
+)
+from app.embedded import embedded_postgres, service_login
 from app.errors import Conflict, LastAdminKey, NotFound, ProblemError
 from app.models import ApiKey, Scope, Workspace
 from app.services import keys
@@ -39,14 +45,20 @@ def database_url(settings: Settings, *, migrate_embedded: bool = True) -> Iterat
     if settings.env == "production":
         sys.exit("NPS_DATABASE_URL is required when NPS_ENV=production")
     with embedded_postgres(settings.data_dir / "postgres") as plain:
-        url = async_database_url(plain)
-        # Workers started by uvicorn read the same variable, so they find the same server.
-        os.environ["NPS_DATABASE_URL"] = url
-        get_settings.cache_clear()
+        owner = async_database_url(plain)
         # The embedded database is a local convenience, so it is always kept at the latest schema
         # (`nps migrate` does it itself, to tell what it did).
         if migrate_embedded:
-            migrate.upgrade(url)
+            migrate.upgrade(owner)
+            # The service connects as the role the migrations made, so row-level security
+            # binds it as in production; the superuser of the embedded server migrates.
+            url = async_database_url(asyncio.run(service_login(plain)))
+        else:
+            url = owner
+        # Workers started by uvicorn read the same variables, so they find the same server.
+        os.environ["NPS_DATABASE_URL"] = url
+        os.environ["NPS_MIGRATION_DATABASE_URL"] = owner
+        get_settings.cache_clear()
         yield url
 
 
@@ -78,10 +90,9 @@ async def ensure_default_workspace(
         _, raw = await keys.create_workspace(session, DEFAULT_WORKSPACE, admin_key=bootstrap_key)
         return None if bootstrap_key is not None else raw
     if bootstrap_key is not None:
-        known = await session.scalar(
-            select(ApiKey.id).where(ApiKey.key_hash == keys.hash_key(bootstrap_key))
-        )
+        known = await keys.key_workspace(session, key_hash=keys.hash_key(bootstrap_key))
         if known is None:
+            await in_workspace(session, first.id)
             await keys.create_api_key(
                 session,
                 first.id,
@@ -114,12 +125,23 @@ def cmd_serve(args: argparse.Namespace) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with database_url(settings) as url:
         if settings.env != "production":  # production migrates as its own step: `nps migrate`
-            migrate.upgrade(url)
+            migrate.upgrade(get_settings().owner_database_url or url)
         development = settings.env != "production"
-        raw = _in_session(
-            url,
-            lambda s: ensure_default_workspace(s, settings.bootstrap_api_key, generate=development),
-        )
+
+        async def bootstrap(session: AsyncSession) -> tuple[str | None, str | None]:
+            unbound = await unbound_role(session)
+            return unbound, await ensure_default_workspace(
+                session, settings.bootstrap_api_key, generate=development
+            )
+
+        unbound, raw = _in_session(url, bootstrap)
+        if unbound is not None:
+            print(
+                f"warning: the service connects as {unbound!r}, a superuser or a role with "
+                "BYPASSRLS: row-level security does not bind it (README: Row-level security)",
+                file=sys.stderr,
+                flush=True,
+            )
         if raw is not None:
             print(f"Created workspace {DEFAULT_WORKSPACE!r}. Its admin API key (shown only now):")
             print(raw, flush=True)
@@ -188,7 +210,8 @@ def _current_revision(url: str) -> str | None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
-    with database_url(get_settings(), migrate_embedded=False) as url:
+    with database_url(get_settings(), migrate_embedded=False) as service:
+        url = get_settings().owner_database_url or service  # the tables' owner migrates
         before = _current_revision(url)
         if args.revision.startswith("-"):
             migrate.downgrade(url, args.revision)
@@ -258,6 +281,7 @@ def cmd_create_workspace(args: argparse.Namespace) -> None:
 def cmd_create_key(args: argparse.Namespace) -> None:
     async def work(session: AsyncSession) -> tuple[Workspace, ApiKey, str]:
         workspace = await _workspace(session, args.workspace)
+        await in_workspace(session, workspace.id)
         key, raw = await keys.create_api_key(
             session, workspace.id, scopes=args.scope, label=args.label
         )

@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="PostgreSQL URL; unset: an embedded server under data_dir"
     )
+    migration_database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of the tables' owner, for `nps migrate` (and the "
+        "development server's own migration); unset: NPS_DATABASE_URL. The service itself "
+        "connects as a role that owns nothing (README: Row-level security)",
+    )
     read_database_url: str | None = Field(
         default=None, description="optional read replica for query endpoints"
     )
@@ -110,7 +116,12 @@ class Settings(BaseSettings):
         """Where invitation links point, without a trailing slash."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
-    @field_validator("database_url", "read_database_url")
+    @property
+    def owner_database_url(self) -> str | None:
+        """Where migrations run: the owner's URL, else the service's."""
+        return self.migration_database_url or self.database_url
+
+    @field_validator("database_url", "migration_database_url", "read_database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:
         return async_database_url(value) if value else None

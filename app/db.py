@@ -1,11 +1,12 @@
 """Database plumbing: the declarative base, engines, the unit of work, the request's session."""
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypedDict
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, text
+from sqlalchemy import Connection, MetaData, event, text
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -123,6 +124,46 @@ async def driver(session: AsyncSession) -> Any:
 _DRIVER = "app.db.driver"
 
 
+# Row-level security (migration 0014): the service's role sees and writes only the rows of the
+# workspace its transaction names in this setting. Authentication names it in the statement that
+# finds the caller (live_api_key, invitation_holder); the worker, the CLI and the periodic
+# purges name it with in_workspace. It is transaction-local, so it never outlives the unit of
+# work, and a pooled connection starts its next transaction in no workspace at all.
+WORKSPACE_SETTING = "app.workspace_id"
+SERVICE_ROLE = "nps_service"
+_SET_WORKSPACE = f"SELECT set_config('{WORKSPACE_SETTING}', $1, true)"
+
+
+async def in_workspace(session: AsyncSession, workspace_id: uuid.UUID | None) -> None:
+    """Act in `workspace_id` for the rest of the session's transaction (None: in none, where
+    only rows of no workspace, the periodic jobs, are visible)."""
+    await (await driver(session)).execute(
+        _SET_WORKSPACE, "" if workspace_id is None else str(workspace_id)
+    )
+
+
+async def unbound_role(session: AsyncSession) -> str | None:
+    """The session's role when row-level security cannot bind it (a superuser, or a role with
+    BYPASSRLS), else None."""
+    name: str | None = await session.scalar(
+        text(
+            "SELECT rolname FROM pg_roles "
+            "WHERE rolname = current_user AND (rolsuper OR rolbypassrls)"
+        )
+    )
+    return name
+
+
+async def each_workspace(session: AsyncSession) -> AsyncIterator[uuid.UUID]:
+    """Every workspace in turn, the session's transaction acting in it while the loop's body
+    runs: how work that spans workspaces (the purges, the CLI's listing) reaches their rows."""
+    ids = (await (await driver(session)).fetch("SELECT id FROM workspaces ORDER BY id")) or []
+    for row in ids:
+        await in_workspace(session, row["id"])
+        yield row["id"]
+    await in_workspace(session, None)
+
+
 @asynccontextmanager
 async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A connection on which each statement commits on its own: one round trip, no BEGIN or
@@ -181,7 +222,21 @@ async def get_read_session(
         yield primary
         return
     async with session_scope(replica) as session:
+        # Authentication names the workspace in the primary's transaction, and runs after this
+        # dependency; the replica's transaction begins with the endpoint's first read.
+        def name_workspace(_: Any, __: Any, connection: Connection) -> None:
+            workspace = primary.info.get(AUTHENTICATED_WORKSPACE)
+            connection.execute(
+                text(f"SELECT set_config('{WORKSPACE_SETTING}', :id, true)"),
+                {"id": "" if workspace is None else str(workspace)},
+            )
+
+        event.listen(session.sync_session, "after_begin", name_workspace)
         yield session
+
+
+# Where authentication leaves the caller's workspace on the request's session.
+AUTHENTICATED_WORKSPACE = "app.db.workspace"
 
 
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]

@@ -74,6 +74,24 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path="/" + name))
 
 
+def as_user(url: str, user: str) -> str:
+    """The same URL, logging in as `user` with no password (the embedded server trusts its
+    local users)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
+
+
+async def service_login(owner_url: str) -> str:
+    """Let the service's role (created by the migrations, NOLOGIN there) log in, and return the
+    URL of the same database as that role: how the embedded server and the tests connect the
+    service as the role row-level security binds. Needs a superuser's `owner_url`."""
+    from app.db import SERVICE_ROLE
+
+    await _admin(owner_url, f"ALTER ROLE {SERVICE_ROLE} LOGIN")
+    return as_user(owner_url, SERVICE_ROLE)
+
+
 async def _admin(server_url: str, statement: str) -> None:
     import asyncpg
 

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.db import each_workspace
 from app.models import Job, JobStatus
 
 
@@ -127,11 +128,14 @@ async def enqueue(
 
 @task("jobs.purge", every=timedelta(hours=1))
 async def purge_finished_jobs(ctx: JobContext) -> None:
-    """Finished jobs are kept NPS_JOB_RETENTION_DAYS for inspection, then deleted."""
+    """Finished jobs are kept NPS_JOB_RETENTION_DAYS for inspection, then deleted: each
+    workspace's, then the periodic ones (of no workspace)."""
     cutoff = func.now() - timedelta(days=ctx.settings.job_retention_days)
-    await ctx.session.execute(
-        delete(Job).where(
-            Job.status.in_([JobStatus.DONE.value, JobStatus.FAILED.value]),
-            Job.finished_at < cutoff,
+    finished = Job.status.in_([JobStatus.DONE.value, JobStatus.FAILED.value])
+    async for workspace_id in each_workspace(ctx.session):
+        await ctx.session.execute(
+            delete(Job).where(Job.workspace_id == workspace_id, finished, Job.finished_at < cutoff)
         )
+    await ctx.session.execute(
+        delete(Job).where(Job.workspace_id.is_(None), finished, Job.finished_at < cutoff)
     )

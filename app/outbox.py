@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.db import each_workspace
 from app.jobs import JobContext, task
 from app.models import Event
 from app.services.events import DISPATCH_TASK, EVENT_TYPES
@@ -93,4 +94,7 @@ async def dispatch_event(ctx: JobContext) -> None:
 async def purge_events(ctx: JobContext) -> None:
     """Events are kept NPS_EVENT_RETENTION_DAYS for replays, then deleted."""
     cutoff = func.now() - timedelta(days=ctx.settings.event_retention_days)
-    await ctx.session.execute(delete(Event).where(Event.occurred_at < cutoff))
+    async for workspace_id in each_workspace(ctx.session):
+        await ctx.session.execute(
+            delete(Event).where(Event.workspace_id == workspace_id, Event.occurred_at < cutoff)
+        )

@@ -24,7 +24,7 @@ from sqlalchemy import func, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.db import create_engine, create_sessionmaker, session_scope
+from app.db import create_engine, create_sessionmaker, in_workspace, session_scope
 from app.jobs import TASKS, JobContext, Registry, Task, enqueue
 from app.models import Job, JobStatus
 from app.tasks import MODULES as TASK_MODULES  # noqa: F401 - declares every task to run
@@ -34,24 +34,13 @@ logger = logging.getLogger("app.worker")
 WORKER_APPLICATION_NAME = "nps-worker"
 MAX_ERROR_LENGTH = 2000
 
+# claim_job (migration 0013) takes the next due job of whichever workspace (FOR UPDATE SKIP
+# LOCKED), past row-level security; the job then runs acting in its own workspace. Only tasks
+# this worker's code declares: during a rolling deploy an older worker leaves a newer task's
+# jobs to the workers that know it.
 _CLAIM = text(
-    """
-    UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = :worker,
-                    locked_until = now() + make_interval(secs => lease_seconds),
-                    started_at = now()
-    WHERE id = (
-        SELECT id FROM jobs
-        WHERE status IN ('queued', 'running') AND run_at <= now()
-          AND (status = 'queued' OR locked_until < now())
-          -- Only tasks this worker's code declares: during a rolling deploy an older worker
-          -- leaves a newer task's jobs to the workers that know it.
-          AND task = ANY(CAST(:known AS text[]))
-        ORDER BY run_at, id
-        FOR UPDATE SKIP LOCKED
-        LIMIT 1
-    )
-    RETURNING id, task, payload, workspace_id, attempts, max_attempts, lease_seconds
-    """
+    "SELECT id, task, payload, workspace_id, attempts, max_attempts, lease_seconds "
+    "FROM claim_job(:worker, CAST(:known AS text[]))"
 )
 
 
@@ -145,6 +134,7 @@ class Worker:
         heartbeat = asyncio.create_task(self._keep_lease(job))
         try:
             async with session_scope(self.sessionmaker) as session:
+                await in_workspace(session, job.workspace_id)
                 await declared.handler(
                     JobContext(
                         session=session,
@@ -176,6 +166,7 @@ class Worker:
             await asyncio.sleep(every)
             try:
                 async with session_scope(self.sessionmaker) as session:
+                    await in_workspace(session, job.workspace_id)
                     await session.execute(
                         update(Job)
                         .where(Job.id == job.id, Job.locked_by == self.name)
@@ -212,6 +203,7 @@ class Worker:
             await self._finish(job, JobStatus.FAILED, error=error)
             return
         async with session_scope(self.sessionmaker) as session:
+            await in_workspace(session, job.workspace_id)
             await _mark(
                 session,
                 job,
@@ -223,6 +215,7 @@ class Worker:
 
     async def _finish(self, job: Claimed, status: JobStatus, *, error: str) -> None:
         async with session_scope(self.sessionmaker) as session:
+            await in_workspace(session, job.workspace_id)
             await _mark(session, job, self.name, status=status, error=error)
 
 

@@ -1,4 +1,5 @@
-"""Alembic environment: async engine, URL from the caller or NPS_DATABASE_URL."""
+"""Alembic environment: async engine, URL from the caller, or NPS_MIGRATION_DATABASE_URL (the
+tables' owner), else NPS_DATABASE_URL."""
 
 import asyncio
 
@@ -16,7 +17,7 @@ target_metadata = Base.metadata
 
 
 def _url() -> str:
-    url = config.attributes.get("database_url") or get_settings().database_url
+    url = config.attributes.get("database_url") or get_settings().owner_database_url
     if not url:
         raise RuntimeError("no database URL: set NPS_DATABASE_URL")
     return async_database_url(str(url))

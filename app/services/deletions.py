@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import delete, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import each_workspace
 from app.errors import ResyncRequired, field_error
 from app.jobs import JobContext, task
 from app.models import Deletion, DeletionKind
@@ -83,8 +84,15 @@ async def list_deletions(
 async def purge_expired(session: AsyncSession, *, days: int) -> int:
     """Delete the tombstones older than `days`, in every workspace; how many went."""
     cutoff = func.now() - timedelta(days=days)
-    result = await session.execute(delete(Deletion).where(Deletion.deleted_at < cutoff))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    gone = 0
+    async for workspace_id in each_workspace(session):
+        result = await session.execute(
+            delete(Deletion).where(
+                Deletion.workspace_id == workspace_id, Deletion.deleted_at < cutoff
+            )
+        )
+        gone += int(result.rowcount)  # type: ignore[attr-defined]
+    return gone
 
 
 @task("deletions.purge", every=timedelta(hours=1))

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import driver
+from app.db import AUTHENTICATED_WORKSPACE, driver
 from app.errors import Conflict, NotFound
 from app.models import (
     Invitation,
@@ -227,17 +227,23 @@ class TokenHolder:
     expires_at: datetime | None
 
 
-# On the driver (app.db.driver): every public call authenticates with it.
+# On the driver (app.db.driver): every public call authenticates with it. invitation_holder
+# (migration 0013) finds the invitation in whichever workspace and sets the transaction's
+# workspace to its own (row-level security), in the same statement.
 _HOLDER = (
     "SELECT workspace_id, id, stakeholder_id, survey, channel, status, expires_at "
-    "FROM invitations WHERE token_hash = $1"
+    "FROM invitation_holder($1)"
 )
 
 
 async def token_holder(session: AsyncSession, raw: str) -> TokenHolder | None:
-    """The invitation whose token this is, or None."""
+    """The invitation whose token this is, or None; the session's transaction then acts in
+    its workspace."""
     row = await (await driver(session)).fetchrow(_HOLDER, hash_token(raw))
-    return None if row is None else TokenHolder(**row)
+    if row is None:
+        return None
+    session.info[AUTHENTICATED_WORKSPACE] = row["workspace_id"]
+    return TokenHolder(**row)
 
 
 async def open_invitation(

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import driver
+from app.db import AUTHENTICATED_WORKSPACE, driver, each_workspace, in_workspace
 from app.errors import Conflict, LastAdminKey, NotFound
 from app.models import ApiKey, Scope, Workspace
 
@@ -51,12 +51,7 @@ async def create_api_key(
 ) -> tuple[ApiKey, str]:
     raw = raw_key or generate_key()
     prefix = raw[:PREFIX_LENGTH]
-    taken = await session.scalar(
-        select(func.count())
-        .select_from(ApiKey)
-        .where((ApiKey.prefix == prefix) | (ApiKey.key_hash == hash_key(raw)))
-    )
-    if taken:
+    if await key_workspace(session, prefix=prefix, key_hash=hash_key(raw)) is not None:
         raise Conflict("an API key with this prefix already exists")
     key = ApiKey(
         workspace_id=workspace_id,
@@ -78,6 +73,7 @@ async def create_workspace(
     workspace = Workspace(name=name)
     session.add(workspace)
     await session.flush()
+    await in_workspace(session, workspace.id)
     _, raw = await create_api_key(
         session, workspace.id, scopes=[Scope.ADMIN], label="bootstrap admin", raw_key=admin_key
     )
@@ -94,11 +90,10 @@ class LiveKey:
     scopes: list[str]
 
 
-# On the driver (app.db.driver): every API request runs these.
-_LIVE_KEY = (
-    "SELECT workspace_id, id, prefix, scopes, last_used_at FROM api_keys "
-    "WHERE key_hash = $1 AND revoked_at IS NULL"
-)
+# On the driver (app.db.driver): every API request runs these. live_api_key (migration 0013)
+# finds the key in whichever workspace and sets the transaction's workspace to the key's, so
+# every later statement of the request sees that workspace's rows only (row-level security).
+_LIVE_KEY = "SELECT workspace_id, id, prefix, scopes, last_used_at FROM live_api_key($1)"
 # SKIP LOCKED: when another request of this key is already recording its use, this one must
 # not queue behind that request's whole transaction for a hint.
 _MARK_USED = """
@@ -115,6 +110,7 @@ async def authenticate(session: AsyncSession, raw: str, *, now: datetime) -> Liv
     row = await conn.fetchrow(_LIVE_KEY, hash_key(raw))
     if row is None:
         return None
+    session.info[AUTHENTICATED_WORKSPACE] = row["workspace_id"]
     last_used: datetime | None = row["last_used_at"]
     if last_used is None or now - last_used > LAST_USED_RESOLUTION:
         await conn.execute(_MARK_USED, row["workspace_id"], row["id"], now)
@@ -195,12 +191,33 @@ async def revoke_api_key(
     return key
 
 
+async def key_workspace(
+    session: AsyncSession, *, prefix: str | None = None, key_hash: bytes | None = None
+) -> uuid.UUID | None:
+    """The workspace of the key (revoked or not) with this prefix or this secret's hash, in
+    whichever workspace: api_key_workspace (migration 0013) looks past row-level security."""
+    found: uuid.UUID | None = await (await driver(session)).fetchval(
+        "SELECT api_key_workspace($1, $2)", prefix, key_hash
+    )
+    return found
+
+
 async def find_key(session: AsyncSession, ref: str) -> ApiKey | None:
     """The key (revoked or not) whose prefix is `ref`, or, when `ref` is longer than a prefix,
-    whose secret it is."""
+    whose secret it is; the session's transaction then acts in the key's workspace."""
     by_secret = len(ref) > PREFIX_LENGTH
+    workspace_id = await (
+        key_workspace(session, key_hash=hash_key(ref))
+        if by_secret
+        else key_workspace(session, prefix=ref)
+    )
+    if workspace_id is None:
+        return None
+    await in_workspace(session, workspace_id)
     where = ApiKey.key_hash == hash_key(ref) if by_secret else ApiKey.prefix == ref
-    found: ApiKey | None = await session.scalar(select(ApiKey).where(where))
+    found: ApiKey | None = await session.scalar(
+        select(ApiKey).where(ApiKey.workspace_id == workspace_id, where)
+    )
     return found
 
 
@@ -228,22 +245,28 @@ class WorkspaceSummary:
 
 
 async def list_workspaces(session: AsyncSession) -> list[WorkspaceSummary]:
-    """Every workspace (oldest first) with its count of active keys, and of active admin keys."""
+    """Every workspace (oldest first) with its count of active keys, and of active admin keys.
+
+    Each workspace's keys are counted in a statement of its own, acting in that workspace
+    (row-level security): an operator's listing, not a request's path."""
     active = ApiKey.revoked_at.is_(None)
     admin = ApiKey.scopes.contains([Scope.ADMIN.value])
+    counts: dict[uuid.UUID, tuple[int, int]] = {}
+    async for workspace_id in each_workspace(session):
+        row = (
+            await session.execute(
+                select(func.count().filter(active), func.count().filter(active, admin)).where(
+                    ApiKey.workspace_id == workspace_id
+                )
+            )
+        ).one()
+        counts[workspace_id] = (row[0], row[1])
     rows = await session.execute(
-        select(
-            Workspace.id,
-            Workspace.name,
-            Workspace.created_at,
-            func.count(ApiKey.id).filter(active),
-            func.count(ApiKey.id).filter(active, admin),
+        select(Workspace.id, Workspace.name, Workspace.created_at).order_by(
+            Workspace.created_at, Workspace.id
         )
-        .outerjoin(ApiKey, ApiKey.workspace_id == Workspace.id)
-        .group_by(Workspace.id)
-        .order_by(Workspace.created_at, Workspace.id)
     )
-    return [WorkspaceSummary(*row) for row in rows]
+    return [WorkspaceSummary(*row, *counts.get(row.id, (0, 0))) for row in rows]
 
 
 async def workspaces_matching(session: AsyncSession, ref: str) -> list[Workspace]:

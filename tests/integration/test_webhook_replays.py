@@ -11,6 +11,7 @@ import pytest_asyncio
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.api.auth import AnySubject
 from app.db import SessionDep, session_scope
 from app.errors import Conflict
 from app.models import Event, Job
@@ -247,7 +248,7 @@ class TestRolledBackRequest:
         app = build_app(hooks.db.sessionmaker, engine, settings=WORKER)
 
         @app.post("/v1/emit-then-fail", include_in_schema=False)
-        async def emit_then_fail(session: SessionDep) -> None:
+        async def emit_then_fail(session: SessionDep, auth: AnySubject) -> None:
             await events.emit(session, hooks.id, "response.created", {"response_id": "r-x"})
             raise Conflict("the change failed after emitting")
 

@@ -1,6 +1,7 @@
 """The job queue and the worker, on real commits: several workers, leases, retries, periods."""
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -10,11 +11,12 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.db import session_scope
+from app.db import in_workspace, session_scope
 from app.jobs import TASKS, JobContext, Registry, enqueue
 from app.models import IdempotencyRecord, Job, Workspace
 from app.services.keys import create_workspace
 from app.worker import Worker
+from tests.support.harness import as_service
 from tests.support.processes import eventually
 
 SETTINGS = Settings(database_url="postgresql://unused@localhost/unused")
@@ -61,9 +63,10 @@ class Recorder:
 async def committed_sessions(
     engine: AsyncEngine,
 ) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """Sessions that really commit (workers claim across connections); jobs deleted after."""
+    """Sessions that really commit (workers claim across connections), as the service's role;
+    jobs deleted after."""
     sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-    yield sessionmaker
+    yield as_service(sessionmaker)
     async with session_scope(sessionmaker) as session:
         await session.execute(delete(Job))
 
@@ -73,8 +76,12 @@ def recorder() -> Recorder:
     return Recorder()
 
 
-async def _jobs(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Job]:
+async def _jobs(
+    sessionmaker: async_sessionmaker[AsyncSession], workspace_id: uuid.UUID | None = None
+) -> list[Job]:
+    """The jobs of `workspace_id` (None: the jobs of no workspace)."""
     async with sessionmaker() as session:
+        await in_workspace(session, workspace_id)
         return list(await session.scalars(select(Job).order_by(Job.id)))
 
 
@@ -287,12 +294,13 @@ class TestWorker:
                     select(Workspace.name).where(Workspace.id == workspace.id)
                 )
             assert name == "written"
-            assert [j.status for j in await _jobs(committed_sessions)] == ["queued", "done"]
+            jobs = await _jobs(committed_sessions, workspace.id)
+            assert [j.status for j in jobs] == ["queued", "done"]
         finally:
             async with session_scope(committed_sessions) as session:
                 await session.execute(delete(Workspace).where(Workspace.id == workspace.id))
         # A workspace's jobs go with it.
-        assert await _jobs(committed_sessions) == []
+        assert await _jobs(committed_sessions, workspace.id) == []
 
     async def test_a_job_whose_worker_died_is_claimed_again_after_its_lease(
         self, committed_sessions: async_sessionmaker[AsyncSession], recorder: Recorder
@@ -348,6 +356,7 @@ class TestWorker:
             )
             # Meanwhile its lease ran out and another worker took the job over.
             async with session_scope(committed_sessions) as other:
+                await in_workspace(other, ctx.workspace_id)
                 await other.execute(update(Job).values(locked_by="the-other-worker"))
 
         async with session_scope(committed_sessions) as session:
@@ -359,6 +368,7 @@ class TestWorker:
                 name = await session.scalar(
                     select(Workspace.name).where(Workspace.id == workspace.id)
                 )
+                await in_workspace(session, workspace.id)
                 job = await session.scalar(select(Job))
             assert name == "once"
             assert job is not None
@@ -457,10 +467,13 @@ class TestUpkeep:
                         created_at=datetime.now(UTC) - timedelta(hours=hours),
                     )
                 )
+            await session.flush()
+            await in_workspace(session, None)  # the periodic jobs are of no workspace
             await enqueue(session, "idempotency.purge")
         try:
             assert await Worker(committed_sessions, SETTINGS).drain() == 1
             async with committed_sessions() as session:
+                await in_workspace(session, workspace.id)
                 keys = await session.scalars(
                     select(IdempotencyRecord.key).where(
                         IdempotencyRecord.workspace_id == workspace.id

@@ -5,14 +5,24 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from app.api.deps import utcnow
 from app.config import Settings
-from app.db import get_engine, get_read_sessionmaker, get_sessionmaker, session_scope
+from app.db import (
+    SERVICE_ROLE,
+    WORKSPACE_SETTING,
+    get_engine,
+    get_read_sessionmaker,
+    get_sessionmaker,
+    session_scope,
+)
 from app.guard import Counters, counters_of
 from app.main import create_app
 from app.models import Scope
@@ -40,6 +50,44 @@ class Tenant:
 MakeTenant = Callable[[str], Awaitable[Tenant]]
 
 
+class ServiceSession(Session):
+    """A session that acts as the service's role (app.db.SERVICE_ROLE), whatever role the
+    test's connection logged in as: row-level security binds everything it runs."""
+
+
+@event.listens_for(ServiceSession, "after_begin")
+def _as_service(session: Session, _: Any, connection: Connection) -> None:
+    connection.exec_driver_sql(f"SET LOCAL ROLE {SERVICE_ROLE}")
+    session.info[_JOINED] = connection if isinstance(session.bind, Connection) else None
+
+
+@event.listens_for(ServiceSession, "after_commit")
+def _back_to_login(session: Session) -> None:
+    # A session joined to the test's outer transaction committed a savepoint only: the role
+    # (and the workspace it set) would stay for the rest of the test, the test's own builders
+    # and checks included.
+    joined: Connection | None = session.info.pop(_JOINED, None)
+    if joined is not None:
+        joined.exec_driver_sql("RESET ROLE")
+        joined.exec_driver_sql(f"SELECT set_config('{WORKSPACE_SETTING}', '', false)")
+
+
+_JOINED = "tests.harness.joined"
+
+
+def as_service(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> async_sessionmaker[AsyncSession]:
+    """The same sessions, acting as the service's role (the app's, in every test)."""
+    given = sessionmaker.kw.get("sync_session_class", Session)
+    acting = (
+        given
+        if issubclass(given, ServiceSession)
+        else type(f"Service{given.__name__}", (ServiceSession, given), {})
+    )
+    return async_sessionmaker(**{**sessionmaker.kw, "sync_session_class": acting})
+
+
 def build_app(
     sessionmaker: async_sessionmaker[AsyncSession],
     engine: AsyncEngine,
@@ -52,6 +100,7 @@ def build_app(
     The public calls' rate limits count in the test's own transaction, so they start afresh in
     every test; `clock` decides their windows."""
     app = create_app(settings or Settings(database_url="postgresql://unused@localhost/unused"))
+    sessionmaker = as_service(sessionmaker)
     app.dependency_overrides[get_engine] = lambda: engine
     app.dependency_overrides[get_sessionmaker] = lambda: sessionmaker
     app.dependency_overrides[get_read_sessionmaker] = lambda: None
