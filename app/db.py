@@ -1,5 +1,6 @@
 """Database plumbing: the declarative base, engines, the unit of work, the request's session."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypedDict
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 
 from app.config import Settings
+from app.errors import busy
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -57,6 +59,9 @@ def create_engine(
         # connection (a backend, its authentication, the driver's type set-up) per request.
         pool_size=2 * settings.pool_size,
         max_overflow=0,
+        # SQLAlchemy waits 30 s for a free connection by default: under overload every request
+        # queued that long. A short wait, then a 503 /problems/busy (app.errors).
+        pool_timeout=settings.pool_timeout_seconds,
         # No pre-ping: it costs a round trip per request. A connection lost to a server
         # restart fails one request with a 503 and SQLAlchemy then renews the whole pool.
         # Bounded waits: a stuck query or server becomes a 503, never a hung client.
@@ -170,18 +175,65 @@ async def get_session(
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
+class ReadSlots:
+    """How many read requests a web process serves at once (NPS_READ_CONCURRENCY), so that
+    slow reports can take at most that share of its connections and writes keep the rest.
+
+    A read waits for a turn before its first statement (so a waiting read holds no connection)
+    and keeps it until its session ends; a read that gets no turn within NPS_POOL_TIMEOUT_SECONDS
+    is a 503 /problems/busy."""
+
+    def __init__(self, slots: int, wait_seconds: float) -> None:
+        self.slots = slots
+        self.wait_seconds = wait_seconds
+        self._free = asyncio.Semaphore(slots)
+
+    @property
+    def in_use(self) -> int:
+        return self.slots - self._free._value
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        if self._free.locked():
+            try:
+                async with asyncio.timeout(self.wait_seconds):
+                    await self._free.acquire()
+            except TimeoutError:
+                raise busy(f"all {self.slots} read slots are in use") from None
+        else:  # a free slot: taken without waiting (acquire does not yield then)
+            await self._free.acquire()
+        try:
+            yield
+        finally:
+            self._free.release()
+
+
+def read_slots_for(settings: Settings) -> ReadSlots:
+    return ReadSlots(settings.read_slots, settings.pool_timeout_seconds)
+
+
+async def get_read_slots(request: Request) -> ReadSlots:
+    slots: ReadSlots = request.app.state.read_slots
+    return slots
+
+
 async def get_read_session(
+    slots: Annotated[ReadSlots, Depends(get_read_slots)],
     replica: Annotated[async_sessionmaker[AsyncSession] | None, Depends(get_read_sessionmaker)],
     primary: SessionDep,
 ) -> AsyncIterator[AsyncSession]:
     """A session on the read replica when one is configured, else the request's own session,
-    planning each query for its own parameters (the primary's engine allows generic plans)."""
-    if replica is None:
-        await primary.execute(_PLAN_EACH_QUERY)
-        yield primary
-        return
-    async with session_scope(replica) as session:
-        yield session
+    planning each query for its own parameters (the primary's engine allows generic plans).
+
+    Resolved before anything that runs a statement (a route declares it before its auth), so
+    the read's turn is taken before the request holds a connection (ReadSlots)."""
+    async with slots.turn():
+        if replica is None:
+            await primary.execute(_PLAN_EACH_QUERY)
+            yield primary
+            return
+        async with session_scope(replica) as session:
+            yield session
 
 
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]

@@ -1,0 +1,160 @@
+"""Availability under pressure: reads take turns for their share of the connections, a request
+that cannot be served soon is told the service is busy (not that the database is down)."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import iter_route_contexts
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.db import ReadSlots, create_engine, get_read_session, get_session
+from app.main import create_app
+from tests.support.harness import Tenant, build_app, client_for
+from tests.support.problems import problem
+
+BUSY = "/problems/busy"
+UNUSED_URL = "postgresql://unused@localhost/unused"
+
+
+def _settings(**values: Any) -> Settings:
+    return Settings(database_url=UNUSED_URL, **values)
+
+
+def _slots(app: Any) -> ReadSlots:
+    slots: ReadSlots = app.state.read_slots
+    return slots
+
+
+class TestReadSlots:
+    def test_reads_get_half_the_connections_unless_configured(self) -> None:
+        assert _slots(create_app(_settings(pool_size=7))).slots == 7
+        assert _slots(create_app(_settings(pool_size=7, read_concurrency=3))).slots == 3
+
+    async def test_a_read_without_a_turn_is_busy_and_writes_are_served(
+        self, tenant: Tenant, sessionmaker: async_sessionmaker[AsyncSession], engine: AsyncEngine
+    ) -> None:
+        app = build_app(
+            sessionmaker,
+            engine,
+            settings=_settings(read_concurrency=2, pool_timeout_seconds=0.2),
+        )
+        slots = _slots(app)
+        async with client_for(app, tenant.admin_key) as client:
+            async with slots.turn(), slots.turn():  # two slow reports in flight
+                r = await client.get("/v1/nps")
+                assert problem(r, 503) == {
+                    "type": BUSY,
+                    "title": "Service busy",
+                    "status": 503,
+                    "detail": "the service is at capacity (all 2 read slots are in use); "
+                    "retry after a moment",
+                }
+                assert r.headers["retry-after"] == "2"
+                write = await client.put("/v1/accounts/acme", json={"name": "Acme"})
+                assert write.status_code == 201, write.text
+            assert slots.in_use == 0  # the refused read gave back nothing it did not take
+            assert (await client.get("/v1/nps")).status_code == 200
+            assert slots.in_use == 0  # a served read gave its turn back
+
+    async def test_a_read_waits_for_a_turn_that_comes_free_in_time(
+        self, tenant: Tenant, sessionmaker: async_sessionmaker[AsyncSession], engine: AsyncEngine
+    ) -> None:
+        app = build_app(
+            sessionmaker, engine, settings=_settings(read_concurrency=1, pool_timeout_seconds=5)
+        )
+        slots = _slots(app)
+        async with client_for(app, tenant.admin_key) as client:
+            freed = asyncio.Event()
+
+            async def hold() -> None:
+                async with slots.turn():
+                    await freed.wait()
+
+            holder = asyncio.create_task(hold())
+            await asyncio.sleep(0)
+            waiting = asyncio.create_task(client.get("/v1/nps"))
+            await asyncio.sleep(0.1)
+            assert not waiting.done()
+            freed.set()
+            await holder
+            assert (await waiting).status_code == 200
+
+
+def _resolution_order(dependant: Dependant) -> list[Dependant]:
+    """The dependencies in the order FastAPI runs them (each once, sub-dependencies first)."""
+    seen: dict[Any, Dependant] = {}
+
+    def walk(node: Dependant) -> None:
+        for sub in node.dependencies:
+            walk(sub)
+            seen.setdefault(sub.call, sub)
+
+    walk(dependant)
+    return list(seen.values())
+
+
+def test_every_read_takes_its_turn_before_it_holds_a_connection() -> None:
+    """A read whose authentication (or any other user of the session) ran first would wait for
+    its turn holding a connection."""
+    app = create_app(_settings())
+    reads = 0
+    for route in iter_route_contexts(app.routes):
+        dependant = getattr(route, "dependant", None)
+        if dependant is None:
+            continue
+        order = _resolution_order(dependant)
+        calls = [node.call for node in order]
+        if get_read_session not in calls:
+            continue
+        reads += 1
+        early = [
+            getattr(node.call, "__name__", "?")
+            for node in order[: calls.index(get_read_session)]
+            if any(sub.call is get_session for sub in node.dependencies)
+        ]
+        assert early == [], f"{route.path}: {early} run before the read's turn"
+    assert reads > 20
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def small_pool(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """The API's own engine with two connections and a short wait for one."""
+    engine = create_engine(
+        database_url,
+        _settings(pool_size=1, pool_timeout_seconds=0.2),
+        application_name="nps-test",
+    )
+    yield engine
+    await engine.dispose()
+
+
+class TestPoolExhausted:
+    async def test_no_free_connection_is_busy_not_an_outage(
+        self, committed: Tenant, small_pool: AsyncEngine
+    ) -> None:
+        app = build_app(async_sessionmaker(small_pool, expire_on_commit=False), small_pool)
+        async with (
+            client_for(app, committed.admin_key) as client,
+            small_pool.connect() as one,
+            small_pool.connect() as two,
+        ):
+            for held in (one, two):
+                await held.exec_driver_sql("SELECT 1")
+            started = asyncio.get_running_loop().time()
+            r = await client.put("/v1/accounts/acme", json={"name": "Acme"})
+            waited = asyncio.get_running_loop().time() - started
+        assert problem(r, 503)["type"] == BUSY
+        assert r.headers["retry-after"] == "2"
+        assert waited < 2  # NPS_POOL_TIMEOUT_SECONDS, not SQLAlchemy's 30 s
+
+
+@pytest.mark.parametrize("value", ["0", "61"])
+def test_pool_timeout_is_bounded(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NPS_POOL_TIMEOUT_SECONDS", value)
+    with pytest.raises(ValueError, match="pool_timeout_seconds"):
+        Settings()
