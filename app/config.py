@@ -66,6 +66,14 @@ class Settings(BaseSettings):
         "before a 503 /problems/busy with Retry-After",
     )
     statement_timeout_ms: int = Field(default=30_000, ge=100)
+    command_timeout_seconds: float = Field(
+        default=35.0,
+        gt=0,
+        le=3600,
+        description="the client's own bound on any database call (asyncpg's command_timeout), "
+        "for a server that stops answering; keep it above NPS_STATEMENT_TIMEOUT_MS, which "
+        "cancels a slow query cleanly first",
+    )
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     idempotency_ttl_hours: int = Field(default=48, ge=24)
     worker: bool = Field(

@@ -1,12 +1,13 @@
 """Database plumbing: the declarative base, engines, the unit of work, the request's session."""
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypedDict
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, event, text
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -36,6 +37,31 @@ CUSTOM_PLANS = "force_custom_plan"
 _PLAN_EACH_QUERY = text(f"SET LOCAL plan_cache_mode = {CUSTOM_PLANS}")
 
 
+# Client-side TCP keepalives and user timeout on every connection to a server over TCP: a server
+# host that vanished (no RST: a crash, a partition) is noticed within about a minute, however
+# long the statement or the idle time.
+KEEPALIVE_IDLE_SECONDS = 30
+KEEPALIVE_INTERVAL_SECONDS = 10
+KEEPALIVE_PROBES = 3
+TCP_USER_TIMEOUT_MS = 60_000
+
+
+def _keepalive(dbapi_connection: Any, _: Any) -> None:
+    transport = getattr(dbapi_connection.driver_connection, "_transport", None)
+    sock = None if transport is None else transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return  # a Unix socket: the server is on this host
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (
+        ("TCP_KEEPIDLE", KEEPALIVE_IDLE_SECONDS),
+        ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL_SECONDS),
+        ("TCP_KEEPCNT", KEEPALIVE_PROBES),
+        ("TCP_USER_TIMEOUT", TCP_USER_TIMEOUT_MS),
+    ):
+        if hasattr(socket, option):  # Linux has them all; macOS lacks some
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+
+
 def create_engine(
     url: str,
     settings: Settings,
@@ -51,7 +77,7 @@ def create_engine(
     (the API's primary, where most statements find a row or two by key: planning each anew
     cost a quarter of the database's CPU per answer); its read sessions plan every query for
     its own parameters again (get_read_session). Otherwise every query is planned anew."""
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         # Up to twice NPS_POOL_SIZE connections, each opened when concurrent requests first need
         # it and then kept: overflow connections (SQLAlchemy's max_overflow) are closed as soon
@@ -78,9 +104,14 @@ def create_engine(
                 "plan_cache_mode": "auto" if generic_plans else CUSTOM_PLANS,
             },
             "timeout": 10,
+            # The client's own bound on every statement, for a server that stopped answering
+            # (frozen, or its host gone): statement_timeout cannot fire there.
+            "command_timeout": settings.command_timeout_seconds,
         },
         **kwargs,
     )
+    event.listen(engine.sync_engine, "connect", _keepalive)
+    return engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -2,6 +2,7 @@
 that cannot be served soon is told the service is busy (not that the database is down)."""
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.db import ReadSlots, create_engine, get_read_session, get_session
 from app.main import create_app
+from tests.support.frozen import FreezableRelay, relayed
 from tests.support.harness import Tenant, build_app, client_for
 from tests.support.problems import problem
 
@@ -158,3 +160,67 @@ def test_pool_timeout_is_bounded(value: str, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("NPS_POOL_TIMEOUT_SECONDS", value)
     with pytest.raises(ValueError, match="pool_timeout_seconds"):
         Settings()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def frozen_pool(database_url: str) -> AsyncIterator[tuple[FreezableRelay, AsyncEngine]]:
+    """The API's engine, with a short command timeout, on a database that can be frozen."""
+    async with relayed(database_url) as (relay, url):
+        engine = create_engine(
+            url,
+            _settings(pool_size=1, command_timeout_seconds=0.5),
+            application_name="nps-test",
+        )
+        yield relay, engine
+        relay.thaw()
+        await engine.dispose()
+
+
+class TestFrozenDatabase:
+    async def test_readyz_answers_within_a_second(
+        self,
+        frozen_pool: tuple[FreezableRelay, AsyncEngine],
+        sessionmaker: async_sessionmaker[AsyncSession],
+    ) -> None:
+        relay, engine = frozen_pool
+        async with client_for(build_app(sessionmaker, engine)) as client:
+            assert (await client.get("/readyz")).status_code == 200
+            relay.freeze()
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            r = await asyncio.wait_for(client.get("/readyz"), 10)
+            waited = loop.time() - started
+        assert problem(r, 503)["detail"] == "the database did not answer within 0.8 s"
+        assert r.headers["retry-after"] == "5"
+        assert waited < 1.0
+
+    async def test_a_statement_gets_no_answer_is_503_within_the_command_timeout(
+        self, committed: Tenant, frozen_pool: tuple[FreezableRelay, AsyncEngine]
+    ) -> None:
+        relay, engine = frozen_pool
+        app = build_app(async_sessionmaker(engine, expire_on_commit=False), engine)
+        async with client_for(app, committed.admin_key) as client:
+            assert (await client.get("/v1/nps")).status_code == 200  # the pool holds a connection
+            relay.freeze()
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            r = await asyncio.wait_for(client.put("/v1/accounts/acme", json={"name": "A"}), 10)
+            waited = loop.time() - started
+        assert problem(r, 503) == {
+            "type": "/problems/service-unavailable",
+            "title": "Service unavailable",
+            "status": 503,
+            "detail": "the database is unavailable; retry later",
+        }
+        assert waited < 3  # a statement or two, each bounded by NPS_COMMAND_TIMEOUT_SECONDS
+
+    async def test_connections_over_tcp_have_keepalives(
+        self, frozen_pool: tuple[FreezableRelay, AsyncEngine]
+    ) -> None:
+        _, engine = frozen_pool
+        async with engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            sock = raw.driver_connection._transport.get_extra_info("socket")  # type: ignore[union-attr]
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 30
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 60_000
