@@ -305,7 +305,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", exc_info=exc)
-        error = ProblemError("an unexpected error occurred; it has been logged")
+        # Starlette re-raises the error once this answer is sent, and uvicorn then closes the
+        # connection: say so, or a client sends its next request on a connection about to close.
+        error = ProblemError(
+            "an unexpected error occurred; it has been logged", headers={"Connection": "close"}
+        )
         error.status, error.slug, error.title = 500, "internal-error", "Internal server error"
         return problem_response(error)
 

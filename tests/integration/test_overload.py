@@ -8,16 +8,18 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+import uvicorn
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.db import ReadSlots, create_engine, get_read_session, get_session
+from app.db import ReadSlots, create_engine, get_read_session, get_read_slots, get_session
 from app.main import create_app
 from tests.support.frozen import FreezableRelay, relayed
 from tests.support.harness import Tenant, build_app, client_for
 from tests.support.problems import problem
+from tests.support.processes import eventually, free_port
 
 BUSY = "/problems/busy"
 UNUSED_URL = "postgresql://unused@localhost/unused"
@@ -224,3 +226,45 @@ class TestFrozenDatabase:
             assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 30
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 60_000
+
+
+async def _broken_read_slots() -> ReadSlots:
+    raise RuntimeError("a bug")
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str
+) -> tuple[int, dict[str, str]]:
+    """One request on a kept-alive connection: the answer's status and headers (body read)."""
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    await writer.drain()
+    head = (await reader.readuntil(b"\r\n\r\n")).decode().split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in head[1:] if line)
+    await reader.readexactly(int(headers["content-length"]))
+    return int(head[0].split()[1]), headers
+
+
+class TestServerErrors:
+    async def test_a_500_says_it_closes_the_connection(
+        self, tenant: Tenant, sessionmaker: async_sessionmaker[AsyncSession], engine: AsyncEngine
+    ) -> None:
+        """uvicorn closes the connection after an error Starlette re-raises; without `Connection:
+        close` the client's next request on it fails."""
+        app = build_app(sessionmaker, engine)
+        app.dependency_overrides[get_read_slots] = _broken_read_slots
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="critical")
+        )
+        serving = asyncio.create_task(server.serve())
+        try:
+            await eventually(lambda: server.started, "uvicorn to start")
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            assert (await _exchange(reader, writer, "/healthz"))[0] == 200  # kept alive
+            status, headers = await _exchange(reader, writer, "/v1/nps")
+            assert (status, headers.get("connection")) == (500, "close")
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, as announced
+            writer.close()
+        finally:
+            server.should_exit = True
+            await serving
