@@ -128,7 +128,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
             # Nothing to stop afterwards and no worker to host: hand the process over to uvicorn,
             # so the supervisor of the workers does not keep this process's imports (about 80 MB)
             # for its lifetime. With the worker on, this process hosts it beside uvicorn.
-            os.execv(sys.executable, [sys.executable, "-m", "uvicorn", *_uvicorn_args(settings)])
+            os.execv(
+                sys.executable, [sys.executable, "-m", "app.uvicorn_exec", *_uvicorn_args(settings)]
+            )
         from app.worker import worker_thread
 
         # One background worker beside the web server (NPS_WORKER=off: `nps worker` elsewhere).
