@@ -171,7 +171,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
                         json.dumps(options),
                     ],
                 )
-            os.execv(sys.executable, [sys.executable, "-m", "uvicorn", *_uvicorn_args(settings)])
+            os.execv(
+                sys.executable, [sys.executable, "-m", "app.uvicorn_exec", *_uvicorn_args(settings)]
+            )
         from app.worker import worker_thread
 
         # One background worker beside the web server (NPS_WORKER=off: `nps worker` elsewhere).

@@ -55,7 +55,31 @@ class Settings(BaseSettings):
     )
     log_level: str = "info"
     pool_size: int = Field(default=10, ge=1)
+    # Overload (README "Pools, timeouts and overload"): reads take turns for a share of the pool,
+    # and a request that cannot get a connection or a turn soon is told the service is busy.
+    read_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        description="read requests (reports, trends, lists) served at once per web process; "
+        "the others wait their turn; unset: NPS_POOL_SIZE, half the process's connections, "
+        "so writes always have the other half",
+    )
+    pool_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="how long a request waits for a database connection or a read turn "
+        "before a 503 /problems/busy with Retry-After",
+    )
     statement_timeout_ms: int = Field(default=30_000, ge=100)
+    command_timeout_seconds: float = Field(
+        default=35.0,
+        gt=0,
+        le=3600,
+        description="the client's own bound on any database call (asyncpg's command_timeout), "
+        "for a server that stops answering; keep it above NPS_STATEMENT_TIMEOUT_MS, which "
+        "cancels a slow query cleanly first",
+    )
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     idempotency_ttl_hours: int = Field(default=48, ge=24)
     worker: bool = Field(
@@ -110,6 +134,11 @@ class Settings(BaseSettings):
         "--forwarded-allow-ips: comma-separated addresses or networks, `*` for any); the client "
         "IP the rate limits count is the one they forward",
     )
+
+    @property
+    def read_slots(self) -> int:
+        """Read requests served at once per web process (NPS_READ_CONCURRENCY)."""
+        return self.read_concurrency or self.pool_size
 
     @property
     def public_base_url(self) -> str:

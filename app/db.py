@@ -1,5 +1,7 @@
 """Database plumbing: the declarative base, engines, the unit of work, the request's session."""
 
+import asyncio
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 
 from app.config import Settings
+from app.errors import busy
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -35,6 +38,31 @@ CUSTOM_PLANS = "force_custom_plan"
 _PLAN_EACH_QUERY = text(f"SET LOCAL plan_cache_mode = {CUSTOM_PLANS}")
 
 
+# Client-side TCP keepalives and user timeout on every connection to a server over TCP: a server
+# host that vanished (no RST: a crash, a partition) is noticed within about a minute, however
+# long the statement or the idle time.
+KEEPALIVE_IDLE_SECONDS = 30
+KEEPALIVE_INTERVAL_SECONDS = 10
+KEEPALIVE_PROBES = 3
+TCP_USER_TIMEOUT_MS = 60_000
+
+
+def _keepalive(dbapi_connection: Any, _: Any) -> None:
+    transport = getattr(dbapi_connection.driver_connection, "_transport", None)
+    sock = None if transport is None else transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return  # a Unix socket: the server is on this host
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (
+        ("TCP_KEEPIDLE", KEEPALIVE_IDLE_SECONDS),
+        ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL_SECONDS),
+        ("TCP_KEEPCNT", KEEPALIVE_PROBES),
+        ("TCP_USER_TIMEOUT", TCP_USER_TIMEOUT_MS),
+    ):
+        if hasattr(socket, option):  # Linux has them all; macOS lacks some
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+
+
 def create_engine(
     url: str,
     settings: Settings,
@@ -50,7 +78,7 @@ def create_engine(
     (the API's primary, where most statements find a row or two by key: planning each anew
     cost a quarter of the database's CPU per answer); its read sessions plan every query for
     its own parameters again (get_read_session). Otherwise every query is planned anew."""
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         # Up to twice NPS_POOL_SIZE connections, each opened when concurrent requests first need
         # it and then kept: overflow connections (SQLAlchemy's max_overflow) are closed as soon
@@ -58,6 +86,9 @@ def create_engine(
         # connection (a backend, its authentication, the driver's type set-up) per request.
         pool_size=2 * settings.pool_size,
         max_overflow=0,
+        # SQLAlchemy waits 30 s for a free connection by default: under overload every request
+        # queued that long. A short wait, then a 503 /problems/busy (app.errors).
+        pool_timeout=settings.pool_timeout_seconds,
         # No pre-ping: it costs a round trip per request. A connection lost to a server
         # restart fails one request with a 503 and SQLAlchemy then renews the whole pool.
         # Bounded waits: a stuck query or server becomes a 503, never a hung client.
@@ -74,9 +105,14 @@ def create_engine(
                 "plan_cache_mode": "auto" if generic_plans else CUSTOM_PLANS,
             },
             "timeout": 10,
+            # The client's own bound on every statement, for a server that stopped answering
+            # (frozen, or its host gone): statement_timeout cannot fire there.
+            "command_timeout": settings.command_timeout_seconds,
         },
         **kwargs,
     )
+    event.listen(engine.sync_engine, "connect", _keepalive)
+    return engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -211,28 +247,75 @@ async def get_session(
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
+class ReadSlots:
+    """How many read requests a web process serves at once (NPS_READ_CONCURRENCY), so that
+    slow reports can take at most that share of its connections and writes keep the rest.
+
+    A read waits for a turn before its first statement (so a waiting read holds no connection)
+    and keeps it until its session ends; a read that gets no turn within NPS_POOL_TIMEOUT_SECONDS
+    is a 503 /problems/busy."""
+
+    def __init__(self, slots: int, wait_seconds: float) -> None:
+        self.slots = slots
+        self.wait_seconds = wait_seconds
+        self._free = asyncio.Semaphore(slots)
+
+    @property
+    def in_use(self) -> int:
+        return self.slots - self._free._value
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        if self._free.locked():
+            try:
+                async with asyncio.timeout(self.wait_seconds):
+                    await self._free.acquire()
+            except TimeoutError:
+                raise busy(f"all {self.slots} read slots are in use") from None
+        else:  # a free slot: taken without waiting (acquire does not yield then)
+            await self._free.acquire()
+        try:
+            yield
+        finally:
+            self._free.release()
+
+
+def read_slots_for(settings: Settings) -> ReadSlots:
+    return ReadSlots(settings.read_slots, settings.pool_timeout_seconds)
+
+
+async def get_read_slots(request: Request) -> ReadSlots:
+    slots: ReadSlots = request.app.state.read_slots
+    return slots
+
+
 async def get_read_session(
+    slots: Annotated[ReadSlots, Depends(get_read_slots)],
     replica: Annotated[async_sessionmaker[AsyncSession] | None, Depends(get_read_sessionmaker)],
     primary: SessionDep,
 ) -> AsyncIterator[AsyncSession]:
     """A session on the read replica when one is configured, else the request's own session,
-    planning each query for its own parameters (the primary's engine allows generic plans)."""
-    if replica is None:
-        await primary.execute(_PLAN_EACH_QUERY)
-        yield primary
-        return
-    async with session_scope(replica) as session:
-        # Authentication names the workspace in the primary's transaction, and runs after this
-        # dependency; the replica's transaction begins with the endpoint's first read.
-        def name_workspace(_: Any, __: Any, connection: Connection) -> None:
-            workspace = primary.info.get(AUTHENTICATED_WORKSPACE)
-            connection.execute(
-                text(f"SELECT set_config('{WORKSPACE_SETTING}', :id, true)"),
-                {"id": "" if workspace is None else str(workspace)},
-            )
+    planning each query for its own parameters (the primary's engine allows generic plans).
 
-        event.listen(session.sync_session, "after_begin", name_workspace)
-        yield session
+    Resolved before anything that runs a statement (a route declares it before its auth), so
+    the read's turn is taken before the request holds a connection (ReadSlots)."""
+    async with slots.turn():
+        if replica is None:
+            await primary.execute(_PLAN_EACH_QUERY)
+            yield primary
+            return
+        async with session_scope(replica) as session:
+            # Authentication names the workspace in the primary's transaction, and runs after
+            # this dependency; the replica's transaction begins with the endpoint's first read.
+            def name_workspace(_: Any, __: Any, connection: Connection) -> None:
+                workspace = primary.info.get(AUTHENTICATED_WORKSPACE)
+                connection.execute(
+                    text(f"SELECT set_config('{WORKSPACE_SETTING}', :id, true)"),
+                    {"id": "" if workspace is None else str(workspace)},
+                )
+
+            event.listen(session.sync_session, "after_begin", name_workspace)
+            yield session
 
 
 # Where authentication leaves the caller's workspace on the request's session.

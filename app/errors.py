@@ -160,6 +160,24 @@ class ServiceUnavailable(ProblemError):
     status, slug, title = 503, "service-unavailable", "Service unavailable"
 
 
+class Busy(ProblemError):
+    """The service is working at capacity (no database connection or read turn came free in
+    time): the database is fine, so a retry after Retry-After is likely to be served. An outage
+    is ServiceUnavailable."""
+
+    status, slug, title = 503, "busy", "Service busy"
+
+
+BUSY_RETRY_AFTER = "2"
+
+
+def busy(what: str) -> Busy:
+    return Busy(
+        f"the service is at capacity ({what}); retry after a moment",
+        headers={"Retry-After": BUSY_RETRY_AFTER},
+    )
+
+
 class RateLimited(ProblemError):
     """Over a rate limit: `violated-policies` names the policies of the RateLimit header fields
     that were exceeded (the member draft-ietf-httpapi-ratelimit-headers defines)."""
@@ -267,6 +285,11 @@ def install_error_handlers(app: FastAPI) -> None:
         logger.log(logging.ERROR if error.status >= 500 else logging.WARNING, "%s", exc)
         return problem_response(error)
 
+    @app.exception_handler(PoolTimeoutError)
+    async def _pool_exhausted(_: Request, exc: PoolTimeoutError) -> JSONResponse:
+        logger.warning("no database connection came free in time: %s", exc)
+        return problem_response(busy(POOL_EXHAUSTED))
+
     @app.exception_handler(asyncpg.InterfaceError)
     async def _driver_gone(_: Request, exc: asyncpg.InterfaceError) -> JSONResponse:
         logger.error("database connection lost: %r", exc)
@@ -282,18 +305,26 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", exc_info=exc)
-        error = ProblemError("an unexpected error occurred; it has been logged")
+        # Starlette re-raises the error once this answer is sent, and uvicorn then closes the
+        # connection: say so, or a client sends its next request on a connection about to close.
+        error = ProblemError(
+            "an unexpected error occurred; it has been logged", headers={"Connection": "close"}
+        )
         error.status, error.slug, error.title = 500, "internal-error", "Internal server error"
         return problem_response(error)
 
 
-# The database cannot be reached (the pool is exhausted, the network or the server is away).
-TRANSIENT_ERRORS = (PoolTimeoutError, ConnectionError, TimeoutError, socket.gaierror)
+# The database cannot be reached (the network or the server is away). An exhausted pool is not
+# an outage: it is Busy.
+TRANSIENT_ERRORS = (ConnectionError, TimeoutError, socket.gaierror)
+POOL_EXHAUSTED = "every database connection is in use"
 
 
 def infrastructure_problem(exc: Exception) -> ProblemError | None:
     """What a failure of the database means for the client (503, 409 retry, ...), for code that
     runs outside the handlers (a middleware); None for a bug."""
+    if isinstance(exc, PoolTimeoutError):
+        return busy(POOL_EXHAUSTED)
     if isinstance(exc, DBAPIError):
         return database_problem(exc)
     if isinstance(exc, asyncpg.PostgresError):  # a statement run on the driver (app.db.driver)

@@ -31,7 +31,7 @@ from app.api.docs import complete_openapi, install_docs
 from app.api.idempotency import install_replay_handler
 from app.api.score_params import PORTFOLIO_HINTS
 from app.config import Settings, get_settings
-from app.db import State, create_engine, create_sessionmaker
+from app.db import State, create_engine, create_sessionmaker, read_slots_for
 from app.errors import install_error_handlers
 from app.guard import PUBLIC_API, PublicGuard
 from app.middleware import BodyLimit
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # The process's configuration, fixed for the app's life (not per-request state).
     app.state.settings = settings
+    app.state.read_slots = read_slots_for(settings)
     install_error_handlers(app)
     install_replay_handler(app)
     app.include_router(health.router)

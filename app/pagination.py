@@ -38,7 +38,8 @@ def decode_key(cursor: str, parse: Callable[[list[Any]], K]) -> K:
         if not isinstance(values, list):
             raise TypeError(values)
         return parse(values)
-    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+    # RecursionError: a cursor of JSON arrays nested thousands deep.
+    except (ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
         raise invalid_cursor() from exc
 
 

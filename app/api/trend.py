@@ -36,7 +36,13 @@ async def get_nps_trend(
     interval: Interval = Interval.MONTH,
     tz: Annotated[str, Query(max_length=64, description="IANA time zone of the buckets")] = "UTC",
     requested: WindowDep,
-    group_by: Dimension | None = None,
+    group_by: Annotated[
+        Dimension | None,
+        Query(
+            description="a line per value of this dimension besides the total; lines times "
+            "points must stay within 20,000 (else 422)"
+        ),
+    ] = None,
     rolling_days: Annotated[
         int | None,
         Query(

@@ -363,7 +363,8 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: problem_doc("Request body too large"),
     422: problem_doc("Invalid input: `errors` lists each field problem"),
     503: problem_doc(
-        "The database is unavailable or too slow; retry after `Retry-After` seconds",
+        "The database is unavailable or too slow (/problems/service-unavailable), or the "
+        "service is at capacity (/problems/busy); retry after `Retry-After` seconds",
         retry_after=True,
     ),
 }

@@ -18,6 +18,9 @@ from app.sql import department_value
 
 # Two years of weekly points with a 365-day rolling window each is about 38,000 window-days.
 MAX_ROLLING_DAYS = 40_000
+# Lines times points of a grouped trend: a weekly two-year trend over a thousand accounts was a
+# 14 MB answer that stalled the process while it was built. 20,000 points are about 3 MB.
+MAX_TREND_POINTS = 20_000
 
 Bounds = tuple[datetime, datetime]
 
@@ -77,6 +80,13 @@ async def nps_trend(
         keys = sorted(
             set().union(*per_period), key=lambda k: (k is None, "" if k is None else str(k))
         )
+        if len(keys) * len(windows) > MAX_TREND_POINTS:
+            raise invalid_query(
+                "group_by",
+                f"{len(keys):,} {group_by.value} lines of {len(windows)} points each is "
+                f"over {MAX_TREND_POINTS:,} points: use a longer interval or a shorter range, "
+                "filter to fewer values (segment, account_id, ...), or group by another dimension",
+            )
         groups = [(key, [p.get(key, Cell()) for p in per_period]) for key in keys]
     return Trend(
         bounds=bounds,

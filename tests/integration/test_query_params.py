@@ -1,5 +1,6 @@
 """Strict query parameters: an undeclared or repeated one is a 422 naming it, on every route."""
 
+import base64
 import re
 from typing import Any
 
@@ -195,3 +196,27 @@ class TestAccountScoreParameters:
                 "account_as_unit counts accounts, so it is portfolio-only "
                 "(method=account_as_unit): use GET /v1/nps"
             )
+
+
+class TestHostileCursors:
+    async def test_a_cursor_nested_thousands_deep_is_422_on_every_route(
+        self, tenant: Tenant
+    ) -> None:
+        """JSON arrays 3,000 deep exhaust the decoder's recursion (it was a 500). A route under
+        a sample id that does not exist answers 404 before it reads the cursor."""
+        deep = base64.urlsafe_b64encode(b"[" * 3000 + b"]" * 3000).decode().rstrip("=")
+        answered = {}
+        for template, operations in SPEC["paths"].items():
+            if "get" not in operations or "cursor" not in query_params(template):
+                continue
+            path = re.sub(r"\{(\w+)\}", lambda m: SAMPLES[m.group(1)], template)
+            r = await tenant.client.get(path, params={"cursor": deep, **WINDOW_FOR.get(path, {})})
+            locs = error_locs(r.json()) if r.status_code == 422 else []
+            answered[template] = (r.status_code, locs)
+        wrong = {
+            template: answer
+            for template, answer in answered.items()
+            if answer != (422, [["query", "cursor"]]) and not (answer[0] == 404 and "{" in template)
+        }
+        assert len(answered) > 5
+        assert wrong == {}

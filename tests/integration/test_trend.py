@@ -509,3 +509,32 @@ class TestTrendErrors:
 
         assert body["points"] == expected_points(MONTHS, [])
         assert point_counts(body) == [(0, 0, 0)] * 4
+
+
+DECADE = {"from": "2016-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z", "interval": "week"}
+
+
+class TestTrendSize:
+    async def test_lines_times_points_over_20000_is_422_saying_how_to_narrow(
+        self, tenant: Tenant, make_tenant: MakeTenant
+    ) -> None:
+        """523 weekly points: 38 account lines are 19,874 points, 39 are 20,397."""
+        day = utc(2016, 1, 1)
+        await tenant.db.answers(
+            [Answer(f"p{i}", f"a{i:02}", 9, day + timedelta(weeks=i)) for i in range(38)]
+        )
+        by_account = {**DECADE, "group_by": "account"}
+        body = await trend(tenant, **by_account)
+        assert (len(body["series"]), len(body["points"])) == (38, 523)
+
+        await tenant.db.answers([Answer("p38", "a38", 9, day)])
+        r = await tenant.client.get("/v1/nps/trend", params=by_account)
+        assert assert_invalid(r, ["query", "group_by"])["detail"] == (
+            "39 account lines of 523 points each is over 20,000 points: use a longer interval or "
+            "a shorter range, filter to fewer values (segment, account_id, ...), or group by "
+            "another dimension"
+        )
+        assert (await tenant.client.get("/v1/nps/trend", params=DECADE)).status_code == 200
+        # Another workspace's lines are not counted against this one's.
+        other = await make_tenant("other")
+        assert (await trend(other, **by_account))["series"] == []
