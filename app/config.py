@@ -92,6 +92,40 @@ class Settings(BaseSettings):
     public_rate_limit_window_seconds: int = Field(
         default=60, ge=1, le=3600, description="the length of a rate-limit window"
     )
+    # The authenticated API (/v1/* but the public calls): counted in each process and shared
+    # through PostgreSQL about once a second (app.local_limits). 0 turns a limit off.
+    api_rate_limit_per_key: int = Field(
+        default=60_000, ge=0, description="requests per window with one API key; 0: no limit"
+    )
+    api_rate_limit_per_ip: int = Field(
+        default=120_000,
+        ge=0,
+        description="requests per window from one client IP (IPv6: one /64) to the "
+        "authenticated API; 0: no limit",
+    )
+    api_failed_auth_per_ip: int = Field(
+        default=30,
+        ge=0,
+        description="look-ups of API keys not seen to work lately, per window from one client "
+        "IP (a brute force's guesses); past it such keys are refused (429) without a look-up; "
+        "0: no limit",
+    )
+    api_refusal_delay_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=10,
+        description="how long a wrong key's refusal from memory (401 or 429) is held back; 0: "
+        "answered at once",
+    )
+    api_rate_limit_window_seconds: int = Field(
+        default=60, ge=1, le=3600, description="the length of an API rate-limit window"
+    )
+    rate_limit_flush_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="how often each process shares its API rate-limit counts with the others",
+    )
     cors_max_age_seconds: int = Field(
         default=600,
         ge=0,

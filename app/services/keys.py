@@ -6,11 +6,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import driver
 from app.errors import Conflict, LastAdminKey, NotFound
+from app.local_limits import Flush
 from app.models import ApiKey, Scope, Workspace
 
 KEY_PREFIX = "nps_"
@@ -99,6 +100,21 @@ _LIVE_KEY = (
     "SELECT workspace_id, id, prefix, scopes, last_used_at FROM api_keys "
     "WHERE key_hash = $1 AND revoked_at IS NULL"
 )
+# The same, adding a process's rate-limit counts to rate_limit_windows (app.local_limits) and
+# answering every process's totals: one round trip still, at most once a second per process.
+_LIVE_KEY_COUNTING = """
+    WITH counted AS (
+        INSERT INTO rate_limit_windows AS w (key, window_start, hits)
+        SELECT * FROM unnest($2::text[], $3::timestamptz[], $4::integer[])
+        ON CONFLICT (key, window_start) DO UPDATE SET hits = w.hits + excluded.hits
+        RETURNING w.key, w.window_start, w.hits
+    ), totals AS (
+        SELECT array_agg(key) AS keys, array_agg(window_start) AS starts, array_agg(hits) AS hits
+        FROM counted
+    )
+    SELECT k.workspace_id, k.id, k.prefix, k.scopes, k.last_used_at, t.keys, t.starts, t.hits
+    FROM totals AS t LEFT JOIN api_keys AS k ON k.key_hash = $1 AND k.revoked_at IS NULL
+"""
 # SKIP LOCKED: when another request of this key is already recording its use, this one must
 # not queue behind that request's whole transaction for a hint.
 _MARK_USED = """
@@ -109,11 +125,20 @@ _MARK_USED = """
 """
 
 
-async def authenticate(session: AsyncSession, raw: str, *, now: datetime) -> LiveKey | None:
-    """The live key with this secret, or None; marks it used (at most once a minute)."""
+async def authenticate(
+    session: AsyncSession, raw: str, *, now: datetime, flush: Flush | None = None
+) -> LiveKey | None:
+    """The live key with this secret, or None; marks it used (at most once a minute). With a
+    `flush`, its rate-limit counts are added in the same statement (they commit with the
+    request: the guard counts them again unless it does)."""
     conn = await driver(session)
-    row = await conn.fetchrow(_LIVE_KEY, hash_key(raw))
-    if row is None:
+    if flush is None:
+        row = await conn.fetchrow(_LIVE_KEY, hash_key(raw))
+    else:
+        row = await conn.fetchrow(_LIVE_KEY_COUNTING, hash_key(raw), *flush.rows())
+        flush.applied(list(zip(row["keys"], row["starts"], row["hits"], strict=True)))
+        event.listen(session.sync_session, "after_commit", flush.committed, once=True)
+    if row is None or row["id"] is None:
         return None
     last_used: datetime | None = row["last_used_at"]
     if last_used is None or now - last_used > LAST_USED_RESOLUTION:

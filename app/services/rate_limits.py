@@ -179,5 +179,8 @@ async def purge_expired(session: AsyncSession, *, before: datetime) -> int:
 @task("rate_limits.purge", every=timedelta(minutes=5))
 async def purge_old_windows(ctx: JobContext) -> None:
     # Windows that ended a whole window ago: a host whose clock lags by less still finds its own.
-    window = timedelta(seconds=ctx.settings.public_rate_limit_window_seconds)
+    # The API's windows are here too (app.local_limits): the longer of the two decides.
+    settings = ctx.settings
+    longest = max(settings.public_rate_limit_window_seconds, settings.api_rate_limit_window_seconds)
+    window = timedelta(seconds=longest)
     await purge_expired(ctx.session, before=datetime.now(UTC) - 2 * window)
