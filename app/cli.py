@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import migrate
-from app.config import Settings, async_database_url, get_settings
+from app.config import Settings, async_database_url, get_settings, key_pepper
 from app.db import create_engine, create_sessionmaker, session_scope
 from app.embedded import embedded_postgres
 from app.errors import Conflict, LastAdminKey, NotFound, ProblemError
@@ -79,7 +79,7 @@ async def ensure_default_workspace(
         return None if bootstrap_key is not None else raw
     if bootstrap_key is not None:
         known = await session.scalar(
-            select(ApiKey.id).where(ApiKey.key_hash == keys.hash_key(bootstrap_key))
+            select(ApiKey.id).where(ApiKey.key_hash.in_(keys.key_hashes(bootstrap_key)))
         )
         if known is None:
             await keys.create_api_key(
@@ -353,13 +353,14 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
-        get_settings()
+        settings = get_settings()
     except ValidationError as exc:
         problems = "; ".join(
             f"NPS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
         )
         sys.exit(f"nps: invalid configuration: {problems}")
     try:
+        keys.use_pepper(key_pepper(settings))
         args.func(args)
     except ProblemError as exc:
         sys.exit(f"nps: {exc.detail}")

@@ -30,7 +30,7 @@ from app.api import workspace as workspace_api
 from app.api.docs import complete_openapi, install_docs
 from app.api.idempotency import install_replay_handler
 from app.api.score_params import PORTFOLIO_HINTS
-from app.config import Settings, get_settings
+from app.config import Settings, get_settings, key_pepper
 from app.db import State, create_engine, create_sessionmaker
 from app.errors import install_error_handlers
 from app.guard import PUBLIC_API, PublicGuard
@@ -38,6 +38,7 @@ from app.middleware import BodyLimit
 from app.pages import PAGES_ZONE, install_pages
 from app.routing import RouteGate
 from app.schemas import PROBLEM_RESPONSES
+from app.services.keys import use_pepper
 from app.tasks import MODULES as TASK_MODULES  # noqa: F401 - declares what services may queue
 
 API_APPLICATION_NAME = "nps-api"
@@ -47,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The API. Its database comes from the lifespan's state; tests replace the dependencies that
     read it (app.db.get_engine, get_sessionmaker, get_read_sessionmaker) instead."""
     settings = settings or get_settings()
+    # The pepper API keys are hashed with, for this process (app.services.keys).
+    use_pepper(key_pepper(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:

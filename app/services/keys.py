@@ -1,6 +1,10 @@
-"""Workspaces and API keys. A key is shown once; only its SHA-256 is stored."""
+"""Workspaces and API keys. A key is shown once; only its HMAC-SHA256 under the server's pepper
+(NPS_KEY_PEPPER, app.config.key_pepper) is stored, so a copy of the table alone does not let
+anyone test guesses of a key chosen by hand. Keys stored before the pepper (their plain SHA-256)
+still authenticate, and are stored peppered from their first use on."""
 
 import hashlib
+import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -9,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.config import get_settings, key_pepper
 from app.db import driver
 from app.errors import Conflict, LastAdminKey, NotFound
 from app.local_limits import Flush
@@ -30,8 +35,30 @@ def generate_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
+# The process's pepper: set by the entry points (app.main.create_app, app.cli), else read from
+# the environment's settings on first use.
+_pepper: list[bytes] = []
+
+
+def use_pepper(pepper: bytes) -> None:
+    _pepper[:] = [pepper]
+
+
 def hash_key(raw: str) -> bytes:
+    """What is stored of a key: HMAC-SHA256 under the pepper."""
+    if not _pepper:
+        use_pepper(key_pepper(get_settings()))
+    return hmac.digest(_pepper[0], raw.encode(), "sha256")
+
+
+def legacy_hash(raw: str) -> bytes:
+    """What was stored of a key before the pepper: its SHA-256."""
     return hashlib.sha256(raw.encode()).digest()
+
+
+def key_hashes(raw: str) -> list[bytes]:
+    """Every form a key may be stored in, the current one first."""
+    return [hash_key(raw), legacy_hash(raw)]
 
 
 def granted(scopes: list[str]) -> frozenset[Scope]:
@@ -55,7 +82,7 @@ async def create_api_key(
     taken = await session.scalar(
         select(func.count())
         .select_from(ApiKey)
-        .where((ApiKey.prefix == prefix) | (ApiKey.key_hash == hash_key(raw)))
+        .where((ApiKey.prefix == prefix) | ApiKey.key_hash.in_(key_hashes(raw)))
     )
     if taken:
         raise Conflict("an API key with this prefix already exists")
@@ -97,8 +124,8 @@ class LiveKey:
 
 # On the driver (app.db.driver): every API request runs these.
 _LIVE_KEY = (
-    "SELECT workspace_id, id, prefix, scopes, last_used_at FROM api_keys "
-    "WHERE key_hash = $1 AND revoked_at IS NULL"
+    "SELECT workspace_id, id, prefix, scopes, last_used_at, key_hash FROM api_keys "
+    "WHERE key_hash = ANY($1::bytea[]) AND revoked_at IS NULL"
 )
 # The same, adding a process's rate-limit counts to rate_limit_windows (app.local_limits) and
 # answering every process's totals: one round trip still, at most once a second per process.
@@ -112,9 +139,13 @@ _LIVE_KEY_COUNTING = """
         SELECT array_agg(key) AS keys, array_agg(window_start) AS starts, array_agg(hits) AS hits
         FROM counted
     )
-    SELECT k.workspace_id, k.id, k.prefix, k.scopes, k.last_used_at, t.keys, t.starts, t.hits
-    FROM totals AS t LEFT JOIN api_keys AS k ON k.key_hash = $1 AND k.revoked_at IS NULL
+    SELECT k.workspace_id, k.id, k.prefix, k.scopes, k.last_used_at, k.key_hash,
+        t.keys, t.starts, t.hits
+    FROM totals AS t
+    LEFT JOIN api_keys AS k ON k.key_hash = ANY($1::bytea[]) AND k.revoked_at IS NULL
 """
+# A key stored before the pepper, stored peppered now (once per key).
+_REHASH = "UPDATE api_keys SET key_hash = $3 WHERE workspace_id = $1 AND id = $2"
 # SKIP LOCKED: when another request of this key is already recording its use, this one must
 # not queue behind that request's whole transaction for a hint.
 _MARK_USED = """
@@ -132,14 +163,17 @@ async def authenticate(
     `flush`, its rate-limit counts are added in the same statement (they commit with the
     request: the guard counts them again unless it does)."""
     conn = await driver(session)
+    hashes = key_hashes(raw)
     if flush is None:
-        row = await conn.fetchrow(_LIVE_KEY, hash_key(raw))
+        row = await conn.fetchrow(_LIVE_KEY, hashes)
     else:
-        row = await conn.fetchrow(_LIVE_KEY_COUNTING, hash_key(raw), *flush.rows())
+        row = await conn.fetchrow(_LIVE_KEY_COUNTING, hashes, *flush.rows())
         flush.applied(list(zip(row["keys"], row["starts"], row["hits"], strict=True)))
         event.listen(session.sync_session, "after_commit", flush.committed, once=True)
     if row is None or row["id"] is None:
         return None
+    if row["key_hash"] != hashes[0]:
+        await conn.execute(_REHASH, row["workspace_id"], row["id"], hashes[0])
     last_used: datetime | None = row["last_used_at"]
     if last_used is None or now - last_used > LAST_USED_RESOLUTION:
         await conn.execute(_MARK_USED, row["workspace_id"], row["id"], now)
@@ -224,7 +258,7 @@ async def find_key(session: AsyncSession, ref: str) -> ApiKey | None:
     """The key (revoked or not) whose prefix is `ref`, or, when `ref` is longer than a prefix,
     whose secret it is."""
     by_secret = len(ref) > PREFIX_LENGTH
-    where = ApiKey.key_hash == hash_key(ref) if by_secret else ApiKey.prefix == ref
+    where = ApiKey.key_hash.in_(key_hashes(ref)) if by_secret else ApiKey.prefix == ref
     found: ApiKey | None = await session.scalar(select(ApiKey).where(where))
     return found
 
