@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -23,6 +24,7 @@ from app.db import create_engine, create_sessionmaker, session_scope
 from app.embedded import embedded_postgres
 from app.errors import Conflict, LastAdminKey, NotFound, ProblemError
 from app.models import ApiKey, Scope, Workspace
+from app.observability import MULTIPROCESS
 from app.services import keys
 
 T = TypeVar("T")
@@ -105,6 +107,17 @@ def _uvicorn_args(settings: Settings) -> list[str]:
     ]
 
 
+def _share_metrics(settings: Settings) -> None:
+    """With several web processes, their request metrics are kept in files that /metrics sums
+    (prometheus_client's multiprocess mode), emptied at each start."""
+    if settings.workers < 2 or os.environ.get(MULTIPROCESS):
+        return
+    directory = (settings.data_dir / "metrics").resolve()
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ[MULTIPROCESS] = str(directory)
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -112,6 +125,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through Python instead lets
     # the embedded database stop cleanly too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    _share_metrics(settings)
     with database_url(settings) as url:
         if settings.env != "production":  # production migrates as its own step: `nps migrate`
             migrate.upgrade(url)

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
         "production; unset in development: generated once under data_dir",
     )
     log_level: str = "info"
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="`nps serve`'s log lines: JSON objects with the request id (app.logs), or "
+        "uvicorn's plain text",
+    )
     pool_size: int = Field(default=10, ge=1)
     statement_timeout_ms: int = Field(default=30_000, ge=100)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)

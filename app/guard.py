@@ -169,7 +169,8 @@ def api_limits_from(settings: Settings) -> ApiLimits:
 
 def api_key_credential(scope: Scope) -> str | None:
     """The API key sent as `Authorization: Bearer <key>` (anything but an invitation token)."""
-    scheme, _, credential = Headers(scope=scope).get("authorization", "").partition(" ")
+    raw = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+    scheme, _, credential = raw.decode("latin-1").partition(" ")
     credential = credential.strip()
     if scheme.lower() != "bearer" or not credential or is_invitation_token(credential):
         return None
@@ -303,6 +304,7 @@ class PublicGuard:
             usages.append(self.windows.hit(f"key:{key_hash[:16].hex()}", limits.key, now))
         result = Tally(tuple(usages), origin_allowed=False)
         headers = rate_limit_headers(result)
+        raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
         if result.exceeded:
             await problem_response(refusal(result, headers))(scope, receive, send)
             return
@@ -317,10 +319,8 @@ class PublicGuard:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                if headers:
-                    target = MutableHeaders(scope=message)
-                    for name, value in headers.items():
-                        target[name] = value
+                if raw_headers:  # the app sets no RateLimit field of its own
+                    message["headers"] = [*message.get("headers", ()), *raw_headers]
             await send(message)
 
         try:

@@ -19,6 +19,7 @@ import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import delete, text
@@ -80,6 +81,7 @@ class Tally:
         return tuple(u for u in self.usages if u.exceeded)
 
 
+@lru_cache(maxsize=4096)  # parsing an address cost more than the rest of the API's guard
 def client_key(host: str | None) -> str:
     """The counter of a client address: an IPv4 address, or the /64 of an IPv6 one."""
     if host is None:
