@@ -1,5 +1,7 @@
-"""Invitation tokens never reach a log: the hosted page carries its token in the URL
-(`/s/<token>`), and uvicorn's access log writes every request's path and query.
+"""Secrets never reach a log (redact: invitation tokens, API keys, bearer credentials, URL
+passwords; app.logs runs every JSON line through it). Invitation tokens above all: the hosted
+page carries its token in the URL (`/s/<token>`), and uvicorn's access log writes every
+request's path and query.
 
 `RedactTokens` rewrites a log record's message and arguments before any handler formats them:
 the path segment after `/s/` and anything shaped like a token (`npsi_...`, in a query string,
@@ -18,10 +20,20 @@ REDACTED = "[redacted]"
 # and a token wherever else it appears.
 _PAGE_PATH = re.compile(r"(/s/)[^/?#\s\"]+")
 _TOKEN = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_\-%]+")
+# An API key (`nps_...`, app.services.keys), the credential after `Bearer`, and the password
+# of a URL (`postgresql://user:secret@host`), wherever a log line shows them.
+_API_KEY = re.compile(r"\bnps_[A-Za-z0-9_\-%]+")
+_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+")
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]+(@)")
 
 
 def redact(text: str) -> str:
-    return _TOKEN.sub(REDACTED, _PAGE_PATH.sub(rf"\g<1>{REDACTED}", text))
+    text = _TOKEN.sub(REDACTED, _PAGE_PATH.sub(rf"\g<1>{REDACTED}", text))
+    if "nps_" in text:
+        text = _API_KEY.sub(REDACTED, text)
+    if "://" in text:
+        text = _URL_PASSWORD.sub(rf"\g<1>{REDACTED}\g<2>", text)
+    return _BEARER.sub(rf"\g<1>{REDACTED}", text)
 
 
 class RedactTokens(logging.Filter):

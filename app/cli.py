@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -18,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import migrate
-from app.config import Settings, async_database_url, get_settings
+from app.config import Settings, async_database_url, get_settings, key_pepper
 from app.db import (
     create_engine,
     create_sessionmaker,
@@ -29,6 +30,7 @@ from app.db import (
 from app.embedded import embedded_postgres, service_login
 from app.errors import Conflict, LastAdminKey, NotFound, ProblemError
 from app.models import ApiKey, Scope, Workspace
+from app.observability import MULTIPROCESS
 from app.services import keys
 
 T = TypeVar("T")
@@ -90,7 +92,7 @@ async def ensure_default_workspace(
         _, raw = await keys.create_workspace(session, DEFAULT_WORKSPACE, admin_key=bootstrap_key)
         return None if bootstrap_key is not None else raw
     if bootstrap_key is not None:
-        known = await keys.key_workspace(session, key_hash=keys.hash_key(bootstrap_key))
+        known = await keys.key_workspace(session, key_hashes=keys.key_hashes(bootstrap_key))
         if known is None:
             await in_workspace(session, first.id)
             await keys.create_api_key(
@@ -116,6 +118,17 @@ def _uvicorn_args(settings: Settings) -> list[str]:
     ]
 
 
+def _share_metrics(settings: Settings) -> None:
+    """With several web processes, their request metrics are kept in files that /metrics sums
+    (prometheus_client's multiprocess mode), emptied at each start."""
+    if settings.workers < 2 or os.environ.get(MULTIPROCESS):
+        return
+    directory = (settings.data_dir / "metrics").resolve()
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ[MULTIPROCESS] = str(directory)
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -123,6 +136,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through Python instead lets
     # the embedded database stop cleanly too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    _share_metrics(settings)
     with database_url(settings) as url:
         if settings.env != "production":  # production migrates as its own step: `nps migrate`
             migrate.upgrade(get_settings().owner_database_url or url)
@@ -400,13 +414,14 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
-        get_settings()
+        settings = get_settings()
     except ValidationError as exc:
         problems = "; ".join(
             f"NPS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
         )
         sys.exit(f"nps: invalid configuration: {problems}")
     try:
+        keys.use_pepper(key_pepper(settings))
         args.func(args)
     except ProblemError as exc:
         sys.exit(f"nps: {exc.detail}")

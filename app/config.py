@@ -1,11 +1,15 @@
 """Service configuration: environment variables with the NPS_ prefix."""
 
+import math
+import os
+import secrets
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +24,19 @@ def async_database_url(url: str) -> str:
         raise ValueError("only PostgreSQL URLs are supported (postgresql://user@host:port/db)")
     query = [("ssl" if k == "sslmode" else k, v) for k, v in parse_qsl(parts.query)]
     return urlunsplit(parts._replace(scheme="postgresql+asyncpg", query=urlencode(query)))
+
+
+# A key chosen by hand must be as hard to guess as a generated one (256 random bits) is by far.
+MIN_KEY_BITS = 128
+MIN_KEY_SYMBOLS = 16
+
+
+def guessable_bits(key: str) -> float:
+    """An optimistic estimate of a key's entropy: its length times the Shannon entropy of its
+    characters' frequencies (repeats and small alphabets score low; it cannot see a pattern)."""
+    counts = Counter(key)
+    per_char = -sum(n / len(key) * math.log2(n / len(key)) for n in counts.values())
+    return per_char * len(key)
 
 
 class Settings(BaseSettings):
@@ -53,7 +70,19 @@ class Settings(BaseSettings):
         max_length=256,
         description="the default workspace's admin key; its first 12 characters are shown",
     )
+    key_pepper: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        validate_default=True,
+        description="the server-side secret API keys are hashed with (HMAC-SHA256); required in "
+        "production; unset in development: generated once under data_dir",
+    )
     log_level: str = "info"
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="`nps serve`'s log lines: JSON objects with the request id (app.logs), or "
+        "uvicorn's plain text",
+    )
     pool_size: int = Field(default=10, ge=1)
     # Overload (README "Pools, timeouts and overload"): reads take turns for a share of the pool,
     # and a request that cannot get a connection or a turn soon is told the service is busy.
@@ -122,6 +151,40 @@ class Settings(BaseSettings):
     public_rate_limit_window_seconds: int = Field(
         default=60, ge=1, le=3600, description="the length of a rate-limit window"
     )
+    # The authenticated API (/v1/* but the public calls): counted in each process and shared
+    # through PostgreSQL about once a second (app.local_limits). 0 turns a limit off.
+    api_rate_limit_per_key: int = Field(
+        default=60_000, ge=0, description="requests per window with one API key; 0: no limit"
+    )
+    api_rate_limit_per_ip: int = Field(
+        default=120_000,
+        ge=0,
+        description="requests per window from one client IP (IPv6: one /64) to the "
+        "authenticated API; 0: no limit",
+    )
+    api_failed_auth_per_ip: int = Field(
+        default=30,
+        ge=0,
+        description="look-ups of API keys not seen to work lately, per window from one client "
+        "IP (a brute force's guesses); past it such keys are refused (429) without a look-up; "
+        "0: no limit",
+    )
+    api_refusal_delay_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=10,
+        description="how long a wrong key's refusal from memory (401 or 429) is held back; 0: "
+        "answered at once",
+    )
+    api_rate_limit_window_seconds: int = Field(
+        default=60, ge=1, le=3600, description="the length of an API rate-limit window"
+    )
+    rate_limit_flush_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="how often each process shares its API rate-limit counts with the others",
+    )
     cors_max_age_seconds: int = Field(
         default=600,
         ge=0,
@@ -150,6 +213,28 @@ class Settings(BaseSettings):
         """Where migrations run: the owner's URL, else the service's."""
         return self.migration_database_url or self.database_url
 
+    @field_validator("bootstrap_api_key")
+    @classmethod
+    def _hard_to_guess(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        bits = guessable_bits(value)
+        if bits < MIN_KEY_BITS or len(set(value)) < MIN_KEY_SYMBOLS:
+            raise ValueError(
+                f"looks guessable (about {bits:.0f} bits, at least {MIN_KEY_BITS} wanted): use "
+                "a random key, e.g. `nps_$(openssl rand -base64 32 | tr +/ -_ | tr -d =)`"
+            )
+        return value
+
+    @field_validator("key_pepper")
+    @classmethod
+    def _pepper_in_production(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        if value is None and info.data.get("env") == "production":
+            raise ValueError("required in production (e.g. `openssl rand -base64 48`)")
+        return value
+
     @field_validator("database_url", "migration_database_url", "read_database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:
@@ -159,3 +244,31 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+PEPPER_FILE = "key_pepper"
+
+
+def key_pepper(settings: Settings) -> bytes:
+    """NPS_KEY_PEPPER, else (development) the one generated under data_dir on first use."""
+    if settings.key_pepper is not None:
+        return settings.key_pepper.get_secret_value().encode()
+    path = settings.data_dir / PEPPER_FILE
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Written whole under another name, then linked: a process starting at the same moment
+    # reads either no file or the complete one, and the first link wins.
+    draft = path.with_name(f".{PEPPER_FILE}.{os.getpid()}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(48))
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return path.read_bytes().strip()

@@ -18,10 +18,17 @@ Retry-After; every answer carries the RateLimit and RateLimit-Policy fields
 (draft-ietf-httpapi-ratelimit-headers). The client IP is the ASGI client: uvicorn puts the
 forwarded one there when the peer is in NPS_FORWARDED_ALLOW_IPS.
 
+The authenticated API (the rest of /v1/) is guarded here too, without a statement of its own:
+per API key and per client IP, counted in the process and shared through the same table by the
+authentication statement (app.local_limits, which says how exact that is across processes), and
+floods of wrong keys are kept off the database (a key that failed is a 401 from memory; an
+address past NPS_API_FAILED_AUTH_PER_IP is a 429 for any key not seen to work lately).
+
 A `Zone` is the seam for other public surfaces (the hosted survey page): its own prefix, where
 its token is, whether it gets CORS, and how its 429 is rendered (HTML there).
 """
 
+import asyncio
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -35,15 +42,27 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.auth import CHALLENGE, UNKNOWN_KEY
 from app.api.deps import utcnow
 from app.config import Settings
 from app.db import autocommit
-from app.errors import RateLimited, infrastructure_problem, problem_response
+from app.errors import (
+    ProblemError,
+    RateLimited,
+    Unauthorized,
+    infrastructure_problem,
+    problem_response,
+)
+from app.local_limits import FLUSH_SCOPE_KEY, Flush, KeyCache, Windows
 from app.routing import route_path
 from app.services.invitation_tokens import hash_token, is_invitation_token
+from app.services.keys import hash_key
 from app.services.rate_limits import Executor, Limits, Policy, Tally, client_key, tally
 
 PUBLIC_PREFIX = "/v1/public/"
+API_PREFIX = "/v1/"
+# Refusals of wrong keys held back at once per process (each a sleeping coroutine).
+MAX_PAUSED = 1000
 ALLOW_METHODS = "GET, POST, PATCH"
 ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key"
 EXPOSE_HEADERS = "RateLimit, RateLimit-Policy, Retry-After"
@@ -128,6 +147,36 @@ def limits_from(settings: Settings) -> Limits:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ApiLimits:
+    """The authenticated API's policies; None: that limit is off."""
+
+    key: Policy | None
+    ip: Policy | None
+    failures: Policy | None
+
+
+def api_limits_from(settings: Settings) -> ApiLimits:
+    window = settings.api_rate_limit_window_seconds
+    per_key, per_ip = settings.api_rate_limit_per_key, settings.api_rate_limit_per_ip
+    failures = settings.api_failed_auth_per_ip
+    return ApiLimits(
+        key=Policy("key", per_key, window) if per_key else None,
+        ip=Policy("ip", per_ip, window) if per_ip else None,
+        failures=Policy("failed-auth", failures, window) if failures else None,
+    )
+
+
+def api_key_credential(scope: Scope) -> str | None:
+    """The API key sent as `Authorization: Bearer <key>` (anything but an invitation token)."""
+    raw = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+    scheme, _, credential = raw.decode("latin-1").partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential or is_invitation_token(credential):
+        return None
+    return credential
+
+
 def rate_limit_headers(result: Tally) -> dict[str, str]:
     """RateLimit-Policy and RateLimit (structured-field lists) for the policies counted."""
     if not result.usages:
@@ -147,7 +196,12 @@ def refusal(result: Tally, headers: dict[str, str]) -> RateLimited:
     exceeded = result.exceeded
     wait = max(u.seconds_left for u in exceeded)
     names = [u.policy.name for u in exceeded]
-    what = {"ip": "from this address", "token": "with this invitation token"}
+    what = {
+        "ip": "from this address",
+        "token": "with this invitation token",
+        "key": "with this API key",
+        "failed-auth": "with unknown API keys from this address",
+    }
     reasons = " and ".join(what.get(name, f"under {name}") for name in names)
     return RateLimited(
         f"too many requests {reasons}; retry in {wait} second{'' if wait == 1 else 's'}",
@@ -172,11 +226,23 @@ class PublicGuard:
         self.limits = limits_from(settings)
         self.max_age = str(settings.cors_max_age_seconds)
         self.zones = tuple(zones)
+        self.api_limits = api_limits_from(settings)
+        self.windows = Windows(flush_every=settings.rate_limit_flush_seconds)
+        self.keys = KeyCache()
+        self.refusal_delay = settings.api_refusal_delay_seconds
+        self.paused = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        zone = self._zone(scope)
-        if zone is None:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        path = route_path(scope)
+        zone = next((z for z in self.zones if path.startswith(z.prefix)), None)
+        if zone is None:
+            if path.startswith(API_PREFIX):
+                await self._api(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
         request = Headers(scope=scope)
         origin = request.get("origin") if zone.cors else None
@@ -215,11 +281,90 @@ class PublicGuard:
         # A preflight of an origin nobody lists goes on to the plain OPTIONS answer (no CORS).
         await self.app(scope, receive, _adding(headers, send))
 
-    def _zone(self, scope: Scope) -> Zone | None:
-        if scope["type"] != "http":
+    async def _api(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The authenticated API: counted in memory (module doc), refused before any look-up
+        when a key failed lately or its address failed too often."""
+        limits = self.api_limits
+        now = self._clock(scope)().timestamp()
+        credential = api_key_credential(scope)
+        client = scope.get("client")
+        ip = client_key(client[0] if client else None)
+        key_hash = None if credential is None else hash_key(credential)
+        known = key_hash is not None and self.keys.is_good(key_hash)
+        if key_hash is not None and not known:
+            refusal_ = self._unknown_key(key_hash, ip, now)
+            if refusal_ is not None:
+                await self._pause()
+                await problem_response(refusal_)(scope, receive, send)
+                return
+        usages = []
+        if limits.ip is not None:
+            usages.append(self.windows.hit(f"api-{ip}", limits.ip, now))
+        if known and limits.key is not None and key_hash is not None:
+            usages.append(self.windows.hit(f"key:{key_hash[:16].hex()}", limits.key, now))
+        result = Tally(tuple(usages), origin_allowed=False)
+        headers = rate_limit_headers(result)
+        raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        if result.exceeded:
+            await problem_response(refusal(result, headers))(scope, receive, send)
+            return
+        flush: Flush | None = None
+        if key_hash is not None:
+            flush = self.windows.take(now)
+            if flush is not None:
+                scope[FLUSH_SCOPE_KEY] = flush
+        status = 0
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if raw_headers:  # the app sets no RateLimit field of its own
+                    message["headers"] = [*message.get("headers", ()), *raw_headers]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            if flush is not None:
+                flush.settle()
+        if key_hash is None or status == 0:
+            return
+        if status == 401:  # only authentication answers 401 there
+            self.keys.fail(key_hash, now)
+        elif not known:
+            self.keys.succeed(key_hash)
+
+    def _unknown_key(self, key_hash: bytes, ip: str, now: float) -> ProblemError | None:
+        """A key not known to work here: a 401 when it failed lately, a 429 when its address
+        looked up too many such keys in this window (each look-up counts, before it runs, so
+        concurrent ones cannot overshoot), else None: look it up."""
+        if self.keys.is_failed(key_hash, now):
+            return Unauthorized(UNKNOWN_KEY, headers=CHALLENGE)
+        failures = self.api_limits.failures
+        if failures is None:
             return None
-        path = route_path(scope)
-        return next((z for z in self.zones if path.startswith(z.prefix)), None)
+        usage = self.windows.hit(f"fail-{ip}", failures, now)
+        if not usage.exceeded:
+            return None
+        refused = Tally((usage,), origin_allowed=False)
+        return refusal(refused, rate_limit_headers(refused))
+
+    async def _pause(self) -> None:
+        """Refusals of wrong keys are answered after NPS_API_REFUSAL_DELAY_SECONDS: a client
+        that waits for each answer, as brute-force tools do, then sends a few a second instead
+        of thousands. Bounded: past MAX_PAUSED refusals in flight the rest are answered at once."""
+        if self.refusal_delay <= 0 or self.paused >= MAX_PAUSED:
+            return
+        self.paused += 1
+        try:
+            await asyncio.sleep(self.refusal_delay)
+        finally:
+            self.paused -= 1
+
+    def _clock(self, scope: Scope) -> Callable[[], datetime]:
+        override = self.api.dependency_overrides.get(counters_of)
+        return utcnow if override is None else override(scope).clock
 
     def _preflight(self, headers: dict[str, str]) -> Response:
         allowed = {

@@ -30,14 +30,17 @@ from app.api import workspace as workspace_api
 from app.api.docs import complete_openapi, install_docs
 from app.api.idempotency import install_replay_handler
 from app.api.score_params import PORTFOLIO_HINTS
-from app.config import Settings, get_settings
+from app.config import Settings, get_settings, key_pepper
 from app.db import State, create_engine, create_sessionmaker, read_slots_for
 from app.errors import install_error_handlers
 from app.guard import PUBLIC_API, PublicGuard
+from app.logs import install_json_logs
 from app.middleware import BodyLimit
+from app.observability import Observe, watch_pool
 from app.pages import PAGES_ZONE, install_pages
 from app.routing import RouteGate
 from app.schemas import PROBLEM_RESPONSES
+from app.services.keys import use_pepper
 from app.tasks import MODULES as TASK_MODULES  # noqa: F401 - declares what services may queue
 
 API_APPLICATION_NAME = "nps-api"
@@ -47,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The API. Its database comes from the lifespan's state; tests replace the dependencies that
     read it (app.db.get_engine, get_sessionmaker, get_read_sessionmaker) instead."""
     settings = settings or get_settings()
+    # The pepper API keys are hashed with, for this process (app.services.keys).
+    use_pepper(key_pepper(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
@@ -58,11 +63,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             application_name=API_APPLICATION_NAME,
             generic_plans=True,
         )
+        watch_pool("primary", engine)
         replica = None
         if settings.read_database_url:
             replica = create_engine(
                 settings.read_database_url, settings, application_name=API_APPLICATION_NAME
             )
+            watch_pool("replica", replica)
         try:
             yield State(
                 engine=engine,
@@ -125,6 +132,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost: CORS and rate limits for /v1/public/*, rate limits for the pages (/s/<token>),
     # before anything there can answer.
     app.add_middleware(PublicGuard, api=app, settings=settings, zones=(PUBLIC_API, PAGES_ZONE))
+    # Outermost of all: the request id and the metrics see every answer, the guard's too.
+    app.add_middleware(Observe)
     return app
 
 
@@ -142,6 +151,9 @@ def serve_app() -> FastAPI:
     the young generation is collected less often. Measured at 32 concurrent answers: the
     collector took about a sixth of the web process's CPU before."""
     app = create_app()
+    settings = get_settings()
+    if settings.log_format == "json":
+        install_json_logs(settings.log_level)
     gc.collect()
     gc.freeze()
     _, older, oldest = gc.get_threshold()

@@ -8,6 +8,7 @@ own with only the `NPS_` settings given here, a readiness wait on `/readyz`, and
 
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -74,12 +75,20 @@ def scratch_database(server_url: str, keep: bool) -> Iterator[str]:
 # The service
 
 
+RUN_PEPPER = secrets.token_urlsafe(48)
+
+
 def service_env(database_url: str, **extra: str) -> dict[str, str]:
     """The caller's environment without NPS_ settings, so the service runs as configured here:
     production, and no in-process background worker (in production the worker is a process of
     its own, so the web processes are measured without it)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NPS_")}
-    env |= {"NPS_ENV": "production", "NPS_DATABASE_URL": database_url, "NPS_WORKER": "off"}
+    env |= {
+        "NPS_ENV": "production",
+        "NPS_DATABASE_URL": database_url,
+        "NPS_WORKER": "off",
+        "NPS_KEY_PEPPER": RUN_PEPPER,  # required in production; the run's processes share it
+    }
     return env | extra
 
 

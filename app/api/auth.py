@@ -12,13 +12,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, TypeVar
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import utcnow
 from app.db import SessionDep
 from app.errors import Forbidden, Unauthorized
+from app.local_limits import FLUSH_SCOPE_KEY
 from app.models import InvitationChannel, InvitationStatus, Scope
 from app.services.answers import ensure_live
 from app.services.invitation_tokens import is_invitation_token
@@ -29,7 +30,8 @@ bearer = HTTPBearer(
     auto_error=False,
     description="an API key of the workspace, or on /v1/public/* an invitation token",
 )
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
+UNKNOWN_KEY = "the API key is unknown or revoked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,7 @@ async def invitation_subject(session: AsyncSession, raw: str) -> InvitationSubje
 
 
 async def get_subject(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Subject | None:
@@ -105,11 +108,12 @@ async def get_subject(
     if is_invitation_token(credentials.credentials):
         subject = await invitation_subject(session, credentials.credentials)
         if subject is None:
-            raise Unauthorized("the invitation token is unknown", headers=_CHALLENGE)
+            raise Unauthorized("the invitation token is unknown", headers=CHALLENGE)
         return subject
-    key = await authenticate(session, credentials.credentials, now=utcnow())
+    flush = request.scope.get(FLUSH_SCOPE_KEY)  # the rate-limit counts to share (app.guard)
+    key = await authenticate(session, credentials.credentials, now=utcnow(), flush=flush)
     if key is None:
-        raise Unauthorized("the API key is unknown or revoked", headers=_CHALLENGE)
+        raise Unauthorized(UNKNOWN_KEY, headers=CHALLENGE)
     return ApiKeySubject(key.workspace_id, key.id, granted(key.scopes), key.prefix)
 
 
@@ -124,7 +128,7 @@ def authenticator(
     async def check(subject: Annotated[Subject | None, Depends(get_subject)]) -> S:
         if subject is None:
             raise Unauthorized(
-                f"send {wanted} as `Authorization: Bearer <{short}>`", headers=_CHALLENGE
+                f"send {wanted} as `Authorization: Bearer <{short}>`", headers=CHALLENGE
             )
         if not isinstance(subject, allowed):
             raise Forbidden(f"an {subject.kind} cannot call this endpoint")

@@ -4,13 +4,14 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import EngineDep
 from app.errors import ServiceUnavailable, problem_response
 from app.migrate import head_revision
+from app.observability import exposition
 from app.schemas import Health, problem_doc
 
 router = APIRouter(tags=["health"])
@@ -75,3 +76,10 @@ async def readyz(engine: EngineDep) -> Any:
             )
         )
     return JSONResponse({"status": "ready"})
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(engine: EngineDep) -> Response:
+    """Prometheus metrics (app.observability): requests, latency, pools, background jobs."""
+    body, content_type = await exposition(engine)
+    return Response(body, media_type=content_type)

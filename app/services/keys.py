@@ -1,16 +1,22 @@
-"""Workspaces and API keys. A key is shown once; only its SHA-256 is stored."""
+"""Workspaces and API keys. A key is shown once; only its HMAC-SHA256 under the server's pepper
+(NPS_KEY_PEPPER, app.config.key_pepper) is stored, so a copy of the table alone does not let
+anyone test guesses of a key chosen by hand. Keys stored before the pepper (their plain SHA-256)
+still authenticate, and are stored peppered from their first use on."""
 
 import hashlib
+import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.config import get_settings, key_pepper
 from app.db import AUTHENTICATED_WORKSPACE, driver, each_workspace, in_workspace
 from app.errors import Conflict, LastAdminKey, NotFound
+from app.local_limits import Flush
 from app.models import ApiKey, Scope, Workspace
 
 KEY_PREFIX = "nps_"
@@ -29,8 +35,30 @@ def generate_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
+# The process's pepper: set by the entry points (app.main.create_app, app.cli), else read from
+# the environment's settings on first use.
+_pepper: list[bytes] = []
+
+
+def use_pepper(pepper: bytes) -> None:
+    _pepper[:] = [pepper]
+
+
 def hash_key(raw: str) -> bytes:
+    """What is stored of a key: HMAC-SHA256 under the pepper."""
+    if not _pepper:
+        use_pepper(key_pepper(get_settings()))
+    return hmac.digest(_pepper[0], raw.encode(), "sha256")
+
+
+def legacy_hash(raw: str) -> bytes:
+    """What was stored of a key before the pepper: its SHA-256."""
     return hashlib.sha256(raw.encode()).digest()
+
+
+def key_hashes(raw: str) -> list[bytes]:
+    """Every form a key may be stored in, the current one first."""
+    return [hash_key(raw), legacy_hash(raw)]
 
 
 def granted(scopes: list[str]) -> frozenset[Scope]:
@@ -51,7 +79,7 @@ async def create_api_key(
 ) -> tuple[ApiKey, str]:
     raw = raw_key or generate_key()
     prefix = raw[:PREFIX_LENGTH]
-    if await key_workspace(session, prefix=prefix, key_hash=hash_key(raw)) is not None:
+    if await key_workspace(session, prefix=prefix, key_hashes=key_hashes(raw)) is not None:
         raise Conflict("an API key with this prefix already exists")
     key = ApiKey(
         workspace_id=workspace_id,
@@ -90,10 +118,30 @@ class LiveKey:
     scopes: list[str]
 
 
-# On the driver (app.db.driver): every API request runs these. live_api_key (migration 0013)
-# finds the key in whichever workspace and sets the transaction's workspace to the key's, so
-# every later statement of the request sees that workspace's rows only (row-level security).
-_LIVE_KEY = "SELECT workspace_id, id, prefix, scopes, last_used_at FROM live_api_key($1)"
+# On the driver (app.db.driver): every API request runs these. live_api_key (migrations 0013,
+# 0015) finds the key, stored in any of its forms (key_hashes), in whichever workspace and sets
+# the transaction's workspace to the key's, so every later statement of the request sees that
+# workspace's rows only (row-level security).
+_LIVE_KEY = "SELECT workspace_id, id, prefix, scopes, last_used_at, key_hash FROM live_api_key($1)"
+# The same, adding a process's rate-limit counts to rate_limit_windows (app.local_limits) and
+# answering every process's totals: one round trip still, at most once a second per process.
+_LIVE_KEY_COUNTING = """
+    WITH counted AS (
+        INSERT INTO rate_limit_windows AS w (key, window_start, hits)
+        SELECT * FROM unnest($2::text[], $3::timestamptz[], $4::integer[])
+        ON CONFLICT (key, window_start) DO UPDATE SET hits = w.hits + excluded.hits
+        RETURNING w.key, w.window_start, w.hits
+    ), totals AS (
+        SELECT array_agg(key) AS keys, array_agg(window_start) AS starts, array_agg(hits) AS hits
+        FROM counted
+    )
+    SELECT k.workspace_id, k.id, k.prefix, k.scopes, k.last_used_at, k.key_hash,
+        t.keys, t.starts, t.hits
+    FROM totals AS t
+    LEFT JOIN LATERAL live_api_key($1) AS k ON true
+"""
+# A key stored before the pepper, stored peppered now (once per key).
+_REHASH = "UPDATE api_keys SET key_hash = $3 WHERE workspace_id = $1 AND id = $2"
 # SKIP LOCKED: when another request of this key is already recording its use, this one must
 # not queue behind that request's whole transaction for a hint.
 _MARK_USED = """
@@ -104,13 +152,25 @@ _MARK_USED = """
 """
 
 
-async def authenticate(session: AsyncSession, raw: str, *, now: datetime) -> LiveKey | None:
-    """The live key with this secret, or None; marks it used (at most once a minute)."""
+async def authenticate(
+    session: AsyncSession, raw: str, *, now: datetime, flush: Flush | None = None
+) -> LiveKey | None:
+    """The live key with this secret, or None; marks it used (at most once a minute). With a
+    `flush`, its rate-limit counts are added in the same statement (they commit with the
+    request: the guard counts them again unless it does)."""
     conn = await driver(session)
-    row = await conn.fetchrow(_LIVE_KEY, hash_key(raw))
-    if row is None:
+    hashes = key_hashes(raw)
+    if flush is None:
+        row = await conn.fetchrow(_LIVE_KEY, hashes)
+    else:
+        row = await conn.fetchrow(_LIVE_KEY_COUNTING, hashes, *flush.rows())
+        flush.applied(list(zip(row["keys"], row["starts"], row["hits"], strict=True)))
+        event.listen(session.sync_session, "after_commit", flush.committed, once=True)
+    if row is None or row["id"] is None:
         return None
     session.info[AUTHENTICATED_WORKSPACE] = row["workspace_id"]
+    if row["key_hash"] != hashes[0]:
+        await conn.execute(_REHASH, row["workspace_id"], row["id"], hashes[0])
     last_used: datetime | None = row["last_used_at"]
     if last_used is None or now - last_used > LAST_USED_RESOLUTION:
         await conn.execute(_MARK_USED, row["workspace_id"], row["id"], now)
@@ -192,12 +252,13 @@ async def revoke_api_key(
 
 
 async def key_workspace(
-    session: AsyncSession, *, prefix: str | None = None, key_hash: bytes | None = None
+    session: AsyncSession, *, prefix: str | None = None, key_hashes: list[bytes] | None = None
 ) -> uuid.UUID | None:
-    """The workspace of the key (revoked or not) with this prefix or this secret's hash, in
-    whichever workspace: api_key_workspace (migration 0013) looks past row-level security."""
+    """The workspace of the key (revoked or not) with this prefix or stored as one of these
+    hashes, in whichever workspace: api_key_workspace (migrations 0013, 0015) looks past
+    row-level security."""
     found: uuid.UUID | None = await (await driver(session)).fetchval(
-        "SELECT api_key_workspace($1, $2)", prefix, key_hash
+        "SELECT api_key_workspace($1, $2)", prefix, key_hashes
     )
     return found
 
@@ -207,14 +268,14 @@ async def find_key(session: AsyncSession, ref: str) -> ApiKey | None:
     whose secret it is; the session's transaction then acts in the key's workspace."""
     by_secret = len(ref) > PREFIX_LENGTH
     workspace_id = await (
-        key_workspace(session, key_hash=hash_key(ref))
+        key_workspace(session, key_hashes=key_hashes(ref))
         if by_secret
         else key_workspace(session, prefix=ref)
     )
     if workspace_id is None:
         return None
     await in_workspace(session, workspace_id)
-    where = ApiKey.key_hash == hash_key(ref) if by_secret else ApiKey.prefix == ref
+    where = ApiKey.key_hash.in_(key_hashes(ref)) if by_secret else ApiKey.prefix == ref
     found: ApiKey | None = await session.scalar(
         select(ApiKey).where(ApiKey.workspace_id == workspace_id, where)
     )

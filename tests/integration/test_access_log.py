@@ -3,6 +3,7 @@ redacted, both when it hands the process to uvicorn (NPS_WORKER=off) and when it
 beside its worker."""
 
 import asyncio
+import json
 import secrets
 import signal
 
@@ -56,7 +57,21 @@ class TestAccessLog:
             assert serve.stdout is not None
             output = serve.stdout.read()
 
-        assert '"GET /s/[redacted]?score=9 HTTP/1.1" 200' in output, output
-        assert '"POST /s/[redacted]/opened HTTP/1.1" 204' in output, output
+        # JSON lines (app.logs), each access line with its request id.
+        entries = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+        access = [
+            (e["method"], e["path"], e["status"])
+            for e in entries
+            if e["logger"] == "uvicorn.access" and e["path"].startswith("/s/")
+        ]
+        assert access == [
+            ("GET", "/s/[redacted]?score=9", 200),
+            ("POST", "/s/[redacted]/opened", 204),
+        ]
+        assert all(
+            len(e["request_id"]) == 16 for e in entries if e["logger"] == "uvicorn.access"
+        ), output
         assert token not in output
         assert token[5:15] not in output
+        assert key not in output
+        assert key[4:20] not in output

@@ -9,7 +9,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.config import Settings
+from app.config import Settings, key_pepper
 from app.models import Scope
 from tests.support.api import without_stamps
 from tests.support.harness import MakeTenant, Tenant, build_app, new_tenant
@@ -181,7 +181,9 @@ class TestCreateWebhook:
         assert body["errors"][0]["msg"].endswith(f"{address} is a cloud metadata address")
 
     async def test_production_requires_https(self, configured: Any, dns: FakeDns) -> None:
-        tenant = await configured(env="production")
+        # Production requires a pepper: the one this process's keys are hashed with.
+        pepper = key_pepper(Settings()).decode()
+        tenant = await configured(env="production", key_pepper=pepper)
         r = await tenant.client.post("/v1/webhooks", json={"url": f"http://{PUBLIC_HOST}/x"})
         refused(r, "the URL must be https")
         await register(tenant.client, URL)

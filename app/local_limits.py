@@ -1,0 +1,154 @@
+"""The authenticated API's rate limits, counted in the process and shared through PostgreSQL.
+
+The public calls count each request with a statement of its own (app.guard); the API cannot
+afford one: POST /v1/responses is tuned to a handful of round trips. So each process counts
+its requests in memory (`Windows`: fixed windows, the same `Policy` as the public calls') and
+now and then hands what it counted to the request that is about to authenticate (`Flush`):
+app.services.keys.authenticate adds the counts to rate_limit_windows, the table the public calls
+count in, in the very statement that looks the key up, and gets back every process's totals.
+A process decides with the totals it last saw plus what it counted since, so with W processes
+a client may overshoot a quota by what the other W - 1 counted within one flush interval.
+
+The flush runs in the request's transaction: unless that commits (the session's after_commit
+says so) its counts go with the next flush (`Flush.settle`, when the request ends), so a count
+survives a 401, a 409 or any rollback and none is counted twice.
+
+`KeyCache` keeps floods of wrong keys off the database: a key that failed is refused from
+memory for a while, and a client address with too many failures within a window is refused
+(429) any key that has not authenticated in this process lately, before the key is looked up.
+Every structure is bounded: beyond `capacity` entries new addresses share one counter.
+"""
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from app.services.rate_limits import Policy, Usage
+
+OVERFLOW = "overflow"
+HOUR = 3600  # the longest window a setting allows
+# Where the guard leaves a request's Flush for app.api.auth (an ASGI scope key).
+FLUSH_SCOPE_KEY = "nps.rate_limit_flush"
+
+
+@dataclass(slots=True)
+class Flush:
+    """Counts handed to one authentication statement: rate_limit_windows keys, window starts
+    and hits, sorted by key so concurrent flushes lock rows in one order.
+
+    `state`: taken (not yet run), applied (run, its transaction not yet committed), committed;
+    the guard settles it when the request ends: anything but committed is counted again."""
+
+    windows: "Windows"
+    counts: dict[tuple[str, int], int]
+    state: str = "taken"
+
+    def rows(self) -> tuple[list[str], list[datetime], list[int]]:
+        ordered = sorted(self.counts.items())
+        return (
+            [key for (key, _), _ in ordered],
+            [datetime.fromtimestamp(start, UTC) for (_, start), _ in ordered],
+            [hits for _, hits in ordered],
+        )
+
+    def applied(self, totals: list[tuple[str, datetime, int]]) -> None:
+        """The statement ran: every process's totals for these windows, these counts included."""
+        self.state = "applied"
+        for key, start, hits in totals:
+            self.windows.totals[key, int(start.timestamp())] = hits
+
+    def committed(self, *_: object) -> None:
+        self.state = "committed"
+
+    def settle(self) -> None:
+        """The request is over: counts that did not commit go with the next flush."""
+        if self.state != "committed":
+            self.windows.restore(self)
+        self.state = "settled"
+        self.windows.flushing = False
+
+
+@dataclass(slots=True)
+class Windows:
+    """Fixed-window counters of this process: `totals`, every process's count as of the last
+    flush, plus `pending`, counted here since and not yet flushed."""
+
+    flush_every: float = 1.0
+    capacity: int = 50_000
+    totals: dict[tuple[str, int], int] = field(default_factory=dict)
+    pending: dict[tuple[str, int], int] = field(default_factory=dict)
+    flushing: bool = False
+    last_flush: float = float("-inf")  # the first request flushes: it learns the totals
+
+    def hit(self, key: str, policy: Policy, now: float) -> Usage:
+        """Count a request against `key` under `policy` at `now` (a Unix time)."""
+        start = int(now // policy.window) * policy.window
+        window = (key, start)
+        if window not in self.pending and len(self.pending) >= self.capacity:
+            window = (f"{key.partition(':')[0]}:{OVERFLOW}", start)
+        pending = self.pending[window] = self.pending.get(window, 0) + 1
+        hits = self.totals.get(window, 0) + pending
+        return Usage(policy, hits, max(1, int(start + policy.window - now + 0.999)))
+
+    def seen(self, key: str, policy: Policy, now: float) -> int:
+        """The count of `key`'s current window, without counting."""
+        window = (key, int(now // policy.window) * policy.window)
+        return self.totals.get(window, 0) + self.pending.get(window, 0)
+
+    def take(self, now: float) -> Flush | None:
+        """The counts to flush, at most once per `flush_every` seconds and one flush at a time;
+        windows that ended an hour before `now` (a Unix time) are forgotten then."""
+        ticks = time.monotonic()
+        if self.flushing or not self.pending or ticks - self.last_flush < self.flush_every:
+            return None
+        self.last_flush = ticks
+        self.flushing = True
+        flush = Flush(self, self.pending)
+        self.pending = {}
+        self.totals = {w: n for w, n in self.totals.items() if w[1] > now - 2 * HOUR}
+        return flush
+
+    def restore(self, flush: Flush) -> None:
+        """`flush`'s counts back to pending: its statement never ran, or rolled back."""
+        for window, hits in flush.counts.items():
+            self.pending[window] = self.pending.get(window, 0) + hits
+            if flush.state == "applied" and window in self.totals:
+                self.totals[window] -= hits
+
+
+@dataclass(slots=True)
+class KeyCache:
+    """Key hashes that failed (refused from memory for `ttl` seconds) and that authenticated
+    (exempt from the failure limit), each bounded to `capacity` entries, oldest dropped."""
+
+    ttl: float = 60.0
+    capacity: int = 10_000
+    failed: "OrderedDict[bytes, float]" = field(default_factory=OrderedDict)
+    good: "OrderedDict[bytes, None]" = field(default_factory=OrderedDict)
+
+    def is_failed(self, key_hash: bytes, now: float) -> bool:
+        until = self.failed.get(key_hash)
+        if until is None:
+            return False
+        if until < now:
+            del self.failed[key_hash]
+            return False
+        return True
+
+    def is_good(self, key_hash: bytes) -> bool:
+        return key_hash in self.good
+
+    def fail(self, key_hash: bytes, now: float) -> None:
+        self.good.pop(key_hash, None)
+        self.failed[key_hash] = now + self.ttl
+        self.failed.move_to_end(key_hash)
+        if len(self.failed) > self.capacity:
+            self.failed.popitem(last=False)
+
+    def succeed(self, key_hash: bytes) -> None:
+        if key_hash in self.good:
+            return
+        self.good[key_hash] = None
+        if len(self.good) > self.capacity:
+            self.good.popitem(last=False)
