@@ -34,7 +34,7 @@ from app.config import Settings, get_settings
 from app.db import State, create_engine, create_sessionmaker
 from app.errors import install_error_handlers
 from app.guard import PUBLIC_API, PublicGuard
-from app.middleware import BodyLimit
+from app.middleware import BodyLimit, SecurityHeaders
 from app.pages import PAGES_ZONE, install_pages
 from app.routing import RouteGate
 from app.schemas import PROBLEM_RESPONSES
@@ -74,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if replica is not None:
                 await replica.dispose()
 
+    # In production the API's documents are served only when a setting says so.
+    documents = settings.env != "production" or settings.docs_in_production
     app = FastAPI(
         title="B2B NPS service",
         version="1.0.0",
@@ -84,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Served by install_docs from local assets instead of FastAPI's CDN-backed pages.
         docs_url=None,
         redoc_url=None,
+        openapi_url="/openapi.json" if documents else None,
     )
     # The process's configuration, fixed for the app's life (not per-request state).
     app.state.settings = settings
@@ -110,7 +113,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks,
     ):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
-    install_docs(app)
+    if documents:
+        install_docs(app)
     # The hosted survey page (/s, HTML) and /widget.js; the page's URL holds a token, so the
     # access log of every server process that builds this app redacts it.
     install_pages(app)
@@ -122,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost: CORS and rate limits for /v1/public/*, rate limits for the pages (/s/<token>),
     # before anything there can answer.
     app.add_middleware(PublicGuard, api=app, settings=settings, zones=(PUBLIC_API, PAGES_ZONE))
+    # Around everything, so the guard's own answers (429, preflights) carry them too.
+    app.add_middleware(SecurityHeaders, hsts=settings.env == "production")
     return app
 
 
