@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NPS_", extra="ignore")
 
     env: Literal["development", "production"] = "development"
+    docs_in_production: bool = Field(
+        default=False,
+        description="serve /docs, /redoc and /openapi.json when NPS_ENV is production",
+    )
     database_url: str | None = Field(
         default=None, description="PostgreSQL URL; unset: an embedded server under data_dir"
     )

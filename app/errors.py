@@ -192,8 +192,22 @@ class RateLimited(ProblemError):
         return {**super().body(), "violated-policies": self.violated}
 
 
+# How much of a client's own text (a member or parameter name) an error may quote.
+QUOTED_MAX = 64
+
+
+def quoted(text: str) -> str:
+    """A client's text as an error quotes it: control and other unprintable characters escaped,
+    and cut to QUOTED_MAX characters, so an answer never carries hostile input verbatim."""
+    if len(text) > QUOTED_MAX:
+        text = text[: QUOTED_MAX - 1] + "…"
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def field_error(loc: Sequence[str | int], msg: str) -> dict[str, Any]:
-    return {"loc": list(loc), "msg": msg}
+    return {"loc": [quoted(p) if isinstance(p, str) else p for p in loc], "msg": msg}
 
 
 def invalid_query(param: str, message: str, msg: str | None = None) -> Unprocessable:

@@ -35,7 +35,7 @@ from app.db import State, create_engine, create_sessionmaker, read_slots_for
 from app.errors import install_error_handlers
 from app.guard import PUBLIC_API, PublicGuard
 from app.logs import install_json_logs
-from app.middleware import BodyLimit
+from app.middleware import BodyLimit, SecurityHeaders
 from app.observability import Observe, watch_pool
 from app.pages import PAGES_ZONE, install_pages
 from app.routing import RouteGate
@@ -81,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if replica is not None:
                 await replica.dispose()
 
+    # In production the API's documents are served only when a setting says so.
+    documents = settings.env != "production" or settings.docs_in_production
     app = FastAPI(
         title="B2B NPS service",
         version="1.0.0",
@@ -91,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Served by install_docs from local assets instead of FastAPI's CDN-backed pages.
         docs_url=None,
         redoc_url=None,
+        openapi_url="/openapi.json" if documents else None,
     )
     # The process's configuration, fixed for the app's life (not per-request state).
     app.state.settings = settings
@@ -120,7 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks,
     ):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
-    install_docs(app)
+    if documents:
+        install_docs(app)
     # The hosted survey page (/s, HTML) and /widget.js; the page's URL holds a token, so the
     # access log of every server process that builds this app redacts it.
     install_pages(app)
@@ -132,6 +136,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost: CORS and rate limits for /v1/public/*, rate limits for the pages (/s/<token>),
     # before anything there can answer.
     app.add_middleware(PublicGuard, api=app, settings=settings, zones=(PUBLIC_API, PAGES_ZONE))
+    # Around everything, so the guard's own answers (429, preflights) carry them too.
+    app.add_middleware(SecurityHeaders, hsts=settings.env == "production")
     # Outermost of all: the request id and the metrics see every answer, the guard's too.
     app.add_middleware(Observe)
     return app

@@ -50,3 +50,47 @@ class _TooLarge(StarletteHTTPException):
 
 def _too_large(limit: int) -> str:
     return f"the request body is over {limit} bytes: nothing was stored"
+
+
+# Answers of the API are data for one caller: never kept by a shared cache, never sniffed into
+# something a browser would run, never framed. An answer with an ETag (a validator the caller
+# polls with If-None-Match) may be kept by the caller's own cache, revalidated each time.
+NO_STORE = b"no-store"
+REVALIDATE = b"private, no-cache"
+# JSON loads nothing and runs nothing; /docs and the hosted page set policies of their own.
+API_POLICY = b"default-src 'none'; frame-ancestors 'none'"
+HSTS = b"max-age=31536000"
+
+
+class SecurityHeaders:
+    """Cache-Control, X-Content-Type-Options, a Content-Security-Policy with frame-ancestors
+    'none' and, in production, Strict-Transport-Security on every answer; a header an answer set
+    itself (an asset's Cache-Control, the hosted page's own policy) is kept. One pass over the
+    answer's headers, no header object: it runs for every request on the ingest path."""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+        self.app = app
+        self.hsts = hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                names = {name.lower() for name, _ in headers}
+                if b"cache-control" not in names:
+                    cache = REVALIDATE if b"etag" in names else NO_STORE
+                    headers.append((b"cache-control", cache))
+                if b"x-content-type-options" not in names:
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                if b"content-security-policy" not in names:
+                    headers.append((b"content-security-policy", API_POLICY))
+                if self.hsts and b"strict-transport-security" not in names:
+                    headers.append((b"strict-transport-security", HSTS))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -257,19 +257,28 @@ class SurveyResponse(Base):
 
 
 class IdempotencyRecord(Base):
-    """The stored outcome of a POST made with an Idempotency-Key, replayed on retry."""
+    """The stored outcome of a POST made with an Idempotency-Key, replayed on retry.
+
+    An answer that showed personal data keeps no copy of it: only the name of its reader and
+    the id it showed (app.api.idempotency re-reads it on replay), so an erasure reaches it."""
 
     __tablename__ = "idempotency_keys"
     __table_args__ = (
         ForeignKeyConstraint(["workspace_id"], ["workspaces.id"], ondelete="CASCADE"),
         Index("ix_idempotency_keys_created_at", "created_at"),
+        CheckConstraint(
+            "(body IS NULL) = (reread IS NOT NULL AND resource_id IS NOT NULL)",
+            name="body_or_reread",
+        ),
     )
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     fingerprint: Mapped[bytes] = mapped_column(LargeBinary(32))
     status_code: Mapped[int] = mapped_column(Integer)
-    body: Mapped[bytes] = mapped_column(LargeBinary)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    reread: Mapped[str | None] = mapped_column(String(64))
+    resource_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
 
 

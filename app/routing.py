@@ -34,7 +34,7 @@ from fastapi.dependencies.utils import _get_flat_fields_from_params
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import ProblemError, Unprocessable, field_error, problem_response
+from app.errors import ProblemError, Unprocessable, field_error, problem_response, quoted
 
 # Where the gate keeps the method the client sent when it serves a HEAD as a GET, so a handler
 # can leave out what only a real GET should do (app.api.deps.HeadRequest).
@@ -211,6 +211,7 @@ class RouteGate:
         return problems
 
     def _unknown(self, route: _Route, name: str) -> str:
+        name = quoted(name)
         msg = f"unknown parameter: {route.label} does not take `{name}`"
         assert route.query is not None
         known = list(route.query)

@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi import Response as HttpResponse
+from pydantic import AfterValidator
 
 from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import Cursor, Limit, UpdatedSince
@@ -27,14 +28,22 @@ from app.schemas import (
     StakeholderUpsert,
     problem_doc,
 )
+from app.schemas.base import not_only_dots
 from app.services import accounts, stakeholders
 from app.services.batches import check_size
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
-AccountId = Annotated[str, Path(pattern=ID_PATTERN, description="the client's own account id")]
+# '.' and '..' are refused as in bodies (a URL cannot name them: clients resolve dot segments).
+AccountId = Annotated[
+    str,
+    Path(pattern=ID_PATTERN, description="the client's own account id"),
+    AfterValidator(not_only_dots),
+]
 StakeholderId = Annotated[
-    str, Path(pattern=ID_PATTERN, description="the client's own stakeholder id (an email is fine)")
+    str,
+    Path(pattern=ID_PATTERN, description="the client's own stakeholder id (an email is fine)"),
+    AfterValidator(not_only_dots),
 ]
 
 BATCH_DOCS: dict[int | str, dict[str, Any]] = {

@@ -9,12 +9,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi import Response as HttpResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import Cursor, Limit, utcnow
-from app.api.idempotency import IdempotencyDep
+from app.api.idempotency import IdempotencyDep, rereads
 from app.db import ReadSessionDep, SessionDep
-from app.models import CaseKind, CaseStatus, Role
+from app.models import CaseKind, CaseNote, CaseStatus, Role
 from app.pagination import DEFAULT_LIMIT
 from app.presenters.case_metrics import case_metrics_read
 from app.presenters.cases import case_detail, case_read
@@ -116,6 +117,10 @@ async def update_case(
         409: problem_doc(
             "A request with the same Idempotency-Key is still in progress", retry_after=True
         ),
+        410: problem_doc(
+            "Replay (`Idempotent-Replayed: true`) of a request whose note was erased since "
+            "(with its case, when its stakeholder was erased)"
+        ),
         422: problem_doc("Invalid body, or an Idempotency-Key reused with another body"),
     },
     operation_id="add_case_note",
@@ -129,4 +134,16 @@ async def add_case_note(
 ) -> HttpResponse:
     """Add a note to a case (201)."""
     note = await cases.add_note(session, auth.workspace_id, case_id, body.body, by=auth.name)
-    return idempotency.respond(CaseNoteRead.model_validate(note), 201)
+    return idempotency.respond(CaseNoteRead.model_validate(note), 201, reread=(CASE_NOTE, note.id))
+
+
+CASE_NOTE = "case_note"
+
+
+@rereads(CASE_NOTE)
+async def _reread_note(
+    session: AsyncSession, workspace_id: uuid.UUID, note_id: str
+) -> CaseNoteRead | None:
+    """A replay shows the note again; gone with its case (an erased stakeholder's), it is gone."""
+    note = await session.get(CaseNote, (workspace_id, uuid.UUID(note_id)))
+    return None if note is None else CaseNoteRead.model_validate(note)

@@ -35,6 +35,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "connect-src 'self'",
         "object-src 'none'",
         "base-uri 'self'",
+        "frame-ancestors 'none'",
     )
 )
 

@@ -25,6 +25,7 @@ from app.db import SessionDep, driver
 from app.errors import (
     PROBLEM_JSON,
     Conflict,
+    Gone,
     IdempotencyMismatch,
     ProblemError,
     Unprocessable,
@@ -62,19 +63,44 @@ def _fingerprint(request: Request, body: bytes) -> bytes:
 # On the driver (app.db.driver): every POST with a key runs these. The lock and the look-up
 # share a round trip. The look-up reads with the statement's snapshot, taken before the lock:
 # should the request holding the key commit in between, this one gets the lock without seeing
-# its record, does the work again, and then cannot store its own record (the key is the
-# primary key): it rolls back whole and answers 409, so nothing is ever done twice.
+# its record and does the work again; then it cannot store its own record (the key is the
+# primary key), so it replays the stored one instead and rolls back whole: nothing is ever
+# done twice.
 _FIND = """
     SELECT pg_try_advisory_xact_lock(hashtextextended($3, 0)) AS locked,
-           r.fingerprint, r.status_code, r.body, r.created_at
+           r.fingerprint, r.status_code, r.body, r.reread, r.resource_id, r.created_at
     FROM (SELECT 1) AS one
     LEFT JOIN idempotency_keys AS r ON r.workspace_id = $1 AND r.key = $2
 """
+# Only when the key's lock is held by another request, or the record could not be stored: a
+# new statement, so a new snapshot, sees a record committed since.
+_LOOK = """
+    SELECT fingerprint, status_code, body, reread, resource_id, created_at
+    FROM idempotency_keys WHERE workspace_id = $1 AND key = $2
+"""
 _FORGET = "DELETE FROM idempotency_keys WHERE workspace_id = $1 AND key = $2"
 _KEEP = (
-    "INSERT INTO idempotency_keys (workspace_id, key, fingerprint, status_code, body) "
-    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+    "INSERT INTO idempotency_keys "
+    "(workspace_id, key, fingerprint, status_code, body, reread, resource_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
 )
+
+# How a replay shows again an answer that showed personal data, instead of a stored copy:
+# given the workspace and the id the answer named, the resource as it is now, or None when it
+# is gone (erased), which replays as a 410. Routers register theirs with `rereads`.
+Reader = Callable[[AsyncSession, uuid.UUID, str], Awaitable[BaseModel | None]]
+_READERS: dict[str, Reader] = {}
+
+
+def rereads(name: str) -> Callable[[Reader], Reader]:
+    """Register `name`'s reader: `respond(..., reread=(name, id))` stores only the id."""
+
+    def register(read: Reader) -> Reader:
+        if _READERS.setdefault(name, read) is not read:
+            raise ValueError(f"a reader named {name!r} is registered already")
+        return read
+
+    return register
 
 
 class Idempotency:
@@ -82,17 +108,31 @@ class Idempotency:
         self.workspace_id = workspace_id
         self.key = key
         self.fingerprint = fingerprint
-        self.stored: tuple[int, bytes] | None = None  # what a retry will be answered
+        # What a retry will be answered: a status and a body, or a reader and an id.
+        self.stored: tuple[int, bytes | None, str | None, str | None] | None = None
 
     def respond(
-        self, content: BaseModel, status_code: int, *, replay_as: ProblemError | None = None
+        self,
+        content: BaseModel,
+        status_code: int,
+        *,
+        replay_as: ProblemError | None = None,
+        reread: tuple[str, object] | None = None,
     ) -> HttpResponse:
-        """The answer, stored for retries under the key (or `replay_as` when it holds a secret)."""
+        """The answer, stored for retries under the key: as given, as `replay_as` when it holds
+        a secret, or, when it shows personal data, as `reread` (a reader registered with
+        `rereads` and the id it reads), so that no copy outlives an erasure."""
         body = content.model_dump_json(by_alias=True).encode()
         if self.key is not None:
-            self.stored = (status_code, body)
             if replay_as is not None:
-                self.stored = (replay_as.status, json.dumps(replay_as.body()).encode())
+                self.stored = (replay_as.status, json.dumps(replay_as.body()).encode(), None, None)
+            elif reread is not None:
+                name, resource_id = reread
+                if name not in _READERS:
+                    raise ValueError(f"no reader named {name!r}")
+                self.stored = (status_code, None, name, str(resource_id))
+            else:
+                self.stored = (status_code, body, None, None)
         return HttpResponse(body, status_code=status_code, media_type="application/json")
 
 
@@ -119,15 +159,19 @@ def idempotency_for(
         idempotency = await _settle(request, session, subject, settings, key)
         yield idempotency
         if idempotency.stored is not None:
-            status_code, body = idempotency.stored
-            await (await driver(session)).execute(
+            conn = await driver(session)
+            kept = await conn.execute(
                 _KEEP,
                 idempotency.workspace_id,
                 idempotency.key,
                 idempotency.fingerprint,
-                status_code,
-                body,
+                *idempotency.stored,
             )
+            if kept == "INSERT 0 0":
+                # The holder committed between this request's look-up and its lock (see
+                # _FIND): answer what it stored, and roll this request's work back.
+                record = await conn.fetchrow(_LOOK, idempotency.workspace_id, idempotency.key)
+                raise await _replay(session, idempotency.workspace_id, record)
 
     return get_idempotency
 
@@ -153,19 +197,41 @@ async def _settle(
     workspace_id = subject.workspace_id
     conn = await driver(session)
     record = await conn.fetchrow(_FIND, workspace_id, key, f"{workspace_id}:{key}")
-    if not record["locked"]:
-        raise _in_progress()
+    locked = record["locked"]
+    if not locked and record["created_at"] is None:
+        # Held by another request: the original at work, or it finished since this
+        # statement's snapshot and a retry holds the lock while it replays.
+        record = await conn.fetchrow(_LOOK, workspace_id, key)
+        if record is None:
+            raise _in_progress()
     if record["created_at"] is not None:
         ttl = timedelta(hours=settings.idempotency_ttl_hours)
         if record["created_at"] < utcnow() - ttl:
+            if not locked:  # another request is forgetting it and doing the work anew
+                raise _in_progress()
             await conn.execute(_FORGET, workspace_id, key)
         elif record["fingerprint"] != fingerprint:
             raise IdempotencyMismatch(
                 f"this {HEADER} was already used with a different request body or path"
             )
         else:
-            raise Replay(record["status_code"], record["body"])
+            raise await _replay(session, workspace_id, record)
     return Idempotency(workspace_id, key, fingerprint)
+
+
+async def _replay(session: AsyncSession, workspace_id: uuid.UUID, record: Any) -> Replay:
+    """The stored answer, or the resource it showed read again (410 when it was erased)."""
+    body: bytes | None = record["body"]
+    if body is not None:
+        return Replay(record["status_code"], body)
+    shown = await _READERS[record["reread"]](session, workspace_id, record["resource_id"])
+    if shown is None:
+        gone = Gone(
+            f"what this {HEADER} created was deleted since (erased or removed); "
+            "a new request needs a new key"
+        )
+        return Replay(gone.status, json.dumps(gone.body()).encode())
+    return Replay(record["status_code"], shown.model_dump_json(by_alias=True).encode())
 
 
 def _in_progress() -> Conflict:

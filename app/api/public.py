@@ -3,6 +3,7 @@
 Each acts only on the token's own invitation.
 """
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -12,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.auth import InvitationSubject, KnownInvitationAuth, PublicAuth
 from app.api.deps import HeadRequest, utcnow
-from app.api.idempotency import PublicIdempotencyDep
+from app.api.idempotency import PublicIdempotencyDep, rereads
 from app.db import SessionDep
+from app.errors import NotFound
 from app.presenters.invitations import public_answer, public_invitation
 from app.schemas import problem_doc
 from app.schemas.invitations import (
@@ -93,7 +95,27 @@ async def create_public_answer(
 ) -> HttpResponse:
     """Answer the invitation: records one response (201); a second answer is a 409."""
     answered = await answers.answer(session, auth, body, now=utcnow())
-    return idempotency.respond(public_answer(answered), 201)
+    return idempotency.respond(
+        public_answer(answered), 201, reread=(PUBLIC_ANSWER, auth.invitation_id)
+    )
+
+
+PUBLIC_ANSWER = "public_answer"
+
+
+@rereads(PUBLIC_ANSWER)
+async def _reread_answer(
+    session: AsyncSession, workspace_id: uuid.UUID, invitation_id: str
+) -> PublicAnswerRead | None:
+    """A replay shows the invitation's answer as it is now (edits included); erased, it is gone."""
+    try:
+        invitation = await invitations.get_invitation(
+            session, workspace_id, uuid.UUID(invitation_id)
+        )
+    except NotFound:
+        return None
+    given = await answers.given_answer(session, workspace_id, invitation)
+    return None if given is None else public_answer(given)
 
 
 @router.patch(

@@ -5,11 +5,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi import Response as HttpResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import Cursor, Limit, UpdatedSince, utcnow
-from app.api.idempotency import IdempotencyDep
+from app.api.idempotency import IdempotencyDep, rereads
 from app.db import ReadSessionDep, SessionDep
+from app.errors import NotFound
 from app.models import Role
 from app.pagination import DEFAULT_LIMIT
 from app.presenters.responses import batch_result
@@ -42,6 +44,9 @@ IDEMPOTENCY_DOC: dict[int | str, dict[str, Any]] = {
 }
 RECORD_DOC: dict[int | str, dict[str, Any]] = {
     **IDEMPOTENCY_DOC,
+    410: problem_doc(
+        "Replay (`Idempotent-Replayed: true`) of a request whose response was erased since"
+    ),
     409: problem_doc(
         "A request with the same Idempotency-Key is still in progress, or "
         "(type /problems/external-id-conflict) the external_id is stored with other content: "
@@ -71,8 +76,25 @@ async def record_response(
     """Record one response (201); a known external_id: the stored one (200) or a 409."""
     recorded = await ingest.record_response(session, auth.workspace_id, body, now=utcnow())
     return idempotency.respond(
-        ResponseRead.model_validate(recorded.response), 201 if recorded.created else 200
+        ResponseRead.model_validate(recorded.response),
+        201 if recorded.created else 200,
+        reread=(RESPONSE, recorded.response.id),
     )
+
+
+RESPONSE = "response"
+
+
+@rereads(RESPONSE)
+async def _reread_response(
+    session: AsyncSession, workspace_id: uuid.UUID, response_id: str
+) -> ResponseRead | None:
+    """A replay shows the response as it is now; erased, it is gone."""
+    try:
+        found = await responses.get_response(session, workspace_id, uuid.UUID(response_id))
+    except NotFound:
+        return None
+    return ResponseRead.model_validate(found)
 
 
 @router.post(

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 from fastapi import Response as HttpResponse
+from pydantic import AfterValidator
 
 from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import Cursor, Limit, UpdatedSince
@@ -12,6 +13,7 @@ from app.db import ReadSessionDep, SessionDep
 from app.pagination import DEFAULT_LIMIT
 from app.presenters.surveys import survey_read
 from app.schemas import SURVEY_ID_PATTERN, Page
+from app.schemas.base import not_only_dots
 from app.schemas.surveys import SurveyDefinition, SurveyRead
 from app.services import surveys
 
@@ -23,6 +25,7 @@ SurveyId = Annotated[
         pattern=SURVEY_ID_PATTERN,
         description="the survey id responses name in `survey`: 1-100 of A-Za-z0-9._:@-",
     ),
+    AfterValidator(not_only_dots),
 ]
 
 

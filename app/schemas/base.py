@@ -32,13 +32,13 @@ from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
 
 
-def _not_only_dots(value: str) -> str:
+def not_only_dots(value: str) -> str:
     if value in (".", ".."):  # a URL path cannot name such an id afterwards
         raise ValueError("an id cannot be '.' or '..'")
     return value
 
 
-ClientId = Annotated[str, StringConstraints(pattern=ID_PATTERN), AfterValidator(_not_only_dots)]
+ClientId = Annotated[str, StringConstraints(pattern=ID_PATTERN), AfterValidator(not_only_dots)]
 
 # Account ids that a path of its own shadows: GET /v1/accounts/at-risk is the at-risk list, so an
 # account with that id could be written but never read back.
@@ -63,7 +63,7 @@ Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 # characters, so every definable id fits a response's `survey`.
 SURVEY_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,100}$"
 SurveyId = Annotated[
-    str, StringConstraints(pattern=SURVEY_ID_PATTERN), AfterValidator(_not_only_dots)
+    str, StringConstraints(pattern=SURVEY_ID_PATTERN), AfterValidator(not_only_dots)
 ]
 # A response's `survey`: every survey id, and (as ever) `/`, which a survey id cannot hold (it
 # would not fit a path), so such a survey works with the defaults only.

@@ -14,6 +14,7 @@ from app.errors import NotFound
 from app.models import Account, Stakeholder, SurveyResponse
 from app.pagination import paginate
 from app.schemas import AccountBatchItem, AccountFields
+from app.services import events
 from app.services.batches import ItemOutcome, parse_items, upsert_outcomes
 from app.services.chain import lock_chains, relink
 from app.services.upsert import upsert_by_id, upsert_many
@@ -134,6 +135,7 @@ async def delete_account(session: AsyncSession, workspace_id: uuid.UUID, account
     People registered elsewhere now who answered for this account lose those answers too, so
     their chains are relinked from the earliest one on. Triggers (migration 0005) record a
     tombstone for the account and for every stakeholder and response that goes with it.
+    The events that name the account or any of those stakeholders go too (events.forget).
     """
     registered_here = select(Stakeholder.id).where(
         Stakeholder.workspace_id == workspace_id, Stakeholder.account_id == account_id
@@ -150,6 +152,7 @@ async def delete_account(session: AsyncSession, workspace_id: uuid.UUID, account
     )
     since = {row[0]: row[1] for row in moved_away}
     await lock_chains(session, workspace_id, since)
+    erased = (await session.scalars(registered_here)).all()
     deleted = await session.scalar(
         delete(Account)
         .where(Account.workspace_id == workspace_id, Account.id == account_id)
@@ -157,4 +160,5 @@ async def delete_account(session: AsyncSession, workspace_id: uuid.UUID, account
     )
     if deleted is None:
         raise NotFound(f"account {account_id!r} does not exist")
+    await events.forget(session, workspace_id, stakeholder_ids=erased, account_id=account_id)
     await relink(session, workspace_id, since)

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic_core import to_jsonable_python
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import driver
@@ -135,6 +136,42 @@ async def emit_once(
     event_id = uuid.uuid5(_ONCE, f"{workspace_id}:{type}:{key}")
     await emit_many(session, workspace_id, [(type, data)], ids=[event_id])
     return event_id
+
+
+# An erasure reaches the events too: every event that names an erased stakeholder or a deleted
+# account anywhere in its data (a response's, a case's, a movement, the evidence of an at-risk
+# change) is deleted, and with it its webhook deliveries and their attempts (ON DELETE
+# CASCADE), so nothing still queued sends it and no replay or log shows it. Erasures are rare:
+# they scan the workspace's events (kept NPS_EVENT_RETENTION_DAYS) rather than cost every
+# event an index entry on the ingest path.
+_FORGET = text("""
+    DELETE FROM events AS e
+    WHERE e.workspace_id = :workspace_id
+      AND ((CAST(:account_id AS text) IS NOT NULL
+            AND jsonb_path_exists(e.data, 'strict $.**.account_id ? (@ == $id)',
+                                  jsonb_build_object('id', CAST(:account_id AS text))))
+           OR EXISTS (SELECT FROM jsonb_path_query(e.data, 'strict $.**.stakeholder_id') AS n(id)
+                      WHERE n.id #>> '{}' = ANY(CAST(:stakeholder_ids AS text[]))))
+""")
+
+
+async def forget(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    stakeholder_ids: Sequence[str] = (),
+    account_id: str | None = None,
+) -> int:
+    """Delete the events that name any of `stakeholder_ids` or `account_id`; how many went."""
+    result = await session.execute(
+        _FORGET,
+        {
+            "workspace_id": workspace_id,
+            "account_id": account_id,
+            "stakeholder_ids": list(stakeholder_ids),
+        },
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 _RESPONSE_FIELDS = (

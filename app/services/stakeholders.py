@@ -14,6 +14,7 @@ from app.errors import NotFound, ProblemError, Unprocessable, field_error
 from app.models import Role, Stakeholder
 from app.pagination import paginate
 from app.schemas import AccountFields, StakeholderBatchItem, StakeholderFields, StakeholderInline
+from app.services import events
 from app.services.accounts import ensure_accounts, existing_account_ids
 from app.services.batches import ItemOutcome, failed, parse_items, upsert_outcomes
 from app.services.upsert import upsert_by_id, upsert_many
@@ -205,7 +206,9 @@ async def list_stakeholders(
 async def delete_stakeholder(
     session: AsyncSession, workspace_id: uuid.UUID, stakeholder_id: str
 ) -> None:
-    """Erase the person: the stakeholder and every response they gave (ON DELETE CASCADE).
+    """Erase the person: the stakeholder and every response they gave, their invitations,
+    cases (with notes and changes) and unsubscribe (ON DELETE CASCADE), and every event that
+    names them with its webhook deliveries (events.forget).
 
     Triggers (migration 0005) record a tombstone (ids only) for each of them.
     """
@@ -216,3 +219,4 @@ async def delete_stakeholder(
     )
     if deleted is None:
         raise NotFound(f"stakeholder {stakeholder_id!r} does not exist")
+    await events.forget(session, workspace_id, stakeholder_ids=[stakeholder_id])

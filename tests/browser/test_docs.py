@@ -93,7 +93,9 @@ class TestNetwork:
     async def test_the_guard_refuses_and_records_another_host(
         self, page: Page, guard: NetworkGuard
     ) -> None:
-        await page.goto("/healthz")
+        # A blank page: the service's own answers forbid a fetch elsewhere (CSP) before any
+        # request is made, and this proves the guard, not the policy.
+        await page.goto("about:blank")
         outcome = await page.evaluate(
             "() => fetch('http://192.0.2.1/probe').then(() => 'reached', () => 'refused')"
         )

@@ -5,9 +5,11 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.api import idempotency
 from app.db import session_scope
 from app.models import IdempotencyRecord
 from app.services.idempotency import purge_expired
@@ -244,6 +246,37 @@ class TestConcurrentDuplicates:
         assert (later.status_code, later.headers[REPLAYED]) == (201, "true")
         assert later.content == first.content
 
+    async def test_fifty_retries_at_once_of_a_finished_request_all_replay(
+        self, committed: Tenant
+    ) -> None:
+        await _setup(committed.client)
+        body = {"stakeholder_id": "dana", "score": 9, "comment": "done before"}
+        first = await committed.client.post(ONE, json=body, headers=_key("finished"))
+        assert first.status_code == 201, first.text
+        replies = await asyncio.gather(
+            *(committed.client.post(ONE, json=body, headers=_key("finished")) for _ in range(50))
+        )
+        assert [(r.status_code, r.headers.get(REPLAYED)) for r in replies] == [(201, "true")] * 50
+        assert {r.content for r in replies} == {first.content}
+        assert [row["id"] for row in await _rows(committed.client)] == [first.json()["id"]]
+
+    async def test_a_holder_that_committed_after_the_look_up_is_replayed_not_redone(
+        self, committed: Tenant, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # As if the first request committed between this one's look-up and its lock: the
+        # look-up sees no record, the lock is free.
+        await _setup(committed.client)
+        body = {"stakeholder_id": "dana", "score": 9}
+        first = await committed.client.post(ONE, json=body, headers=_key("raced"))
+        assert first.status_code == 201, first.text
+        monkeypatch.setattr(
+            idempotency, "_FIND", idempotency._FIND.replace("r.key = $2", "r.key = $2 AND false")
+        )
+        again = await committed.client.post(ONE, json=body, headers=_key("raced"))
+        assert (again.status_code, again.headers.get(REPLAYED)) == (201, "true")
+        assert again.content == first.content
+        assert [row["id"] for row in await _rows(committed.client)] == [first.json()["id"]]
+
     async def test_one_external_id_sent_fifty_times_at_once_is_stored_once(
         self, committed: Tenant
     ) -> None:
@@ -345,4 +378,4 @@ class TestIdempotentKeyCreation:
             bodies = await session.scalars(
                 select(IdempotencyRecord.body).where(IdempotencyRecord.workspace_id == tenant.id)
             )
-            assert all(secret not in stored for stored in bodies)
+            assert all(stored is None or secret not in stored for stored in bodies)
