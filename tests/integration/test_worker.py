@@ -10,11 +10,11 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.db import session_scope
+from app.db import create_engine, session_scope
 from app.jobs import TASKS, JobContext, Registry, enqueue
 from app.models import IdempotencyRecord, Job, Workspace
 from app.services.keys import create_workspace
-from app.worker import Worker
+from app.worker import Worker, worker_engine
 from tests.support.processes import eventually
 
 SETTINGS = Settings(database_url="postgresql://unused@localhost/unused")
@@ -438,6 +438,48 @@ class TestWorker:
 
         assert (job_id, "c") in recorder.runs
         assert {j.task for j in await _jobs(committed_sessions)} == {"test.record", "test.hourly"}
+
+
+class TestWorkerEngine:
+    async def test_the_worker_commits_without_waiting_for_the_disk_and_the_api_waits(
+        self, database_url: str
+    ) -> None:
+        settings = Settings(database_url=database_url)
+        worker, api = (
+            worker_engine(database_url, settings),
+            create_engine(database_url, settings, application_name="nps-api", generic_plans=True),
+        )
+        try:
+            for engine, commit in ((worker, "off"), (api, "on")):
+                async with engine.connect() as connection:
+                    shown = await connection.execute(
+                        text(
+                            "SELECT current_setting('synchronous_commit'), "
+                            "current_setting('plan_cache_mode')"
+                        )
+                    )
+                    assert tuple(shown.one()) == (commit, "auto")
+        finally:
+            await worker.dispose()
+            await api.dispose()
+
+    async def test_a_worker_on_its_engine_runs_a_job_and_its_commit_is_seen(
+        self, database_url: str, recorder: Recorder
+    ) -> None:
+        settings = Settings(database_url=database_url)
+        engine = worker_engine(database_url, settings)
+        try:
+            sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+            job_id = await _queue(sessions, recorder.registry, "test.record", worker_hint="async")
+            assert await Worker(sessions, settings, registry=recorder.registry).drain() == 1
+            assert recorder.runs == [(job_id, "async")]
+            async with session_scope(sessions) as session:
+                job = await session.get(Job, job_id)
+                assert job is not None
+                assert job.status == "done"
+                await session.delete(job)
+        finally:
+            await engine.dispose()
 
 
 class TestUpkeep:
