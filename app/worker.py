@@ -2,9 +2,9 @@
 
 `nps worker` runs one in its own process; `nps serve` runs one in a thread of its own unless
 NPS_WORKER=off. Any number can run at once: a job is claimed by exactly one of them, and a
-periodic task is queued once per period (app.jobs). On SIGTERM or SIGINT a worker finishes the
-job in hand and exits; a worker that dies instead leaves its job to be claimed again once its
-lease runs out.
+periodic task is queued once per period (app.jobs). Each runs up to NPS_WORKER_CONCURRENCY jobs at
+once. On SIGTERM or SIGINT a worker finishes the jobs in hand and exits; a worker that dies
+instead leaves its jobs to be claimed again once their leases run out.
 """
 
 import asyncio
@@ -192,20 +192,34 @@ class Worker:
             ran += 1
         return ran
 
-    async def run(self, stop: asyncio.Event, *, poll_seconds: float | None = None) -> None:
-        """Queue periodic jobs and run due ones until `stop` is set; then finish and return."""
+    async def run(
+        self,
+        stop: asyncio.Event,
+        *,
+        poll_seconds: float | None = None,
+        concurrency: int | None = None,
+    ) -> None:
+        """Queue periodic jobs and run due ones, `concurrency` (NPS_WORKER_CONCURRENCY) at once,
+        until `stop` is set; then finish the jobs in hand and return."""
         interval = self.settings.worker_poll_seconds if poll_seconds is None else poll_seconds
-        logger.info("worker %s started", self.name)
+        slots = self.settings.worker_concurrency if concurrency is None else concurrency
+        logger.info("worker %s started (%d at once)", self.name, slots)
+        # Each slot claims and runs one job after another, as a worker of its own would (SKIP
+        # LOCKED keeps them apart); one of them also queues the periodic jobs.
+        await asyncio.gather(*(self._slot(stop, interval, periodic=n == 0) for n in range(slots)))
+        logger.info("worker %s stopped", self.name)
+
+    async def _slot(self, stop: asyncio.Event, interval: float, *, periodic: bool) -> None:
         while not stop.is_set():
             try:
-                await self.schedule_periodic()
+                if periodic:
+                    await self.schedule_periodic()
                 while not stop.is_set() and await self.run_once():
                     pass
             except Exception:  # the database went away: keep trying, do not die
                 logger.exception("worker %s could not reach the queue; retrying", self.name)
             with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
-        logger.info("worker %s stopped", self.name)
 
     async def _failed(self, job: Claimed, declared: Task, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]

@@ -100,6 +100,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "(0: no webhook phase)",
     )
     add(
+        "--worker-concurrency",
+        type=int,
+        help="NPS_WORKER_CONCURRENCY of the webhook phase's worker (default: the service's)",
+    )
+    add(
         "--webhook-requests",
         type=int,
         default=2000,

@@ -102,11 +102,21 @@ def external_ids(bodies: list[bytes]) -> set[str]:
 class Rig:
     """The worker, the receiver and the queries the phase waits on."""
 
-    def __init__(self, conn: Any, database_url: str, cert: Path, key: Path, log: Path) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        database_url: str,
+        cert: Path,
+        key: Path,
+        log: Path,
+        concurrency: int | None = None,
+    ) -> None:
         self.conn, self.cert, self.key, self.log = conn, cert, key, log
         self.env = service_env(
             database_url, NPS_WEBHOOKS_ALLOW_PRIVATE="true", SSL_CERT_FILE=str(cert)
         )
+        if concurrency is not None:
+            self.env["NPS_WORKER_CONCURRENCY"] = str(concurrency)
         self.tls = ssl.create_default_context(cafile=str(cert))
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
@@ -289,7 +299,11 @@ async def webhook_phase(
 ) -> dict[str, Any]:
     """Ingest without and with a webhook, delivery end to end, the drain, and the floor."""
     n = args.webhook_requests
-    out: dict[str, Any] = {"requests": n, "events": args.webhook_events}
+    out: dict[str, Any] = {
+        "requests": n,
+        "events": args.webhook_events,
+        "worker_concurrency": args.worker_concurrency,
+    }
     with phases("webhooks: set aside the earlier phases' queued jobs"):
         deleted = await conn.execute("DELETE FROM jobs WHERE status = 'queued'")
         out["jobs_set_aside"] = int(deleted.split()[-1])
@@ -306,7 +320,7 @@ async def webhook_phase(
         for part in ("without", "with")
     }
     with tempfile.TemporaryDirectory(prefix="nps-bench-") as tmp, ExitStack() as stack:
-        rig = Rig(conn, database_url, *certificate(Path(tmp)), log)
+        rig = Rig(conn, database_url, *certificate(Path(tmp)), log, args.worker_concurrency)
         try:
             with rig.worker():
                 await until(rig.worker_connected, "the worker to start", 60)

@@ -424,6 +424,36 @@ class TestWorker:
         worker._next_period = datetime.now(UTC) - timedelta(seconds=1)  # as if an hour passed
         assert await worker.schedule_periodic() == 1
 
+    async def test_run_has_several_jobs_in_hand_at_once(
+        self, committed_sessions: async_sessionmaker[AsyncSession], recorder: Recorder
+    ) -> None:
+        meeting = asyncio.Barrier(2)
+
+        @recorder.registry.task("test.together", max_attempts=1)
+        async def together(ctx: JobContext) -> None:
+            async with asyncio.timeout(5):  # one job at a time would wait here in vain
+                await meeting.wait()
+            recorder.runs.append((ctx.job_id, "together"))
+
+        queued = {await _queue(committed_sessions, recorder.registry, "test.together", n=n)
+                  for n in range(2)}  # fmt: skip
+
+        def met() -> list[int]:  # (the periodic job runs too)
+            return [job_id for job_id, what in recorder.runs if what == "together"]
+
+        stop = asyncio.Event()
+        worker = Worker(committed_sessions, SETTINGS, registry=recorder.registry)
+        running = asyncio.create_task(worker.run(stop, poll_seconds=0.05, concurrency=2))
+        try:
+            await eventually(lambda: len(met()) >= 2, "both jobs to meet", seconds=10)
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, timeout=10)
+
+        assert set(met()) == queued
+        jobs = [j for j in await _jobs(committed_sessions) if j.task == "test.together"]
+        assert [(j.status, j.attempts) for j in jobs] == [("done", 1), ("done", 1)]
+
     async def test_run_loops_until_stopped(
         self, committed_sessions: async_sessionmaker[AsyncSession], recorder: Recorder
     ) -> None:
