@@ -132,6 +132,11 @@ def _webhook_rows(row: Any, hooks: dict[str, Any]) -> None:
     for q in ("p50", "p99"):
         label = f"single ingest {q} with a webhook (floor: without), ms"
         row(label, with_[f"{q}_ms"], without[f"{q}_ms"])
+    row(
+        "single ingest CPU with a webhook (floor: without), µs/request (server)",
+        hooks["ingest_with"]["cpu"]["server_us_per_request"],
+        hooks["ingest_without"]["cpu"]["server_us_per_request"],
+    )
     floor = hooks.get("floor", {})
     ends = hooks["end_to_end"]
     row(

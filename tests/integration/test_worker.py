@@ -14,7 +14,7 @@ from app.db import create_engine, session_scope
 from app.jobs import TASKS, JobContext, Registry, enqueue
 from app.models import IdempotencyRecord, Job, Workspace
 from app.services.keys import create_workspace
-from app.worker import Worker, worker_engine
+from app.worker import _CLAIM, Worker, worker_engine
 from tests.support.processes import eventually
 
 SETTINGS = Settings(database_url="postgresql://unused@localhost/unused")
@@ -492,6 +492,42 @@ class TestWorkerEngine:
         finally:
             await worker.dispose()
             await api.dispose()
+
+    async def test_a_claim_walks_the_queue_in_order_on_statistics_of_an_empty_queue(
+        self, database_url: str, committed_sessions: async_sessionmaker[AsyncSession]
+    ) -> None:
+        async with session_scope(committed_sessions) as session:
+            await session.execute(delete(Job))
+            # What autovacuum saw: the finished jobs a service keeps, and nothing due.
+            await session.execute(
+                text(
+                    "INSERT INTO jobs (task, payload, status, finished_at) "
+                    "SELECT 'test.record', '{}'::jsonb, 'done', now() "
+                    "FROM generate_series(1, 3000)"
+                )
+            )
+        async with committed_sessions() as session:
+            await session.execute(text("ANALYZE jobs"))
+        async with session_scope(committed_sessions) as session:  # then a backlog
+            await session.execute(
+                text(
+                    "INSERT INTO jobs (task, payload) "
+                    "SELECT 'test.record', '{}'::jsonb FROM generate_series(1, 2000)"
+                )
+            )
+        engine = worker_engine(database_url, Settings(database_url=database_url))
+        try:
+            async with engine.connect() as connection:
+                plan = await connection.execute(
+                    text("EXPLAIN " + str(_CLAIM)), {"worker": "w", "known": ["test.record"]}
+                )
+                shown = "\n".join(row[0] for row in plan)
+        finally:
+            await engine.dispose()
+        # Not a bitmap scan of every due job and a sort of them all, for every claim.
+        assert "Bitmap" not in shown, shown
+        assert "Sort" not in shown, shown
+        assert "Index Scan using ix_jobs_claimable" in shown, shown
 
     async def test_a_worker_on_its_engine_runs_a_job_and_its_commit_is_seen(
         self, database_url: str, recorder: Recorder
