@@ -120,6 +120,9 @@ class Settings(BaseSettings):
         description="`nps serve` runs a background worker in-process; off: run `nps worker`",
     )
     worker_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Jobs one worker runs at once (a job and its lease's renewal hold up to two of the worker's
+    # 2 x pool_size connections): a slow webhook receiver holds up one of them, not all the work.
+    worker_concurrency: int = Field(default=4, ge=1, le=16)
     job_retention_days: int = Field(default=7, ge=1)
     # GET /v1/deletions promises integrators at least 90 days to pick up a delete.
     deletion_retention_days: int = Field(

@@ -6,8 +6,9 @@ asyncpg INSERT per request); `bench.memory` samples their memory and `bench.cpu`
 costs; `bench.data` generates the seeded workspace, `bench.load` sends it through the API with the
 lean client of `bench.client`, `bench.collect` issues invitations and answers them through the
 public calls; `bench.queries` times the dashboard queries and checks their answers against
-`bench.floors` (plain asyncpg); `bench.report` holds the statistics and prints and writes the
-results, `bench.targets` the one table of targets.
+`bench.floors` (plain asyncpg); `bench.webhooks` has the worker deliver to a local HTTPS receiver
+(`bench.receiver`, run by `bench.webhook_rig` with the worker); `bench.report` holds the
+statistics and prints and writes the results, `bench.targets` the one table of targets.
 """
 
 import sys

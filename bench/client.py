@@ -9,6 +9,7 @@ concurrent clients, more than the service itself. This client writes a request w
 import asyncio
 import contextlib
 import json
+import ssl
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,10 +36,17 @@ class Reply:
 class Client:
     """One client: requests are sent one after another on one connection (reopened if lost)."""
 
-    def __init__(self, base_url: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        headers: dict[str, str] | None = None,
+        *,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         parts = urlsplit(base_url)
         self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 80
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.tls = tls  # https: the context that trusts the server's certificate
         self.headers = {"Host": f"{self.host}:{self.port}", **(headers or {})}
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -51,7 +59,9 @@ class Client:
         lines.append(f"Content-Length: {len(body)}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         if self._writer is None:
-            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+            self._reader, self._writer = await asyncio.open_connection(
+                self.host, self.port, ssl=self.tls
+            )
         assert self._reader is not None
         try:
             self._writer.write(head + body)

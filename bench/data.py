@@ -310,7 +310,9 @@ def batch_bodies(items: Sequence[Item], size: int = BATCH_SIZE) -> list[tuple[in
     return bodies
 
 
-def single_bodies(world: World, seed: str, *, count: int, end: datetime) -> list[bytes]:
+def single_bodies(
+    world: World, seed: str, *, count: int, end: datetime, prefix: str = "single-"
+) -> list[bytes]:
     """Bodies for POST /v1/responses: recent answers from the widget, one at a time."""
     rng = random.Random(f"{seed}/single")
     bodies: list[bytes] = []
@@ -324,7 +326,7 @@ def single_bodies(world: World, seed: str, *, count: int, end: datetime) -> list
             "submitted_at": _stamp(at),
             "survey": "support-ticket",
             "channel": "widget",
-            "external_id": f"single-{i + 1:07d}",
+            "external_id": f"{prefix}{i + 1:07d}",
         }
         if rng.random() < 0.2:
             body["comment"] = rng.choice(COMMENTS[_category(score)])

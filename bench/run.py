@@ -44,6 +44,7 @@ from bench.service import (
     scratch_database,
     wait_ready,
 )
+from bench.webhooks import webhook_phase
 
 T = TypeVar("T")
 
@@ -90,6 +91,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "then answered once through POST /v1/public/answers (0: neither)",
     )
     add("--invitation-batch", type=int, default=1000, help="invitations per batch request")
+    add(
+        "--webhook-events",
+        type=int,
+        default=10_000,
+        help="the webhook phase, last: events left pending for the worker to drain to a local "
+        "receiver, after --webhook-requests single answers without and with a webhook "
+        "(0: no webhook phase)",
+    )
+    add(
+        "--worker-concurrency",
+        type=int,
+        help="NPS_WORKER_CONCURRENCY of the webhook phase's worker (default: the service's)",
+    )
+    add(
+        "--webhook-requests",
+        type=int,
+        default=2000,
+        help="single POST /v1/responses of the webhook phase, each without and with a webhook",
+    )
     add("--repeats", type=int, default=50, help=f"timed calls per query, after {WARMUPS} warm-ups")
     add(
         "--query-budget",
@@ -116,6 +136,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--repeats must be >= 1; --single-requests and --other-workspaces >= 0")
     if args.invitations < 0 or not 1 <= args.invitation_batch <= 1000:
         parser.error("--invitations must be >= 0 and --invitation-batch 1-1000")
+    if args.webhook_events < 0 or args.webhook_requests < 1:
+        parser.error("--webhook-events must be >= 0 and --webhook-requests >= 1")
     return args
 
 
@@ -160,6 +182,11 @@ async def bench(
             queries["final"] = await query_phase(args, service, conn, main)
         if args.invitations:
             report["collect"] = await collect_phase(args, service, floor, conn, main, phases)
+        if args.webhook_events:
+            log = Path(report["service_log"]).with_suffix("").with_suffix(".worker.log")
+            report["webhooks"] = await webhook_phase(
+                args, service, conn, main, database_url, phases, log
+            )
         report["floors"] = {"copy": await copy_floor(conn, main, phases)}
     finally:
         await conn.close()

@@ -167,6 +167,8 @@ def running_service(database_url: str, workers: int, log: Path) -> Iterator[Serv
         # person's browser) is raised out of reach, so each request is still counted, as in
         # production, but none is refused.
         NPS_PUBLIC_RATE_LIMIT_PER_IP=str(PUBLIC_REQUESTS_PER_IP),
+        # The webhook phase registers a receiver on 127.0.0.1 (bench.webhooks).
+        NPS_WEBHOOKS_ALLOW_PRIVATE="true",
     )
     with _serving([str(BIN / "nps"), "serve"], env, port, log) as service:
         yield service

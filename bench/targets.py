@@ -50,6 +50,9 @@ TARGETS: dict[str, Target] = {
     "account p99, ms": Target(below=20),
     "trend_monthly_2y p99, ms": WORKSPACE_WIDE,
     "service peak RSS, MB": Target(below=300),
+    # At least once, and never lost: every event the receiver should have, once.
+    "webhooks: events lost": Target(below=1),
+    "webhooks: events delivered twice": Target(below=1),
 }
 
 
@@ -115,9 +118,51 @@ def target_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
             label = name if ok else f"{name} [ERRORS {api['statuses']}]"
             row(f"{label} p50, ms", api["p50_ms"], floor["p50_ms"], key=f"{name} p50, ms", ok=ok)
             row(f"{label} p99, ms", api["p99_ms"], floor["p99_ms"], key=f"{name} p99, ms", ok=ok)
+    if hooks := report.get("webhooks"):
+        _webhook_rows(row, hooks)
     if rss := report.get("rss"):
         row("service peak RSS, MB", rss["peak_total_mb"])
     return rows
+
+
+def _webhook_rows(row: Any, hooks: dict[str, Any]) -> None:
+    """bench.webhooks: ingest with a webhook beside ingest without one (in the floor column),
+    delivery beside the floor's bare POSTs to the same receiver, and the drain."""
+    without, with_ = hooks["ingest_without"]["latency"], hooks["ingest_with"]["latency"]
+    for q in ("p50", "p99"):
+        label = f"single ingest {q} with a webhook (floor: without), ms"
+        row(label, with_[f"{q}_ms"], without[f"{q}_ms"])
+    row(
+        "single ingest CPU with a webhook (floor: without), µs/request (server)",
+        hooks["ingest_with"]["cpu"]["server_us_per_request"],
+        hooks["ingest_without"]["cpu"]["server_us_per_request"],
+    )
+    floor = hooks.get("floor", {})
+    ends = hooks["end_to_end"]
+    row(
+        "webhooks: delivered end to end, events/s",
+        ends["events_per_s"],
+        floor.get("deliveries_per_s"),
+    )
+    row("webhooks: answer to delivery p50, ms", ends["delay"]["p50_ms"])
+    row("webhooks: answer to delivery p99, ms", ends["delay"]["p99_ms"])
+    lost, twice = ends["events"] - ends["delivered"], ends["twice"]
+    if drained := hooks.get("drain"):
+        events = drained["events"]
+        row(
+            f"outbox drain of {events:,} pending events, s",
+            drained["seconds"],
+            floor.get("seconds"),
+        )
+        row(
+            "outbox drain, deliveries/s", drained["deliveries_per_s"], floor.get("deliveries_per_s")
+        )
+        cost = drained["cpu"]
+        row("outbox drain CPU, µs/delivery (worker)", cost["server_us_per_request"])
+        row("outbox drain CPU, µs/delivery (database)", cost["database_us_per_request"])
+        lost, twice = lost + drained["lost"], twice + drained["twice"]
+    row("webhooks: events lost", lost)
+    row("webhooks: events delivered twice", twice)
 
 
 def _one_by_one(row: Any, label: str, api: dict[str, Any], floor: dict[str, Any] | None) -> None:

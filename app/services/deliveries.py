@@ -33,6 +33,9 @@ RETRY_SCHEDULE = tuple(
 DISABLE_AFTER = timedelta(days=5)
 
 # New deliveries of one event to the endpoints it targets, each with its first attempt's job.
+# That job is due from the event's own instant: workers claim in run_at order, so with a backlog
+# of events to dispatch an event's first attempts come next, not after every later event's
+# dispatch (which held every delivery back until the whole backlog was dispatched).
 _QUEUE = text(
     """
     WITH made AS (
@@ -45,9 +48,10 @@ _QUEUE = text(
         ON CONFLICT (workspace_id, endpoint_id, event_id) DO NOTHING
         RETURNING id
     )
-    INSERT INTO jobs (task, payload, workspace_id, max_attempts, lease_seconds)
+    INSERT INTO jobs (task, payload, workspace_id, max_attempts, lease_seconds, run_at)
     SELECT :task, jsonb_build_object('delivery_id', made.id, 'attempt', 1),
-           CAST(:workspace_id AS uuid), :max_attempts, :lease_seconds
+           CAST(:workspace_id AS uuid), :max_attempts, :lease_seconds,
+           CAST(:occurred_at AS timestamptz)
     FROM made
     """
 )
@@ -73,6 +77,7 @@ async def queue_deliveries(event: Dispatched) -> None:
             "event_id": str(event.id),
             "type": event.type,
             "only": str(event.data.get("endpoint_id") or uuid.UUID(int=0)),
+            "occurred_at": event.occurred_at,
             **job_options(),
         },
     )
@@ -153,11 +158,12 @@ async def deliver(ctx: JobContext) -> None:
     delivery.updated_at = now
     if outcome.ok:
         delivery.status, delivery.next_attempt_at = DeliveryStatus.SUCCEEDED, None
-        await session.execute(
-            update(WebhookEndpoint)
-            .where(_the(endpoint), WebhookEndpoint.failing_since.is_not(None))
-            .values(failing_since=None)
-        )
+        if endpoint.failing_since is not None:  # a statement only when a run of failures ends
+            await session.execute(
+                update(WebhookEndpoint)
+                .where(_the(endpoint), WebhookEndpoint.failing_since.is_not(None))
+                .values(failing_since=None)
+            )
         return
     if await _disabled_for_failing(session, endpoint, now):
         delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None

@@ -24,6 +24,8 @@ TINY = [
     "--workers=1",
     "--clients=2",
     "--single-clients=4",
+    "--webhook-requests=10",
+    "--webhook-events=30",
 ]
 
 
@@ -77,3 +79,19 @@ class TestBenchRun:
             assert cost["api"] >= 0
             assert cost["floor"] >= 0
         assert "public answers, requests/s" in done.stdout
+        hooks = report["webhooks"]
+        assert (hooks["ingest_without"]["stored"], hooks["ingest_with"]["stored"]) == (10, 10)
+        assert hooks["end_to_end"]["delivered"] == 10
+        assert (hooks["drain"]["pending"], hooks["drain"]["lost"]) == (30, 0)
+        assert hooks["floor"]["events"] == 30
+        for metric, target in [
+            ("webhooks: delivered end to end, events/s", ""),
+            ("outbox drain, deliveries/s", ""),
+            ("single ingest p99 with a webhook (floor: without), ms", ""),
+            ("webhooks: events lost", "< 1"),
+            ("webhooks: events delivered twice", "< 1"),
+        ]:
+            assert rows[metric]["target"] == target
+            assert rows[metric]["api"] is not None
+        assert rows["webhooks: events lost"]["api"] == 0
+        assert rows["outbox drain, deliveries/s"]["floor"] > 0

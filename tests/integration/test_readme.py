@@ -16,6 +16,9 @@ from tests.support.readme import Command, code_blocks, commands, mismatches, par
 ROOT = Path(__file__).parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 MARK = "@@@ README command "
+# Where the README's webhook receiver listens (docs/examples/receiver.py).
+RECEIVER_PORT = re.compile(r"\b8080\b")
+RECEIVER = ROOT / "docs" / "examples" / "receiver.py"
 SHELL_WORDS = re.compile(
     r"^\s*(curl|make|export|get|auth=|nps|docker|\.venv/bin/|cd|git|psql|NPS_\w+=)(\b|\s)"
 )
@@ -32,14 +35,17 @@ def walk_through() -> list[Command]:
     return found
 
 
-def script(steps: list[Command], url: str, key: str) -> str:
-    """The walk-through as one bash script; curl fails on any 4xx or 5xx answer."""
+def script(steps: list[Command], url: str, key: str, receiver_port: int) -> str:
+    """The walk-through as one bash script; curl fails on any 4xx or 5xx answer, and the
+    webhook receiver it starts is stopped however the script ends. The README's receiver port
+    becomes a free one."""
     parts = [
         "set -euo pipefail",
         'curl() { command curl --fail-with-body --show-error "$@"; }',
+        "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT",
     ]
     for number, step in enumerate(steps):
-        text = step.text
+        text = RECEIVER_PORT.sub(str(receiver_port), step.text)
         if text.startswith("export NPS="):
             text = f"export NPS={url} KEY={key}"
         parts += [text, f"printf '\\n{MARK}{number}\\n'"]
@@ -66,16 +72,37 @@ def test_the_walk_through_parses_and_shows_samples() -> None:
     assert sum(1 for step in steps if step.sample) >= 4
 
 
+def test_the_receiver_shown_is_the_one_the_walk_through_runs() -> None:
+    text, first = section(README, "Walk-through")
+    shown = ["\n".join(line for _, line in lines) for language, lines in code_blocks(text, first)
+             if language == "python"]  # fmt: skip
+    assert shown == [RECEIVER.read_text(encoding="utf-8").rstrip("\n")]
+    # The port the test replaces is the webhook's URL's and the receiver's, and no other.
+    uses = [step.text.split("\n")[0] for step in walk_through() if RECEIVER_PORT.search(step.text)]
+    assert len(uses) == 2, uses
+    assert f"{RECEIVER.relative_to(ROOT)} 8080" in "\n".join(s.text for s in walk_through())
+
+
 async def test_the_walk_through_runs_and_its_samples_are_its_own_output(
     empty_database_url: str,
 ) -> None:
     steps = walk_through()
     port, key = free_port(), "nps_" + secrets.token_urlsafe(32)
-    with started_nps(empty_database_url, "serve", NPS_PORT=str(port), NPS_BOOTSTRAP_API_KEY=key):
+    receiver_port = free_port()
+    while receiver_port == port:
+        receiver_port = free_port()
+    # Act on answers delivers to a receiver on this machine: the service must admit loopback.
+    with started_nps(
+        empty_database_url,
+        "serve",
+        NPS_PORT=str(port),
+        NPS_BOOTSTRAP_API_KEY=key,
+        NPS_WEBHOOKS_ALLOW_PRIVATE="true",
+    ):
         await until_ready(port)
         run = await asyncio.to_thread(
             subprocess.run,
-            ["bash", "-c", script(steps, f"http://127.0.0.1:{port}", key)],
+            ["bash", "-c", script(steps, f"http://127.0.0.1:{port}", key, receiver_port)],
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -135,6 +135,20 @@ class TestDelivery:
         assert len(await deliveries(hooks)) == 1
         assert len(receiver.received) == 1
 
+    async def test_a_backlog_delivers_each_event_before_later_events_are_dispatched(
+        self, hooks: Tenant, receiver: Receiver
+    ) -> None:
+        await register(hooks.client, receiver.url)
+        first, second = await emit(hooks), await emit(hooks)  # two pending, in that order
+        worker = Worker(hooks.db.sessionmaker, WORKER)
+        with receiving(receiver):
+            while not receiver.received:  # one job at a time, whatever else is due
+                assert await worker.run_once()
+            # The first event's attempt came before the second's dispatch, not after it.
+            assert [d.event_id for d in await deliveries(hooks)] == [first]
+            await drain(hooks)
+        assert [r.headers["webhook-id"] for r in receiver.received] == [str(first), str(second)]
+
 
 class TestRetries:
     async def test_a_receiver_that_is_down_gets_the_event_once_it_is_back(

@@ -11,11 +11,11 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.db import in_workspace, session_scope
+from app.db import create_engine, in_workspace, session_scope
 from app.jobs import TASKS, JobContext, Registry, enqueue
 from app.models import IdempotencyRecord, Job, Workspace
 from app.services.keys import create_workspace
-from app.worker import Worker
+from app.worker import Worker, worker_engine
 from tests.support.harness import as_service
 from tests.support.processes import eventually
 
@@ -434,6 +434,36 @@ class TestWorker:
         worker._next_period = datetime.now(UTC) - timedelta(seconds=1)  # as if an hour passed
         assert await worker.schedule_periodic() == 1
 
+    async def test_run_has_several_jobs_in_hand_at_once(
+        self, committed_sessions: async_sessionmaker[AsyncSession], recorder: Recorder
+    ) -> None:
+        meeting = asyncio.Barrier(2)
+
+        @recorder.registry.task("test.together", max_attempts=1)
+        async def together(ctx: JobContext) -> None:
+            async with asyncio.timeout(5):  # one job at a time would wait here in vain
+                await meeting.wait()
+            recorder.runs.append((ctx.job_id, "together"))
+
+        queued = {await _queue(committed_sessions, recorder.registry, "test.together", n=n)
+                  for n in range(2)}  # fmt: skip
+
+        def met() -> list[int]:  # (the periodic job runs too)
+            return [job_id for job_id, what in recorder.runs if what == "together"]
+
+        stop = asyncio.Event()
+        worker = Worker(committed_sessions, SETTINGS, registry=recorder.registry)
+        running = asyncio.create_task(worker.run(stop, poll_seconds=0.05, concurrency=2))
+        try:
+            await eventually(lambda: len(met()) >= 2, "both jobs to meet", seconds=10)
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, timeout=10)
+
+        assert set(met()) == queued
+        jobs = [j for j in await _jobs(committed_sessions) if j.task == "test.together"]
+        assert [(j.status, j.attempts) for j in jobs] == [("done", 1), ("done", 1)]
+
     async def test_run_loops_until_stopped(
         self, committed_sessions: async_sessionmaker[AsyncSession], recorder: Recorder
     ) -> None:
@@ -448,6 +478,87 @@ class TestWorker:
 
         assert (job_id, "c") in recorder.runs
         assert {j.task for j in await _jobs(committed_sessions)} == {"test.record", "test.hourly"}
+
+
+class TestWorkerEngine:
+    async def test_the_worker_commits_without_waiting_for_the_disk_and_the_api_waits(
+        self, database_url: str
+    ) -> None:
+        settings = Settings(database_url=database_url)
+        worker, api = (
+            worker_engine(database_url, settings),
+            create_engine(database_url, settings, application_name="nps-api", generic_plans=True),
+        )
+        try:
+            for engine, commit in ((worker, "off"), (api, "on")):
+                async with engine.connect() as connection:
+                    shown = await connection.execute(
+                        text(
+                            "SELECT current_setting('synchronous_commit'), "
+                            "current_setting('plan_cache_mode')"
+                        )
+                    )
+                    assert tuple(shown.one()) == (commit, "auto")
+        finally:
+            await worker.dispose()
+            await api.dispose()
+
+    async def test_a_claim_walks_the_queue_in_order_on_statistics_of_an_empty_queue(
+        self, database_url: str, committed_sessions: async_sessionmaker[AsyncSession]
+    ) -> None:
+        async with session_scope(committed_sessions) as session:
+            await session.execute(delete(Job))
+            # What autovacuum saw: the finished jobs a service keeps, and nothing due.
+            await session.execute(
+                text(
+                    "INSERT INTO jobs (task, payload, status, finished_at) "
+                    "SELECT 'test.record', '{}'::jsonb, 'done', now() "
+                    "FROM generate_series(1, 3000)"
+                )
+            )
+        async with committed_sessions() as session:
+            await session.execute(text("ANALYZE jobs"))
+        async with session_scope(committed_sessions) as session:  # then a backlog
+            await session.execute(
+                text(
+                    "INSERT INTO jobs (task, payload) "
+                    "SELECT 'test.record', '{}'::jsonb FROM generate_series(1, 2000)"
+                )
+            )
+        engine = worker_engine(database_url, Settings(database_url=database_url))
+        try:
+            async with engine.connect() as connection:
+                # The claim is claim_job (migration 0013): the plan of the statement it runs.
+                body = await connection.scalar(
+                    text("SELECT prosrc FROM pg_proc WHERE proname = 'claim_job'")
+                )
+                claim = body.replace("_worker", "'w'").replace("_known", "ARRAY['test.record']")
+                plan = await connection.execute(text("EXPLAIN " + claim))
+                shown = "\n".join(row[0] for row in plan)
+        finally:
+            await engine.dispose()
+        # Not a bitmap scan of every due job and a sort of them all, for every claim.
+        assert "Bitmap" not in shown, shown
+        assert "Sort" not in shown, shown
+        assert "Index Scan using ix_jobs_claimable" in shown, shown
+
+    async def test_a_worker_on_its_engine_runs_a_job_and_its_commit_is_seen(
+        self, database_url: str, recorder: Recorder
+    ) -> None:
+        settings = Settings(database_url=database_url)
+        engine = worker_engine(database_url, settings)
+        try:
+            sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+            job_id = await _queue(sessions, recorder.registry, "test.record", worker_hint="async")
+            assert await Worker(sessions, settings, registry=recorder.registry).drain() == 1
+            assert recorder.runs == [(job_id, "async")]
+            async with session_scope(sessions) as session:
+                job = await session.get(Job, job_id)
+                assert job is not None
+                assert job.status == "done"
+                await session.delete(job)
+        finally:
+            await engine.dispose()
 
 
 class TestUpkeep:
