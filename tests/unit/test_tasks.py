@@ -36,6 +36,7 @@ def test_a_process_knows_every_task(module: str) -> None:
 @pytest.mark.parametrize("module", ["app.main", "app.worker"])
 def test_a_process_knows_every_event_subscriber(module: str) -> None:
     assert _run(SHOW_SUBSCRIBERS.format(module=module)) == [
+        "add_account_score",
         "announce_movement",
         "open_cases_for_response",
         "queue_deliveries",
