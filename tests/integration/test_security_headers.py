@@ -9,7 +9,7 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from tests.support.harness import Tenant, build_app, client_for, new_tenant
+from tests.support.harness import TEST_SETTINGS, Tenant, build_app, client_for, new_tenant
 
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
@@ -17,7 +17,7 @@ API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 def _production(**values: object) -> Settings:
     return Settings.model_validate(
         {
-            "database_url": "postgresql://unused@localhost/unused",
+            **TEST_SETTINGS,
             "env": "production",
             "key_pepper": "a-pepper-for-the-tests-only-0123456789",
             **values,

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import Settings, key_pepper
 from app.models import Scope
 from tests.support.api import without_stamps
-from tests.support.harness import MakeTenant, Tenant, build_app, new_tenant
+from tests.support.harness import TEST_SETTINGS, MakeTenant, Tenant, build_app, new_tenant
 from tests.support.problems import REPLAYED, assert_forbidden, assert_invalid, assert_not_found
 from tests.support.webhooks import PUBLIC_HOST, FakeDns, fake_dns, register, secret_bytes
 
@@ -35,7 +35,7 @@ async def configured(
         app = build_app(
             sessionmaker,
             engine,
-            settings=Settings(database_url="postgresql://unused@localhost/unused", **settings),
+            settings=Settings(**{**TEST_SETTINGS, **settings}),
         )
         made.append(await new_tenant(sessionmaker, app, "configured"))
         return made[-1]
