@@ -97,9 +97,9 @@ class Supervisor:
 def _child(fd: int, options: dict[str, object]) -> int:
     import uvicorn
 
-    # uvicorn raises the signal that stopped it again once it has drained; exit 0 then.
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: sys.exit(0))
+    from app.uvicorn_exec import exit_zero_when_stopped
+
+    exit_zero_when_stopped(signal.SIGTERM, signal.SIGINT)
     config = uvicorn.Config("app.main:serve_app", factory=True, **options)  # type: ignore[arg-type]
     uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])
     return 0

@@ -12,9 +12,15 @@ import sys
 import uvicorn
 
 
+def exit_zero_when_stopped(*signums: int) -> None:
+    """uvicorn restores the handlers it found before re-raising the signal it stopped on, so
+    the re-raise lands here and the process exits 0."""
+    for signum in signums or (signal.SIGTERM,):
+        signal.signal(signum, lambda *_: sys.exit(0))
+
+
 def main(argv: list[str]) -> None:
-    # uvicorn restores this handler before re-raising the signal, so the re-raise lands here.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    exit_zero_when_stopped()
     uvicorn.main.main(args=argv, prog_name="uvicorn")
 
 

@@ -142,25 +142,29 @@ async def answer(
     if not recorded.created:
         # The same answer as the response stored for it: a repeat when the invitation says
         # answered; else (the constraint held where the row did not) it links that response.
-        locked = await lock_invitation(session, workspace_id, invitation_id)
-        status = effective_status(locked, now)
-        if status == InvitationStatus.ANSWERED:
-            raise _already(locked.answered_at, locked.response_id)
-        ensure_live(status)
+        locked = await _still_answerable(session, workspace_id, invitation_id, now)
         await mark_answered(
             session, locked, answered_at=response.submitted_at, response_id=response.id
         )
     return Answered(invitation_id, response.submitted_at, response)
 
 
-async def _refuse(
+async def _still_answerable(
     session: AsyncSession, workspace_id: uuid.UUID, invitation_id: uuid.UUID, now: datetime
-) -> NoReturn:
+) -> Invitation:
+    """The invitation, locked; a 409 when it was answered, a 410 when expired or revoked."""
     locked = await lock_invitation(session, workspace_id, invitation_id)
     status = effective_status(locked, now)
     if status == InvitationStatus.ANSWERED:
         raise _already(locked.answered_at, locked.response_id)
     ensure_live(status)
+    return locked
+
+
+async def _refuse(
+    session: AsyncSession, workspace_id: uuid.UUID, invitation_id: uuid.UUID, now: datetime
+) -> NoReturn:
+    await _still_answerable(session, workspace_id, invitation_id, now)
     raise Conflict("the invitation changed while it was being answered; send the answer again")
 
 
