@@ -291,12 +291,14 @@ class PublicGuard:
         ip = client_key(client[0] if client else None)
         key_hash = None if credential is None else hash_key(credential)
         known = key_hash is not None and self.keys.is_good(key_hash)
+        looked_up = False  # counted as a look-up of a key not known to work (failed-auth)
         if key_hash is not None and not known:
             refusal_ = self._unknown_key(key_hash, ip, now)
             if refusal_ is not None:
                 await self._pause()
                 await problem_response(refusal_)(scope, receive, send)
                 return
+            looked_up = self.api_limits.failures is not None
         usages = []
         if limits.ip is not None:
             usages.append(self.windows.hit(f"api-{ip}", limits.ip, now))
@@ -334,6 +336,10 @@ class PublicGuard:
             self.keys.fail(key_hash, now)
         elif not known:
             self.keys.succeed(key_hash)
+            if looked_up and self.api_limits.failures is not None:
+                # The key worked: its look-up was no failure (an integration's several keys
+                # from one address never use up the failure quota).
+                self.windows.refund(f"fail-{ip}", self.api_limits.failures, now)
 
     def _unknown_key(self, key_hash: bytes, ip: str, now: float) -> ProblemError | None:
         """A key not known to work here: a 401 when it failed lately, a 429 when its address

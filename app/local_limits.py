@@ -91,6 +91,20 @@ class Windows:
         hits = self.totals.get(window, 0) + pending
         return Usage(policy, hits, max(1, int(start + policy.window - now + 0.999)))
 
+    def refund(self, key: str, policy: Policy, at: float) -> None:
+        """Take back one hit that `hit(key, policy, at)` counted: the request turned out not to
+        count (a look-up of a key that worked is no failure). When that hit was flushed already,
+        the refund goes with the next flush as a negative count, so every process sees it."""
+        start = int(at // policy.window) * policy.window
+        window = (key, start)
+        if window not in self.pending and window not in self.totals:
+            window = (f"{key.partition(':')[0]}:{OVERFLOW}", start)
+        left = self.pending.get(window, 0) - 1
+        if left:
+            self.pending[window] = left
+        else:
+            self.pending.pop(window, None)
+
     def seen(self, key: str, policy: Policy, now: float) -> int:
         """The count of `key`'s current window, without counting."""
         window = (key, int(now // policy.window) * policy.window)

@@ -203,15 +203,15 @@ class TestWrongKeyFlood:
         guesses = [wrong_key() for _ in range(6)]
 
         async with visitor(app) as client, visitor(app, address=OTHER_ADDRESS) as other:
-            # The admin key works before the flood (its look-up counts: it was not known yet),
-            # so it is known to this process.
+            # The admin key works before the flood (its look-up counted, and was refunded when
+            # it worked), so it is known to this process.
             assert (await client.get("/v1/accounts", headers=bearer(tenant.admin_key))).is_success
             flood = [await client.get("/v1/accounts", headers=bearer(g)) for g in guesses]
             legitimate = await client.get("/v1/accounts", headers=bearer(tenant.admin_key))
             elsewhere = await other.get("/v1/accounts", headers=bearer(wrong_key()))
 
-        assert [r.status_code for r in flood] == [401, 401, 429, 429, 429, 429]
-        assert problem(flood[2], 429) == {
+        assert [r.status_code for r in flood] == [401, 401, 401, 429, 429, 429]
+        assert problem(flood[3], 429) == {
             "type": "/problems/rate-limited",
             "title": "Too many requests",
             "status": 429,
@@ -219,11 +219,27 @@ class TestWrongKeyFlood:
             "seconds",
             "violated-policies": ["failed-auth"],
         }
-        assert flood[2].headers["retry-after"] == "30"
-        assert flood[2].headers["ratelimit-policy"] == '"failed-auth";q=3;w=60'
-        assert lookups[:4] == [tenant.admin_key, *guesses[:2], tenant.admin_key]
+        assert flood[3].headers["retry-after"] == "30"
+        assert flood[3].headers["ratelimit-policy"] == '"failed-auth";q=3;w=60'
+        assert lookups[:5] == [tenant.admin_key, *guesses[:3], tenant.admin_key]
         assert legitimate.status_code == 200
         assert elsewhere.status_code == 401
+
+    async def test_keys_that_work_never_use_up_the_failure_quota(
+        self, tenant: Tenant, app_with: AppWith, lookups: list[str]
+    ) -> None:
+        app = app_with(api_limited(failures=3))
+        keys = [await tenant.make_key(Scope.READ) for _ in range(5)]
+
+        async with visitor(app) as client:
+            first = [await client.get("/v1/accounts", headers=bearer(k)) for k in keys]
+            guesses = [await client.get("/v1/accounts", headers=bearer(wrong_key())) for _ in "abc"]
+            over = await client.get("/v1/accounts", headers=bearer(wrong_key()))
+
+        assert [r.status_code for r in first] == [200] * 5
+        assert lookups[:5] == keys
+        assert [r.status_code for r in guesses] == [401, 401, 401]
+        assert over.status_code == 429
 
     async def test_refusals_from_memory_are_held_back(
         self, tenant: Tenant, app_with: AppWith
