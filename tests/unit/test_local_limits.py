@@ -27,7 +27,8 @@ def test_a_refund_after_the_flush_goes_with_the_next_one_as_a_negative_count() -
     windows.refund("fail-ip", POLICY, NOW + 1)
     assert windows.seen("fail-ip", POLICY, NOW + 1) == 1
     again = windows.take(NOW + 1)
-    assert again is not None and again.rows()[2] == [-1]
+    assert again is not None
+    assert again.rows()[2] == [-1]
 
 
 def test_a_refund_counts_in_the_window_of_its_hit() -> None:
