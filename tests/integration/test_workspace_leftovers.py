@@ -16,7 +16,11 @@ from tests.support.api import Answer
 from tests.support.harness import Tenant, as_service, build_app, new_tenant
 
 WHEN = datetime.fromisoformat("2026-02-01T12:00:00+00:00")
-MODELS = {"events": Event, "jobs": Job, "idempotency_keys": IdempotencyRecord}
+MODELS: dict[str, type[Event] | type[Job] | type[IdempotencyRecord]] = {
+    "events": Event,
+    "jobs": Job,
+    "idempotency_keys": IdempotencyRecord,
+}
 
 
 @pytest_asyncio.fixture(loop_scope="session")
