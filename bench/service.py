@@ -24,7 +24,16 @@ import asyncpg
 import httpx
 
 from app.config import Settings
-from app.embedded import create_database, drop_database, plain_dsn, postgres_server, with_database
+from app.db import SERVICE_ROLE
+from app.embedded import (
+    as_user,
+    create_database,
+    drop_database,
+    plain_dsn,
+    postgres_server,
+    service_login,
+    with_database,
+)
 from bench import BenchError, floor_app, say
 
 BIN = Path(sys.executable).parent
@@ -90,6 +99,15 @@ def service_env(database_url: str, **extra: str) -> dict[str, str]:
         "NPS_KEY_PEPPER": RUN_PEPPER,  # required in production; the run's processes share it
     }
     return env | extra
+
+
+def as_service_role(database_url: str, env: dict[str, str]) -> dict[str, str]:
+    """`env` connecting as the service's role, which row-level security binds, as in production,
+    and migrating as the owner (running_service lets the role log in first)."""
+    return env | {
+        "NPS_DATABASE_URL": as_user(database_url, SERVICE_ROLE),
+        "NPS_MIGRATION_DATABASE_URL": database_url,
+    }
 
 
 def nps(arguments: Sequence[str], env: dict[str, str]) -> str:
@@ -170,6 +188,9 @@ def running_service(database_url: str, workers: int, log: Path) -> Iterator[Serv
         # The webhook phase registers a receiver on 127.0.0.1 (bench.webhooks).
         NPS_WEBHOOKS_ALLOW_PRIVATE="true",
     )
+    # The migrations made the service's role; the server's superuser lets it log in.
+    asyncio.run(service_login(database_url))
+    env = as_service_role(database_url, env)
     with _serving([str(BIN / "nps"), "serve"], env, port, log) as service:
         yield service
 

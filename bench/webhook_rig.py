@@ -15,7 +15,7 @@ import httpx
 
 from bench import BenchError
 from bench.receiver import SECRET
-from bench.service import BIN, free_port, service_env, stop_service
+from bench.service import BIN, as_service_role, free_port, service_env, stop_service
 
 HOOK_PATH = "/hooks"
 
@@ -77,8 +77,9 @@ class Rig:
         concurrency: int | None = None,
     ) -> None:
         self.conn, self.cert, self.key, self.log = conn, cert, key, log
-        self.env = service_env(
-            database_url, NPS_WEBHOOKS_ALLOW_PRIVATE="true", SSL_CERT_FILE=str(cert)
+        self.env = as_service_role(
+            database_url,
+            service_env(database_url, NPS_WEBHOOKS_ALLOW_PRIVATE="true", SSL_CERT_FILE=str(cert)),
         )
         if concurrency is not None:
             self.env["NPS_WORKER_CONCURRENCY"] = str(concurrency)

@@ -52,6 +52,8 @@ class TestBenchRun:
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         report = json.loads(out.read_text())
         assert report["error"] is None
+        # The service ran as in production: as the role row-level security binds.
+        assert "row-level security does not bind" not in Path(report["service_log"]).read_text()
         single, collect = report["ingest"]["single"], report["collect"]
         assert (single["stored"], single["failed"]) == (40, 0)
         assert report["ingest"]["single_floor"]["stored"] == 40
