@@ -1,5 +1,4 @@
-"""events, jobs and idempotency_keys: no foreign key to workspaces; a trigger deletes their rows
-with their workspace instead
+"""events, jobs, idempotency_keys: deleted with their workspace by a trigger, not a foreign key
 
 Every answer appends to all three. Each row's foreign-key check key-share-locked the one
 workspace row that every concurrent writer in the workspace locked too: a MultiXact per

@@ -6,17 +6,54 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
+import asyncpg
 import httpx
+
+from app.db import SERVICE_ROLE
+from app.embedded import as_user, plain_dsn
 
 NPS = (sys.executable, "-m", "app.cli")
 
 
 def nps_env(database_url: str, **env_vars: str) -> dict[str, str]:
-    """This environment without its own NPS_ settings, on `database_url`, plus `env_vars`."""
+    """This environment without its own NPS_ settings, plus `env_vars`, on `database_url` (the
+    tables' owner's) as production runs: connected as the service's role, which row-level
+    security binds, and migrating as the owner. The role, made by the migrations, may then log
+    in (a superuser's ALTER ROLE, run in a thread: callers are often inside an event loop)."""
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, _let_the_service_log_in(database_url)).result()
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("NPS_")}
-    return {**inherited, "NPS_DATABASE_URL": database_url, **env_vars}
+    return {
+        **inherited,
+        "NPS_DATABASE_URL": as_user(database_url, SERVICE_ROLE),
+        "NPS_MIGRATION_DATABASE_URL": database_url,
+        **env_vars,
+    }
+
+
+async def _let_the_service_log_in(database_url: str) -> None:
+    """The service's role may log in: made so when missing (as an operator may before the
+    first `nps serve` migrates; the migrations keep it), else granted LOGIN."""
+    try:
+        conn = await asyncpg.connect(plain_dsn(database_url), timeout=5)
+    except (OSError, asyncpg.PostgresError):
+        return  # no server there: what the command makes of that is the test's to see
+    try:
+        can = await conn.fetchval(
+            "SELECT rolcanlogin FROM pg_roles WHERE rolname = $1", SERVICE_ROLE
+        )
+        if can is None:
+            try:
+                await conn.execute(f"CREATE ROLE {SERVICE_ROLE} LOGIN")
+            except asyncpg.DuplicateObjectError:  # made meanwhile by another test's migration
+                await conn.execute(f"ALTER ROLE {SERVICE_ROLE} LOGIN")
+        elif not can:
+            await conn.execute(f"ALTER ROLE {SERVICE_ROLE} LOGIN")
+    finally:
+        await conn.close()
 
 
 def run_nps(database_url: str, *args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
