@@ -75,6 +75,7 @@ class TestLargeAnswersOffTheLoop:
         await _seed(tenant)
         loop_thread = threading.get_ident()
         seen: list[int] = []
+
         def spy(*args: Any, **kwargs: Any) -> Any:
             seen.append(threading.get_ident())
             return trend_report(*args, **kwargs)
