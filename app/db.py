@@ -112,7 +112,18 @@ def create_engine(
         **kwargs,
     )
     event.listen(engine.sync_engine, "connect", _keepalive)
+    event.listen(engine.sync_engine, "do_connect", _connect)
     return engine
+
+
+def _connect(dialect: Any, _: Any, cargs: Any, cparams: Any) -> Any:
+    """The driver's connect, with a server's missing Unix socket (a local server stopped or
+    restarting) raised as the refused connection it is: a 503 like any outage (app.errors),
+    where the bare FileNotFoundError of the socket's path was a 500."""
+    try:
+        return dialect.loaded_dbapi.connect(*cargs, **cparams)
+    except FileNotFoundError as exc:
+        raise ConnectionRefusedError(f"the database's socket is missing: {exc}") from exc
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -35,7 +35,7 @@ from app.db import State, create_engine, create_sessionmaker, read_slots_for
 from app.errors import install_error_handlers
 from app.guard import PUBLIC_API, PublicGuard
 from app.logs import install_json_logs
-from app.middleware import BodyLimit, SecurityHeaders
+from app.middleware import BodyLimit, Liveness, SecurityHeaders
 from app.observability import Observe, watch_pool
 from app.pages import PAGES_ZONE, install_pages
 from app.routing import RouteGate
@@ -136,6 +136,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost: CORS and rate limits for /v1/public/*, rate limits for the pages (/s/<token>),
     # before anything there can answer.
     app.add_middleware(PublicGuard, api=app, settings=settings, zones=(PUBLIC_API, PAGES_ZONE))
+    # /healthz is answered here, before the guard, the route gate and the routes (nothing a
+    # request can wait for), inside the headers and the metrics.
+    app.add_middleware(Liveness)
     # Around everything, so the guard's own answers (429, preflights) carry them too.
     app.add_middleware(SecurityHeaders, hsts=settings.env == "production")
     # Outermost of all: the request id and the metrics see every answer, the guard's too.

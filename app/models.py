@@ -196,11 +196,15 @@ class SurveyResponse(Base):
         UniqueConstraint("workspace_id", "external_id"),
         CheckConstraint("score BETWEEN 0 AND 10", name="score_range"),
         # Covering, so a window's answers (a trend's buckets, the respondent method) are read
-        # from the index alone; superseded_at tells each bucket's latest answers apart.
+        # from the index alone; superseded_at tells each bucket's latest answers apart. Keyed
+        # in the answers' full order, so a page of movements reads them newest first with no
+        # sort (app.services.movements).
         Index(
             "ix_responses_workspace_submitted",
             "workspace_id",
             "submitted_at",
+            "created_at",
+            "id",
             postgresql_include=[*SCORE_COLUMNS, "superseded_at"],
             postgresql_where=text("NOT excluded"),
         ),

@@ -33,6 +33,7 @@ from bench.load import (
     setup_workspaces,
 )
 from bench.memory import RssSampler, sampling
+from bench.overload import overload_phase
 from bench.queries import MIN_SAMPLES, WARMUPS, query_phase
 from bench.report import RESULTS, Phases, finish, machine_info
 from bench.service import (
@@ -118,6 +119,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="seconds one query may take per phase (API and floor each): a slower query stops "
         f"repeating after {MIN_SAMPLES} timed calls, so a full run stays bounded",
     )
+    add(
+        "--overload-seconds",
+        type=float,
+        default=60.0,
+        help="the overload phase, after the queries: heavy reads from --overload-readers clients "
+        "while single writes and /healthz are timed (0: no overload phase)",
+    )
+    add("--overload-readers", type=int, default=300, help="heavy readers of the overload phase")
+    add("--overload-writers", type=int, default=4, help="single writers of the overload phase")
     add("--workers", type=int, default=2, help="uvicorn worker processes (NPS_WORKERS)")
     add("--seed", type=int, default=42, help="seed of the generated data")
     add("--out", type=Path, help="JSON file (default: bench/results/bench-<UTC>.json)")
@@ -136,6 +146,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--repeats must be >= 1; --single-requests and --other-workspaces >= 0")
     if args.invitations < 0 or not 1 <= args.invitation_batch <= 1000:
         parser.error("--invitations must be >= 0 and --invitation-batch 1-1000")
+    if args.overload_seconds < 0 or args.overload_readers < 1 or args.overload_writers < 1:
+        parser.error("--overload-seconds must be >= 0, --overload-readers/-writers >= 1")
     if args.webhook_events < 0 or args.webhook_requests < 1:
         parser.error("--webhook-events must be >= 0 and --webhook-requests >= 1")
     return args
@@ -180,6 +192,9 @@ async def bench(
             del bodies
         with phases("queries at the end"):
             queries["final"] = await query_phase(args, service, conn, main)
+        if args.overload_seconds:
+            with phases(f"overload: {args.overload_readers} heavy readers"):
+                report["overload"] = await overload_phase(args, service, main)
         if args.invitations:
             report["collect"] = await collect_phase(args, service, floor, conn, main, phases)
         if args.webhook_events:

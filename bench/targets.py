@@ -50,6 +50,9 @@ TARGETS: dict[str, Target] = {
     "account p99, ms": Target(below=20),
     "trend_monthly_2y p99, ms": WORKSPACE_WIDE,
     "service peak RSS, MB": Target(below=300),
+    # Under 300 concurrent heavy reads (bench.overload).
+    "overload: single writes p99, ms": Target(below=1000),
+    "overload: /healthz p99, ms": Target(below=100),
     # At least once, and never lost: every event the receiver should have, once.
     "webhooks: events lost": Target(below=1),
     "webhooks: events delivered twice": Target(below=1),
@@ -118,6 +121,11 @@ def target_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
             label = name if ok else f"{name} [ERRORS {api['statuses']}]"
             row(f"{label} p50, ms", api["p50_ms"], floor["p50_ms"], key=f"{name} p50, ms", ok=ok)
             row(f"{label} p99, ms", api["p99_ms"], floor["p99_ms"], key=f"{name} p99, ms", ok=ok)
+    if overload := report.get("overload"):
+        for q in ("p50", "p99"):
+            row(f"overload: single writes {q}, ms", overload["writes"]["latency"][f"{q}_ms"])
+            row(f"overload: /healthz {q}, ms", overload["healthz"]["latency"][f"{q}_ms"])
+        row("overload: heavy reads answered 503 busy", overload["reads"]["busy_503"])
     if hooks := report.get("webhooks"):
         _webhook_rows(row, hooks)
     if rss := report.get("rss"):

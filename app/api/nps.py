@@ -1,9 +1,11 @@
 """Scores: the workspace or a filtered slice, with breakdowns, and one account's score."""
 
 from fastapi import APIRouter
+from fastapi.responses import Response
 
 from app.api.accounts import AccountId
 from app.api.auth import ReadAuth
+from app.api.bodies import present
 from app.api.score_params import AccountCountingDep, CountingDep, FiltersDep, Text, WindowDep
 from app.db import ReadSessionDep
 from app.presenters.scores import benchmark_standing, groups_read, score_read, weights_read
@@ -26,7 +28,7 @@ async def get_nps(
     counting: CountingDep,
     requested: WindowDep,
     group_by: Dimension | None = None,
-) -> NpsReport:
+) -> NpsReport | Response:
     """The score over a window and filters, optionally broken down by one dimension."""
     counting.require_portfolio(filters, group_by)
     window = requested.resolve()
@@ -35,26 +37,29 @@ async def get_nps(
         session, auth.workspace_id, counting.selection([window], filters), dimensions
     )
     options = counting.options
-    score = score_read(total(cells), options)
-    groups = None
-    if group_by is not None:
-        by_key = marginal(cells, 0)
-        profiles = None
-        if group_by is Dimension.ACCOUNT:
-            profiles = await accounts.accounts_by_id(session, auth.workspace_id, by_key)
-        groups = groups_read(group_by, by_key, options, counting.benchmarks, profiles)
-    return NpsReport(
-        method=counting.method.value,
-        weights=weights_read(counting, cells),
-        from_=window.start,
-        to=window.end,
-        filters=filters.echo(),
-        score=score,
-        benchmark=None
-        if filters.industry is None
-        else benchmark_standing(filters.industry, score.nps, counting.benchmarks),
-        groups=groups,
-    )
+    by_key = marginal(cells, 0) if group_by is not None else {}
+    profiles = None
+    if group_by is Dimension.ACCOUNT:
+        profiles = await accounts.accounts_by_id(session, auth.workspace_id, by_key)
+
+    def report() -> NpsReport:
+        score = score_read(total(cells), options)
+        return NpsReport(
+            method=counting.method.value,
+            weights=weights_read(counting, cells),
+            from_=window.start,
+            to=window.end,
+            filters=filters.echo(),
+            score=score,
+            benchmark=None
+            if filters.industry is None
+            else benchmark_standing(filters.industry, score.nps, counting.benchmarks),
+            groups=None
+            if group_by is None
+            else groups_read(group_by, by_key, options, counting.benchmarks, profiles),
+        )
+
+    return await present(report, items=len(by_key))
 
 
 BREAKDOWNS = (Dimension.ROLE, Dimension.JOB_LEVEL, Dimension.DEPARTMENT)

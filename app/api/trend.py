@@ -4,8 +4,10 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
 from app.api.auth import ReadAuth
+from app.api.bodies import present
 from app.api.score_params import CountingDep, FiltersDep, WindowDep
 from app.buckets import Interval
 from app.db import ReadSessionDep
@@ -52,7 +54,7 @@ async def get_nps_trend(
             "rolling_days must stay within 40,000 (else 422)",
         ),
     ] = None,
-) -> TrendReport:
+) -> TrendReport | Response:
     """The score per calendar bucket, with the significance of each change."""
     counting.require_portfolio(filters, group_by)
     zone = _zone(tz)
@@ -72,14 +74,18 @@ async def get_nps_trend(
     if group_by is Dimension.ACCOUNT:
         keys = [key for key, _ in trend.groups]
         profiles = await accounts.accounts_by_id(session, auth.workspace_id, keys)
-    return trend_report(
-        trend,
-        counting,
-        filters=filters,
-        interval=interval,
-        tz=tz,
-        rolling_days=rolling_days,
-        accounts=profiles,
+    # Every line (the total and each group's) has a point per bucket.
+    return await present(
+        lambda: trend_report(
+            trend,
+            counting,
+            filters=filters,
+            interval=interval,
+            tz=tz,
+            rolling_days=rolling_days,
+            accounts=profiles,
+        ),
+        items=(1 + len(trend.groups)) * len(trend.bounds),
     )
 
 

@@ -26,6 +26,9 @@ TINY = [
     "--single-clients=4",
     "--webhook-requests=10",
     "--webhook-events=30",
+    "--overload-seconds=3",
+    "--overload-readers=6",
+    "--overload-writers=1",
 ]
 
 
@@ -97,3 +100,19 @@ class TestBenchRun:
             assert rows[metric]["api"] is not None
         assert rows["webhooks: events lost"]["api"] == 0
         assert rows["outbox drain, deliveries/s"]["floor"] > 0
+        overload = report["overload"]
+        assert (overload["readers"], overload["writers"]) == (6, 1)
+        reads = overload["reads"]["statuses"]
+        assert sum(reads.values()) > 0
+        assert set(reads) <= {"200", "503"}, reads  # served, or told the service is busy
+        assert overload["reads"]["busy_503"] == reads.get("503", 0)
+        assert set(overload["writes"]["statuses"]) <= {"201", "503"}
+        assert overload["writes"]["statuses"].get("201", 0) > 0
+        assert overload["healthz"]["statuses"].keys() == {"200"}
+        for metric, target in [
+            ("overload: single writes p99, ms", "< 1000"),
+            ("overload: /healthz p99, ms", "< 100"),
+            ("overload: heavy reads answered 503 busy", ""),
+        ]:
+            assert rows[metric]["target"] == target
+            assert rows[metric]["api"] is not None

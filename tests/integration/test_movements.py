@@ -1,16 +1,20 @@
 """GET /v1/movements and GET /v1/accounts/{id}/movements: category changes between answers."""
 
+import re
 import uuid
 from functools import partial
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db import session_scope
 from app.models import Role, Scope
+from app.pagination import encode_key
 from app.scoring import classify
-from app.services.movements import downward_by_account
+from app.services.movements import MovementFilters, downward_by_account, movements_page
 from app.services.selection import Window
 from tests.support.api import post_responses, put_account, put_stakeholder, report, set_excluded
 from tests.support.clock import END, START, WINDOW, at, stamp_at
@@ -585,3 +589,41 @@ class TestDownwardByAccount:
             "globex": [down("g", g[0], g[1])],
         }
         assert {m.direction.value for moves in found.values() for m in moves} == {"down"}
+
+
+class TestMovementsPagePlan:
+    """A page of movements reads the window's answers newest first from the window's index and
+    looks up each one's predecessor; it never numbers and sorts every movement of the window
+    (the statement that was the slowest common read: p50 5.6 s with about 1M answers)."""
+
+    @pytest.mark.parametrize("survey", [None, "relationship"])
+    async def test_reads_the_index_in_page_order(
+        self,
+        tenant: Tenant,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        survey: str | None,
+    ) -> None:
+        statement = movements_page(
+            tenant.id,
+            window=Window(START, END),
+            filters=MovementFilters(survey=survey),
+            limit=51,
+            cursor=encode_key([START.isoformat(), START.isoformat(), str(uuid.uuid4())]),
+        )
+        async with session_scope(sessionmaker) as session:
+            dialect = (await session.connection()).dialect
+            sql = statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+            # With no other way out than the indexes (a test's tables are too small for the
+            # planner to prefer them otherwise), a plan that needs a sort still shows one.
+            await session.execute(text("SET LOCAL enable_seqscan = off"))
+            await session.execute(text("SET LOCAL enable_bitmapscan = off"))
+            await session.execute(text("SET LOCAL enable_sort = off"))
+            shown = "\n".join(row[0] for row in await session.execute(text(f"EXPLAIN {sql}")))
+        outer = (
+            "Index Only Scan Backward using ix_responses_workspace_submitted on responses answer"
+        )
+        assert outer in shown, shown
+        assert "WindowAgg" not in shown, shown
+        # The only sort is the predecessor's, of one stakeholder's answers, inside the lateral.
+        assert not re.search(r"Sort Key: answer\.", shown), shown
+        assert "Incremental Sort" not in shown, shown
