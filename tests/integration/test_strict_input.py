@@ -4,12 +4,19 @@ verbatim."""
 import json
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from app.bodies import StrictRoute
 from app.config import Settings
 from app.main import create_app
+from app.schemas.attributes import (
+    ATTRIBUTE_KEY_MAX_LENGTH,
+    ATTRIBUTES_MAX_BYTES,
+    ATTRIBUTES_MAX_DEPTH,
+    ATTRIBUTES_MAX_KEYS,
+)
 from tests.support.api import count_responses, list_responses
 from tests.support.harness import TEST_SETTINGS, Tenant
 from tests.support.invitations import bearer, get_row, invite
@@ -245,3 +252,99 @@ class TestOnlyUtf8Forms:
         assert r.status_code == 303, r.text
         [stored] = await list_responses(tenant.client)
         assert stored["comment"] == "café crème"
+
+
+def _nested(levels: int) -> dict[str, Any]:
+    """`attributes` with `levels` levels of objects, itself the first."""
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(levels - 1):
+        value = {"in": value}
+    return value
+
+
+# Over one bound each (app/schemas/attributes.py); a flat driver rating has no nesting to test.
+CUSTOM_FIELDS_OVER = {
+    "too many keys": {str(i): i for i in range(ATTRIBUTES_MAX_KEYS + 1)},
+    "too many keys inside": {"crm": {str(i): i for i in range(ATTRIBUTES_MAX_KEYS + 1)}},
+    "a long key inside": {"crm": {"k" * (ATTRIBUTE_KEY_MAX_LENGTH + 1): 1}},
+    "too deep": _nested(ATTRIBUTES_MAX_DEPTH + 1),
+    "too deep in a list": {"a": [[[["x"]]]]},
+    "too large": {f"k{i}": "x" * 900 for i in range(ATTRIBUTES_MAX_BYTES // 900 + 1)},
+}
+DRIVERS_OVER = {
+    "too many keys": {str(i): i for i in range(ATTRIBUTES_MAX_KEYS + 1)},
+    "a long key": {"k" * (ATTRIBUTE_KEY_MAX_LENGTH + 1): 1},
+    "too large": {f"k{i}": "x" * 900 for i in range(ATTRIBUTES_MAX_BYTES // 900 + 1)},
+}
+
+
+def assert_attributes_refused(r: httpx.Response) -> None:
+    """A 422 at the field (a member name too long: at the field and that name, quoted)."""
+    [error] = assert_invalid(r)["errors"]
+    assert error["loc"][:2] == ["body", "attributes"], error
+
+
+class TestAttributesBounded:
+    @pytest.mark.parametrize("attributes", CUSTOM_FIELDS_OVER.values(), ids=CUSTOM_FIELDS_OVER)
+    async def test_an_accounts_attributes_over_a_bound_are_refused(
+        self, tenant: Tenant, attributes: dict[str, Any]
+    ) -> None:
+        r = await tenant.client.put(
+            "/v1/accounts/acme", json={"name": "Acme", "attributes": attributes}
+        )
+        assert_attributes_refused(r)
+
+    @pytest.mark.parametrize("attributes", CUSTOM_FIELDS_OVER.values(), ids=CUSTOM_FIELDS_OVER)
+    async def test_a_stakeholders_attributes_over_a_bound_are_refused(
+        self, tenant: Tenant, attributes: dict[str, Any]
+    ) -> None:
+        await tenant.db.account("acme")
+        r = await tenant.client.put(
+            "/v1/stakeholders/dana", json={"account_id": "acme", "attributes": attributes}
+        )
+        assert_attributes_refused(r)
+
+    async def test_attributes_at_every_bound_are_stored(self, tenant: Tenant) -> None:
+        attributes: dict[str, Any] = {
+            "k" * ATTRIBUTE_KEY_MAX_LENGTH: _nested(ATTRIBUTES_MAX_DEPTH - 1),
+            **{str(i): i for i in range(ATTRIBUTES_MAX_KEYS - 2)},
+        }
+        attributes["pad"] = ""
+        size = len(json.dumps(attributes, separators=(",", ":")).encode())
+        attributes["pad"] = "x" * (ATTRIBUTES_MAX_BYTES - size)
+        r = await tenant.client.put(
+            "/v1/accounts/acme", json={"name": "Acme", "attributes": attributes}
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["attributes"] == attributes
+
+    @pytest.mark.parametrize("attributes", DRIVERS_OVER.values(), ids=DRIVERS_OVER)
+    async def test_a_responses_ratings_over_a_bound_are_refused(
+        self, tenant: Tenant, attributes: dict[str, Any]
+    ) -> None:
+        await _person(tenant)
+        body = {"stakeholder_id": "dana", "score": 9, "attributes": attributes}
+        assert_attributes_refused(await tenant.client.post("/v1/responses", json=body))
+        stored = await tenant.client.post("/v1/responses", json={**body, "attributes": {}})
+        assert stored.status_code == 201, stored.text
+        r = await tenant.client.patch(
+            f"/v1/responses/{stored.json()['id']}", json={"attributes": attributes}
+        )
+        assert_attributes_refused(r)
+
+    async def test_a_public_answers_ratings_over_a_bound_are_refused(self, tenant: Tenant) -> None:
+        await _person(tenant)
+        made = await invite(tenant.client, "dana")
+        r = await tenant.client.post(
+            "/v1/public/answers",
+            json={"score": 9, "attributes": DRIVERS_OVER["too large"]},
+            headers=bearer(made["token"]),
+        )
+        assert_attributes_refused(r)
+
+    def test_the_bounds_are_in_the_openapi_document(self) -> None:
+        document = create_app(Settings(**TEST_SETTINGS)).openapi()
+        account = document["components"]["schemas"]["AccountUpsert"]["properties"]["attributes"]
+        assert account["maxProperties"] == ATTRIBUTES_MAX_KEYS
+        assert account["propertyNames"] == {"maxLength": ATTRIBUTE_KEY_MAX_LENGTH}
+        assert f"{ATTRIBUTES_MAX_BYTES} bytes" in account["description"]
