@@ -135,6 +135,9 @@ async def survey_page(
     subject: LivePage,
     score: str | None = Query(default=None, description="a score to preselect (0-10)"),
 ) -> HTMLResponse:
+    if len(request.query_params.getlist("score")) > 1:
+        # The API's RouteGate does not reach a mounted app: the page refuses it itself.
+        raise Unprocessable("score is given more than once")
     view = await survey_view(session, subject, now=utcnow())
     if view.answer is not None:
         return _answered(request, token, view, thanks=False)
