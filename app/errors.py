@@ -192,6 +192,16 @@ class RateLimited(ProblemError):
         return {**super().body(), "violated-policies": self.violated}
 
 
+class BodyRefused(StarletteHTTPException):
+    """A problem found while the request body is read: FastAPI turns any error raised there
+    into a 400 "error parsing the body" except an HTTPException, so it travels as one and is
+    rendered as the problem it carries (app.bodies)."""
+
+    def __init__(self, problem: ProblemError) -> None:
+        super().__init__(problem.status, problem.detail)
+        self.problem = problem
+
+
 # How much of a client's own text (a member or parameter name) an error may quote.
 QUOTED_MAX = 64
 
@@ -264,6 +274,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc, BodyRefused):
+            return problem_response(exc.problem)
         cls = _HTTP_TITLES.get(exc.status_code)
         if cls is not None:
             error: ProblemError = cls(str(exc.detail))

@@ -10,6 +10,7 @@ from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import Cursor, Limit, UpdatedSince
 from app.api.idempotency import IdempotencyDep
 from app.api.score_params import Text
+from app.bodies import StrictRoute
 from app.db import ReadSessionDep, SessionDep
 from app.errors import Unprocessable, field_error
 from app.models import Role
@@ -32,7 +33,7 @@ from app.schemas.base import not_only_dots
 from app.services import accounts, stakeholders
 from app.services.batches import check_size
 
-router = APIRouter(prefix="/v1", tags=["accounts"])
+router = APIRouter(prefix="/v1", tags=["accounts"], route_class=StrictRoute)
 
 # '.' and '..' are refused as in bodies (a URL cannot name them: clients resolve dot segments).
 AccountId = Annotated[

@@ -8,6 +8,7 @@ from app.api.auth import ReadAuth
 from app.api.deps import Cursor, Limit
 from app.api.score_params import AccountCountingDep, Text, WindowDep
 from app.api.settings import WorkspaceSettingsDep
+from app.bodies import StrictRoute
 from app.db import ReadSessionDep
 from app.pagination import DEFAULT_LIMIT
 from app.presenters.at_risk import at_risk_page_read
@@ -16,7 +17,7 @@ from app.services.at_risk import find_at_risk
 from app.services.risk_findings import Rules
 
 # Registered before the accounts router, so `at-risk` is never read as an account id.
-router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"], route_class=StrictRoute)
 
 
 @router.get("/at-risk", response_model=AtRiskPage, operation_id="list_at_risk_accounts")

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import Cursor, Limit, utcnow
 from app.api.idempotency import IdempotencyDep, rereads
+from app.bodies import StrictRoute
 from app.db import ReadSessionDep, SessionDep
 from app.models import CaseKind, CaseNote, CaseStatus, Role
 from app.pagination import DEFAULT_LIMIT
@@ -25,7 +26,7 @@ from app.schemas.case_rules import RULE_ID_PATTERN
 from app.schemas.cases import CaseDetail, CaseNoteCreate, CaseNoteRead, CasePatch, CaseRead
 from app.services import case_metrics, cases
 
-router = APIRouter(prefix="/v1", tags=["cases"])
+router = APIRouter(prefix="/v1", tags=["cases"], route_class=StrictRoute)
 
 
 @router.get("/cases", response_model=Page[CaseRead], operation_id="list_cases")

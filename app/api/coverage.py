@@ -6,6 +6,7 @@ from app.api.accounts import AccountId
 from app.api.auth import ReadAuth
 from app.api.deps import utcnow
 from app.api.score_params import Text, WindowDep
+from app.bodies import StrictRoute
 from app.db import ReadSessionDep
 from app.presenters.coverage import account_coverage_read, coverage_read
 from app.schemas.coverage import AccountCoverageReport, CoverageReport
@@ -14,7 +15,7 @@ from app.services.coverage import account_coverage, portfolio_coverage
 from app.services.rates import last_invitations
 from app.services.selection import Filters
 
-router = APIRouter(prefix="/v1", tags=["coverage"])
+router = APIRouter(prefix="/v1", tags=["coverage"], route_class=StrictRoute)
 
 
 @router.get(

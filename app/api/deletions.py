@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 
 from app.api.auth import ReadAuth
 from app.api.deps import AppSettingsDep, Cursor, Limit
+from app.bodies import StrictRoute
 from app.db import ReadSessionDep
 from app.models import DeletionKind
 from app.pagination import DEFAULT_LIMIT
@@ -14,7 +15,7 @@ from app.schemas import Page, Timestamp, problem_doc
 from app.schemas.deletions import DeletionRead
 from app.services import deletions
 
-router = APIRouter(prefix="/v1", tags=["deletions"])
+router = APIRouter(prefix="/v1", tags=["deletions"], route_class=StrictRoute)
 
 DESCRIPTION = """\
 Tombstones of deleted accounts, stakeholders and responses, in (`deleted_at`, sequence) order.

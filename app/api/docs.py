@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.api.idempotency import HEADER as IDEMPOTENCY_KEY
 from app.api.idempotency import REPLAYED, REPLAYED_HEADER
-from app.guard import PUBLIC_PREFIX, RATE_LIMIT_DOCS
+from app.guard import API_PREFIX, PUBLIC_PREFIX, RATE_LIMIT_DOCS
 from app.schemas import Problem, problem_doc
 
 ASSETS = Path(fastapi_offline.__file__).resolve().parent / "static"
@@ -100,7 +100,9 @@ def complete_openapi(app: FastAPI) -> None:
                 for operation in path.values():
                     _declare_replay(operation)
                     if name.startswith(PUBLIC_PREFIX):
-                        _declare_rate_limits(operation)
+                        _declare_rate_limits(operation, RATE_LIMITED)
+                    elif name.startswith(API_PREFIX):
+                        _declare_rate_limits(operation, API_RATE_LIMITED)
             app.openapi_schema = spec
         return app.openapi_schema
 
@@ -128,10 +130,20 @@ RATE_LIMITED = problem_doc(
     headers=RATE_LIMIT_HEADERS,
 )
 
+# The rest of /v1 (app.guard's API zone): per key and per address, and wrong keys per address.
+API_RATE_LIMITED = problem_doc(
+    "Too many requests with this API key or from this address (or too many look-ups of keys "
+    "not known to work from it): retry after `Retry-After` seconds; `violated-policies` names "
+    "the quotas exceeded",
+    retry_after=True,
+    headers=RATE_LIMIT_HEADERS,
+)
 
-def _declare_rate_limits(operation: dict[str, Any]) -> None:
-    """A public call may be refused with 429, and every answer says what is left of its quotas."""
+
+def _declare_rate_limits(operation: dict[str, Any], refused: dict[str, Any]) -> None:
+    """A call under a rate limit may be refused with 429, and every answer says what is left
+    of its quotas (when the limits are on)."""
     responses = operation.setdefault("responses", {})
     for response in responses.values():
         response.setdefault("headers", {}).update(RATE_LIMIT_HEADERS)
-    responses["429"] = RATE_LIMITED
+    responses["429"] = refused

@@ -8,13 +8,14 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.bodies import StrictRoute
 from app.db import EngineDep
 from app.errors import ServiceUnavailable, problem_response
 from app.migrate import head_revision
 from app.observability import exposition
 from app.schemas import Health, problem_doc
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=StrictRoute)
 
 
 @router.get("/healthz", response_model=Health, operation_id="healthz")

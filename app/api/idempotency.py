@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.auth import Subject, api_key, live_invitation
 from app.api.deps import AppSettingsDep, utcnow
+from app.bodies import parsed_body
 from app.canonical import canonical_json
 from app.config import Settings
 from app.db import SessionDep, driver
@@ -51,10 +52,16 @@ class Replay(Exception):
 
 
 def _fingerprint(request: Request, body: bytes) -> bytes:
-    try:
-        canonical = canonical_json(json.loads(body)).encode()
-    except ValueError:
-        canonical = body
+    # The route parsed a JSON body already (app.bodies): canonicalise that value, never a
+    # second parse of the same bytes on the answer path.
+    parsed, value = parsed_body(request)
+    if parsed:
+        canonical = canonical_json(value).encode()
+    else:  # a route without a JSON body model
+        try:
+            canonical = canonical_json(json.loads(body)).encode()
+        except (ValueError, RecursionError):
+            canonical = body
     digest = hashlib.sha256(f"{request.method} {request.url.path}\n".encode())
     digest.update(canonical)
     return digest.digest()

@@ -12,6 +12,7 @@ from fastapi import Response as HttpResponse
 from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import AppSettingsDep, Cursor, Limit, UpdatedSince, utcnow
 from app.api.idempotency import REPLAYED, REPLAYED_HEADER, IdempotencyDep
+from app.bodies import StrictRoute
 from app.db import ReadSessionDep, SessionDep
 from app.errors import Conflict
 from app.models import InvitationStatus
@@ -29,7 +30,7 @@ from app.services import invitations, issuing
 from app.services.batches import ItemOutcome, check_size, parse_items
 from app.services.settings import load_settings
 
-router = APIRouter(prefix="/v1", tags=["invitations"])
+router = APIRouter(prefix="/v1", tags=["invitations"], route_class=StrictRoute)
 
 REPLAY_DOC: dict[int | str, dict[str, Any]] = {
     409: problem_doc(

@@ -7,12 +7,13 @@ from fastapi import Response as HttpResponse
 
 from app.api.auth import AdminAuth
 from app.api.idempotency import REPLAYED, REPLAYED_HEADER, IdempotencyDep
+from app.bodies import StrictRoute
 from app.db import SessionDep
 from app.errors import Conflict
 from app.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, problem_doc
 from app.services import keys
 
-router = APIRouter(prefix="/v1", tags=["api keys"])
+router = APIRouter(prefix="/v1", tags=["api keys"], route_class=StrictRoute)
 
 
 @router.post(

@@ -8,6 +8,7 @@ from app.api.accounts import AccountId
 from app.api.auth import ReadAuth
 from app.api.deps import Cursor, Limit
 from app.api.score_params import WindowDep
+from app.bodies import StrictRoute
 from app.db import ReadSessionDep
 from app.models import Role
 from app.pagination import DEFAULT_LIMIT
@@ -18,7 +19,7 @@ from app.scoring import Direction
 from app.services import accounts, movements
 from app.services.movements import MovementFilters
 
-router = APIRouter(prefix="/v1", tags=["movements"])
+router = APIRouter(prefix="/v1", tags=["movements"], route_class=StrictRoute)
 
 Survey = Annotated[
     str | None, Query(min_length=1, max_length=100, description="both answers from this survey")

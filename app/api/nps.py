@@ -7,6 +7,7 @@ from app.api.accounts import AccountId
 from app.api.auth import ReadAuth
 from app.api.bodies import present
 from app.api.score_params import AccountCountingDep, CountingDep, FiltersDep, Text, WindowDep
+from app.bodies import StrictRoute
 from app.db import ReadSessionDep
 from app.presenters.scores import benchmark_standing, groups_read, score_read, weights_read
 from app.schemas import AccountNpsReport, NpsReport
@@ -17,7 +18,7 @@ from app.services.cells import marginal, total
 from app.services.counting import count
 from app.services.selection import Dimension, Filters
 
-router = APIRouter(prefix="/v1", tags=["scores"])
+router = APIRouter(prefix="/v1", tags=["scores"], route_class=StrictRoute)
 
 
 @router.get("/nps", response_model=NpsReport, operation_id="get_nps")

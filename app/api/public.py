@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api.auth import InvitationSubject, KnownInvitationAuth, PublicAuth
 from app.api.deps import HeadRequest, utcnow
 from app.api.idempotency import PublicIdempotencyDep, rereads
+from app.bodies import StrictRoute
 from app.db import SessionDep
 from app.errors import NotFound
 from app.presenters.invitations import public_answer, public_invitation
@@ -26,7 +27,7 @@ from app.schemas.invitations import (
 )
 from app.services import answers, invitations, surveys
 
-router = APIRouter(prefix="/v1/public", tags=["public"])
+router = APIRouter(prefix="/v1/public", tags=["public"], route_class=StrictRoute)
 
 TOKEN_DOC: dict[int | str, dict[str, Any]] = {
     401: problem_doc("Missing, unknown or malformed invitation token"),

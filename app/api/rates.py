@@ -8,6 +8,7 @@ from app.api.auth import ReadAuth
 from app.api.deps import utcnow
 from app.api.score_params import Confidence, FiltersDep, WindowDep
 from app.api.settings import WorkspaceSettingsDep
+from app.bodies import StrictRoute
 from app.db import ReadSessionDep
 from app.models import InvitationChannel
 from app.presenters.rates import RateOptions, rate_groups_read, response_rate_read
@@ -15,7 +16,7 @@ from app.schemas.rates import ResponseRateReport
 from app.services import accounts
 from app.services.rates import RateDimension, count_outcomes
 
-router = APIRouter(prefix="/v1", tags=["invitations"])
+router = APIRouter(prefix="/v1", tags=["invitations"], route_class=StrictRoute)
 
 DESCRIPTION = """\
 How many of the invitations sent in the window were opened, answered, dismissed, left to expire

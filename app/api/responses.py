@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import Cursor, Limit, UpdatedSince, utcnow
 from app.api.idempotency import IdempotencyDep, rereads
+from app.bodies import StrictRoute
 from app.db import ReadSessionDep, SessionDep
 from app.errors import NotFound
 from app.models import Role
@@ -32,7 +33,7 @@ from app.scoring import Category
 from app.services import corrections, ingest, responses, revisions
 from app.services.batches import check_size
 
-router = APIRouter(prefix="/v1", tags=["responses"])
+router = APIRouter(prefix="/v1", tags=["responses"], route_class=StrictRoute)
 
 IDEMPOTENCY_DOC: dict[int | str, dict[str, Any]] = {
     409: problem_doc(

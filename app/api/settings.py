@@ -4,16 +4,15 @@ Every answer carries a strong ETag; PUT and PATCH honour If-Match (optional, so 
 never send it keep working; `*` matches any), and GET answers 304 to a current If-None-Match.
 """
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi import Response as HttpResponse
 
 from app.api.auth import AdminAuth, ReadAuth
+from app.bodies import StrictRoute, parse_json
 from app.db import ReadSessionDep, SessionDep
 from app.errors import (
-    ProblemError,
     Unprocessable,
     UnsupportedMediaType,
     field_error,
@@ -24,7 +23,7 @@ from app.schemas import problem_doc
 from app.schemas.settings import SettingsRead, WorkspaceSettings
 from app.services.settings import load_settings, patch_settings, replace_settings, settings_etag
 
-router = APIRouter(prefix="/v1", tags=["settings"])
+router = APIRouter(prefix="/v1", tags=["settings"], route_class=StrictRoute)
 
 MERGE_PATCH = "application/merge-patch+json"
 # application/json too: many HTTP clients send it for any JSON body; JSON Patch is refused.
@@ -139,12 +138,8 @@ async def _merge_patch_body(request: Request) -> dict[str, Any]:
         )
     raw = await request.body()
     try:
-        text = raw.decode()
-    except UnicodeDecodeError:
-        raise ProblemError("the body is not UTF-8 text") from None
-    try:
-        patch = json.loads(text)
-    except (ValueError, RecursionError):
+        patch = parse_json(raw, request.headers.get("content-type"))
+    except ValueError:
         raise Unprocessable(
             "the body is not valid JSON", errors=[field_error(["body"], "invalid JSON")]
         ) from None

@@ -9,6 +9,7 @@ from pydantic import AfterValidator
 
 from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import Cursor, Limit, UpdatedSince
+from app.bodies import StrictRoute
 from app.db import ReadSessionDep, SessionDep
 from app.pagination import DEFAULT_LIMIT
 from app.presenters.surveys import survey_read
@@ -17,7 +18,7 @@ from app.schemas.base import not_only_dots
 from app.schemas.surveys import SurveyDefinition, SurveyRead
 from app.services import surveys
 
-router = APIRouter(prefix="/v1", tags=["surveys"])
+router = APIRouter(prefix="/v1", tags=["surveys"], route_class=StrictRoute)
 
 SurveyId = Annotated[
     str,

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from app.api.auth import ReadAuth
 from app.api.bodies import present
 from app.api.score_params import CountingDep, FiltersDep, WindowDep
+from app.bodies import StrictRoute
 from app.buckets import Interval
 from app.db import ReadSessionDep
 from app.errors import invalid_query
@@ -18,7 +19,7 @@ from app.schemas.trends import CompareReport, TrendReport
 from app.services import accounts, trends
 from app.services.selection import Dimension
 
-router = APIRouter(prefix="/v1/nps", tags=["scores"])
+router = APIRouter(prefix="/v1/nps", tags=["scores"], route_class=StrictRoute)
 
 
 def _zone(name: str) -> ZoneInfo:

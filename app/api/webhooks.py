@@ -10,6 +10,7 @@ from fastapi import Response as HttpResponse
 from app.api.auth import AdminAuth
 from app.api.deps import AppSettingsDep, Cursor, Limit
 from app.api.idempotency import REPLAYED, REPLAYED_HEADER, IdempotencyDep
+from app.bodies import StrictRoute
 from app.db import SessionDep
 from app.errors import Conflict
 from app.models import DeliveryStatus
@@ -28,7 +29,7 @@ from app.schemas.webhooks import (
 )
 from app.services import delivery_log, webhooks
 
-router = APIRouter(prefix="/v1", tags=["webhooks"])
+router = APIRouter(prefix="/v1", tags=["webhooks"], route_class=StrictRoute)
 
 SECRET_REPLAY_DOC: dict[int | str, dict[str, Any]] = {
     409: problem_doc(

@@ -6,6 +6,10 @@ its decimal digits ("9"), never "9.0", " 9", "+9" or "true"; an empty comment or
 attribute is absent. What a number may be (0-10, 1 to the attribute's scale) is then decided by
 the same schema and service as the JSON call, so the page and the API cannot disagree. A field
 the form does not have, or one sent twice, is a tampered form and is refused.
+
+The form is read as UTF-8 only (`urlencoded_form`): Starlette decodes a form's raw bytes as
+Latin-1 and its percent-escapes with replacement characters, so a body in another encoding
+would be stored garbled; it is refused (400, or 415 for a declared charset) instead.
 """
 
 import re
@@ -13,9 +17,12 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
+from app.bodies import InvalidEncoding, utf8_text
+from app.errors import BodyRefused, ProblemError, UnsupportedMediaType, field_error
 from app.pages.messages import Words
 from app.schemas.invitations import PublicAttribute
 from app.schemas.responses import COMMENT_MAX_LENGTH
@@ -23,6 +30,46 @@ from app.schemas.responses import COMMENT_MAX_LENGTH
 SCORE, COMMENT, ATTRIBUTE = "score", "comment", "attributes."
 MAX_FIELDS = 200  # far more than a survey has (a score, a comment, its attributes)
 _DIGITS = re.compile(r"0|[1-9][0-9]{0,2}")  # no sign, point, space or leading zero
+
+
+URLENCODED = "application/x-www-form-urlencoded"
+
+
+def urlencoded_form(body: bytes, content_type: str | None) -> FormData:
+    """The form's fields, names and values percent-decoded as UTF-8 (module doc)."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media != URLENCODED:
+        raise BodyRefused(
+            UnsupportedMediaType(
+                f"the survey form is sent as {URLENCODED}",
+                errors=[field_error(["header", "Content-Type"], f"expected {URLENCODED}")],
+            )
+        )
+    text = utf8_text(body, content_type)
+    try:
+        pairs = parse_qsl(
+            text,
+            keep_blank_values=True,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_FIELDS,
+        )
+    except UnicodeDecodeError:
+        raise BodyRefused(
+            InvalidEncoding(
+                "a percent-escape of the form is not UTF-8",
+                errors=[field_error(["body"], "not UTF-8")],
+            )
+        ) from None
+    except ValueError:  # over MAX_FIELDS
+        raise BodyRefused(
+            ProblemError(
+                f"the form has more than {MAX_FIELDS} fields",
+                errors=[field_error(["body"], "too many fields")],
+            )
+        ) from None
+    fields: list[tuple[str, str | UploadFile]] = list(pairs)
+    return FormData(fields)
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """Request and response bodies of the v1 API, by resource; imported from here."""
 
+from app.schemas.attributes import Attributes, Drivers, DriverValue
 from app.schemas.base import (
     ID_PATTERN,
     MAX_DEPTH,
@@ -11,12 +12,9 @@ from app.schemas.base import (
     SURVEY_ID_PATTERN,
     SURVEY_PATTERN,
     YEARS,
-    Attributes,
     ClientId,
     Currency,
     DocumentedAs,
-    Drivers,
-    DriverValue,
     Email,
     FieldProblem,
     Health,

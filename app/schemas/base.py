@@ -18,10 +18,6 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
-    StrictBool,
-    StrictFloat,
-    StrictInt,
-    StrictStr,
     StringConstraints,
     TypeAdapter,
     model_validator,
@@ -69,13 +65,7 @@ SurveyId = Annotated[
 # would not fit a path), so such a survey works with the defaults only.
 SURVEY_PATTERN = r"^[A-Za-z0-9._:@/-]{1,100}$"
 SurveyKey = Annotated[str, StringConstraints(pattern=SURVEY_PATTERN)]
-# CRM custom fields: any JSON, within the limits of _unstorable below.
-Attributes = Annotated[dict[str, Any], Field(max_length=100)]
-# The experience behind a score, e.g. {"support": 4, "product": 5}: flat, scalar values.
-DriverValue = StrictInt | StrictFloat | StrictBool | Annotated[StrictStr, Field(max_length=1000)]
-Drivers = Annotated[
-    dict[Annotated[str, Field(max_length=100)], DriverValue | None], Field(max_length=100)
-]
+# `attributes` (custom fields, driver ratings) and their bounds: app/schemas/attributes.py.
 
 T = TypeVar("T")
 

@@ -14,10 +14,10 @@ from pydantic import (
 )
 
 from app.models import InvitationChannel, InvitationStatus
+from app.schemas.attributes import DRIVER_LIMITS, Drivers
 from app.schemas.base import (
     ClientId,
     DocumentedAs,
-    Drivers,
     ItemResult,
     Strict,
     SurveyId,
@@ -144,7 +144,8 @@ class PublicAnswer(Strict):
     comment: Comment | None = None
     attributes: Drivers = Field(
         default_factory=dict,
-        description='ratings of the survey\'s attributes, e.g. {"support": 4}: flat scalar values',
+        description='ratings of the survey\'s attributes, e.g. {"support": 4}: flat scalar values; '
+        + DRIVER_LIMITS,
     )
 
 
@@ -157,7 +158,8 @@ class PublicAnswerPatch(Strict):
 
     comment: Comment | None = Field(default=None, description="null clears the comment")
     attributes: Annotated[Drivers | None, BeforeValidator(refuse_null)] = Field(
-        default=None, description="replaces the ratings as a whole; {} clears them"
+        default=None,
+        description="replaces the ratings as a whole; {} clears them; " + DRIVER_LIMITS,
     )
 
     @model_validator(mode="after")

@@ -11,9 +11,9 @@ from pydantic import (
 )
 
 from app.models import JobLevel, Role, Scope
+from app.schemas.attributes import Attributes
 from app.schemas.base import (
     AccountKey,
-    Attributes,
     ClientId,
     Currency,
     DocumentedAs,

@@ -16,10 +16,10 @@ from pydantic import (
 )
 
 from app.models import Channel, JobLevel, Role
+from app.schemas.attributes import DRIVER_LIMITS, Drivers
 from app.schemas.base import (
     ClientId,
     DocumentedAs,
-    Drivers,
     ItemResult,
     Strict,
     SurveyKey,
@@ -70,7 +70,8 @@ class ResponseCreate(Strict):
     channel: Channel = Channel.API
     attributes: Drivers = Field(
         default_factory=dict,
-        description='driver ratings behind the score, e.g. {"support": 4}: flat scalar values',
+        description='driver ratings behind the score, e.g. {"support": 4}: flat scalar values; '
+        + DRIVER_LIMITS,
     )
     external_id: ClientId | None = Field(
         default=None,
@@ -134,7 +135,8 @@ class ResponsePatch(Strict):
     score: Score | None = Field(default=None, description="an integer 0-10, never coerced")
     comment: Comment | None = Field(default=None, description="null clears the comment")
     attributes: Drivers | None = Field(
-        default=None, description="replaces the driver ratings as a whole; {} clears them"
+        default=None,
+        description="replaces the driver ratings as a whole; {} clears them; " + DRIVER_LIMITS,
     )
     submitted_at: Timestamp | None = Field(
         default=None, description="RFC 3339 with offset; at most 5 minutes ahead"

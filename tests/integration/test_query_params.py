@@ -11,6 +11,7 @@ from app.openapi import current
 from tests.support.api import Answer, get_json, put_account, report
 from tests.support.clock import WINDOW, at
 from tests.support.harness import Tenant
+from tests.support.invitations import invite
 from tests.support.problems import assert_invalid, error_locs
 
 SPEC: dict[str, Any] = current()
@@ -114,6 +115,37 @@ class TestRepeatedParameters:
         )
         unknown(r, "group_by")
 
+    async def test_every_single_valued_one_of_every_operation(self, tenant: Tenant) -> None:
+        """RouteGate covers every route: no operation in the document takes the last (or the
+        first) of two values of a parameter that has one."""
+        await put_account(tenant.client, "acme")
+        accepted, checked = [], 0
+        for template, operations in SPEC["paths"].items():
+            path = re.sub(r"\{(\w+)\}", lambda m: SAMPLES[m.group(1)], template)
+            for method, operation in operations.items():
+                for param in operation.get("parameters", []):
+                    if param["in"] != "query" or _takes_several(param["schema"]):
+                        continue
+                    checked += 1
+                    name = param["name"]
+                    r = await tenant.client.request(
+                        method.upper(), path, params=[(name, "1"), (name, "2")]
+                    )
+                    if r.status_code != 422 or error_locs(r.json()) != [["query", name]]:
+                        accepted.append((method, template, name, r.status_code))
+        assert accepted == []
+        assert checked > 100
+
+    async def test_the_pages_preselected_score_given_twice_is_refused(self, tenant: Tenant) -> None:
+        await tenant.db.account("acme")
+        await tenant.db.stakeholder("dana", "acme")
+        made = await invite(tenant.client, "dana")
+        r = await tenant.client.get(f"/s/{made['token']}?score=9&score=0")
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("text/html")
+        single = await tenant.client.get(f"/s/{made['token']}?score=9")
+        assert single.status_code == 200, single.text
+
     async def test_a_list_valued_one_takes_several(self, tenant: Tenant) -> None:
         r = await tenant.client.get(
             "/v1/accounts/at-risk", params=[("reason", "silent"), ("reason", "low_nps")]
@@ -155,6 +187,12 @@ class TestEmptyValues:
                 ]:
                     accepted.append((template, name, r.status_code))
         assert accepted == []
+
+
+def _takes_several(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "array" or any(
+        option.get("type") == "array" for option in schema.get("anyOf", [])
+    )
 
 
 WINDOW_FOR = {"/v1/movements": WINDOW, "/v1/accounts/at-risk": WINDOW}

@@ -243,7 +243,7 @@ class TestPatchSettings:
             SETTINGS, content=b'{"min_n": "\xff"}', headers={"Content-Type": MERGE_PATCH}
         )
 
-        assert problem(r, 400)["type"] == "/problems/bad-request"
+        assert problem(r, 400)["type"] == "/problems/invalid-encoding"
 
     @pytest.mark.parametrize("scope", [Scope.READ, Scope.WRITE])
     async def test_read_and_write_keys_are_403(self, tenant: Tenant, scope: Scope) -> None:

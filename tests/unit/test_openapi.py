@@ -194,23 +194,27 @@ class TestDeclaredHeaders:
             in_progress = spec["paths"][path]["post"]["responses"]["409"]
             assert "Retry-After" in in_progress["headers"], path
 
-    def test_the_public_calls_and_only_they_declare_rate_limits(self) -> None:
+    def test_every_v1_call_and_only_they_declare_rate_limits(self) -> None:
+        """The public calls' guard and the API's (app.guard) cover all of /v1: any call there
+        may be a 429, and every answer there carries the RateLimit fields."""
         spec = _spec()
         public = 0
         for method, path, operation in _operations(spec):
             responses = operation["responses"]
             declared = [s for s, r in responses.items() if "RateLimit" in r.get("headers", {})]
-            if not path.startswith("/v1/public/"):
+            if not path.startswith("/v1/"):
                 assert declared == [], (method, path)
                 assert "429" not in responses, (method, path)
                 continue
-            public += 1
+            public += path.startswith("/v1/public/")
             assert declared == list(responses), (method, path)
             assert set(responses["429"]["headers"]) == {
                 "Retry-After",
                 "RateLimit",
                 "RateLimit-Policy",
             }
+            audience = "token" if path.startswith("/v1/public/") else "API key"
+            assert audience in responses["429"]["description"], (method, path)
         assert public >= 1
         assert set(spec["components"]["headers"]) == {"RateLimit", "RateLimit-Policy"}
 
