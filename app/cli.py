@@ -105,16 +105,31 @@ async def ensure_default_workspace(
     return None
 
 
+def uvicorn_options(settings: Settings) -> dict[str, object]:
+    """uvicorn.Config keywords every web process of `nps serve` runs with, however started."""
+    return {
+        "log_level": settings.log_level,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        # Beyond this many open connections a request gets uvicorn's own 503 (README:
+        # Connections, bodies and slow clients); idle keep-alive connections close after this.
+        "limit_concurrency": settings.max_connections,
+        "timeout_keep_alive": settings.keep_alive_seconds,
+    }
+
+
 def _uvicorn_args(settings: Settings) -> list[str]:
+    options = [
+        f"--{name.replace('_', '-')}" if value is True else f"--{name.replace('_', '-')}={value}"
+        for name, value in uvicorn_options(settings).items()
+    ]
     return [
         "app.main:serve_app",
         "--factory",
         f"--host={settings.host}",
         f"--port={settings.port}",
         f"--workers={settings.workers}",
-        f"--log-level={settings.log_level}",
-        "--proxy-headers",
-        f"--forwarded-allow-ips={settings.forwarded_allow_ips}",
+        *options,
     ]
 
 
@@ -167,11 +182,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
             if settings.workers > 1:
                 # One listening socket per web process (app.serving): uvicorn's workers share
                 # one, and a burst of connections lands on whichever process woke first.
-                options = {
-                    "log_level": settings.log_level,
-                    "proxy_headers": True,
-                    "forwarded_allow_ips": settings.forwarded_allow_ips,
-                }
+                options = uvicorn_options(settings)
                 os.execv(
                     sys.executable,
                     [
@@ -198,9 +209,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
                 host=settings.host,
                 port=settings.port,
                 workers=settings.workers,
-                log_level=settings.log_level,
-                proxy_headers=True,
-                forwarded_allow_ips=settings.forwarded_allow_ips,
+                **uvicorn_options(settings),  # type: ignore[arg-type]
             )
 
 

@@ -132,7 +132,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     complete_openapi(app)
     # Methods, Allow and strict query parameters for every route (app.routing).
     app.add_middleware(RouteGate, api=app, hints=PORTFOLIO_HINTS)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout_seconds
+    )
     # Outermost: CORS and rate limits for /v1/public/*, rate limits for the pages (/s/<token>),
     # before anything there can answer.
     app.add_middleware(PublicGuard, api=app, settings=settings, zones=(PUBLIC_API, PAGES_ZONE))
