@@ -8,7 +8,7 @@ import shutil
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from datetime import UTC
 from typing import TypeVar
 
@@ -32,6 +32,7 @@ from app.errors import Conflict, LastAdminKey, NotFound, ProblemError
 from app.models import ApiKey, Scope, Workspace
 from app.observability import MULTIPROCESS
 from app.services import keys
+from app.startup import DATABASE_NOT_READY, first_line, retried_in_background
 
 T = TypeVar("T")
 DEFAULT_WORKSPACE = "default"
@@ -105,16 +106,31 @@ async def ensure_default_workspace(
     return None
 
 
+def uvicorn_options(settings: Settings) -> dict[str, object]:
+    """uvicorn.Config keywords every web process of `nps serve` runs with, however started."""
+    return {
+        "log_level": settings.log_level,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        # Beyond this many open connections a request gets uvicorn's own 503 (README:
+        # Connections, bodies and slow clients); idle keep-alive connections close after this.
+        "limit_concurrency": settings.max_connections,
+        "timeout_keep_alive": settings.keep_alive_seconds,
+    }
+
+
 def _uvicorn_args(settings: Settings) -> list[str]:
+    options = [
+        f"--{name.replace('_', '-')}" if value is True else f"--{name.replace('_', '-')}={value}"
+        for name, value in uvicorn_options(settings).items()
+    ]
     return [
         "app.main:serve_app",
         "--factory",
         f"--host={settings.host}",
         f"--port={settings.port}",
         f"--workers={settings.workers}",
-        f"--log-level={settings.log_level}",
-        "--proxy-headers",
-        f"--forwarded-allow-ips={settings.forwarded_allow_ips}",
+        *options,
     ]
 
 
@@ -138,8 +154,6 @@ def cmd_serve(args: argparse.Namespace) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     _share_metrics(settings)
     with database_url(settings) as url:
-        if settings.env != "production":  # production migrates as its own step: `nps migrate`
-            migrate.upgrade(get_settings().owner_database_url or url)
         development = settings.env != "production"
 
         async def bootstrap(session: AsyncSession) -> tuple[str | None, str | None]:
@@ -148,30 +162,45 @@ def cmd_serve(args: argparse.Namespace) -> None:
                 session, settings.bootstrap_api_key, generate=development
             )
 
-        unbound, raw = _in_session(url, bootstrap)
-        if unbound is not None:
+        def bootstrap_once() -> None:
+            if development:  # production migrates as its own step: `nps migrate`
+                migrate.upgrade(get_settings().owner_database_url or url)
+            unbound, raw = _in_session(url, bootstrap)
+            if unbound is not None:
+                print(
+                    f"warning: the service connects as {unbound!r}, a superuser or a role with "
+                    "BYPASSRLS: row-level security does not bind it (README: Row-level security)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            if raw is not None:
+                print(
+                    f"Created workspace {DEFAULT_WORKSPACE!r}. Its admin API key (shown only now):"
+                )
+                print(raw, flush=True)
+
+        try:
+            bootstrap_once()
+            pending = False
+        except DATABASE_NOT_READY as exc:
+            # Serve all the same: /healthz says the process is up, /readyz and every call a 503
+            # until the database is there; the bootstrap is retried beside the web server.
             print(
-                f"warning: the service connects as {unbound!r}, a superuser or a role with "
-                "BYPASSRLS: row-level security does not bind it (README: Row-level security)",
+                f"warning: the database is not ready ({first_line(exc)}); serving, with /readyz "
+                "and the API answering 503 until it is, and retrying the bootstrap",
                 file=sys.stderr,
                 flush=True,
             )
-        if raw is not None:
-            print(f"Created workspace {DEFAULT_WORKSPACE!r}. Its admin API key (shown only now):")
-            print(raw, flush=True)
+            pending = True
         print(f"Serving on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
-        if settings.database_url and not settings.worker:
+        if settings.database_url and not settings.worker and not pending:
             # Nothing to stop afterwards and no worker to host: hand the process over to uvicorn,
             # so the supervisor of the workers does not keep this process's imports (about 80 MB)
             # for its lifetime. With the worker on, this process hosts it beside uvicorn.
             if settings.workers > 1:
                 # One listening socket per web process (app.serving): uvicorn's workers share
                 # one, and a burst of connections lands on whichever process woke first.
-                options = {
-                    "log_level": settings.log_level,
-                    "proxy_headers": True,
-                    "forwarded_allow_ips": settings.forwarded_allow_ips,
-                }
+                options = uvicorn_options(settings)
                 os.execv(
                     sys.executable,
                     [
@@ -190,17 +219,35 @@ def cmd_serve(args: argparse.Namespace) -> None:
             )
         from app.worker import worker_thread
 
-        # One background worker beside the web server (NPS_WORKER=off: `nps worker` elsewhere).
-        with worker_thread(url, settings) if settings.worker else nullcontext():
+        # One background worker beside the web server (NPS_WORKER=off: `nps worker` elsewhere),
+        # started once the bootstrap is done; with the bootstrap pending, its retries run here
+        # too (this process stays to host them), and the worker starts when they succeed.
+        worker = ExitStack()
+
+        def start_worker() -> None:
+            if settings.worker:
+                worker.enter_context(worker_thread(url, settings))
+
+        def bootstrap_then_work() -> None:
+            bootstrap_once()
+            start_worker()
+
+        if not pending:
+            start_worker()
+        # Closed in reverse: the retries stop before the worker does.
+        with worker, retried_in_background(bootstrap_then_work) if pending else nullcontext():
+            if settings.workers > 1 and not settings.worker:
+                from app.serving import Supervisor, listening_sockets
+
+                sockets = listening_sockets(settings.host, settings.port, settings.workers)
+                sys.exit(Supervisor(sockets, uvicorn_options(settings)).run())
             uvicorn.run(
                 "app.main:serve_app",
                 factory=True,
                 host=settings.host,
                 port=settings.port,
                 workers=settings.workers,
-                log_level=settings.log_level,
-                proxy_headers=True,
-                forwarded_allow_ips=settings.forwarded_allow_ips,
+                **uvicorn_options(settings),  # type: ignore[arg-type]
             )
 
 

@@ -114,6 +114,26 @@ class Settings(BaseSettings):
         "cancels a slow query cleanly first",
     )
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # Slow clients (README "Connections, bodies and slow clients").
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="a request body not fully arrived this long after its headers is answered "
+        "408 (nothing of it is stored) and its connection closed",
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=2,
+        description="open connections per web process (uvicorn's limit_concurrency): a request "
+        "that arrives while this many are open, its own included, is answered 503 at once",
+    )
+    keep_alive_seconds: int = Field(
+        default=5,
+        ge=1,
+        le=3600,
+        description="an idle keep-alive connection is closed after this many seconds",
+    )
     idempotency_ttl_hours: int = Field(default=48, ge=24)
     worker: bool = Field(
         default=True,

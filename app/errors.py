@@ -140,6 +140,12 @@ class PayloadTooLarge(ProblemError):
     status, slug, title = 413, "payload-too-large", "Payload too large"
 
 
+class RequestTimeout(ProblemError):
+    """The request's body did not fully arrive in time (NPS_BODY_TIMEOUT_SECONDS)."""
+
+    status, slug, title = 408, "request-timeout", "Request timeout"
+
+
 class PreconditionFailed(ProblemError):
     status, slug, title = 412, "precondition-failed", "Precondition failed"
 
@@ -256,6 +262,7 @@ _HTTP_TITLES: dict[int, type[ProblemError]] = {
     401: Unauthorized,
     403: Forbidden,
     404: NotFound,
+    408: RequestTimeout,
     409: Conflict,
     412: PreconditionFailed,
     413: PayloadTooLarge,

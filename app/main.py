@@ -41,14 +41,18 @@ from app.pages import PAGES_ZONE, install_pages
 from app.routing import RouteGate
 from app.schemas import PROBLEM_RESPONSES
 from app.services.keys import use_pepper
+from app.startup import SchemaGate
 from app.tasks import MODULES as TASK_MODULES  # noqa: F401 - declares what services may queue
 
 API_APPLICATION_NAME = "nps-api"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, gated: bool = False) -> FastAPI:
     """The API. Its database comes from the lifespan's state; tests replace the dependencies that
-    read it (app.db.get_engine, get_sessionmaker, get_read_sessionmaker) instead."""
+    read it (app.db.get_engine, get_sessionmaker, get_read_sessionmaker) instead.
+
+    `gated` (how `nps serve` runs it): every call but the probes is a 503 until the database has
+    once answered with its schema at head (app.startup.SchemaGate)."""
     settings = settings or get_settings()
     # The pepper API keys are hashed with, for this process (app.services.keys).
     use_pepper(key_pepper(settings))
@@ -132,7 +136,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     complete_openapi(app)
     # Methods, Allow and strict query parameters for every route (app.routing).
     app.add_middleware(RouteGate, api=app, hints=PORTFOLIO_HINTS)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout_seconds
+    )
+    if gated:
+        # Inside the request id, metrics and security headers, so its 503s carry them too.
+        app.add_middleware(SchemaGate)
     # Outermost: CORS and rate limits for /v1/public/*, rate limits for the pages (/s/<token>),
     # before anything there can answer.
     app.add_middleware(PublicGuard, api=app, settings=settings, zones=(PUBLIC_API, PAGES_ZONE))
@@ -159,7 +168,7 @@ def serve_app() -> FastAPI:
     million objects, take tens of milliseconds, a pause every request in flight waited for);
     the young generation is collected less often. Measured at 32 concurrent answers: the
     collector took about a sixth of the web process's CPU before."""
-    app = create_app()
+    app = create_app(gated=True)
     settings = get_settings()
     if settings.log_format == "json":
         install_json_logs(settings.log_level)

@@ -1,17 +1,23 @@
 """ASGI middleware: pure ASGI, so they see every request before FastAPI parses it."""
 
+import asyncio
+
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PayloadTooLarge, problem_response
+from app.errors import PayloadTooLarge, RequestTimeout, problem_response
 
 
 class BodyLimit:
-    """Refuse a request body over `limit` bytes with 413 before any of it is parsed or stored."""
+    """Refuse a request body over `limit` bytes with 413 before any of it is parsed or stored,
+    and one that has not fully arrived `timeout` seconds after its headers with 408 (a client
+    that stalls, or sends less than its Content-Length, would otherwise hold the request, and a
+    connection, for ever: uvicorn has no timeout of its own while a body is read)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, timeout: float | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -22,20 +28,44 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
             return
         seen = 0
+        complete = False
+        loop = asyncio.get_running_loop()
+        deadline = None if self.timeout is None else loop.time() + self.timeout
 
         async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, complete
+            if complete or deadline is None:
+                # The body is in: what is left to receive is the client's disconnect, which
+                # may come at any time (a streamed answer listens for it).
+                message = await receive()
+            else:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        message = await receive()
+                except TimeoutError:
+                    raise _TimedOut(self.timeout or 0) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
                     raise _TooLarge(self.limit)
+                complete = not message.get("more_body", False)
             return message
 
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, limited, send)
+            await self.app(scope, limited, watched)
         except _TooLarge:
-            await self._refuse(scope, receive, send)
+            if not started:
+                await self._refuse(scope, receive, send)
+        except _TimedOut as exc:
+            if not started:
+                await problem_response(_timed_out(exc.seconds))(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         await problem_response(PayloadTooLarge(_too_large(self.limit)))(scope, receive, send)
@@ -50,6 +80,22 @@ class _TooLarge(StarletteHTTPException):
 
 def _too_large(limit: int) -> str:
     return f"the request body is over {limit} bytes: nothing was stored"
+
+
+class _TimedOut(StarletteHTTPException):
+    # An HTTPException for the same reason as _TooLarge: the problem+json handler answers 408.
+    def __init__(self, seconds: float) -> None:
+        error = _timed_out(seconds)
+        super().__init__(408, error.detail, headers=error.headers)
+        self.seconds = seconds
+
+
+def _timed_out(seconds: float) -> RequestTimeout:
+    # The rest of the body may still be on its way: the connection cannot carry another request.
+    return RequestTimeout(
+        f"the request body did not arrive within {seconds:g} s: nothing was stored",
+        headers={"Connection": "close"},
+    )
 
 
 # Answers of the API are data for one caller: never kept by a shared cache, never sniffed into
