@@ -6,7 +6,7 @@ or an invitation token (the public answer path)."""
 import base64
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -96,13 +96,13 @@ BAD_FIELDS: dict[str, dict[str, Any]] = {
     "attributes too large": {"attributes": {"k": "x" * 20_000}},
     "a bad channel": {"channel": MARK},
 }
-VALID = {
+VALID: dict[str, dict[str, Any]] = {
     "POST /v1/responses": {"stakeholder_id": "dana", "score": 9},
     "PUT /v1/accounts/acme": {"name": "Acme"},
     "PUT /v1/stakeholders/dana": {"account_id": "acme"},
     "POST /v1/public/answers": {"score": 9},
 }
-BAD_FIELDS_FOR = {
+BAD_FIELDS_FOR: dict[str, dict[str, dict[str, Any]]] = {
     "PUT /v1/accounts/acme": {
         "a name of 10,000 characters": {"name": MARK * 500},
         "revenue a float": {"annual_revenue": 1e400},
@@ -289,8 +289,9 @@ def _body_cases() -> dict[str, Bad]:
         public = path.startswith("/v1/public/")
         for name, body in BAD_BODIES.items():
             cases[f"{call}: {name}"] = Bad(method, path, body, headers=_public(public))
-        fields = BAD_FIELDS if call == "POST /v1/responses" else {}
-        for name, extra in {**fields, **BAD_FIELDS_FOR.get(call, {})}.items():
+        fields: dict[str, dict[str, Any]] = BAD_FIELDS if call == "POST /v1/responses" else {}
+        extras: dict[str, dict[str, Any]] = BAD_FIELDS_FOR.get(call, {})
+        for name, extra in {**fields, **extras}.items():
             cases[f"{call}: {name}"] = Bad(method, path, _raw({**valid, **extra}))
     return cases
 
@@ -320,13 +321,14 @@ async def test_bad_input_is_a_4xx_problem_that_echoes_nothing(tenant: Tenant, na
     if bad.content_type is not None and not any(k == "Content-Type" for k, _ in headers):
         headers.append(("Content-Type", bad.content_type))
     request = tenant.client.build_request(
-        bad.method, bad.path, content=bad.body, params=bad.params or None
+        bad.method, bad.path, content=bad.body, params=cast(Any, bad.params or None)
     )
     replaced = {key.lower() for key, _ in headers}
-    request.headers = httpx.Headers(  # several fields of one name, as a client may send them
-        [(k, v) for k, v in request.headers.multi_items() if k.lower() not in replaced]
-        + [(k.encode(), v.encode("latin-1")) for k, v in headers]
-    )
+    fields: list[tuple[bytes, bytes]] = [
+        (k.encode(), v.encode()) for k, v in request.headers.multi_items() if k not in replaced
+    ]
+    fields += [(k.encode(), v.encode("latin-1")) for k, v in headers]
+    request.headers = httpx.Headers(fields)  # several of one name, as a client may send them
     r = await tenant.client.send(request)
 
     assert 400 <= r.status_code < 500, (r.status_code, r.text[:500])
