@@ -151,6 +151,10 @@ class TestProbes:
         assert r.status_code == 503
         assert r.headers["content-type"] == "application/problem+json"
         assert r.json()["status"] == 503
+        # Not "unreachable": the database answers, nothing has migrated it yet.
+        assert r.json()["detail"] == (
+            "the database has no schema yet: bootstrap pending (in production: `nps migrate`)"
+        )
 
     async def test_readyz_on_unreachable_database(
         self, sessionmaker: async_sessionmaker[AsyncSession]
