@@ -1,5 +1,7 @@
-"""ix_responses_workspace_submitted keyed in the answers' full order (submitted_at, created_at,
-id), so a page of movements reads a window's answers newest first without sorting the window
+"""ix_responses_workspace_submitted keyed in the answers' full order
+
+Keyed (workspace_id, submitted_at, created_at, id), so a page of movements reads a window's
+answers newest first without sorting the window.
 
 Revision ID: 0018
 Revises: 0017
