@@ -57,6 +57,9 @@ class TestStartWithoutDatabase:
             NPS_PORT=str(port),
             NPS_LOG_LEVEL="warning",
             NPS_BOOTSTRAP_API_KEY=ADMIN_KEY,
+            # As the owner, as development runs on a server of its own: the service's role
+            # cannot be readied while the server is down.
+            NPS_DATABASE_URL=url,
         ) as serve:
             auth = {"Authorization": f"Bearer {ADMIN_KEY}"}
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
