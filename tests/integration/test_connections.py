@@ -4,15 +4,13 @@ connections are closed after NPS_KEEP_ALIVE_SECONDS. Each test runs one of the w
 starts its web processes (in-process uvicorn, exec'ed uvicorn, one socket per process)."""
 
 import asyncio
-import signal
 import socket
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from app.cli import _uvicorn_args, uvicorn_options
 from app.config import Settings
-from tests.support.processes import eventually, free_port, started_nps, until_ready
+from tests.support.processes import eventually, free_port, started_nps, stop, until_ready
 
 # A bound on how long a test waits for the server; none of them is a timing target.
 GIVE_UP = 20.0
@@ -39,11 +37,6 @@ def _exchange(port: int, request: bytes) -> bytes:
     with _connected(port) as sock:
         sock.sendall(request)
         return _read_all(sock)
-
-
-def _stop(process: subprocess.Popen[str]) -> int:
-    process.send_signal(signal.SIGTERM)
-    return process.wait(timeout=30)
 
 
 class TestUvicornOptions:
@@ -80,7 +73,7 @@ class TestShortBody:
             assert "connection: close" in lines
             assert "content-type: application/problem+json" in lines
             assert b'"type":"/problems/request-timeout"' in body
-            assert await asyncio.to_thread(_stop, serve) == 0
+            assert await asyncio.to_thread(stop, serve) == 0
 
 
 class TestConnectionBound:
@@ -118,7 +111,7 @@ class TestConnectionBound:
 
             # The stalled clients gone, the next request is served again.
             await eventually(served, "requests to be served again", every=0.2)
-            assert await asyncio.to_thread(_stop, serve) == 0
+            assert await asyncio.to_thread(stop, serve) == 0
 
 
 class TestKeepAlive:
@@ -148,4 +141,4 @@ class TestKeepAlive:
             answer = await asyncio.to_thread(idle_after_one_request)
             assert answer.startswith(b"HTTP/1.1 200 ")
             assert b"connection: close" not in answer.lower()
-            assert await asyncio.to_thread(_stop, serve) == 0
+            assert await asyncio.to_thread(stop, serve) == 0

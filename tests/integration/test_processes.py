@@ -4,14 +4,13 @@ pg_stat_activity, their background worker, and a clean stop on SIGTERM."""
 import asyncio
 import os
 import signal
-import subprocess
 
 import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app import migrate
-from tests.support.processes import eventually, free_port, started_nps, until_ready
+from tests.support.processes import eventually, free_port, started_nps, stop, until_ready
 
 
 async def _query(url: str, sql: str) -> list[tuple[object, ...]]:
@@ -40,11 +39,6 @@ async def _gone(url: str, names: set[str]) -> None:
     await eventually(closed, f"the connections of {sorted(names)} to close", every=0.2)
 
 
-def _stop(process: subprocess.Popen[str]) -> int:
-    process.send_signal(signal.SIGTERM)
-    return process.wait(timeout=30)
-
-
 class TestWorkerCommand:
     async def test_runs_the_periodic_upkeep_and_stops_on_sigterm(
         self, empty_database_url: str
@@ -67,7 +61,7 @@ class TestWorkerCommand:
             await eventually(upkeep_done, "the periodic jobs to run", every=0.2)
             assert "nps-worker" in await _application_names(empty_database_url)
 
-            assert await asyncio.to_thread(_stop, worker) == 0
+            assert await asyncio.to_thread(stop, worker) == 0
         await _gone(empty_database_url, {"nps-worker"})
 
 
@@ -101,7 +95,7 @@ class TestServeCommand:
                 upkeep_ran, "the in-process worker to run the periodic upkeep", every=0.2
             )
 
-            assert await asyncio.to_thread(_stop, serve) == 0
+            assert await asyncio.to_thread(stop, serve) == 0
         await _gone(empty_database_url, {"nps-api", "nps-worker"})
 
     async def test_worker_off_leaves_background_work_to_nps_worker(
@@ -118,7 +112,7 @@ class TestServeCommand:
             assert "nps-worker" not in await _application_names(empty_database_url)
             assert await _query(empty_database_url, "SELECT count(*) FROM jobs") == [(0,)]
             # Exec'ed into uvicorn, which re-raises SIGTERM after draining: still status 0.
-            assert await asyncio.to_thread(_stop, serve) == 0
+            assert await asyncio.to_thread(stop, serve) == 0
 
 
 class TestServedPublicCalls:
@@ -154,7 +148,7 @@ class TestServedPublicCalls:
                 empty_database_url, "SELECT key, hits FROM rate_limit_windows ORDER BY key"
             )
             assert rows == [("ip:198.51.100.10", 1), ("ip:198.51.100.9", 3)]
-            await asyncio.to_thread(_stop, serve)
+            await asyncio.to_thread(stop, serve)
 
 
 def _children(parent: int) -> list[int]:
@@ -240,5 +234,5 @@ class TestWebProcesses:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
                 assert (await client.get("/healthz")).status_code == 200
             survivors = _children(serve.pid)
-            assert _stop(serve) == 0
+            assert stop(serve) == 0
             assert not set(survivors) & {int(e) for e in os.listdir("/proc") if e.isdigit()}

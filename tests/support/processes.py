@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -84,6 +85,12 @@ def started_nps(database_url: str, *args: str, **env_vars: str) -> Iterator[subp
         if process.poll() is None:
             process.kill()
         process.communicate(timeout=30)
+
+
+def stop(process: subprocess.Popen[str]) -> int:
+    """SIGTERM, as an orchestrator stops a service; its exit status (at most 30 s later)."""
+    process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=30)
 
 
 async def eventually(
