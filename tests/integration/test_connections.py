@@ -8,8 +8,8 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from app.cli import _uvicorn_args, uvicorn_options
 from app.config import Settings
+from app.launch import _uvicorn_args, uvicorn_options
 from tests.support.processes import eventually, free_port, started_nps, stop, until_ready
 
 # A bound on how long a test waits for the server; none of them is a timing target.

@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 
 from app import migrate
-from app.cli import ensure_default_workspace
 from app.db import Base, session_scope
+from app.launch import ensure_default_workspace
 from app.models import ApiKey, Scope, SurveyResponse, Workspace
 from app.services.keys import hash_key
 from tests.support.harness import Tenant, build_app, client_for
