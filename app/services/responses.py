@@ -42,9 +42,7 @@ class ResponseFilters:
     survey: str | None = None
 
 
-def filtered_responses(
-    workspace_id: uuid.UUID, filters: ResponseFilters
-) -> Select[SurveyResponse]:
+def filtered_responses(workspace_id: uuid.UUID, filters: ResponseFilters) -> Select[SurveyResponse]:
     """The workspace's responses that pass `filters`, unordered."""
     f = filters
     query = select(SurveyResponse).where(SurveyResponse.workspace_id == workspace_id)

@@ -109,7 +109,8 @@ class TestExportResponses:
         )
         assert "export-method" not in r.headers
         link = r.headers["link"]
-        assert link.startswith(f"<{RESPONSES}/metadata?") and link.endswith('>; rel="describedby"')
+        assert link.startswith(f"<{RESPONSES}/metadata?")
+        assert link.endswith('>; rel="describedby"')
 
     async def test_an_empty_csv_is_its_header_row(self, tenant: Tenant) -> None:
         r = await tenant.client.get(RESPONSES, params={"format": "csv"})
@@ -222,9 +223,12 @@ class TestExportResponses:
         assert (meta["method"], meta["from"], meta["to"]) == (None, None, None)
         assert meta["filters"] == {"role": "user", "excluded": "false"}
         kinds = {c["name"]: c["type"] for c in meta["columns"]}
-        assert kinds["score"] == "number" and kinds["excluded"] == "boolean"
-        assert kinds["attributes"] == "json" and kinds["comment"] == "text"
-        assert "generated_at" in meta and "single quote" in meta["formula_guard"]
+        assert kinds["score"] == "number"
+        assert kinds["excluded"] == "boolean"
+        assert kinds["attributes"] == "json"
+        assert kinds["comment"] == "text"
+        assert "generated_at" in meta
+        assert "single quote" in meta["formula_guard"]
 
 
 ADJUSTED_WALD_5_3_2 = (-19.05, 65.20)  # SPEC.md's example, P/Pa/D = 5/3/2 at 95 %
@@ -257,7 +261,8 @@ class TestExportAccounts:
             "5",
             "3",
         )
-        assert good["detractors"] == "2" and good["precision"] == "low"
+        assert good["detractors"] == "2"
+        assert good["precision"] == "low"
         assert (round(float(good["ci_low"]), 2), round(float(good["ci_high"]), 2)) == (
             ADJUSTED_WALD_5_3_2
         )
@@ -267,9 +272,12 @@ class TestExportAccounts:
         assert good["annual_revenue"] == "1200000.50"
         # =bad: 1/0/2 -> 100 x (1 - 2) / 3, a negative number written bare.
         assert float(bad["nps"]) == pytest.approx(-100 / 3)
-        assert f",{bad['nps']}," in r.text and bad["nps"].startswith("-")
-        assert bad["name"] == '\'=HYPERLINK("x")' and bad["segment"] == "'-smb"
-        assert bad["precision"] == "insufficient" and bad["benchmark_position"] == "unknown"
+        assert f",{bad['nps']}," in r.text
+        assert bad["nps"].startswith("-")
+        assert bad["name"] == '\'=HYPERLINK("x")'
+        assert bad["segment"] == "'-smb"
+        assert bad["precision"] == "insufficient"
+        assert bad["benchmark_position"] == "unknown"
         assert (unheard["nps"], unheard["n"], unheard["ci_low"]) == ("", "0", "")
         # The reasons are the at-risk list's, for every account it flags.
         at_risk = await get_json(

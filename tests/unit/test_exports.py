@@ -65,7 +65,7 @@ class TestCells:
             csv_row(column(Kind.NUMBER), {"c": True})
 
     def test_quotes_only_what_rfc_4180_needs_and_reads_back(self) -> None:
-        cells = ["plain", 'say "hi"', "a,b", "two\r\nlines", "ünïcode", 7]
+        cells: list[str | int] = ["plain", 'say "hi"', "a,b", "two\r\nlines", "ünïcode", 7]
         line = csv_line(cells)
         assert line == 'plain,"say ""hi""","a,b","two\r\nlines",ünïcode,7\r\n'.encode()
         assert read_back(line) == [*cells[:5], "7"]
