@@ -28,6 +28,7 @@ from app.presenters.exports import (
     account_item,
     csv_header,
     csv_row,
+    csv_rows,
     ndjson_line,
     response_item,
 )
@@ -167,11 +168,13 @@ def _streamed(
     meta: ExportMetadata,
 ) -> StreamingResponse:
     stamp = meta.generated_at.strftime("%Y%m%dT%H%M%SZ")
+    query = request.url.query
+    sidecar = f"{request.url.path}/metadata" + (f"?{query}" if query else "")
     headers = {
         "Content-Disposition": f'attachment; filename="{meta.kind}-{stamp}.{meta.format}"',
         "Export-Generated-At": _stamp(meta.generated_at),
         "Export-Filters": urlencode(meta.filters),
-        "Link": f'<{request.url.path}/metadata?{request.url.query}>; rel="describedby"',
+        "Link": f'<{sidecar}>; rel="describedby"',
     }
     if meta.from_ is not None:
         headers["Export-From"] = _stamp(meta.from_)
@@ -210,7 +213,7 @@ async def _response_chunks(
     async for page in response_pages(sessionmaker, workspace_id, filters):
         items = (response_item(row) for row in page)
         if fmt is ExportFormat.CSV:
-            yield b"".join(csv_row(RESPONSE_COLUMNS, item) for item in items)
+            yield csv_rows(RESPONSE_COLUMNS, items)
         else:
             yield b"".join(ndjson_line(item) for item in items)
 

@@ -10,7 +10,7 @@ header row and data rows that Python's csv module and every spreadsheet read as 
 import csv
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -38,11 +38,17 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 GUARD = "'"
 
 
+# The first characters that make guard_text look closer; any other first character is safe.
+_SUSPECT_FIRST = frozenset((*FORMULA_STARTS, " ", GUARD))
+
+
 def guard_text(text: str) -> str:
     """`text` prefixed with a single quote when a spreadsheet could read it as a formula.
 
     A text already starting with the quote is prefixed too, so the guard can be undone without
     loss: an import removes exactly one leading quote from every text cell that has one."""
+    if not text or text[0] not in _SUSPECT_FIRST:
+        return text
     if text.startswith(GUARD) or text.lstrip(" ").startswith(FORMULA_STARTS):
         return GUARD + text
     return text
@@ -63,25 +69,48 @@ class Column:
     description: str
 
 
-def _cell(kind: Kind, value: Any) -> str | int | float:
+Cell = str | int | float
+
+
+def _number(value: Any) -> Cell:
     if value is None:
         return ""
-    if kind is Kind.NUMBER:
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise TypeError(value)
-        return value  # Money arrives as its decimal string: still a number, never guarded
-    if kind is Kind.BOOLEAN:
-        return "true" if value else "false"
-    if kind is Kind.JSON:
-        value = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    return guard_text(str(value))
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError(value)
+    return value  # Money arrives as its decimal string: still a number, never guarded
 
 
-def csv_line(values: Sequence[str | int | float]) -> bytes:
+def _boolean(value: Any) -> Cell:
+    return "" if value is None else ("true" if value else "false")
+
+
+def _json(value: Any) -> Cell:
+    if value is None:
+        return ""
+    return guard_text(json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True))
+
+
+def _text(value: Any) -> Cell:
+    return "" if value is None else guard_text(str(value))
+
+
+_WRITERS: dict[Kind, Callable[[Any], Cell]] = {
+    Kind.NUMBER: _number,
+    Kind.BOOLEAN: _boolean,
+    Kind.JSON: _json,
+    Kind.TEXT: _text,
+}
+
+
+def csv_lines(rows: Iterable[Sequence[Cell]]) -> bytes:
     buffer = io.StringIO()
     # RFC 4180: CRLF line ends, quoting only where a cell needs it.
-    csv.writer(buffer, lineterminator="\r\n").writerow(values)
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
     return buffer.getvalue().encode()
+
+
+def csv_line(values: Sequence[Cell]) -> bytes:
+    return csv_lines([values])
 
 
 def csv_header(columns: Sequence[Column]) -> bytes:
@@ -89,7 +118,13 @@ def csv_header(columns: Sequence[Column]) -> bytes:
 
 
 def csv_row(columns: Sequence[Column], item: dict[str, Any]) -> bytes:
-    return csv_line([_cell(c.kind, c.value(item)) for c in columns])
+    return csv_rows(columns, [item])
+
+
+def csv_rows(columns: Sequence[Column], items: Iterable[dict[str, Any]]) -> bytes:
+    """The CSV lines of `items`, one writer for all of them."""
+    cells = [(c.value, _WRITERS[c.kind]) for c in columns]
+    return csv_lines([write(value(item)) for value, write in cells] for item in items)
 
 
 def ndjson_line(item: dict[str, Any]) -> bytes:
