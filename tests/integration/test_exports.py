@@ -8,12 +8,15 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import Scope
-from app.services.exports import EXPORT_PAGE
+from app.scoring import Category
+from app.services.exports import EXPORT_PAGE, response_pages
+from app.services.responses import ResponseFilters
 from tests.support.api import Answer, get_json
 from tests.support.clock import WINDOW, at, utc
-from tests.support.harness import MakeTenant, Tenant
+from tests.support.harness import MakeTenant, Tenant, as_service
 from tests.support.problems import assert_invalid
 
 RESPONSES = "/v1/exports/responses"
@@ -344,3 +347,43 @@ class TestExportAccounts:
         r = await tenant.client.get(ACCOUNTS, params=params)
         assert_invalid(r, loc)
         assert "content-disposition" not in r.headers
+
+
+class TestResponsePages:
+    async def test_pages_are_bounded_and_in_id_order_in_the_workspace_only(
+        self,
+        tenant: Tenant,
+        make_tenant: MakeTenant,
+        sessionmaker: async_sessionmaker[AsyncSession],
+    ) -> None:
+        other = await make_tenant("other")
+        await other.db.answers([Answer(f"o{i}", "acme", 9, at(i)) for i in range(4)])
+        ids = await tenant.db.answers([Answer(f"p{i}", "acme", i, at(i)) for i in range(7)])
+        pages = [
+            [row.id for row in page]
+            async for page in response_pages(
+                as_service(sessionmaker), tenant.id, ResponseFilters(), page_size=3
+            )
+        ]
+        assert [len(page) for page in pages] == [3, 3, 1]
+        assert [str(i) for page in pages for i in page] == sorted(ids)
+
+    async def test_a_last_full_page_ends_the_export(
+        self, tenant: Tenant, sessionmaker: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await tenant.db.answers([Answer(f"p{i}", "acme", i, at(i)) for i in range(6)])
+        filters = ResponseFilters(category=Category.DETRACTOR)  # scores 0-5: all six
+        pages = [
+            len(page)
+            async for page in response_pages(
+                as_service(sessionmaker), tenant.id, filters, page_size=3
+            )
+        ]
+        assert pages == [3, 3]
+
+    async def test_head_sends_the_headers_only(self, tenant: Tenant) -> None:
+        await tenant.db.answers([Answer("p", "acme", 9, at(1))])
+        r = await tenant.client.head(RESPONSES)
+        assert r.status_code == 200
+        assert r.headers["content-type"] == CSV
+        assert r.content == b""
