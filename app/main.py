@@ -13,6 +13,7 @@ from app.api import (
     cases,
     coverage,
     deletions,
+    exports,
     health,
     invitations,
     keys,
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None, *, gated: bool = False) -> Fast
         rates,
         cases,
         webhooks,
+        exports,
     ):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
     if documents:

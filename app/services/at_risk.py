@@ -196,6 +196,31 @@ async def assess_account(
     return assessed[0] if assessed else None
 
 
+async def assess_accounts(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    window: Window,
+    counting: Counting,
+    rules: Rules,
+    segment: str | None = None,
+    industry: str | None = None,
+) -> list[Flagged]:
+    """Every account (of `segment`, `industry`), by id, each checked as find_at_risk checks
+    it: its score in the window and its findings (none: not at risk). For the export."""
+    assessed = await _assess(
+        session,
+        workspace_id,
+        window=window,
+        previous=preceding(window),
+        counting=counting,
+        rules=rules,
+        segment=segment,
+        industry=industry,
+    )
+    return sorted(assessed, key=lambda f: f.account.id)
+
+
 async def _assess(
     session: AsyncSession,
     workspace_id: uuid.UUID,

@@ -2,9 +2,10 @@
 them, app.services.corrections."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound
@@ -25,6 +26,49 @@ async def get_response(
     return response
 
 
+@dataclass(frozen=True, slots=True)
+class ResponseFilters:
+    """The filters of GET /v1/responses, which its export (app.services.exports) shares."""
+
+    updated_since: datetime | None = None
+    account_id: str | None = None
+    stakeholder_id: str | None = None
+    role: Role | None = None
+    category: Category | None = None
+    submitted_from: datetime | None = None
+    submitted_to: datetime | None = None
+    excluded: bool | None = None
+    external_id: str | None = None
+    survey: str | None = None
+
+
+def filtered_responses(workspace_id: uuid.UUID, filters: ResponseFilters) -> Select[SurveyResponse]:
+    """The workspace's responses that pass `filters`, unordered."""
+    f = filters
+    query = select(SurveyResponse).where(SurveyResponse.workspace_id == workspace_id)
+    if f.updated_since is not None:
+        query = query.where(SurveyResponse.updated_at >= f.updated_since)
+    if f.account_id is not None:
+        query = query.where(SurveyResponse.account_id == f.account_id)
+    if f.stakeholder_id is not None:
+        query = query.where(SurveyResponse.stakeholder_id == f.stakeholder_id)
+    if f.role is not None:
+        query = query.where(SurveyResponse.role == f.role.value)
+    if f.category is not None:
+        query = query.where(is_category(SurveyResponse.score, f.category))
+    if f.submitted_from is not None:
+        query = query.where(SurveyResponse.submitted_at >= f.submitted_from)
+    if f.submitted_to is not None:
+        query = query.where(SurveyResponse.submitted_at < f.submitted_to)
+    if f.excluded is not None:
+        query = query.where(SurveyResponse.excluded.is_(f.excluded))
+    if f.external_id is not None:
+        query = query.where(SurveyResponse.external_id == f.external_id)
+    if f.survey is not None:
+        query = query.where(SurveyResponse.survey == f.survey)
+    return query
+
+
 async def list_responses(
     session: AsyncSession,
     workspace_id: uuid.UUID,
@@ -42,27 +86,21 @@ async def list_responses(
     external_id: str | None = None,
     survey: str | None = None,
 ) -> tuple[list[SurveyResponse], str | None]:
-    query = select(SurveyResponse).where(SurveyResponse.workspace_id == workspace_id)
-    if updated_since is not None:
-        query = query.where(SurveyResponse.updated_at >= updated_since)
-    if account_id is not None:
-        query = query.where(SurveyResponse.account_id == account_id)
-    if stakeholder_id is not None:
-        query = query.where(SurveyResponse.stakeholder_id == stakeholder_id)
-    if role is not None:
-        query = query.where(SurveyResponse.role == role.value)
-    if category is not None:
-        query = query.where(is_category(SurveyResponse.score, category))
-    if submitted_from is not None:
-        query = query.where(SurveyResponse.submitted_at >= submitted_from)
-    if submitted_to is not None:
-        query = query.where(SurveyResponse.submitted_at < submitted_to)
-    if excluded is not None:
-        query = query.where(SurveyResponse.excluded.is_(excluded))
-    if external_id is not None:
-        query = query.where(SurveyResponse.external_id == external_id)
-    if survey is not None:
-        query = query.where(SurveyResponse.survey == survey)
+    query = filtered_responses(
+        workspace_id,
+        ResponseFilters(
+            updated_since=updated_since,
+            account_id=account_id,
+            stakeholder_id=stakeholder_id,
+            role=role,
+            category=category,
+            submitted_from=submitted_from,
+            submitted_to=submitted_to,
+            excluded=excluded,
+            external_id=external_id,
+            survey=survey,
+        ),
+    )
     return await paginate(
         session,
         query,
