@@ -330,6 +330,9 @@ async def export_accounts(
     operation_id="export_accounts_metadata",
 )
 async def export_accounts_metadata(
+    # First, so the read's turn is taken before authentication holds a connection (the
+    # counting options read the workspace's settings on it).
+    session: ReadSessionDep,
     auth: ReadAuth,
     counting: AccountCountingDep,
     requested: WindowDep,
