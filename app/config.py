@@ -39,6 +39,9 @@ def guessable_bits(key: str) -> float:
     return per_char * len(key)
 
 
+DEFAULT_READ_SLOTS = 2
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NPS_", extra="ignore")
 
@@ -94,8 +97,9 @@ class Settings(BaseSettings):
         default=None,
         ge=1,
         description="read requests (reports, trends, lists) served at once per web process; "
-        "the others wait their turn; unset: NPS_POOL_SIZE, half the process's connections, "
-        "so writes always have the other half",
+        "the others wait their turn; unset: 2 (or NPS_POOL_SIZE when smaller), so heavy "
+        "reports leave the process's event loop, its connections and the database's cores to "
+        "the writes",
     )
     pool_timeout_seconds: float = Field(
         default=2.0,
@@ -227,8 +231,12 @@ class Settings(BaseSettings):
 
     @property
     def read_slots(self) -> int:
-        """Read requests served at once per web process (NPS_READ_CONCURRENCY)."""
-        return self.read_concurrency or self.pool_size
+        """Read requests served at once per web process (NPS_READ_CONCURRENCY).
+
+        Unset, a few: under 300 concurrent heavy reports, 10 at once per process (the pool
+        size) kept the event loop and PostgreSQL's cores busy with reports, and writes waited
+        seconds (README: Pools, timeouts and overload)."""
+        return self.read_concurrency or min(DEFAULT_READ_SLOTS, self.pool_size)
 
     @property
     def public_base_url(self) -> str:

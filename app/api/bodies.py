@@ -7,16 +7,29 @@ least `OFF_LOOP_ITEMS` items (points, groups) is presented in a thread instead, 
 by piece (`_dump`): pydantic's serialiser keeps the GIL for the whole of one call, so one call
 per series lets the loop run between them. Smaller answers stay on the loop: a thread hop costs
 more than they do.
+
+One large answer is built at a time per process (`_BUILDERS`); the others wait for it without
+holding the GIL. A thread that builds holds the GIL but for the interpreter's switch interval, so
+the event loop gets about half of it beside one builder and a tenth beside nine: under 300
+concurrent heavy reads, ten builders at once left the loop so little that `/healthz` took
+seconds and writes waited behind the reports.
 """
 
+import asyncio
+import weakref
 from collections.abc import Callable
 from typing import TypeVar
 
+import anyio
 import anyio.to_thread
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 OFF_LOOP_ITEMS = 2_000
+# One per event loop (a limiter's waiters belong to the loop they wait in), made on first use.
+_BUILDERS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter]" = (
+    weakref.WeakKeyDictionary()
+)
 # The field whose items are dumped one by one when an answer is large (it is the last field of
 # each schema that has one, so the pieces close the object).
 PIECEWISE_FIELDS = ("series", "groups")
@@ -29,7 +42,9 @@ async def present(build: Callable[[], Model], *, items: int) -> Model | Response
     byte for byte what FastAPI would have sent for the model."""
     if items < OFF_LOOP_ITEMS:
         return build()
-    body = await anyio.to_thread.run_sync(lambda: _dump(build()))
+    loop = asyncio.get_running_loop()
+    builders = _BUILDERS.get(loop) or _BUILDERS.setdefault(loop, anyio.CapacityLimiter(1))
+    body = await anyio.to_thread.run_sync(lambda: _dump(build()), limiter=builders)
     return Response(body, media_type="application/json")
 
 

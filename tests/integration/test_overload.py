@@ -35,9 +35,13 @@ def _slots(app: Any) -> ReadSlots:
 
 
 class TestReadSlots:
-    def test_reads_get_half_the_connections_unless_configured(self) -> None:
-        assert _slots(create_app(_settings(pool_size=7))).slots == 7
+    def test_reads_get_a_few_turns_unless_configured(self) -> None:
+        # Unset: two at once (the pool size when smaller), whatever the pool; the writes keep
+        # the rest of the connections, and heavy reports the loop and the database's cores.
+        assert _slots(create_app(_settings(pool_size=7))).slots == 2
+        assert _slots(create_app(_settings(pool_size=1))).slots == 1
         assert _slots(create_app(_settings(pool_size=7, read_concurrency=3))).slots == 3
+        assert _slots(create_app(_settings(pool_size=7, read_concurrency=7))).slots == 7
 
     async def test_a_read_without_a_turn_is_busy_and_writes_are_served(
         self, tenant: Tenant, sessionmaker: async_sessionmaker[AsyncSession], engine: AsyncEngine
