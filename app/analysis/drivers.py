@@ -8,7 +8,7 @@ twice counts twice), which is exactly resampling its rows together.
 - `relative_weights`: Johnson (2000). Rxx = V Λ Vᵀ, Λ½ = V √Λ Vᵀ, β = Λ½⁺ r_xy, the raw weight
   of attribute j is Σ_k (Λ½)²_jk β_k²; the raw weights sum to R².
 - `lmg`: the Shapley value of R² (Lindeman, Merenda & Gold 1980; equal to general dominance):
-  φ_j = Σ_{S ∌ j} |S|!(p−|S|−1)!/p! · (R²(S ∪ {j}) − R²(S)), exact over all 2^p subsets, so p
+  φ_j = Σ_{S ∌ j} |S|!(p-|S|-1)!/p! · (R²(S + j) - R²(S)), exact over all 2^p subsets, so p
   is bounded by `SHAPLEY_MAX_ATTRIBUTES`.
 
 R² of a subset is r_Sᵀ R_SS⁺ r_S with a pseudo-inverse, so a resample in which attributes are
