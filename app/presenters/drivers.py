@@ -106,7 +106,7 @@ def _collinear_detail(r: np.ndarray, kept: list[int], j: int, names: Sequence[st
 
 
 def fit_model(s: Slice, catalog: Catalog, fit: Fit) -> DriverModel:
-    excluded = [ExcludedAttribute(attribute=a, reason=r, detail=d) for a, r, d in s.excluded]  # type: ignore[arg-type]
+    excluded = [ExcludedAttribute(attribute=a, reason=r, detail=d) for a, r, d in s.excluded]
     names = list(s.kept)
     n = sum(rows for rows, _ in s.accounts)
     accounts = len(s.accounts)
@@ -233,7 +233,7 @@ def drivers_report(
         from_=start,
         to=end,
         filters=filters,
-        attribute_source=catalog.source,  # type: ignore[arg-type]
+        attribute_source=catalog.source,
         resamples=fit.resamples,
         seed=fit.seed,
         confidence=fit.confidence,

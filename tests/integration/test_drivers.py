@@ -177,7 +177,8 @@ class TestRelativeWeights:
         body = await _drivers(tenant, attribute=["support", "product"])
         model = body["model"]
         y, x = _matrix(rows, ["support", "product"])
-        assert model["n"] == 96 and model["rows_dropped"] == 0
+        assert model["n"] == 96
+        assert model["rows_dropped"] == 0
         assert model["precision"] == "ok"  # 96 >= 50 + 8·2
         got = _by_attribute(model)
         raw = dict(zip(["support", "product"], _johnson(y, x), strict=True))
@@ -190,7 +191,8 @@ class TestRelativeWeights:
         assert got[other]["quadrant"] == ("monitor" if top_good else "surplus")
         for d in model["drivers"]:
             ci = d["ci"]
-            assert ci["level"] == 0.95 and ci["method"] == "account_bootstrap_percentile"
+            assert ci["level"] == 0.95
+            assert ci["method"] == "account_bootstrap_percentile"
             assert 0 <= ci["low"] <= ci["high"] <= 100
         again = await _drivers(tenant, attribute=["support", "product"])
         assert again == body
@@ -248,9 +250,11 @@ class TestLeftOut:
             r["attributes"] = {}
         await _seed(tenant, rows)
         model = (await _drivers(tenant))["model"]
-        assert model["drivers"] == [] and model["excluded"] == []
+        assert model["drivers"] == []
+        assert model["excluded"] == []
         assert model["r2"] is None
-        assert model["rows"] == 48 and model["n"] == 0
+        assert model["rows"] == 48
+        assert model["n"] == 0
         assert model["note"].startswith("no attribute to analyse")
 
     async def test_a_score_that_does_not_vary(self, tenant: Tenant) -> None:
@@ -331,3 +335,48 @@ class TestBadParameters:
         )
         body = assert_invalid(r, ["query", "attribute"])
         assert "at most 10" in body["detail"]
+
+
+class TestCatalog:
+    async def test_the_surveys_rating_attributes_on_their_scales(self, tenant: Tenant) -> None:
+        definition = {
+            "attributes": [
+                {"key": "support", "label": "Support", "scale": 5},
+                {"key": "product", "label": "Product", "scale": 10},
+            ]
+        }
+        r = await tenant.client.put("/v1/surveys/rel-q1", json=definition)
+        assert r.status_code in (200, 201), r.text
+        rows = _dataset()
+        items = _items(rows)
+        for item in items:
+            item["survey"] = "rel-q1"
+            item["attributes"]["extra"] = 2  # outside the catalog: free, and not analysed
+        await post_responses(tenant.client, items)
+        body = await _drivers(tenant, survey="rel-q1")
+        assert body["attribute_source"] == "catalog"
+        assert body["filters"] == {"survey": "rel-q1"}
+        model = body["model"]
+        got = _by_attribute(model)
+        assert sorted(got) == ["product", "support"]
+        y, x = _matrix(rows, ["support", "product"])
+        assert model["r2"] == pytest.approx(_r2(y, x), abs=1e-9)
+        # Performance on each scale: (mean - 1) / (scale - 1).
+        perf = {
+            "support": (x[:, 0].mean() - 1) / 4,
+            "product": (x[:, 1].mean() - 1) / 9,
+        }
+        raw = dict(zip(["support", "product"], _johnson(y, x), strict=True))
+        middle = (perf["support"] + perf["product"]) / 2
+        for key in raw:
+            high = raw[key] >= max(raw.values())
+            good = perf[key] >= middle
+            expected = (
+                ("keep" if good else "fix_first") if high else ("surplus" if good else "monitor")
+            )
+            assert got[key]["quadrant"] == expected
+        # Without the survey filter there is no catalog: every numeric key on the answers.
+        free = await _drivers(tenant)
+        assert free["attribute_source"] == "responses"
+        assert sorted(_by_attribute(free["model"])) == ["onboarding", "product", "support"]
+        assert [e["attribute"] for e in free["model"]["excluded"]] == ["extra"]
