@@ -15,6 +15,7 @@ R² of a subset is r_Sᵀ R_SS⁺ r_S with a pseudo-inverse, so a resample in wh
 collinear or constant gives finite weights (a constant attribute weighs 0), never NaN.
 """
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -29,6 +30,7 @@ SHAPLEY_MAX_ATTRIBUTES = 10  # 2^10 = 1,024 subsets per resample
 RELATIVE_WEIGHTS_MAX_ATTRIBUTES = 30
 # Below this relative eigenvalue the attributes are taken as linearly dependent.
 COLLINEAR_TOLERANCE = 1e-9
+BOOTSTRAP_CHUNK = 125  # resamples decomposed at once
 
 
 class Decomposition(StrEnum):
@@ -109,6 +111,36 @@ def r_squared(r: Array) -> Array:
     return np.asarray(np.clip(np.sum(b**2, axis=-1), 0.0, 1.0), dtype=np.float64)
 
 
+def _subset_fits(r: Array) -> Array:
+    """R² of every subset of the attributes (bit j of the index = attribute j), (…, 2^p).
+
+    Subsets of one size are solved together. Where Rxx has full rank every subset matrix does
+    (by eigenvalue interlacing) and a Cholesky-backed solve is exact; a resample where Rxx is
+    rank-deficient takes the pseudo-inverse route instead."""
+    p = r.shape[-1] - 1
+    batch = r.shape[:-2]
+    flat = r.reshape(-1, p + 1, p + 1)
+    fit = np.zeros((flat.shape[0], 1 << p), dtype=np.float64)
+    smallest = np.linalg.eigvalsh(flat[:, 1:, 1:])[:, 0]
+    regular = smallest > COLLINEAR_TOLERANCE
+    for size in range(1, p + 1):
+        members = list(itertools.combinations(range(p), size))
+        index = np.array(members) + 1  # (m, size), into (y, x…)
+        codes = np.array([sum(1 << j for j in c) for c in members])
+        if regular.any():
+            good = flat[regular]
+            rss = good[:, index[:, :, None], index[:, None, :]]  # (g, m, size, size)
+            rs = good[:, index, 0]  # (g, m, size)
+            solved = np.linalg.solve(rss, rs[..., None])[..., 0]
+            fit[np.ix_(regular, codes)] = np.clip(np.sum(rs * solved, axis=-1), 0.0, 1.0)
+        if (~regular).any():
+            bad = flat[~regular]
+            for code, idx in zip(codes, index, strict=True):
+                full = [0, *idx]
+                fit[~regular, code] = r_squared(bad[:, full][:, :, full])
+    return fit.reshape(*batch, 1 << p)
+
+
 def lmg(r: Array) -> Array:
     """The LMG (Shapley) shares of R² from correlation matrices (…, p+1, p+1), y first: (…, p).
 
@@ -117,11 +149,9 @@ def lmg(r: Array) -> Array:
     if p > SHAPLEY_MAX_ATTRIBUTES:
         raise ValueError(f"shapley takes at most {SHAPLEY_MAX_ATTRIBUTES} attributes, not {p}")
     subsets = 1 << p
-    fit = np.zeros((*r.shape[:-2], subsets), dtype=np.float64)
-    for s in range(1, subsets):
-        members = [j for j in range(p) if s >> j & 1]
-        index = [0, *(j + 1 for j in members)]
-        fit[..., s] = r_squared(r[..., index, :][..., :, index])
+    if p == 0:
+        return np.zeros((*r.shape[:-2], 0), dtype=np.float64)
+    fit = _subset_fits(r)
     sizes = np.array([bin(s).count("1") for s in range(subsets)])
     shares = np.zeros((*r.shape[:-2], p), dtype=np.float64)
     for j in range(p):
@@ -173,10 +203,16 @@ def bootstrap(
     p = size - 2
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(accounts, np.full(accounts, 1.0 / accounts), size=resamples)
-    drawn = (counts.astype(np.float64) @ account_moments.reshape(accounts, -1)).reshape(
-        resamples, size, size
+    flat = account_moments.reshape(accounts, -1)
+    # In chunks, so the subsets of a shapley resample set stay a few megabytes.
+    raw = np.concatenate(
+        [
+            decompose(
+                correlations((chunk.astype(np.float64) @ flat).reshape(-1, size, size)), method
+            )
+            for chunk in np.array_split(counts, max(1, resamples // BOOTSTRAP_CHUNK))
+        ]
     )
-    raw = decompose(correlations(drawn), method)
     totals = raw.sum(axis=-1)
     valid = totals > 1e-12
     if not valid.any():

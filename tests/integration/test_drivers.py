@@ -380,3 +380,43 @@ class TestCatalog:
         assert free["attribute_source"] == "responses"
         assert sorted(_by_attribute(free["model"])) == ["onboarding", "product", "support"]
         assert [e["attribute"] for e in free["model"]["excluded"]] == ["extra"]
+
+
+def _weighted_r2(y: np.ndarray, x: np.ndarray, w: np.ndarray) -> float:
+    root = np.sqrt(w)
+    design = np.column_stack([np.ones(len(y)), x])
+    coef, *_ = np.linalg.lstsq(design * root[:, None], y * root, rcond=None)
+    residual = y - design @ coef
+    mean = (w * y).sum() / w.sum()
+    return float(1 - (w * residual**2).sum() / (w * (y - mean) ** 2).sum())
+
+
+class TestWeightedAndSegments:
+    async def test_role_weighted_regression_uses_the_role_weights(self, tenant: Tenant) -> None:
+        rows = _dataset()
+        await _seed(tenant, rows)
+        body = await _drivers(tenant, method="role_weighted", attribute=["support", "product"])
+        assert body["method"] == "role_weighted"
+        y, x = _matrix(rows, ["support", "product"])
+        default_weights = {"decision_maker": 3.0, "influencer": 2.0, "user": 1.0}
+        w = np.array([default_weights[r["role"]] for r in rows])
+        expected = _weighted_r2(y, x, w)
+        assert abs(expected - _r2(y, x)) > 1e-4  # the weights change the answer
+        assert body["model"]["r2"] == pytest.approx(expected, abs=1e-9)
+        assert body["model"]["n"] == 48
+
+    async def test_group_by_segment_reads_the_accounts_segment(self, tenant: Tenant) -> None:
+        for i, account in enumerate(ACCOUNTS):
+            await tenant.db.account(account, segment="enterprise" if i < 4 else "smb")
+        rows = _dataset()
+        await _seed(tenant, rows)
+        body = await _drivers(tenant, group_by="segment", attribute=["support"])
+        assert [g["key"] for g in body["groups"]] == [
+            {"segment": "enterprise"},
+            {"segment": "smb"},
+        ]
+        for group, accounts in zip(body["groups"], (ACCOUNTS[:4], ACCOUNTS[4:]), strict=True):
+            mine = [r for r in rows if r["account"] in accounts]
+            y, x = _matrix(mine, ["support"])
+            assert group["model"]["accounts"] == 4
+            assert group["model"]["r2"] == pytest.approx(_r2(y, x), abs=1e-9)
