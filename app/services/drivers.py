@@ -86,7 +86,12 @@ async def attribute_catalog(
     narrows either. More than the method's bound is a 422 on `attribute`."""
     bound = MAX_ATTRIBUTES[decomposition]
     definition = await find_definition(session, workspace_id, selection.filters.survey)
-    if definition is not None and definition.attributes:
+    if requested and (definition is None or not definition.attributes):
+        # Named by the caller: no need to look for the keys on the answers.
+        keys: tuple[str, ...] = tuple(dict.fromkeys(requested))
+        scales: dict[str, int] = {}
+        source = "responses"
+    elif definition is not None and definition.attributes:
         scales = {a.key: a.scale for a in definition.attributes}
         keys = tuple(scales)
         source = "catalog"
