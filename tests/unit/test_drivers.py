@@ -27,6 +27,7 @@ from app.analysis.drivers import (
     r_squared,
     relative_weights,
 )
+from app.presenters.drivers import min_n, precision
 
 MTCARS = """\
 21.0 6 160.0 110 3.90 2.620 16.46 0 1 4 4
@@ -248,3 +249,20 @@ class TestClusterBootstrap:
         first = bootstrap(stacked, Decomposition.SHAPLEY, resamples=50, seed=1, confidence=0.95)
         again = bootstrap(stacked, Decomposition.SHAPLEY, resamples=50, seed=1, confidence=0.95)
         assert first == again
+
+
+class TestPrecision:
+    @pytest.mark.parametrize(
+        ("n", "accounts", "p", "expected"),
+        [
+            (39, 8, 3, "insufficient"),  # min_n(3) = 40
+            (40, 8, 3, "low"),
+            (73, 8, 3, "low"),  # 50 + 8·3 = 74 (Green 1991)
+            (74, 8, 3, "ok"),
+            (500, 4, 3, "insufficient"),  # too few accounts for the account bootstrap
+            (10, 5, 0, "low"),
+        ],
+    )
+    def test_thresholds(self, n: int, accounts: int, p: int, expected: str) -> None:
+        assert min_n(p) == 10 * (p + 1)
+        assert precision(n, accounts, p) == expected
