@@ -422,3 +422,12 @@ class TestWeightedAndSegments:
             y, x = _matrix(mine, ["support"])
             assert group["model"]["accounts"] == 4
             assert group["model"]["r2"] == pytest.approx(_r2(y, x), abs=1e-9)
+
+    async def test_decision_maker_first_keeps_the_decision_makers(self, tenant: Tenant) -> None:
+        rows = _dataset()
+        await _seed(tenant, rows)
+        body = await _drivers(tenant, method="decision_maker_first", attribute=["support"])
+        mine = [r for r in rows if r["role"] == "decision_maker"]
+        y, x = _matrix(mine, ["support"])
+        assert body["model"]["rows"] == len(mine) == 16
+        assert body["model"]["r2"] == pytest.approx(_r2(y, x), abs=1e-9)
