@@ -33,6 +33,19 @@ def _latest(columns: str, extra: str = "") -> str:
     )
 
 
+_RATED = ("support", "product", "onboarding")
+_X = [f"(attributes->>'{k}')::float8" for k in _RATED]
+_Z = ["score::float8", *_X]
+DRIVER_MOMENTS = (
+    "SELECT account_id, count(*), "
+    + ", ".join(f"sum({a})" for a in _Z)
+    + ", "
+    + ", ".join(f"sum({a} * {b})" for i, a in enumerate(_Z) for b in _Z[i:])
+    + f" FROM ({_latest('score, account_id, attributes')}) t WHERE "
+    + " AND ".join(f"jsonb_typeof(attributes->'{k}') = 'number'" for k in _RATED)
+    + " GROUP BY account_id"
+)
+
 SQL = {
     "nps_365d": f"SELECT {COUNTS} FROM ({_latest('score')}) t",
     "by_role": f"SELECT role, {COUNTS} FROM ({_latest('score, role')}) t GROUP BY role",
@@ -71,6 +84,10 @@ SQL = {
         f"FROM responses WHERE {CANDIDATES} GROUP BY account_id"
         ") r ON r.account_id = a.id WHERE a.workspace_id = $1"
     ),
+    # Key drivers: the moments per account (sums of y, x and their products) over the latest
+    # answers that rate all three attributes the data set has, which is what the API gathers.
+    "drivers": DRIVER_MOMENTS,
+    "drivers_shapley": DRIVER_MOMENTS,
 }
 
 

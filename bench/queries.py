@@ -32,6 +32,8 @@ QUERY_NAMES = (
     "trend_monthly_2y",
     "at_risk",
     "coverage",
+    "drivers",
+    "drivers_shapley",
 )
 
 
@@ -69,6 +71,10 @@ def query_call(name: str, account_id: str, now: datetime) -> tuple[str, dict[str
         return "/v1/nps/trend", {"interval": "month", "from": _stamp(now - 2 * floors.YEAR)}
     if name == "at_risk":
         return "/v1/accounts/at-risk", {}
+    if name == "drivers":
+        return "/v1/drivers", {}
+    if name == "drivers_shapley":
+        return "/v1/drivers", {"driver_method": "shapley"}
     return "/v1/coverage", {}
 
 

@@ -8,6 +8,7 @@ from pydantic import BeforeValidator
 
 from app.api.deps import utcnow
 from app.api.settings import WorkspaceSettingsDep
+from app.errors import invalid_query
 from app.models import JobLevel, Role
 from app.schemas import ID_PATTERN, Timestamp
 from app.scoring import CIMethod, Method
@@ -145,3 +146,33 @@ async def account_counting(
 
 
 AccountCountingDep = Annotated[Counting, Depends(account_counting)]
+
+
+async def driver_counting(
+    settings: WorkspaceSettingsDep,
+    method: Annotated[
+        AccountMethod | None,
+        BeforeValidator(_not_account_as_unit),
+        Query(
+            description="how responses are counted, as in /v1/nps; default: the workspace's "
+            "default method (account_as_unit does not apply: drivers regress answers)"
+        ),
+    ] = None,
+    confidence: Annotated[
+        float | None,
+        Query(ge=0.5, le=0.999, description="level of the importance intervals; default 0.95"),
+    ] = None,
+) -> Counting:
+    """Counting for analyses of single answers: every Method but account_as_unit."""
+    chosen = None if method is None else Method(method.value)
+    counting = counting_from(settings, chosen, None, confidence)
+    if counting.method is Method.ACCOUNT_AS_UNIT:
+        raise invalid_query(
+            "method",
+            "the workspace's default method is account_as_unit, which counts accounts; drivers "
+            "regress single answers: name another `method`",
+        )
+    return counting
+
+
+DriverCountingDep = Annotated[Counting, Depends(driver_counting)]

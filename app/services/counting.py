@@ -145,10 +145,12 @@ def _candidates(
     *,
     chained: bool,
     where: Sequence[ColumnElement[bool]] = (),
+    with_attributes: bool = False,
 ) -> Any:
     """Each response of the windows (once per window it falls in), with what it can be cut by.
 
     `chained`: only each stakeholder's latest response in the window, read off the chain.
+    `with_attributes`: its driver ratings too (app.services.drivers).
     """
     columns: list[Any] = [
         SurveyResponse.stakeholder_id,
@@ -159,6 +161,8 @@ def _candidates(
         department_key(SurveyResponse.department).label("department"),
         SurveyResponse.survey,
     ]
+    if with_attributes:
+        columns.append(SurveyResponse.attributes)
     if selection.method in _LATEST and not chained:
         columns += answer_order(SurveyResponse)
 
@@ -196,20 +200,30 @@ def _answer_filters(filters: Filters) -> list[ColumnElement[bool]]:
     )
 
 
-def _every_candidate(workspace_id: uuid.UUID, selection: Selection) -> Any:
+def _every_candidate(
+    workspace_id: uuid.UUID, selection: Selection, *, with_attributes: bool = False
+) -> Any:
     """Respondent: every answer of the window that passes the filters."""
     where = _answer_filters(selection.filters)
-    return _candidates(workspace_id, selection, chained=False, where=where).subquery("chosen")
+    return _candidates(
+        workspace_id, selection, chained=False, where=where, with_attributes=with_attributes
+    ).subquery("chosen")
 
 
-def _latest_off_chain(workspace_id: uuid.UUID, selection: Selection) -> Any:
+def _latest_off_chain(
+    workspace_id: uuid.UUID, selection: Selection, *, with_attributes: bool = False
+) -> Any:
     """Each stakeholder's latest answer in each window, read off the chain (app.services.chain):
     from <= submitted_at < to <= superseded_at, then filtered as it was then."""
     where = _answer_filters(selection.filters)
-    return _candidates(workspace_id, selection, chained=True, where=where).subquery("chosen")
+    return _candidates(
+        workspace_id, selection, chained=True, where=where, with_attributes=with_attributes
+    ).subquery("chosen")
 
 
-def _latest_by_sort(workspace_id: uuid.UUID, selection: Selection) -> Any:
+def _latest_by_sort(
+    workspace_id: uuid.UUID, selection: Selection, *, with_attributes: bool = False
+) -> Any:
     """Each stakeholder's latest candidate in each window, by sorting their candidates."""
     answer_filters = _answer_filters(selection.filters)
     prefilter: list[ColumnElement[bool]] = []
@@ -225,9 +239,9 @@ def _latest_by_sort(workspace_id: uuid.UUID, selection: Selection) -> Any:
             *answer_filters,
         )
         prefilter.append(SurveyResponse.stakeholder_id.in_(in_slice))
-    inner = _candidates(workspace_id, selection, chained=False, where=prefilter).subquery(
-        "candidates"
-    )
+    inner = _candidates(
+        workspace_id, selection, chained=False, where=prefilter, with_attributes=with_attributes
+    ).subquery("candidates")
     return (
         select(inner)
         .ext(distinct_on(inner.c.period, inner.c.stakeholder_id))
@@ -268,28 +282,46 @@ async def count(
         in_order = replace(selection, windows=[windows[i] for i in order])
         cells = await count(session, workspace_id, in_order, dimensions, use_chain=use_chain)
         return {(order[key[0]], *key[1:]): cell for key, cell in cells.items()}
-    filters = selection.filters
-    method = selection.method
-    if method is Method.RESPONDENT:
-        chosen = _every_candidate(workspace_id, selection)
-    elif use_chain and filters.survey is None:
-        chosen = _latest_off_chain(workspace_id, selection)
-    else:
-        chosen = _latest_by_sort(workspace_id, selection)
+    chosen = _chosen(workspace_id, selection, use_chain=use_chain)
     return await _cut_and_sum(session, workspace_id, selection, chosen, dimensions)
 
 
-async def _cut_and_sum(
-    session: AsyncSession,
+def _chosen(
+    workspace_id: uuid.UUID,
+    selection: Selection,
+    *,
+    use_chain: bool = True,
+    with_attributes: bool = False,
+) -> Any:
+    if selection.method is Method.RESPONDENT:
+        return _every_candidate(workspace_id, selection, with_attributes=with_attributes)
+    if use_chain and selection.filters.survey is None:
+        return _latest_off_chain(workspace_id, selection, with_attributes=with_attributes)
+    return _latest_by_sort(workspace_id, selection, with_attributes=with_attributes)
+
+
+def counted_answers(
+    workspace_id: uuid.UUID, selection: Selection, dimensions: Sequence[Dimension] = ()
+) -> tuple[Any, list[ColumnElement[bool]]]:
+    """The answers a score of one window counts, one row each, with their driver ratings
+    (`attributes`), their groups and, under a weighted method, their `weight`: a subquery and
+    the conditions its rows must meet. The path `count` takes, for analyses that need more than
+    counts of categories (app.services.drivers). Not for account_as_unit."""
+    assert selection.method is not Method.ACCOUNT_AS_UNIT
+    chosen = _chosen(workspace_id, selection, with_attributes=True)
+    return _filtered(workspace_id, selection, chosen, dimensions)
+
+
+def _filtered(
     workspace_id: uuid.UUID,
     selection: Selection,
     chosen: Any,
     dimensions: Sequence[Dimension],
-) -> Cells:
-    """The filters and groups over the chosen answers, then the sums per cell."""
+) -> tuple[Any, list[ColumnElement[bool]]]:
+    """The chosen answers cut by the filters, with their groups, and the method's last
+    condition (decision_maker_first's tier)."""
     filters = selection.filters
     method = selection.method
-    names = [column_name(d) for d in dimensions]
     needs_account = (
         filters.segment is not None
         or filters.industry is not None
@@ -305,6 +337,8 @@ async def _cut_and_sum(
         "department": chosen.c.department,
         "survey": chosen.c.survey,
     }
+    if "attributes" in chosen.c:
+        columns["attributes"] = chosen.c.attributes
     rows = select().select_from(chosen)
     if needs_account:
         rows = rows.join(
@@ -335,6 +369,20 @@ async def _cut_and_sum(
     if method is Method.DECISION_MAKER_FIRST:
         # Decision makers' answers if the account has any, else influencers', else everyone's.
         where.append(filtered.c.tier == filtered.c.top_tier)
+    return filtered, where
+
+
+async def _cut_and_sum(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    selection: Selection,
+    chosen: Any,
+    dimensions: Sequence[Dimension],
+) -> Cells:
+    """The filters and groups over the chosen answers, then the sums per cell."""
+    filtered, where = _filtered(workspace_id, selection, chosen, dimensions)
+    names = [column_name(d) for d in dimensions]
+    method = selection.method
     if method is Method.ACCOUNT_AS_UNIT:
         return await accounts_as_units(
             session,

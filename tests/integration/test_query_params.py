@@ -86,7 +86,7 @@ class TestUnknownParameters:
         [msg] = unknown(await tenant.client.get("/v1/coverage?group_by=role"), "group_by")
         assert msg == (
             "unknown parameter: GET /v1/coverage does not take `group_by`; "
-            "it is a parameter of GET /v1/nps/trend, GET /v1/nps, GET /v1/response-rates"
+            "it is a parameter of GET /v1/nps/trend, GET /v1/nps, GET /v1/drivers and 1 more"
         )
 
     async def test_a_route_without_parameters_refuses_any(self, tenant: Tenant) -> None:
