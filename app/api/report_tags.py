@@ -3,8 +3,8 @@
 A tagged GET declares `dependencies=[REVALIDATE]` and `responses=TAGGED_DOCS`. The dependency
 computes the report's strong tag from what its body is a function of: the caller's workspace,
 the workspace's data version (app.services.data_versions: every write a score reads bumps it),
-the settings in effect (their ETag), the path, the query canonicalised, and the resolved window
-(the default one ends at the end of the current minute, so the tag moves with it). Then, before
+the settings in effect (their ETag), the path, the query canonicalised, and the default end of
+the window (the end of the current minute: the tag moves with it). Then, before
 the handler runs a statement of the report:
 
 - `If-None-Match` naming the tag: 304 with the tag, no body;
@@ -29,13 +29,13 @@ from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.auth import ReadAuth
-from app.api.score_params import WindowDep
+from app.api.score_params import RequestNow
 from app.api.settings import WorkspaceSettingsDep
 from app.canonical import canonical_json
 from app.db import ReadSessionDep
-from app.errors import ProblemError
 from app.etags import if_none_match_hits
 from app.services.data_versions import data_version
+from app.services.selection import default_end
 from app.services.settings import settings_etag
 
 CACHE_CONTROL = "private, no-cache"
@@ -103,21 +103,20 @@ async def revalidate(
     session: ReadSessionDep,
     auth: ReadAuth,
     settings: WorkspaceSettingsDep,
-    requested: WindowDep,
+    now: RequestNow,
     if_none_match: IfNoneMatch = None,
 ) -> None:
-    try:
-        window = requested.resolve()
-    except ProblemError:
-        return  # the handler reports it, after the checks that come before the window's
     version = await data_version(session, auth.workspace_id)
+    # The resolved window is a function of the query's `from` and `to`, the settings'
+    # default_window_days and the default end: the three are in the tag. (Resolving it here
+    # would report a bad window before the checks that come first.)
     etag = report_etag(
         workspace_id=auth.workspace_id,
         version=version,
         settings_tag=settings_etag(settings),
         path=request.url.path,
         query=canonical_query(request),
-        window=(window.start.isoformat(), window.end.isoformat()),
+        default_end=default_end(now).isoformat(),
     )
     if if_none_match_hits(if_none_match, etag):
         raise Revalidated(etag, None)
@@ -135,10 +134,10 @@ def report_etag(
     settings_tag: str,
     path: str,
     query: list[list[str]],
-    window: tuple[str, str],
+    default_end: str,
 ) -> str:
     """A strong tag: equal inputs, equal tags; SHA-256 of their canonical JSON."""
-    value: Any = [str(workspace_id), version, settings_tag, path, query, list(window)]
+    value: Any = [str(workspace_id), version, settings_tag, path, query, default_end]
     return '"' + hashlib.sha256(canonical_json(value).encode()).hexdigest()[:32] + '"'
 
 
