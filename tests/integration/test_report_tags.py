@@ -112,8 +112,8 @@ class TestWhichRoutes:
             for context in iter_route_contexts(rig.app.routes)
             if isinstance(context.original_route, APIRoute)
             and "GET" in (context.methods or ())
-            and context.path.startswith("/v1/")
-            and not context.path.startswith("/v1/public/")
+            and (context.path or "").startswith("/v1/")
+            and not (context.path or "").startswith("/v1/public/")
         }
         tagged = {
             path
