@@ -3,7 +3,7 @@
 A tagged GET declares `dependencies=[REVALIDATE]` and `responses=TAGGED_DOCS`. The dependency
 computes the report's strong tag from what its body is a function of: the caller's workspace,
 the workspace's data version (app.services.data_versions: every write a score reads bumps it),
-the settings in effect (their ETag), the path, the query canonicalised, and the default end of
+the settings as stored, the path, the query canonicalised, and the default end of
 the window (the end of the current minute: the tag moves with it). Then, before
 the handler runs a statement of the report:
 
@@ -30,13 +30,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.auth import ReadAuth
 from app.api.score_params import RequestNow
-from app.api.settings import WorkspaceSettingsDep
 from app.canonical import canonical_json
 from app.db import ReadSessionDep
 from app.etags import if_none_match_hits
-from app.services.data_versions import data_version
+from app.services.data_versions import report_state
 from app.services.selection import default_end
-from app.services.settings import settings_etag
 
 CACHE_CONTROL = "private, no-cache"
 # Where the dependency leaves the tag for the middleware (the request's state, scope["state"]).
@@ -102,18 +100,19 @@ async def revalidate(
     request: Request,
     session: ReadSessionDep,
     auth: ReadAuth,
-    settings: WorkspaceSettingsDep,
     now: RequestNow,
     if_none_match: IfNoneMatch = None,
 ) -> None:
-    version = await data_version(session, auth.workspace_id)
+    # One statement: a 304 costs the caller's authentication and this. The settings are taken
+    # as stored (jsonb's text is one spelling of a value), not parsed: a 304 needs no model.
+    version, stored_settings = await report_state(session, auth.workspace_id)
     # The resolved window is a function of the query's `from` and `to`, the settings'
     # default_window_days and the default end: the three are in the tag. (Resolving it here
     # would report a bad window before the checks that come first.)
     etag = report_etag(
         workspace_id=auth.workspace_id,
         version=version,
-        settings_tag=settings_etag(settings),
+        settings=stored_settings,
         path=request.url.path,
         query=canonical_query(request),
         default_end=default_end(now).isoformat(),
@@ -131,13 +130,13 @@ def report_etag(
     *,
     workspace_id: uuid.UUID,
     version: int,
-    settings_tag: str,
+    settings: str,
     path: str,
     query: list[list[str]],
     default_end: str,
 ) -> str:
     """A strong tag: equal inputs, equal tags; SHA-256 of their canonical JSON."""
-    value: Any = [str(workspace_id), version, settings_tag, path, query, default_end]
+    value: Any = [str(workspace_id), version, settings, path, query, default_end]
     return '"' + hashlib.sha256(canonical_json(value).encode()).hexdigest()[:32] + '"'
 
 

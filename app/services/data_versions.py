@@ -2,10 +2,10 @@
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import DataVersion
+from app.models import DataVersion, Workspace
 
 
 async def data_version(session: AsyncSession, workspace_id: uuid.UUID) -> int:
@@ -17,3 +17,19 @@ async def data_version(session: AsyncSession, workspace_id: uuid.UUID) -> int:
         )
     )
     return int(total or 0)
+
+
+async def report_state(session: AsyncSession, workspace_id: uuid.UUID) -> tuple[int, str]:
+    """The data version and the settings as stored (their JSON text), in one statement: what a
+    report's ETag is derived from besides the query (app.api.report_tags)."""
+    version = (
+        select(func.coalesce(func.sum(DataVersion.version), 0))
+        .where(DataVersion.workspace_id == workspace_id)
+        .scalar_subquery()
+    )
+    row = (
+        await session.execute(
+            select(version, cast(Workspace.settings, Text)).where(Workspace.id == workspace_id)
+        )
+    ).one()
+    return int(row[0]), str(row[1])
