@@ -80,6 +80,8 @@ async def revalidation_phase(
                     statuses[str(r.status_code)] += 1
                     if r.status_code == 304:
                         latencies.append((time.perf_counter() - started) * 1000)
+                    elif r.status_code == 200:  # changed: a dashboard keeps the new tag
+                        tags[k] = r.headers.get("etag", "")
                 i += 1
 
         started = time.perf_counter()

@@ -3,8 +3,8 @@
 A tagged GET declares `dependencies=[REVALIDATE]` and `responses=TAGGED_DOCS`. The dependency
 computes the report's strong tag from what its body is a function of: the caller's workspace,
 the workspace's data version (app.services.data_versions: every write a score reads bumps it),
-the settings as stored, the path, the query canonicalised, and the default end of
-the window (the end of the current minute: the tag moves with it). Then, before
+the settings as stored, the path, the query canonicalised, and, without `to`, the default end
+of the window (the end of the current minute: the tag moves with it). Then, before
 the handler runs a statement of the report:
 
 - `If-None-Match` naming the tag: 304 with the tag, no body;
@@ -107,15 +107,15 @@ async def revalidate(
     # as stored (jsonb's text is one spelling of a value), not parsed: a 304 needs no model.
     version, stored_settings = await report_state(session, auth.workspace_id)
     # The resolved window is a function of the query's `from` and `to`, the settings'
-    # default_window_days and the default end: the three are in the tag. (Resolving it here
-    # would report a bad window before the checks that come first.)
+    # default_window_days and, without `to`, the default end: they are in the tag. (Resolving
+    # it here would report a bad window before the checks that come first.)
     etag = report_etag(
         workspace_id=auth.workspace_id,
         version=version,
         settings=stored_settings,
         path=request.url.path,
         query=canonical_query(request),
-        default_end=default_end(now).isoformat(),
+        default_end=None if "to" in request.query_params else default_end(now).isoformat(),
     )
     if if_none_match_hits(if_none_match, etag):
         raise Revalidated(etag, None)
@@ -133,7 +133,7 @@ def report_etag(
     settings: str,
     path: str,
     query: list[list[str]],
-    default_end: str,
+    default_end: str | None,
 ) -> str:
     """A strong tag: equal inputs, equal tags; SHA-256 of their canonical JSON."""
     value: Any = [str(workspace_id), version, settings, path, query, default_end]

@@ -181,6 +181,18 @@ class TestRevalidation:
             tags.append((await rig.a.client.get("/v1/nps")).headers["etag"])
         assert tags[0] == tags[1] != tags[2]
 
+    async def test_a_window_with_its_end_named_keeps_its_tag_when_the_minute_moves(
+        self, rig: Rig, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        await _seed(rig.a)
+        tags = set()
+        for now in ("2026-08-01T10:00:05", "2026-08-01T10:01:05", "2026-08-02T10:01:05"):
+            instant = datetime.fromisoformat(now).replace(tzinfo=UTC)
+            monkeypatch.setattr("app.api.score_params.utcnow", lambda i=instant: i)
+            r = await rig.a.client.get("/v1/nps", params={"to": WINDOW["to"]})
+            tags.add(r.headers["etag"])
+        assert len(tags) == 1
+
     async def test_a_bad_query_is_still_its_problem(self, rig: Rig) -> None:
         r = await rig.a.client.get("/v1/nps", params={"from": WINDOW["to"], "to": WINDOW["from"]})
         assert r.status_code == 422
