@@ -91,6 +91,12 @@ class Settings(BaseSettings):
         "uvicorn's plain text",
     )
     pool_size: int = Field(default=10, ge=1)
+    report_cache_entries: int = Field(
+        default=256,
+        ge=0,
+        description="score and analytics answers kept per web process, by ETag, for the next "
+        "identical query (least recently used first out; 0: no cache)",
+    )
     # Overload (README "Pools, timeouts and overload"): reads take turns for a share of the pool,
     # and a request that cannot get a connection or a turn soon is told the service is busy.
     read_concurrency: int | None = Field(

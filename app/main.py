@@ -31,6 +31,7 @@ from app.api import settings as settings_api
 from app.api import workspace as workspace_api
 from app.api.docs import complete_openapi, install_docs
 from app.api.idempotency import install_replay_handler
+from app.api.report_tags import ReportTags, install_report_tags
 from app.api.score_params import PORTFOLIO_HINTS
 from app.config import Settings, get_settings, key_pepper
 from app.db import State, create_engine, create_sessionmaker, read_slots_for
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, *, gated: bool = False) -> Fast
     app.state.read_slots = read_slots_for(settings)
     install_error_handlers(app)
     install_replay_handler(app)
+    install_report_tags(app, settings.report_cache_entries)
     app.include_router(health.router)
     # The router tries routes in order, one by one: the answer paths, the hottest, come first
     # (no other router has paths under theirs, so the order changes nothing else).
@@ -138,6 +140,8 @@ def create_app(settings: Settings | None = None, *, gated: bool = False) -> Fast
     install_pages(app)
     install_redaction()
     complete_openapi(app)
+    # Tags, 304s and the cache of the score and analytics reports (app.api.report_tags).
+    app.add_middleware(ReportTags, cache_of=app)
     # Methods, Allow and strict query parameters for every route (app.routing).
     app.add_middleware(RouteGate, api=app, hints=PORTFOLIO_HINTS)
     app.add_middleware(

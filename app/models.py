@@ -779,3 +779,18 @@ class AccountRisk(Base):
     changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     change_event_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class DataVersion(Base):
+    """One shard of a workspace's data version: the sum of its shards changes with every
+    committed write a score can depend on (statement triggers of migration 0019; the shard is
+    the writing backend's pid mod 64, so concurrent writers rarely share a row lock)."""
+
+    __tablename__ = "data_versions"
+    __table_args__ = (
+        ForeignKeyConstraint(["workspace_id"], ["workspaces.id"], ondelete="CASCADE"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)

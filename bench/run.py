@@ -36,6 +36,7 @@ from bench.memory import RssSampler, sampling
 from bench.overload import overload_phase
 from bench.queries import MIN_SAMPLES, WARMUPS, query_phase
 from bench.report import RESULTS, Phases, finish, machine_info
+from bench.revalidation import revalidation_phase
 from bench.service import (
     Service,
     database_server,
@@ -127,6 +128,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "while single writes and /healthz are timed (0: no overload phase)",
     )
     add("--overload-readers", type=int, default=300, help="heavy readers of the overload phase")
+    add(
+        "--revalidation-seconds",
+        type=float,
+        default=10,
+        help="the revalidation phase, after the queries: clients poll unchanged reports with "
+        "If-None-Match (0: no revalidation phase)",
+    )
+    add("--revalidation-clients", type=int, default=32, help="clients of the revalidation phase")
     add("--overload-writers", type=int, default=4, help="single writers of the overload phase")
     add("--workers", type=int, default=2, help="uvicorn worker processes (NPS_WORKERS)")
     add("--seed", type=int, default=42, help="seed of the generated data")
@@ -192,6 +201,10 @@ async def bench(
             del bodies
         with phases("queries at the end"):
             queries["final"] = await query_phase(args, service, conn, main)
+        if args.revalidation_seconds > 0:
+            clients = args.revalidation_clients
+            with phases(f"revalidation: {clients} clients polling with If-None-Match"):
+                report["revalidation"] = await revalidation_phase(args, service, main)
         if args.overload_seconds:
             with phases(f"overload: {args.overload_readers} heavy readers"):
                 report["overload"] = await overload_phase(args, service, main)

@@ -50,6 +50,10 @@ TARGETS: dict[str, Target] = {
     "account p99, ms": Target(below=20),
     "trend_monthly_2y p99, ms": WORKSPACE_WIDE,
     "service peak RSS, MB": Target(below=300),
+    # Polling an unchanged report (bench.revalidation).
+    "304 revalidation p50, ms": Target(below=2),
+    "304 revalidations/s": Target(at_least=2000),
+    "cached reports unlike a fresh computation": Target(below=1),
     # Under 300 concurrent heavy reads (bench.overload).
     "overload: single writes p99, ms": Target(below=1000),
     "overload: /healthz p99, ms": Target(below=100),
@@ -121,6 +125,12 @@ def target_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
             label = name if ok else f"{name} [ERRORS {api['statuses']}]"
             row(f"{label} p50, ms", api["p50_ms"], floor["p50_ms"], key=f"{name} p50, ms", ok=ok)
             row(f"{label} p99, ms", api["p99_ms"], floor["p99_ms"], key=f"{name} p99, ms", ok=ok)
+    if polled := report.get("revalidation"):
+        row("304 revalidation p50, ms", polled["latency"]["p50_ms"])
+        row("304 revalidation p99, ms", polled["latency"]["p99_ms"])
+        row("304 revalidations/s", polled["not_modified_per_s"])
+        unlike = [name for name, check in polled["cached_equals_fresh"].items() if check != "match"]
+        row("cached reports unlike a fresh computation", len(unlike))
     if overload := report.get("overload"):
         for q in ("p50", "p99"):
             row(f"overload: single writes {q}, ms", overload["writes"]["latency"][f"{q}_ms"])

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 
 from app.api.auth import ReadAuth
 from app.api.deps import Cursor, Limit
+from app.api.report_tags import REVALIDATE, TAGGED_DOCS
 from app.api.score_params import AccountCountingDep, Text, WindowDep
 from app.api.settings import WorkspaceSettingsDep
 from app.bodies import StrictRoute
@@ -20,7 +21,13 @@ from app.services.risk_findings import Rules
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"], route_class=StrictRoute)
 
 
-@router.get("/at-risk", response_model=AtRiskPage, operation_id="list_at_risk_accounts")
+@router.get(
+    "/at-risk",
+    response_model=AtRiskPage,
+    operation_id="list_at_risk_accounts",
+    dependencies=[REVALIDATE],
+    responses=TAGGED_DOCS,
+)
 async def list_at_risk_accounts(
     session: ReadSessionDep,
     auth: ReadAuth,

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from app.api.accounts import AccountId
 from app.api.auth import ReadAuth
 from app.api.deps import utcnow
+from app.api.report_tags import REVALIDATE, TAGGED_DOCS
 from app.api.score_params import Text, WindowDep
 from app.bodies import StrictRoute
 from app.db import ReadSessionDep
@@ -40,7 +41,13 @@ async def get_account_coverage(
     return account_coverage_read(account_id, window, found, invited)
 
 
-@router.get("/coverage", response_model=CoverageReport, operation_id="get_coverage")
+@router.get(
+    "/coverage",
+    response_model=CoverageReport,
+    operation_id="get_coverage",
+    dependencies=[REVALIDATE],
+    responses=TAGGED_DOCS,
+)
 async def get_coverage(
     session: ReadSessionDep,
     auth: ReadAuth,

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 from app.api.accounts import AccountId
 from app.api.auth import ReadAuth
 from app.api.deps import Cursor, Limit
+from app.api.report_tags import REVALIDATE, TAGGED_DOCS
 from app.api.score_params import WindowDep
 from app.bodies import StrictRoute
 from app.db import ReadSessionDep
@@ -26,7 +27,13 @@ Survey = Annotated[
 ]
 
 
-@router.get("/movements", response_model=Page[MovementRead], operation_id="list_movements")
+@router.get(
+    "/movements",
+    response_model=Page[MovementRead],
+    operation_id="list_movements",
+    dependencies=[REVALIDATE],
+    responses=TAGGED_DOCS,
+)
 async def list_movements(
     session: ReadSessionDep,
     auth: ReadAuth,
@@ -58,6 +65,8 @@ async def list_movements(
     "/accounts/{account_id}/movements",
     response_model=AccountMovementsReport,
     operation_id="get_account_movements",
+    dependencies=[REVALIDATE],
+    responses=TAGGED_DOCS,
     tags=["accounts"],
 )
 async def get_account_movements(

@@ -6,6 +6,7 @@ from fastapi.responses import Response
 from app.api.accounts import AccountId
 from app.api.auth import ReadAuth
 from app.api.bodies import present
+from app.api.report_tags import REVALIDATE, TAGGED_DOCS
 from app.api.score_params import AccountCountingDep, CountingDep, FiltersDep, Text, WindowDep
 from app.bodies import StrictRoute
 from app.db import ReadSessionDep
@@ -21,7 +22,13 @@ from app.services.selection import Dimension, Filters
 router = APIRouter(prefix="/v1", tags=["scores"], route_class=StrictRoute)
 
 
-@router.get("/nps", response_model=NpsReport, operation_id="get_nps")
+@router.get(
+    "/nps",
+    response_model=NpsReport,
+    operation_id="get_nps",
+    dependencies=[REVALIDATE],
+    responses=TAGGED_DOCS,
+)
 async def get_nps(
     session: ReadSessionDep,
     auth: ReadAuth,
@@ -70,6 +77,8 @@ BREAKDOWNS = (Dimension.ROLE, Dimension.JOB_LEVEL, Dimension.DEPARTMENT)
     "/accounts/{account_id}/nps",
     response_model=AccountNpsReport,
     operation_id="get_account_nps",
+    dependencies=[REVALIDATE],
+    responses=TAGGED_DOCS,
     tags=["accounts"],
 )
 async def get_account_nps(

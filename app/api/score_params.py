@@ -1,9 +1,10 @@
 """Query parameters shared by the score endpoints: window, filters, method and intervals."""
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 from pydantic import BeforeValidator
 
 from app.api.deps import utcnow
@@ -34,11 +35,20 @@ To = Annotated[
 Text = Annotated[str | None, Query(min_length=1, max_length=100)]
 
 
+async def request_now(request: Request) -> datetime:
+    """The request's one instant: the window and the report's ETag (app.api.report_tags) are
+    defaulted from the same one, so a minute's end between them cannot tell them apart."""
+    return utcnow()
+
+
+RequestNow = Annotated[datetime, Depends(request_now)]
+
+
 async def query_window(
-    settings: WorkspaceSettingsDep, from_: From = None, to: To = None
+    settings: WorkspaceSettingsDep, now: RequestNow, from_: From = None, to: To = None
 ) -> RequestedWindow:
     """`from` and `to`, defaulted by the workspace's settings once the handler resolves them."""
-    return RequestedWindow(from_, to, settings.default_window_days, utcnow())
+    return RequestedWindow(from_, to, settings.default_window_days, now)
 
 
 WindowDep = Annotated[RequestedWindow, Depends(query_window)]

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 
 from app.api.auth import ReadAuth
 from app.api.bodies import present
+from app.api.report_tags import REVALIDATE, TAGGED_DOCS
 from app.api.score_params import CountingDep, FiltersDep, WindowDep
 from app.bodies import StrictRoute
 from app.buckets import Interval
@@ -29,7 +30,13 @@ def _zone(name: str) -> ZoneInfo:
         raise invalid_query("tz", f"unknown IANA time zone {name!r}") from None
 
 
-@router.get("/trend", response_model=TrendReport, operation_id="get_nps_trend")
+@router.get(
+    "/trend",
+    response_model=TrendReport,
+    operation_id="get_nps_trend",
+    dependencies=[REVALIDATE],
+    responses=TAGGED_DOCS,
+)
 async def get_nps_trend(
     session: ReadSessionDep,
     auth: ReadAuth,
@@ -100,7 +107,13 @@ Value = Annotated[
 ]
 
 
-@router.get("/compare", response_model=CompareReport, operation_id="compare_nps")
+@router.get(
+    "/compare",
+    response_model=CompareReport,
+    operation_id="compare_nps",
+    dependencies=[REVALIDATE],
+    responses=TAGGED_DOCS,
+)
 async def compare_nps(
     session: ReadSessionDep,
     auth: ReadAuth,

@@ -29,6 +29,8 @@ TINY = [
     "--overload-seconds=3",
     "--overload-readers=6",
     "--overload-writers=1",
+    "--revalidation-seconds=2",
+    "--revalidation-clients=4",
 ]
 
 
@@ -116,3 +118,15 @@ class TestBenchRun:
         ]:
             assert rows[metric]["target"] == target
             assert rows[metric]["api"] is not None
+        polled = report["revalidation"]
+        assert polled["clients"] == 4
+        assert set(polled["statuses"]) == {"304"}, polled["statuses"]
+        assert set(polled["cached_equals_fresh"].values()) == {"match"}
+        for metric, target in [
+            ("304 revalidation p50, ms", "< 2"),
+            ("304 revalidations/s", ">= 2000"),
+            ("cached reports unlike a fresh computation", "< 1"),
+        ]:
+            assert rows[metric]["target"] == target
+            assert rows[metric]["api"] is not None
+        assert rows["cached reports unlike a fresh computation"]["api"] == 0

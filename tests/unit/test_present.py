@@ -3,6 +3,7 @@
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 from pydantic import BaseModel
@@ -32,9 +33,10 @@ async def test_one_large_answer_is_built_at_a_time(monkeypatch: pytest.MonkeyPat
             running -= 1
         return Answer(n=n)
 
-    answers = await asyncio.gather(
-        *(bodies.present(lambda n=n: build(n), items=5) for n in range(6))
-    )
+    def builder(n: int) -> Callable[[], Answer]:
+        return lambda: build(n)
+
+    answers = await asyncio.gather(*(bodies.present(builder(n), items=5) for n in range(6)))
     assert [a.body for a in answers] == [f'{{"n":{n}}}'.encode() for n in range(6)]  # type: ignore[union-attr]
     assert most == 1  # never two builders beside the loop
     assert loop_thread not in threads
