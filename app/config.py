@@ -39,7 +39,7 @@ def guessable_bits(key: str) -> float:
     return per_char * len(key)
 
 
-DEFAULT_READ_SLOTS = 2
+DEFAULT_READ_SLOTS = 1
 
 
 class Settings(BaseSettings):
@@ -103,7 +103,7 @@ class Settings(BaseSettings):
         default=None,
         ge=1,
         description="read requests (reports, trends, lists) served at once per web process; "
-        "the others wait their turn; unset: 2 (or NPS_POOL_SIZE when smaller), so heavy "
+        "the others wait their turn; unset: 1, so heavy "
         "reports leave the process's event loop, its connections and the database's cores to "
         "the writes",
     )
@@ -239,7 +239,7 @@ class Settings(BaseSettings):
     def read_slots(self) -> int:
         """Read requests served at once per web process (NPS_READ_CONCURRENCY).
 
-        Unset, a few: under 300 concurrent heavy reports, 10 at once per process (the pool
+        Unset, one: under 300 concurrent heavy reports, 10 at once per process (the pool
         size) kept the event loop and PostgreSQL's cores busy with reports, and writes waited
         seconds (README: Pools, timeouts and overload)."""
         return self.read_concurrency or min(DEFAULT_READ_SLOTS, self.pool_size)

@@ -282,7 +282,9 @@ class ReadSlots:
                 async with asyncio.timeout(self.wait_seconds):
                     await self._free.acquire()
             except TimeoutError:
-                raise busy(f"all {self.slots} read slots are in use") from None
+                n = self.slots
+                taken = "the read slot is" if n == 1 else f"all {n} read slots are"
+                raise busy(f"{taken} in use") from None
         else:  # a free slot: taken without waiting (acquire does not yield then)
             await self._free.acquire()
         try:

@@ -36,9 +36,9 @@ def _slots(app: Any) -> ReadSlots:
 
 class TestReadSlots:
     def test_reads_get_a_few_turns_unless_configured(self) -> None:
-        # Unset: two at once (the pool size when smaller), whatever the pool; the writes keep
-        # the rest of the connections, and heavy reports the loop and the database's cores.
-        assert _slots(create_app(_settings(pool_size=7))).slots == 2
+        # Unset: one at a time, whatever the pool; the writes keep the other connections, and
+        # heavy reports leave them the loop and the database's cores.
+        assert _slots(create_app(_settings(pool_size=7))).slots == 1
         assert _slots(create_app(_settings(pool_size=1))).slots == 1
         assert _slots(create_app(_settings(pool_size=7, read_concurrency=3))).slots == 3
         assert _slots(create_app(_settings(pool_size=7, read_concurrency=7))).slots == 7
