@@ -12,12 +12,12 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.api.auth import ReadAuth
-from app.api.deps import UpdatedSince, utcnow
+from app.api.deps import utcnow
+from app.api.responses import ResponseFiltersDep
 from app.api.score_params import AccountCountingDep, Text, WindowDep
 from app.api.settings import WorkspaceSettingsDep
 from app.bodies import StrictRoute
 from app.db import ReadSessionDep, get_read_sessionmaker, get_sessionmaker
-from app.models import Role
 from app.presenters.exports import (
     ACCOUNT_COLUMNS,
     FORMULA_STARTS,
@@ -32,10 +32,9 @@ from app.presenters.exports import (
     ndjson_line,
     response_item,
 )
-from app.schemas import ID_PATTERN, SURVEY_PATTERN, ResponseRead, Timestamp
+from app.schemas import ResponseRead
 from app.schemas.at_risk import AtRiskAccount
 from app.schemas.exports import ExportColumn, ExportMetadata
-from app.scoring import Category
 from app.services.at_risk import assess_accounts
 from app.services.exports import response_pages
 from app.services.responses import ResponseFilters
@@ -49,37 +48,6 @@ FormatParam = Annotated[
     Query(alias="format", description="csv (RFC 4180, UTF-8) or ndjson (one JSON object a line)"),
 ]
 
-
-async def response_filters(
-    updated_since: UpdatedSince = None,
-    account_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
-    stakeholder_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
-    role: Role | None = None,
-    category: Category | None = None,
-    from_: Annotated[
-        Timestamp | None, Query(alias="from", description="submitted at or after (RFC 3339)")
-    ] = None,
-    to: Annotated[Timestamp | None, Query(description="submitted before (RFC 3339)")] = None,
-    excluded: bool | None = None,
-    external_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
-    survey: Annotated[str | None, Query(pattern=SURVEY_PATTERN)] = None,
-) -> ResponseFilters:
-    """The filters of GET /v1/responses (app.api.responses.list_responses), paging aside."""
-    return ResponseFilters(
-        updated_since=updated_since,
-        account_id=account_id,
-        stakeholder_id=stakeholder_id,
-        role=role,
-        category=category,
-        submitted_from=from_,
-        submitted_to=to,
-        excluded=excluded,
-        external_id=external_id,
-        survey=survey,
-    )
-
-
-ResponseFiltersDep = Annotated[ResponseFilters, Depends(response_filters)]
 
 SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
 ReplicaDep = Annotated[async_sessionmaker[AsyncSession] | None, Depends(get_read_sessionmaker)]

@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi import Response as HttpResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,6 +32,7 @@ from app.schemas import (
 from app.scoring import Category
 from app.services import corrections, ingest, responses, revisions
 from app.services.batches import check_size
+from app.services.responses import ResponseFilters
 
 router = APIRouter(prefix="/v1", tags=["responses"], route_class=StrictRoute)
 
@@ -119,12 +120,7 @@ async def record_batch(
     return idempotency.respond(result, 207 if result.failed else 200)
 
 
-@router.get("/responses", response_model=Page[ResponseRead], operation_id="list_responses")
-async def list_responses(
-    session: ReadSessionDep,
-    auth: ReadAuth,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor = None,
+async def response_filters(
     updated_since: UpdatedSince = None,
     account_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     stakeholder_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
@@ -137,13 +133,9 @@ async def list_responses(
     excluded: bool | None = None,
     external_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     survey: Annotated[str | None, Query(pattern=SURVEY_PATTERN)] = None,
-) -> Page[ResponseRead]:
-    """List responses in (updated_at, id) order, with filters."""
-    rows, next_cursor = await responses.list_responses(
-        session,
-        auth.workspace_id,
-        limit=limit,
-        cursor=cursor,
+) -> ResponseFilters:
+    """The filters of GET /v1/responses, paging aside (the exports take them too)."""
+    return ResponseFilters(
         updated_since=updated_since,
         account_id=account_id,
         stakeholder_id=stakeholder_id,
@@ -154,6 +146,23 @@ async def list_responses(
         excluded=excluded,
         external_id=external_id,
         survey=survey,
+    )
+
+
+ResponseFiltersDep = Annotated[ResponseFilters, Depends(response_filters)]
+
+
+@router.get("/responses", response_model=Page[ResponseRead], operation_id="list_responses")
+async def list_responses(
+    session: ReadSessionDep,
+    auth: ReadAuth,
+    filters: ResponseFiltersDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[ResponseRead]:
+    """List responses in (updated_at, id) order, with filters."""
+    rows, next_cursor = await responses.list_responses(
+        session, auth.workspace_id, limit=limit, cursor=cursor, filters=filters
     )
     return Page(data=[ResponseRead.model_validate(r) for r in rows], next_cursor=next_cursor)
 

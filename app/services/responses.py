@@ -74,33 +74,10 @@ async def list_responses(
     workspace_id: uuid.UUID,
     *,
     limit: int,
+    filters: ResponseFilters,
     cursor: str | None = None,
-    updated_since: datetime | None = None,
-    account_id: str | None = None,
-    stakeholder_id: str | None = None,
-    role: Role | None = None,
-    category: Category | None = None,
-    submitted_from: datetime | None = None,
-    submitted_to: datetime | None = None,
-    excluded: bool | None = None,
-    external_id: str | None = None,
-    survey: str | None = None,
 ) -> tuple[list[SurveyResponse], str | None]:
-    query = filtered_responses(
-        workspace_id,
-        ResponseFilters(
-            updated_since=updated_since,
-            account_id=account_id,
-            stakeholder_id=stakeholder_id,
-            role=role,
-            category=category,
-            submitted_from=submitted_from,
-            submitted_to=submitted_to,
-            excluded=excluded,
-            external_id=external_id,
-            survey=survey,
-        ),
-    )
+    query = filtered_responses(workspace_id, filters)
     return await paginate(
         session,
         query,
