@@ -266,7 +266,7 @@ class SurveyResponse(Base):
 # for one answer, measured). Their workspace_id always comes from the authenticated caller, and a
 # deleted workspace takes their rows with it all the same: the trigger made by migration 0017
 # (AFTER DELETE ON workspaces) deletes them.
-WORKSPACE_LEFTOVERS = ("events", "jobs", "idempotency_keys")
+WORKSPACE_LEFTOVERS = ("events", "jobs", "idempotency_keys", "data_versions")
 
 
 class IdempotencyRecord(Base):
@@ -787,9 +787,7 @@ class DataVersion(Base):
     the writing backend's pid mod 64, so concurrent writers rarely share a row lock)."""
 
     __tablename__ = "data_versions"
-    __table_args__ = (
-        ForeignKeyConstraint(["workspace_id"], ["workspaces.id"], ondelete="CASCADE"),
-    )
+    # No foreign key to workspaces: see WORKSPACE_LEFTOVERS (and migration 0019).
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
     shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from app.analysis.drivers import SHAPLEY_MAX_ATTRIBUTES, Decomposition
 from app.api.auth import ReadAuth
+from app.api.report_tags import REVALIDATE, TAGGED_DOCS
 from app.api.score_params import DriverCountingDep, FiltersDep, WindowDep
 from app.bodies import StrictRoute
 from app.db import ReadSessionDep
@@ -34,7 +35,11 @@ class DriverGroupBy(StrEnum):
     "/drivers",
     response_model=DriversReport,
     operation_id="get_drivers",
-    responses={200: {"description": "the driver models: the total and, with group_by, each group"}},
+    responses={
+        200: {"description": "the driver models: the total and, with group_by, each group"},
+        **TAGGED_DOCS,
+    },
+    dependencies=[REVALIDATE],
 )
 async def get_drivers(
     session: ReadSessionDep,

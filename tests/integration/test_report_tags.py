@@ -28,6 +28,7 @@ TAGGED = {
     "/v1/accounts/at-risk",
     "/v1/coverage",
     "/v1/movements",
+    "/v1/drivers",
 }
 # Reads that are not tagged, and why: a tag would be wrong or pointless for them.
 UNTAGGED = {
@@ -57,6 +58,11 @@ UNTAGGED = {
     "/v1/webhooks/{webhook_id}/deliveries": "list",
     "/v1/settings": "tagged by its own ETag (app.api.settings)",
     "/v1/workspace": "row",
+    # Files streamed page by page while they are read, never held whole to be cached.
+    "/v1/exports/responses": "a streamed file",
+    "/v1/exports/accounts": "a streamed file",
+    "/v1/exports/responses/metadata": "describes a streamed file (generated-at: now)",
+    "/v1/exports/accounts/metadata": "describes a streamed file (generated-at: now)",
 }
 WINDOW = {"from": "2026-01-01T00:00:00Z", "to": "2026-07-01T00:00:00Z"}
 IN_WINDOW = datetime(2026, 3, 1, tzinfo=UTC)

@@ -1,6 +1,7 @@
-"""Deleting a workspace deletes its events, jobs and idempotency records (migration 0017), which
-hold no foreign key to workspaces: a trigger on workspaces removes them, also when row-level
-security binds the role that deletes, and leaves every other workspace's rows alone."""
+"""Deleting a workspace deletes its events, jobs, idempotency records (migration 0017) and data
+versions (0019), which hold no foreign key to workspaces: a trigger on workspaces removes them,
+also when row-level security binds the role that deletes, and leaves every other workspace's rows
+alone."""
 
 import uuid
 from collections.abc import AsyncIterator
@@ -11,15 +12,23 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db import in_workspace, session_scope
-from app.models import WORKSPACE_LEFTOVERS, Event, IdempotencyRecord, Job, Workspace
+from app.models import (
+    WORKSPACE_LEFTOVERS,
+    DataVersion,
+    Event,
+    IdempotencyRecord,
+    Job,
+    Workspace,
+)
 from tests.support.api import Answer
 from tests.support.harness import Tenant, as_service, build_app, new_tenant
 
 WHEN = datetime.fromisoformat("2026-02-01T12:00:00+00:00")
-MODELS: dict[str, type[Event] | type[Job] | type[IdempotencyRecord]] = {
+MODELS: dict[str, type[Event] | type[Job] | type[IdempotencyRecord] | type[DataVersion]] = {
     "events": Event,
     "jobs": Job,
     "idempotency_keys": IdempotencyRecord,
+    "data_versions": DataVersion,
 }
 
 
