@@ -39,13 +39,19 @@ class TestApiAnswers:
         assert "strict-transport-security" not in r.headers  # not in development
 
     @pytest.mark.parametrize(
-        ("method", "path"),
-        [("POST", "/v1/responses"), ("GET", "/v1/nps"), ("GET", "/healthz")],
+        ("method", "path", "cache"),
+        [
+            ("POST", "/v1/responses", "no-store"),
+            ("GET", "/v1/accounts/nobody", "no-store"),
+            # A report with an ETag (app.api.report_tags): revalidated, never stored shared.
+            ("GET", "/v1/nps", "private, no-cache"),
+            ("GET", "/healthz", "no-store"),
+        ],
     )
     async def test_writes_reads_and_errors_carry_them(
-        self, tenant: Tenant, method: str, path: str
+        self, tenant: Tenant, method: str, path: str, cache: str
     ) -> None:
-        _assert_api_headers(await tenant.client.request(method, path, json={}))
+        _assert_api_headers(await tenant.client.request(method, path, json={}), cache)
 
     async def test_a_refused_key_carries_them(self, tenant: Tenant) -> None:
         r = await tenant.client.get("/v1/accounts", headers={"Authorization": "Bearer nope"})
