@@ -285,7 +285,7 @@ async def export_accounts(
         auth.workspace_id,
         window=window,
         counting=counting,
-        rules=Rules(settings.at_risk.nps_below, settings.at_risk.silent_days),
+        rules=Rules.of(settings.at_risk),
         segment=segment,
         industry=industry,
     )

@@ -40,7 +40,7 @@ def default_view(settings: WorkspaceSettings, now: datetime) -> AccountView:
     return AccountView(
         window=make_window(None, None, days=settings.default_window_days, now=now),
         counting=counting_from(settings, method),
-        rules=Rules(settings.at_risk.nps_below, settings.at_risk.silent_days),
+        rules=Rules.of(settings.at_risk),
     )
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from app.models import Account
 from app.schemas.at_risk import Reason
+from app.schemas.settings import AtRiskRules
 from app.scoring import Change
 from app.services.cells import Cell
 from app.services.movements import Movement
@@ -19,6 +20,11 @@ from app.services.selection import Window
 class Rules:
     nps_below: float
     silent_days: int
+
+    @classmethod
+    def of(cls, settings: AtRiskRules) -> "Rules":
+        """The rules a workspace's settings set (their `at_risk` section)."""
+        return cls(settings.nps_below, settings.silent_days)
 
 
 # Findings: one per reason, with its evidence.
