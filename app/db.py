@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypedDict
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from sqlalchemy import Connection, MetaData, event, text
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from starlette.types import Scope
 
 from app.config import Settings
 from app.errors import busy
@@ -245,6 +246,22 @@ async def get_read_sessionmaker(request: Request) -> async_sessionmaker[AsyncSes
 
 
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
+
+
+def sessionmakers_of(
+    app: FastAPI, scope: Scope
+) -> tuple[async_sessionmaker[AsyncSession], async_sessionmaker[AsyncSession] | None]:
+    """The primary's and the replica's sessionmakers for code in front of the router (a pure
+    ASGI middleware): what get_sessionmaker and get_read_sessionmaker give a route, the app's
+    overrides of them included (tests set them, taking no parameters)."""
+    overrides = app.dependency_overrides
+    state = scope.get("state", {})  # no lifespan state when tests override both
+    primary = overrides.get(get_sessionmaker)
+    replica = overrides.get(get_read_sessionmaker)
+    return (
+        state["sessionmaker"] if primary is None else primary(),
+        state["read_sessionmaker"] if replica is None else replica(),
+    )
 
 
 async def get_session(

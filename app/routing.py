@@ -39,6 +39,15 @@ from app.errors import ProblemError, Unprocessable, field_error, problem_respons
 # Where the gate keeps the method the client sent when it serves a HEAD as a GET, so a handler
 # can leave out what only a real GET should do (app.api.deps.HeadRequest).
 SENT_METHOD = "nps.sent_method"
+# Where the gate leaves the route the router will pick (a `_Route`: see `declares`).
+CHOSEN_ROUTE = "nps.route"
+
+
+def declares(scope: Scope, call: Any) -> bool:
+    """Whether the route the router will pick for this request declares the dependency `call`
+    (for a middleware behind the gate; False before the gate or for a path no route has)."""
+    route: _Route | None = scope.get(CHOSEN_ROUTE)
+    return route is not None and call in route.calls
 
 
 def sent_method(scope: Scope) -> str:
@@ -59,6 +68,9 @@ class _Route:
     path_params: tuple[ModelField, ...]
     # Declared query parameters by name: True when it takes several values (a list).
     query: Mapping[str, bool] | None  # None: not an API route, its parameters are not checked
+    # Every dependency the route declares, nested ones too (a marker such as
+    # app.api.report_tags.REVALIDATE tells the middleware behind the gate what the route is).
+    calls: frozenset[Any] = frozenset()
 
     def params_valid(self, match: Match[str]) -> bool:
         values = match.groupdict()
@@ -91,13 +103,17 @@ def _route_table(app: FastAPI) -> list[_Route]:
             continue
         query: dict[str, bool] = {}
         path_params: list[ModelField] = []
+        calls = set()
         for dependant in _dependants(context.dependant):
+            calls.add(dependant.call)
             path_params.extend(dependant.path_params)
             # Flattened as FastAPI reads them: a query model (Annotated[Model, Query()]) is its
             # fields.
             for field in _get_flat_fields_from_params(dependant.query_params):
                 query[field.alias] = field_annotation_is_sequence(field.field_info.annotation)
-        table.append(_Route(label, regex, frozenset(methods), tuple(path_params), query))
+        table.append(
+            _Route(label, regex, frozenset(methods), tuple(path_params), query, frozenset(calls))
+        )
     return table
 
 
@@ -176,6 +192,7 @@ class RouteGate:
                 scope, receive, send
             )
             return
+        scope[CHOSEN_ROUTE] = chosen
         if head:
             await self.app(
                 {**scope, "method": "GET", SENT_METHOD: "HEAD"}, receive, _without_body(send)

@@ -1,21 +1,28 @@
 """ETags, 304s and a bounded cache for the score and analytics reports: one mechanism.
 
-A tagged GET declares `dependencies=[REVALIDATE]` and `responses=TAGGED_DOCS`. The dependency
-computes the report's strong tag from what its body is a function of: the caller's workspace,
-the workspace's data version (app.services.data_versions: every write a score reads bumps it),
-the settings as stored, the path, the query canonicalised, and, without `to`, the default end
-of the window (the end of the current minute: the tag moves with it). Then, before
-the handler runs a statement of the report:
+A tagged GET declares `dependencies=[REVALIDATE]` (a marker) and `responses=TAGGED_DOCS`.
+`ReportTags`, a pure ASGI middleware in front of the router, answers for it: it authenticates
+the caller (an API key with the read scope; anyone else goes on to the route, which gives the
+401 or 403) and computes the report's strong tag from what its body is a function of: the
+caller's workspace, the workspace's data version (app.services.data_versions: every write a
+score reads bumps it), the settings as stored, the path, the query canonicalised, and, without
+`to`, the default end of the window (the end of the current minute: the tag moves with it).
+Then, before any of the framework's routing, dependencies or the report's statements:
 
 - `If-None-Match` naming the tag: 304 with the tag, no body;
 - the tag's body in this process's cache: that body, byte for byte;
-- else the handler runs, and `ReportTags` (an ASGI middleware) adds the tag and
-  `Cache-Control: private, no-cache` to its 200 and keeps the body for the next identical query.
+- else the route runs, and the middleware adds the tag and `Cache-Control: private, no-cache`
+  to its 200 and keeps the body for the next identical query.
 
-The version is read before the report's own statements: under READ COMMITTED each statement
-has its own snapshot, so the body is at least as new as its tag; a write that lands in between
-changes the version, and the next poll gets a new tag and a fresh body, never an old body under
-a new tag.
+A revalidation takes no read slot (app.db.ReadSlots): it is two short statements in one
+transaction, and a poll that finds nothing changed must not queue behind the reports.
+
+The version is read before the report's own statements, on the database the report reads (the
+replica when one is configured): under READ COMMITTED each statement has its own snapshot, so
+the body is at least as new as its tag; a write that lands in between changes the version, and
+the next poll gets a new tag and a fresh body, never an old body under a new tag. The route's
+window is defaulted from the instant the tag was (REQUEST_INSTANT), so a minute's end between
+the two cannot tell them apart.
 """
 
 import hashlib
@@ -23,22 +30,25 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
-from fastapi import Depends, FastAPI, Header, Request
-from fastapi.responses import Response
+from fastapi import Depends, FastAPI, Header
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.auth import ReadAuth
-from app.api.score_params import RequestNow
+from app.api.score_params import REQUEST_INSTANT, instant
 from app.canonical import canonical_json
-from app.db import ReadSessionDep
+from app.db import in_workspace, session_scope, sessionmakers_of
+from app.errors import infrastructure_problem, problem_response
 from app.etags import if_none_match_hits
+from app.guard import api_key_credential
+from app.local_limits import FLUSH_SCOPE_KEY
+from app.models import Scope as KeyScope
+from app.routing import declares, route_path
 from app.services.data_versions import report_state
+from app.services.keys import authenticate, granted
 from app.services.selection import default_end
 
 CACHE_CONTROL = "private, no-cache"
-# Where the dependency leaves the tag for the middleware (the request's state, scope["state"]).
-TAG_STATE = "report_tag"
 # A body larger than this is not kept: the cache is bounded in entries, this bounds each one.
 MAX_CACHED_BYTES = 1 << 20
 
@@ -74,17 +84,10 @@ class Tagged:
     etag: str
 
 
-class Revalidated(Exception):
-    """The answer is known before the handler runs: a 304, or the cached body."""
-
-    def __init__(self, etag: str, body: bytes | None) -> None:
-        self.etag = etag
-        self.body = body
-
-
-def canonical_query(request: Request) -> list[list[str]]:
+def canonical_query(scope: Scope) -> list[list[str]]:
     """The query's parameters sorted by name; a repeated one keeps its values' order."""
-    return [[k, v] for k, v in sorted(request.query_params.multi_items(), key=lambda kv: kv[0])]
+    pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    return [[k, v] for k, v in sorted(pairs, key=lambda kv: kv[0])]
 
 
 IfNoneMatch = Annotated[
@@ -96,34 +99,9 @@ IfNoneMatch = Annotated[
 ]
 
 
-async def revalidate(
-    request: Request,
-    session: ReadSessionDep,
-    auth: ReadAuth,
-    now: RequestNow,
-    if_none_match: IfNoneMatch = None,
-) -> None:
-    # One statement: a 304 costs the caller's authentication and this. The settings are taken
-    # as stored (jsonb's text is one spelling of a value), not parsed: a 304 needs no model.
-    version, stored_settings = await report_state(session, auth.workspace_id)
-    # The resolved window is a function of the query's `from` and `to`, the settings'
-    # default_window_days and, without `to`, the default end: they are in the tag. (Resolving
-    # it here would report a bad window before the checks that come first.)
-    etag = report_etag(
-        workspace_id=auth.workspace_id,
-        version=version,
-        settings=stored_settings,
-        path=request.url.path,
-        query=canonical_query(request),
-        default_end=None if "to" in request.query_params else default_end(now).isoformat(),
-    )
-    if if_none_match_hits(if_none_match, etag):
-        raise Revalidated(etag, None)
-    cache: ReportCache = request.app.state.report_cache
-    body = cache.get(auth.workspace_id, etag)
-    if body is not None:
-        raise Revalidated(etag, body)
-    setattr(request.state, TAG_STATE, Tagged(auth.workspace_id, etag))
+async def revalidate(if_none_match: IfNoneMatch = None) -> None:
+    """Marks a route as a tagged report, which ReportTags answers for (the module's doc); the
+    parameter documents the header."""
 
 
 def report_etag(
@@ -162,50 +140,102 @@ TAGGED_DOCS: dict[int | str, dict[str, Any]] = {
 def install_report_tags(app: FastAPI, entries: int) -> None:
     app.state.report_cache = ReportCache(entries)
 
-    @app.exception_handler(Revalidated)
-    async def _revalidated(_: Request, exc: Revalidated) -> Response:
-        headers = {"ETag": exc.etag, "Cache-Control": CACHE_CONTROL}
-        if exc.body is None:
-            return Response(status_code=304, headers=headers)
-        return Response(exc.body, media_type="application/json", headers=headers)
-
 
 class ReportTags:
-    """Adds the tag to a tagged report's 200 and keeps its body in the cache."""
+    """Answers a tagged report's revalidation, or its cached body, before the router; else adds
+    the tag to the route's 200 and keeps its body in the cache (the module's doc). Behind the
+    RouteGate, which has chosen the route and checked the query's names."""
 
     def __init__(self, app: ASGIApp, *, cache_of: FastAPI) -> None:
         self.app = app
         self.api = cache_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] != "GET" or not declares(scope, revalidate):
             await self.app(scope, receive, send)
             return
-        state: dict[str, Any] = scope.setdefault("state", {})
-        keep = scope["method"] == "GET"
-        status = 0
-        chunks: list[bytes] = []
+        try:
+            tagged = await self._tag(scope)
+        except Exception as exc:
+            problem = infrastructure_problem(exc)
+            if problem is None:
+                raise
+            await problem_response(problem)(scope, receive, send)
+            return
+        if tagged is None:  # not a reader's API key: the route answers (401, 403)
+            await self.app(scope, receive, send)
+            return
+        headers = [(b"etag", tagged.etag.encode()), (b"cache-control", CACHE_CONTROL.encode())]
+        if if_none_match_hits(_header(scope, b"if-none-match"), tagged.etag):
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        cache: ReportCache = self.api.state.report_cache
+        body = cache.get(tagged.workspace_id, tagged.etag)
+        if body is not None:
+            headers += [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, _tagging(tagged, headers, cache, send))
 
-        async def send_tagged(message: Message) -> None:
-            nonlocal status, keep
-            tagged: Tagged | None = state.get(TAG_STATE)
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                if tagged is not None and status == 200:
-                    headers = list(message.get("headers", []))
-                    headers += [
-                        (b"etag", tagged.etag.encode()),
-                        (b"cache-control", CACHE_CONTROL.encode()),
-                    ]
-                    message = {**message, "headers": headers}
-            elif message["type"] == "http.response.body" and tagged is not None and keep:
-                if status != 200:
-                    keep = False
-                else:
-                    chunks.append(message.get("body", b""))
-                    if not message.get("more_body", False):
-                        cache: ReportCache = self.api.state.report_cache
-                        cache.put(tagged.workspace_id, tagged.etag, b"".join(chunks))
-            await send(message)
+    async def _tag(self, scope: Scope) -> Tagged | None:
+        raw = api_key_credential(scope)
+        if raw is None:
+            return None
+        now = instant()
+        scope[REQUEST_INSTANT] = now
+        primary, replica = sessionmakers_of(self.api, scope)
+        # The guard's rate-limit counts ride on this authentication; the route's, if it runs,
+        # must not add them again.
+        flush = scope.pop(FLUSH_SCOPE_KEY, None)
+        async with session_scope(primary) as session:
+            key = await authenticate(session, raw, now=now, flush=flush)
+            if key is None or KeyScope.READ not in granted(key.scopes):
+                return None
+            if replica is None:
+                version, settings = await report_state(session, key.workspace_id)
+        if replica is not None:
+            async with session_scope(replica) as session:
+                await in_workspace(session, key.workspace_id)
+                version, settings = await report_state(session, key.workspace_id)
+        query = canonical_query(scope)
+        etag = report_etag(
+            workspace_id=key.workspace_id,
+            version=version,
+            settings=settings,
+            path=route_path(scope),
+            query=query,
+            default_end=None if any(k == "to" for k, _ in query) else default_end(now).isoformat(),
+        )
+        return Tagged(key.workspace_id, etag)
 
-        await self.app(scope, receive, send_tagged)
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    values = [v.decode("latin-1") for k, v in scope["headers"] if k == name]
+    return ", ".join(values) if values else None
+
+
+def _tagging(
+    tagged: Tagged, tag_headers: list[tuple[bytes, bytes]], cache: ReportCache, send: Send
+) -> Send:
+    """The route's answer: its 200 tagged, and its body kept."""
+    status = 0
+    chunks: list[bytes] = []
+
+    async def send_tagged(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            if status == 200:
+                message = {**message, "headers": [*message.get("headers", ()), *tag_headers]}
+        elif message["type"] == "http.response.body" and status == 200:
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                cache.put(tagged.workspace_id, tagged.etag, b"".join(chunks))
+        await send(message)
+
+    return send_tagged

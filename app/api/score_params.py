@@ -35,10 +35,20 @@ To = Annotated[
 Text = Annotated[str | None, Query(min_length=1, max_length=100)]
 
 
+# Where the report's tag (app.api.report_tags.ReportTags) leaves the instant it was made at.
+REQUEST_INSTANT = "nps.request_instant"
+
+
+def instant() -> datetime:
+    """Now, for a request's one instant (tests move this module's clock)."""
+    return utcnow()
+
+
 async def request_now(request: Request) -> datetime:
     """The request's one instant: the window and the report's ETag (app.api.report_tags) are
     defaulted from the same one, so a minute's end between them cannot tell them apart."""
-    return utcnow()
+    made: datetime | None = request.scope.get(REQUEST_INSTANT)
+    return made if made is not None else instant()
 
 
 RequestNow = Annotated[datetime, Depends(request_now)]

@@ -2,10 +2,11 @@
 
 import uuid
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import DataVersion, Workspace
+from app.db import driver
+from app.models import DataVersion
 
 
 async def data_version(session: AsyncSession, workspace_id: uuid.UUID) -> int:
@@ -19,17 +20,16 @@ async def data_version(session: AsyncSession, workspace_id: uuid.UUID) -> int:
     return int(total or 0)
 
 
+# On the driver (app.db.driver): every poll of a dashboard runs it.
+_REPORT_STATE = """
+    SELECT (SELECT coalesce(sum(version), 0)::bigint FROM data_versions WHERE workspace_id = $1),
+        settings::text
+    FROM workspaces WHERE id = $1
+"""
+
+
 async def report_state(session: AsyncSession, workspace_id: uuid.UUID) -> tuple[int, str]:
     """The data version and the settings as stored (their JSON text), in one statement: what a
     report's ETag is derived from besides the query (app.api.report_tags)."""
-    version = (
-        select(func.coalesce(func.sum(DataVersion.version), 0))
-        .where(DataVersion.workspace_id == workspace_id)
-        .scalar_subquery()
-    )
-    row = (
-        await session.execute(
-            select(version, cast(Workspace.settings, Text)).where(Workspace.id == workspace_id)
-        )
-    ).one()
+    row = await (await driver(session)).fetchrow(_REPORT_STATE, workspace_id)
     return int(row[0]), str(row[1])

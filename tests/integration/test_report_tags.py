@@ -1,6 +1,7 @@
 """ETags, 304s and the report cache of the score and analytics GETs (app.api.report_tags)."""
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,10 +14,11 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.api.report_tags import CACHE_CONTROL, ReportCache, revalidate
-from app.db import in_workspace, session_scope
+from app.db import ReadSlots, in_workspace, session_scope
+from app.models import Scope as KeyScope
 from app.services.data_versions import data_version
 from tests.support.api import put_account, put_stakeholder, respond, set_excluded
-from tests.support.harness import Tenant, as_service, build_app, new_tenant
+from tests.support.harness import Tenant, as_service, build_app, client_for, new_tenant
 
 # Every score and analytics GET: each sends a tag and answers 304 to it.
 TAGGED = {
@@ -198,6 +200,52 @@ class TestRevalidation:
             r = await rig.a.client.get("/v1/nps", params={"to": WINDOW["to"]})
             tags.add(r.headers["etag"])
         assert len(tags) == 1
+
+    async def test_a_304_takes_no_read_slot(self, rig: Rig) -> None:
+        """Revalidating is two short statements: it must not queue behind the reports."""
+        await _seed(rig.a)
+        tag = (await _get(rig.a, "/v1/nps")).headers["etag"]
+        slots: ReadSlots = rig.app.state.read_slots
+        async with AsyncExitStack() as held:
+            for _ in range(slots.slots):
+                await held.enter_async_context(slots.turn())
+            r = await _get(rig.a, "/v1/nps", **{"If-None-Match": tag})
+            assert r.status_code == 304
+            cached = await _get(rig.a, "/v1/nps")  # the kept body needs no slot either
+            assert cached.status_code == 200
+            assert cached.headers["etag"] == tag
+
+    async def test_only_a_reader_s_key_gets_a_304(self, rig: Rig) -> None:
+        """The tag is the workspace's: a bad key, no key and an invitation token get the route's
+        own answer, never the 304 or the kept body (every key of the workspace reads: write and
+        admin imply read)."""
+        await _seed(rig.a)
+        tag = (await _get(rig.a, "/v1/nps")).headers["etag"]
+        writer = await rig.a.make_key(KeyScope.WRITE)
+        async with client_for(rig.app, writer) as other_key:
+            r = await other_key.get("/v1/nps", params=WINDOW, headers={"If-None-Match": tag})
+            assert r.status_code == 304
+        expected = {
+            f"Bearer {rig.a.admin_key}x": 401,
+            "Bearer npsi_" + "A" * 43: 401,
+            "": 401,
+        }
+        for authorization, status in expected.items():
+            async with client_for(rig.app) as anonymous:
+                headers = {"If-None-Match": tag}
+                if authorization:
+                    headers["Authorization"] = authorization
+                for _ in range(2):  # the first would have kept a body for the second
+                    r = await anonymous.get("/v1/nps", params=WINDOW, headers=headers)
+                    assert r.status_code == status, authorization
+                    assert "etag" not in r.headers
+                    assert r.headers["content-type"] == "application/problem+json"
+
+    async def test_head_revalidates_too(self, rig: Rig) -> None:
+        await _seed(rig.a)
+        tag = (await _get(rig.a, "/v1/nps")).headers["etag"]
+        r = await rig.a.client.head("/v1/nps", params=WINDOW, headers={"If-None-Match": tag})
+        assert (r.status_code, r.headers["etag"], r.content) == (304, tag, b"")
 
     async def test_a_bad_query_is_still_its_problem(self, rig: Rig) -> None:
         r = await rig.a.client.get("/v1/nps", params={"from": WINDOW["to"], "to": WINDOW["from"]})
