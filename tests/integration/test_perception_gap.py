@@ -242,3 +242,20 @@ class TestPerceptionGap:
         assert body["authors"] == []
         r = await other.client.get("/v1/accounts/acme/predictions/kim")
         assert r.status_code == 404
+
+
+class TestTagged:
+    async def test_a_prediction_changes_the_tag(self, team: Tenant) -> None:
+        params = {"from": "2026-01-01T00:00:00Z", "to": "2026-04-01T00:00:00Z"}
+        first = await team.client.get("/v1/perception-gap", params=params)
+        tag = first.headers["etag"]
+        same = await team.client.get(
+            "/v1/perception-gap", params=params, headers={"If-None-Match": tag}
+        )
+        assert same.status_code == 304
+        await predict(team, "globex", "lee", {"predicted_score": 7})
+        after = await team.client.get(
+            "/v1/perception-gap", params=params, headers={"If-None-Match": tag}
+        )
+        assert after.status_code == 200
+        assert after.headers["etag"] != tag
