@@ -2,7 +2,6 @@
 team's view beside the clients', the quadrant and each author's calibration."""
 
 from collections import defaultdict
-from dataclasses import dataclass
 
 from app.models import AccountPrediction
 from app.presenters.scores import score_read
@@ -17,48 +16,14 @@ from app.schemas.perception import (
     TeamView,
 )
 from app.scoring import classify_mean
-from app.scoring.perception import Calibration, calibration, latest_before, quadrant
+from app.scoring.perception import Calibration, calibration, quadrant
 from app.services.cells import Cell
-from app.services.perception import RULE, Gathered
+from app.services.perception import RULE, Gathered, compare, predicted
 from app.services.selection import Counting, Filters
 
 
 def prediction_read(row: AccountPrediction) -> PredictionRead:
     return PredictionRead.model_validate(row)
-
-
-@dataclass(frozen=True, slots=True)
-class Compared:
-    """One account in one window: the versions counted (None: no answers) and the team mean."""
-
-    counted: list[AccountPrediction] | None
-    team: float | None
-    clients: float | None
-
-
-def predicted(row: AccountPrediction, role: str | None) -> int:
-    """An author's prediction: for the role filtered on, if they made one, else overall."""
-    if role is not None and role in row.role_predictions:
-        return row.role_predictions[role]
-    return row.predicted_score
-
-
-def compare(data: Gathered, index: int, account_id: str, role: str | None) -> Compared:
-    answered = data.answered.get((index, account_id))
-    if answered is None:
-        return Compared(None, None, None)
-    by_author: dict[str, list[AccountPrediction]] = defaultdict(list)
-    for row in data.predictions.get(account_id, []):
-        by_author[row.author].append(row)
-    counted = []
-    for author in sorted(by_author):
-        version = latest_before(by_author[author], answered.first_at)
-        if version is not None:
-            counted.append(version)
-    if not counted:
-        return Compared([], None, answered.mean)
-    team = sum(predicted(v, role) for v in counted) / len(counted)
-    return Compared(counted, team, answered.mean)
 
 
 def _calibration_read(c: Calibration) -> CalibrationRead:

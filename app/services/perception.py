@@ -8,6 +8,7 @@ the next window. Predictions are never counted in a score: they are read here on
 """
 
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import NotFound
 from app.models import Account, AccountPrediction
 from app.schemas.perception import PredictionWrite
+from app.scoring.perception import latest_before
 from app.services.accounts import get_account
 from app.services.cells import Cells
 from app.services.counting import count, counted_answers
@@ -176,3 +178,37 @@ async def gather(
         for period, account_id, mean, first_at in await session.execute(stats)
     }
     return Gathered(windows, accounts, cells, answered, predictions)
+
+
+@dataclass(frozen=True, slots=True)
+class Compared:
+    """One account in one window: the versions counted (None: no answers) and the team mean."""
+
+    counted: list[AccountPrediction] | None
+    team: float | None
+    clients: float | None
+
+
+def predicted(row: AccountPrediction, role: str | None) -> int:
+    """An author's prediction: for the role filtered on, if they made one, else overall."""
+    if role is not None and role in row.role_predictions:
+        return row.role_predictions[role]
+    return row.predicted_score
+
+
+def compare(data: Gathered, index: int, account_id: str, role: str | None) -> Compared:
+    answered = data.answered.get((index, account_id))
+    if answered is None:
+        return Compared(None, None, None)
+    by_author: dict[str, list[AccountPrediction]] = defaultdict(list)
+    for row in data.predictions.get(account_id, []):
+        by_author[row.author].append(row)
+    counted = []
+    for author in sorted(by_author):
+        version = latest_before(by_author[author], answered.first_at)
+        if version is not None:
+            counted.append(version)
+    if not counted:
+        return Compared([], None, answered.mean)
+    team = sum(predicted(v, role) for v in counted) / len(counted)
+    return Compared(counted, team, answered.mean)

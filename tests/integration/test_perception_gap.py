@@ -259,3 +259,25 @@ class TestTagged:
         )
         assert after.status_code == 200
         assert after.headers["etag"] != tag
+
+
+class TestAtRisk:
+    async def test_a_blind_spot_is_an_at_risk_reason(self, team: Tenant) -> None:
+        body = await report(team.client, "/v1/accounts/at-risk")
+        flagged = {a["account_id"]: a for a in body["data"]}
+        blind = [r for r in flagged["acme"]["reasons"] if r["code"] == "blind_spot"]
+        # acme: the team's 8.5 against its clients' 5.5.
+        assert blind == [
+            {
+                "code": "blind_spot",
+                "detail": "the team predicts 8.5, its clients average 5.5",
+                "predicted_score": 8.5,
+                "mean_score": 5.5,
+                "gap": 3.0,
+                "authors": 2,
+            }
+        ]
+        assert body["summary"]["by_reason"]["blind_spot"] == 1
+        # globex is undervalued, not a blind spot.
+        codes = [r["code"] for r in flagged.get("globex", {"reasons": []})["reasons"]]
+        assert "blind_spot" not in codes
