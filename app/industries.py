@@ -56,3 +56,40 @@ def position(nps: float | None, bounds: Range | None) -> Position:
     if nps > bounds.high:
         return Position.ABOVE
     return Position.WITHIN
+
+
+class RangeSource(StrEnum):
+    INDUSTRY_ROLE = "industry_role"
+    ROLE = "role"
+    INDUSTRY = "industry"
+
+
+@dataclass(frozen=True, slots=True)
+class RoleTable:
+    """A workspace's role ranges: across industries, and per industry (normalised names)."""
+
+    by_role: Mapping[str, Range]
+    by_industry_role: Mapping[str, Mapping[str, Range]]
+
+
+def role_range(
+    role: str | None,
+    industry: str | None,
+    roles: RoleTable,
+    industries: Mapping[str, Range],
+) -> tuple[Range | None, RangeSource | None]:
+    """The range a role's score is read against, most specific first: the role's range within
+    the industry, else the role's range across industries, else the industry's range (every
+    role alike); (None, None) when none applies (no role, or no range set)."""
+    if role is None:
+        return None, None
+    key = None if industry is None else normalise_industry(industry)
+    if key is not None:
+        bounds = roles.by_industry_role.get(key, {}).get(role)
+        if bounds is not None:
+            return bounds, RangeSource.INDUSTRY_ROLE
+    if (bounds := roles.by_role.get(role)) is not None:
+        return bounds, RangeSource.ROLE
+    if key is not None and (bounds := industries.get(key)) is not None:
+        return bounds, RangeSource.INDUSTRY
+    return None, None

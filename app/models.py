@@ -792,3 +792,36 @@ class DataVersion(Base):
     workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
     shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger)
+
+
+class AccountPrediction(Base):
+    """One version of an account-team member's prediction of how likely the account is to
+    recommend us (issue 15, the staff perception gap). Each PUT adds a version stamped with the
+    server's clock, never the caller's: only versions made before the answers they are compared
+    with count (app.services.perception). `author` names a member of the workspace's own staff,
+    not a stakeholder: no personal data of a client is kept here. Predictions never enter a
+    score."""
+
+    __tablename__ = "account_predictions"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "account_id"],
+            ["accounts.workspace_id", "accounts.id"],
+            ondelete="CASCADE",
+        ),
+        CheckConstraint("predicted_score BETWEEN 0 AND 10", name="predicted_score_range"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        Index("ix_account_predictions_workspace_predicted", "workspace_id", "predicted_at"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    author: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    predicted_score: Mapped[int] = mapped_column(SmallInteger)
+    # Role -> predicted score, for the roles the author predicted separately.
+    role_predictions: Mapped[dict[str, int]] = mapped_column(
+        JSONB, server_default=text("'{}'::jsonb")
+    )
+    note: Mapped[str | None] = mapped_column(Text)
+    predicted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())

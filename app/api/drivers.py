@@ -12,10 +12,13 @@ from app.api.report_tags import REVALIDATE, TAGGED_DOCS
 from app.api.score_params import DriverCountingDep, FiltersDep, WindowDep
 from app.bodies import StrictRoute
 from app.db import ReadSessionDep
-from app.presenters.drivers import Fit, drivers_report
+from app.presenters.drivers import Fit, GroupStanding, drivers_report
+from app.presenters.scores import role_standing, score_read
 from app.schemas.attributes import ATTRIBUTE_KEY_MAX_LENGTH
 from app.schemas.drivers import DriversReport
 from app.services import drivers
+from app.services.cells import marginal
+from app.services.counting import count
 from app.services.selection import Dimension
 
 router = APIRouter(prefix="/v1", tags=["scores"], route_class=StrictRoute)
@@ -82,6 +85,21 @@ async def get_drivers(
     )
     slices = await drivers.gather(session, auth.workspace_id, selection, catalog, dimension)
     fit = Fit(driver_method, resamples, seed, counting.options.confidence)
+    standings: dict[str | None, GroupStanding] = {}
+    if dimension is not None:
+        cells = await count(session, auth.workspace_id, selection, (dimension,))
+        for key, cell in marginal(cells, 0).items():
+            score = score_read(cell, counting.options)
+            benchmark = None
+            if dimension is Dimension.ROLE:
+                benchmark = role_standing(
+                    key,
+                    filters.industry,
+                    score.nps,
+                    counting.role_benchmarks,
+                    counting.benchmarks,
+                )
+            standings[key] = (score, benchmark)
 
     def report() -> DriversReport:
         return drivers_report(
@@ -93,6 +111,7 @@ async def get_drivers(
             end=window.end,
             filters=filters.echo(),
             group_by=dimension,
+            standings=standings,
         )
 
     return await anyio.to_thread.run_sync(report)

@@ -64,7 +64,15 @@ async def get_nps(
             else benchmark_standing(filters.industry, score.nps, counting.benchmarks),
             groups=None
             if group_by is None
-            else groups_read(group_by, by_key, options, counting.benchmarks, profiles),
+            else groups_read(
+                group_by,
+                by_key,
+                options,
+                counting.benchmarks,
+                profiles,
+                roles=counting.role_benchmarks,
+                industry=filters.industry,
+            ),
         )
 
     return await present(report, items=len(by_key))
@@ -109,7 +117,14 @@ async def get_account_nps(
         score=score,
         benchmark=benchmark_standing(account.industry, score.nps, counting.benchmarks),
         breakdowns={
-            dim.value: groups_read(dim, marginal(cells, i), options)
+            dim.value: groups_read(
+                dim,
+                marginal(cells, i),
+                options,
+                counting.benchmarks,
+                roles=counting.role_benchmarks,
+                industry=account.industry,
+            )
             for i, dim in enumerate(BREAKDOWNS)
         },
         open_case=OpenCases(count=len(case_ids), case_ids=case_ids),

@@ -8,6 +8,7 @@ from app.schemas.at_risk import (
     AtRiskAccount,
     AtRiskPage,
     AtRiskSummary,
+    BlindSpot,
     DecisionMakerDetractor,
     DetractorAnswer,
     KeyStakeholderDowngrade,
@@ -68,6 +69,14 @@ def reason_read(finding: found.Finding, counting: Counting) -> RiskReason:
             return NoDecisionMakerAnswer(
                 detail=f"no decision-maker answer in the window ({registered} registered)",
                 registered_decision_makers=registered,
+            )
+        case found.BlindSpot(predicted_score=team, mean_score=clients, authors=authors):
+            return BlindSpot(
+                detail=f"the team predicts {team:.1f}, its clients average {clients:.1f}",
+                predicted_score=team,
+                mean_score=clients,
+                gap=team - clients,
+                authors=authors,
             )
     raise AssertionError(finding)  # pragma: no cover - the match is exhaustive
 

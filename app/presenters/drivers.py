@@ -5,7 +5,7 @@ CPU-bound (eigen-decompositions per resample, 2^p subsets for shapley): the rout
 """
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,8 +28,11 @@ from app.schemas.drivers import (
     ImportanceInterval,
     Quadrant,
 )
+from app.schemas.scores import RoleBenchmarkStanding, ScoreRead
 from app.services.drivers import Catalog, Marginal, Slice
 from app.services.selection import Dimension, column_name
+
+GroupStanding = tuple[ScoreRead | None, RoleBenchmarkStanding | None]
 
 # Fewer clusters than this and the account bootstrap says little.
 MIN_ACCOUNTS = 5
@@ -220,13 +223,23 @@ def drivers_report(
     end: datetime,
     filters: dict[str, str],
     group_by: Dimension | None,
+    standings: Mapping[str | None, GroupStanding] | None = None,
 ) -> DriversReport:
+    """`standings`: each group's score (and, by role, its benchmark standing)."""
     groups = None
     if group_by is not None:
         name = column_name(group_by)
-        groups = [
-            DriverGroup(key={name: s.key}, model=fit_model(s, catalog, fit)) for s in slices[1:]
-        ]
+        groups = []
+        for s in slices[1:]:
+            score, benchmark = (standings or {}).get(s.key, (None, None))
+            groups.append(
+                DriverGroup(
+                    key={name: s.key},
+                    model=fit_model(s, catalog, fit),
+                    score=score,
+                    benchmark=benchmark,
+                )
+            )
     return DriversReport(
         method=counting_method,
         driver_method=fit.method.value,

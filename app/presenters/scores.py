@@ -4,13 +4,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from app.industries import Range, normalise_industry, position
+from app.industries import Range, RoleTable, normalise_industry, position, role_range
 from app.models import Account
 from app.schemas import GroupRead, IntervalRead, ScoreRead
 from app.schemas.scores import (
     AccountProfile,
     BenchmarkStanding,
     ChangeRead,
+    RoleBenchmarkStanding,
     UnweightedRead,
     WeightsRead,
 )
@@ -100,6 +101,25 @@ def benchmark_standing(
     )
 
 
+def role_standing(
+    role: str | None,
+    industry: str | None,
+    nps: float | None,
+    roles: RoleTable,
+    industries: dict[str, Range],
+) -> RoleBenchmarkStanding:
+    """Where a role group stands (app.industries.role_range picks the range)."""
+    bounds, source = role_range(role, industry, roles, industries)
+    return RoleBenchmarkStanding(
+        industry=industry,
+        role=role,
+        low=None if bounds is None else bounds.low,
+        high=None if bounds is None else bounds.high,
+        position=position(nps, bounds),
+        source=source,
+    )
+
+
 def account_profile(account: Account | None) -> AccountProfile | None:
     return None if account is None else AccountProfile.model_validate(account)
 
@@ -110,10 +130,14 @@ def groups_read(
     options: ScoreOptions,
     benchmarks: dict[str, Range] | None = None,
     accounts: Mapping[str, Account] | None = None,
+    *,
+    roles: RoleTable | None = None,
+    industry: str | None = None,
 ) -> list[GroupRead]:
     """Groups in key order, the unknown (null) group last. With `benchmarks`, industry groups
     carry their standing; with `accounts`, account groups carry the account's profile and its
-    standing against the account's industry."""
+    standing against the account's industry; with `roles`, role groups carry their standing
+    against their role's range (within `industry` when one is known)."""
     name = column_name(dimension)
     ordered = sorted(cells.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
     groups = []
@@ -125,8 +149,11 @@ def groups_read(
         if dimension is Dimension.ACCOUNT and accounts is not None:
             account = accounts.get(key)
             profile = account_profile(account)
-            industry = None if account is None else account.industry
-            standing = benchmark_standing(industry, score.nps, benchmarks or {})
+            standing = benchmark_standing(
+                None if account is None else account.industry, score.nps, benchmarks or {}
+            )
+        if dimension is Dimension.ROLE and roles is not None:
+            standing = role_standing(key, industry, score.nps, roles, benchmarks or {})
         groups.append(GroupRead(key={name: key}, score=score, account=profile, benchmark=standing))
     return groups
 

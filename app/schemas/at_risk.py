@@ -20,6 +20,7 @@ class Reason(StrEnum):
     KEY_STAKEHOLDER_DOWNGRADE = "key_stakeholder_downgrade"
     SILENT = "silent"
     NO_DECISION_MAKER_ANSWER = "no_decision_maker_answer"
+    BLIND_SPOT = "blind_spot"
 
 
 class LowNps(BaseModel):
@@ -73,13 +74,25 @@ class NoDecisionMakerAnswer(BaseModel):
     registered_decision_makers: int
 
 
+class BlindSpot(BaseModel):
+    code: Literal[Reason.BLIND_SPOT] = Reason.BLIND_SPOT
+    detail: str
+    predicted_score: float = Field(
+        description="the team's mean prediction made before the window's first answer"
+    )
+    mean_score: float = Field(description="the clients' mean score in the window")
+    gap: float = Field(description="predicted_score - mean_score, in 0-10 points")
+    authors: int
+
+
 RiskReason = Annotated[
     LowNps
     | DecisionMakerDetractor
     | SignificantDecline
     | KeyStakeholderDowngrade
     | Silent
-    | NoDecisionMakerAnswer,
+    | NoDecisionMakerAnswer
+    | BlindSpot,
     Field(discriminator="code"),
 ]
 

@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.schemas.scores import RoleBenchmarkStanding, ScoreRead
+
 Quadrant = Literal["fix_first", "keep", "monitor", "surplus"]
 DriverPrecision = Literal["insufficient", "low", "ok"]
 
@@ -63,6 +65,12 @@ class DriverModel(BaseModel):
 class DriverGroup(BaseModel):
     key: dict[str, str | None]
     model: DriverModel
+    score: ScoreRead | None = Field(
+        None, description="the group's score, counted as /v1/nps counts it with the same group_by"
+    )
+    benchmark: RoleBenchmarkStanding | None = Field(
+        None, description="with group_by=role: where the role's score stands against its range"
+    )
 
 
 class DriversReport(BaseModel):

@@ -9,7 +9,7 @@ from pydantic import (
     Field,
 )
 
-from app.industries import Position
+from app.industries import Position, RangeSource
 from app.schemas.base import Money
 from app.schemas.cases import OpenCases
 from app.scoring import CIMethod, Precision
@@ -90,6 +90,18 @@ class BenchmarkStanding(BaseModel):
     position: Position
 
 
+class RoleBenchmarkStanding(BenchmarkStanding):
+    """Where a role group's score stands against its role's range: the role's range within the
+    industry (`industry`: the account's, or the `industry` filter's), else the role's range
+    across industries, else the industry's range; `source` says which (null: none applies, the
+    position is unknown)."""
+
+    role: str | None
+    source: RangeSource | None = Field(
+        description="industry_role, role or industry: the range used; null when none applies"
+    )
+
+
 class ChangeRead(BaseModel):
     """This score minus the other one: `difference` is the plain difference of the two displayed
     scores; `ci`, `z`, `p_value` and `significant` come from the two-sample adjusted-Wald test on
@@ -132,10 +144,10 @@ class GroupRead(BaseModel):
     key: dict[str, str | None]
     score: ScoreRead
     account: AccountProfile | None = Field(None, description="with group_by=account")
-    benchmark: BenchmarkStanding | None = Field(
+    benchmark: RoleBenchmarkStanding | BenchmarkStanding | None = Field(
         None,
-        description="with group_by=industry, and group_by=account (against the account's "
-        "industry range)",
+        description="with group_by=industry, group_by=account (against the account's "
+        "industry range) and group_by=role (against the role's range, `source` naming it)",
     )
 
 

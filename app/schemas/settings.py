@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from app.industries import normalise_industry
+from app.models import Role
 from app.schemas.base import Strict
 from app.schemas.case_rules import CaseRule, CaseRules, default_case_rules
 from app.scoring import CIMethod
@@ -62,6 +63,9 @@ class BenchmarkRange(Strict):
         if low is not None and high < low:
             raise ValueError("high must not be below low")
         return high
+
+
+RoleBenchmarks = dict[Role, BenchmarkRange]
 
 
 class AtRiskRules(Strict):
@@ -155,6 +159,8 @@ class WorkspaceSettings(Strict):
                     "role_weights": {"decision_maker": 4, "influencer": 2},
                     "low_n": 20,
                     "benchmarks": {"technology": {"low": 35, "high": 55}, "manufacturing": None},
+                    "role_benchmarks": {"decision_maker": {"low": 20, "high": 45}},
+                    "industry_role_benchmarks": {"technology": {"user": {"low": 40, "high": 60}}},
                 }
             ]
         }
@@ -173,6 +179,19 @@ class WorkspaceSettings(Strict):
     benchmarks: Annotated[dict[Industry, BenchmarkRange | None], Field(max_length=200)] = Field(
         default_factory=dict,
         description="industry ranges over the built-in table; null removes a built-in industry",
+    )
+    role_benchmarks: RoleBenchmarks = Field(
+        default_factory=dict,
+        description="ranges per respondent role, across industries (none built in): where a "
+        "role group stands in /v1/nps, the account report's role breakdown and /v1/drivers",
+    )
+    industry_role_benchmarks: Annotated[dict[Industry, RoleBenchmarks], Field(max_length=200)] = (
+        Field(
+            default_factory=dict,
+            description="ranges per role within an industry; a role group is read against its "
+            "industry's role range, else `role_benchmarks`' range for the role, else the "
+            "industry's range in `benchmarks`",
+        )
     )
     at_risk: AtRiskRules = Field(default_factory=AtRiskRules)
     company: CompanyName | None = Field(
@@ -218,6 +237,8 @@ class SettingsRead(BaseModel):
     default_ci_method: CIMethod
     default_confidence: float
     benchmarks: dict[str, BenchmarkRead]
+    role_benchmarks: dict[Role, BenchmarkRead]
+    industry_role_benchmarks: dict[str, dict[Role, BenchmarkRead]]
     at_risk: AtRiskRules
     company: str | None = Field(description="null: surveys show the workspace's name")
     survey_rules: SurveyRules

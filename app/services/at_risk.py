@@ -18,13 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import Account, Role, Stakeholder, SurveyResponse
 from app.pagination import decode_key, encode_key
 from app.schemas.at_risk import Reason
-from app.scoring import Category
+from app.scoring import Category, Method
+from app.scoring.perception import Quadrant, quadrant
+from app.services import perception
 from app.services.cases import open_recovery_cases
 from app.services.cells import Cell, change_between
 from app.services.counting import count
 from app.services.coverage import decision_maker_answered, last_answered_by_account
 from app.services.movements import downward_by_account
 from app.services.risk_findings import (
+    BlindSpot,
     DecisionMakerDetractor,
     DetractorAnswer,
     Finding,
@@ -260,6 +263,15 @@ async def _assess(
     )
     registered = await _registered_decision_makers(session, workspace_id, account_id)
     open_cases = await open_recovery_cases(session, workspace_id, account_id=account_id)
+    perceived = None
+    if counting.method is not Method.ACCOUNT_AS_UNIT:
+        perceived = await perception.gather(
+            session,
+            workspace_id,
+            windows=[window],
+            counting=counting,
+            filters=Filters(account_id=account_id, segment=segment, industry=industry),
+        )
     quiet_since = window.end - timedelta(days=rules.silent_days)
     options = counting.options
 
@@ -282,5 +294,14 @@ async def _assess(
             findings.append(Silent(last, rules.silent_days))
         if account.id not in heard_decision_maker:
             findings.append(NoDecisionMakerAnswer(registered.get(account.id, 0)))
+        if perceived is not None:
+            seen = perception.compare(perceived, 0, account.id, None)
+            if (
+                seen.counted
+                and seen.team is not None
+                and seen.clients is not None
+                and quadrant(seen.team, seen.clients) is Quadrant.BLIND_SPOT
+            ):
+                findings.append(BlindSpot(seen.team, seen.clients, len(seen.counted)))
         assessed.append(Flagged(account, now, findings, open_cases.get(account.id, [])))
     return assessed

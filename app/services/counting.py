@@ -162,7 +162,7 @@ def _candidates(
         SurveyResponse.survey,
     ]
     if with_attributes:
-        columns.append(SurveyResponse.attributes)
+        columns += [SurveyResponse.attributes, SurveyResponse.submitted_at.label("answered_at")]
     if selection.method in _LATEST and not chained:
         columns += answer_order(SurveyResponse)
 
@@ -304,9 +304,10 @@ def counted_answers(
     workspace_id: uuid.UUID, selection: Selection, dimensions: Sequence[Dimension] = ()
 ) -> tuple[Any, list[ColumnElement[bool]]]:
     """The answers a score of one window counts, one row each, with their driver ratings
-    (`attributes`), their groups and, under a weighted method, their `weight`: a subquery and
-    the conditions its rows must meet. The path `count` takes, for analyses that need more than
-    counts of categories (app.services.drivers). Not for account_as_unit."""
+    (`attributes`), when they were given (`answered_at`), their groups and, under a weighted
+    method, their `weight`: a subquery and the conditions its rows must meet. The path `count`
+    takes, for analyses that need more than counts of categories (app.services.drivers,
+    app.services.perception). Not for account_as_unit."""
     assert selection.method is not Method.ACCOUNT_AS_UNIT
     chosen = _chosen(workspace_id, selection, with_attributes=True)
     return _filtered(workspace_id, selection, chosen, dimensions)
@@ -339,6 +340,7 @@ def _filtered(
     }
     if "attributes" in chosen.c:
         columns["attributes"] = chosen.c.attributes
+        columns["answered_at"] = chosen.c.answered_at
     rows = select().select_from(chosen)
     if needs_account:
         rows = rows.join(

@@ -79,6 +79,16 @@ class NoDecisionMakerAnswer:
     code = Reason.NO_DECISION_MAKER_ANSWER
 
 
+@dataclass(frozen=True, slots=True)
+class BlindSpot:
+    """The team favourable (perception gap: app.services.perception) where clients are not."""
+
+    predicted_score: float
+    mean_score: float
+    authors: int
+    code = Reason.BLIND_SPOT
+
+
 Finding = (
     LowNps
     | DecisionMakerDetractor
@@ -86,6 +96,7 @@ Finding = (
     | KeyStakeholderDowngrade
     | Silent
     | NoDecisionMakerAnswer
+    | BlindSpot
 )
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from app.errors import invalid_query
-from app.industries import Range
+from app.industries import Range, RoleTable
 from app.models import JobLevel, Role
 from app.scoring import CIMethod, Method
 from app.sql import department_value
@@ -154,6 +154,7 @@ class Counting:
     by_revenue: bool
     options: ScoreOptions
     benchmarks: dict[str, Range]
+    role_benchmarks: RoleTable
 
     def selection(self, windows: Sequence[Window], filters: Filters = Filters()) -> Selection:
         """The one place a Selection is made: these windows and filters, counted this way."""

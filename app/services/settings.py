@@ -20,7 +20,7 @@ from app.errors import (
     invalid_query,
 )
 from app.etags import if_match_passes, strong_etag
-from app.industries import Range, effective_table, normalise_industry
+from app.industries import Range, RoleTable, effective_table, normalise_industry
 from app.merge_patch import merge_patch
 from app.models import Workspace
 from app.schemas.base import MAX_DEPTH
@@ -116,10 +116,12 @@ async def patch_settings(
 def _industries_normalised(patch: dict[str, Any]) -> dict[str, Any]:
     """Benchmarks are keyed by normalised industry names, so a patch naming "Technology"
     changes (or removes) the stored "technology" entry."""
-    benchmarks = patch.get("benchmarks")
-    if not isinstance(benchmarks, dict):
-        return patch
-    return {**patch, "benchmarks": {normalise_industry(k): v for k, v in benchmarks.items()}}
+    out = dict(patch)
+    for member in ("benchmarks", "industry_role_benchmarks"):
+        table = patch.get(member)
+        if isinstance(table, dict):
+            out[member] = {normalise_industry(k): v for k, v in table.items()}
+    return out
 
 
 def _deeper_than(value: object, depth: int) -> bool:
@@ -133,6 +135,16 @@ def _deeper_than(value: object, depth: int) -> bool:
 def benchmark_table(settings: WorkspaceSettings) -> dict[str, Range]:
     return effective_table(
         {k: None if v is None else Range(v.low, v.high) for k, v in settings.benchmarks.items()}
+    )
+
+
+def role_table(settings: WorkspaceSettings) -> RoleTable:
+    return RoleTable(
+        by_role={role.value: Range(r.low, r.high) for role, r in settings.role_benchmarks.items()},
+        by_industry_role={
+            industry: {role.value: Range(r.low, r.high) for role, r in ranges.items()}
+            for industry, ranges in settings.industry_role_benchmarks.items()
+        },
     )
 
 
@@ -171,4 +183,5 @@ def counting_from(
             low_n=settings.low_n,
         ),
         benchmarks=benchmark_table(settings),
+        role_benchmarks=role_table(settings),
     )

@@ -95,6 +95,7 @@ class TestAtRisk:
                 "key_stakeholder_downgrade": 1,
                 "silent": 1,
                 "no_decision_maker_answer": 2,
+                "blind_spot": 0,
             },
         }
         assert body["next_cursor"] is None

@@ -675,6 +675,7 @@ class TestAccountNps:
                         ("influencer", (0, 1, 0)),
                         ("user", (0, 0, 1)),
                     ],
+                    industry="software",
                 ),
                 "job_level": expected_groups(
                     "job_level",
@@ -741,7 +742,7 @@ class TestAccountNps:
 
         assert body["score"] == expected_score(1, 0, 1)
         assert body["breakdowns"]["role"] == expected_groups(
-            "role", [("decision_maker", (1, 0, 0)), ("user", (0, 0, 1))]
+            "role", [("decision_maker", (1, 0, 0)), ("user", (0, 0, 1))], industry="software"
         )
 
     async def test_account_without_responses(self, tenant: Tenant) -> None:

@@ -18,6 +18,7 @@ SPEC: dict[str, Any] = current()
 SAMPLES = {
     "account_id": "acme",
     "stakeholder_id": "dana",
+    "author": "kim",
     "prefix": "nokey",
     "response_id": "00000000-0000-0000-0000-000000000000",
     "survey_id": "relationship-2026",

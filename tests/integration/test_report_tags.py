@@ -31,6 +31,7 @@ TAGGED = {
     "/v1/coverage",
     "/v1/movements",
     "/v1/drivers",
+    "/v1/perception-gap",
 }
 # Reads that are not tagged, and why: a tag would be wrong or pointless for them.
 UNTAGGED = {
@@ -60,6 +61,7 @@ UNTAGGED = {
     "/v1/webhooks/{webhook_id}/deliveries": "list",
     "/v1/settings": "tagged by its own ETag (app.api.settings)",
     "/v1/workspace": "row",
+    "/v1/accounts/{account_id}/predictions/{author}": "list (a prediction's versions)",
     # Files streamed page by page while they are read, never held whole to be cached.
     "/v1/exports/responses": "a streamed file",
     "/v1/exports/accounts": "a streamed file",

@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "default_ci_method": "adjusted_wald",
     "default_confidence": 0.95,
     "benchmarks": BUILT_IN_BENCHMARKS,
+    "role_benchmarks": {},
+    "industry_role_benchmarks": {},
     "at_risk": {"nps_below": 0.0, "silent_days": 90},
     "company": None,
     "survey_rules": {
@@ -69,6 +71,8 @@ CUSTOM: dict[str, Any] = {
     "default_ci_method": "score",
     "default_confidence": 0.9,
     "benchmarks": {**BUILT_IN_BENCHMARKS, "retail": {"low": -10.0, "high": 15.0}},
+    "role_benchmarks": {"decision_maker": {"low": 10.0, "high": 30.0}},
+    "industry_role_benchmarks": {"retail": {"user": {"low": -20.0, "high": 0.0}}},
     "at_risk": {"nps_below": -20.0, "silent_days": 30},
     "company": "Acme Corporation",
     "survey_rules": {

@@ -239,12 +239,15 @@ def expected_groups(
     name: str,
     groups: list[tuple[str | None, Counts]],
     profiles: dict[str, dict[str, Any]] | None = None,
+    *,
+    industry: str | None = None,
     **options: Any,
 ) -> list[dict[str, Any]]:
     """Groups of a dimension; groups by industry stand against the benchmark table, which has
     none of the industries these tests use, others have a null benchmark. Groups by account
     carry the account's profile (`profiles`, default account_profile(key)) and its standing
-    against the account's industry."""
+    against the account's industry. Groups by role stand against no range (no role ranges
+    set: `industry` is the industry they were read in, the filter's or the account's)."""
     expected = []
     for key, c in groups:
         group: dict[str, Any] = {"key": {name: key}, "score": expected_score(*c, **options)}
@@ -256,8 +259,22 @@ def expected_groups(
             assert key is not None
             account = (profiles or {}).get(key) or account_profile(key)
             benchmark = unknown_benchmark(account["industry"])
+        if name == "role":
+            benchmark = unknown_role_benchmark(key, industry)
         expected.append(group | {"account": account, "benchmark": benchmark})
     return expected
+
+
+def unknown_role_benchmark(role: str | None, industry: str | None = None) -> dict[str, Any]:
+    """A role group's standing when no range applies."""
+    return {
+        "industry": industry,
+        "low": None,
+        "high": None,
+        "position": "unknown",
+        "role": role,
+        "source": None,
+    }
 
 
 def account_profile(
