@@ -152,13 +152,14 @@ async def _analyze(url: str) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from app.launch import cmd_serve, database_url, in_session
-
     from app import migrate
+    from app.launch import cmd_serve, database_url, in_session
 
     settings = get_settings()
     if settings.env == "production":
-        sys.exit("nps demo: not in production (NPS_ENV=production); it makes a workspace of its own")
+        sys.exit(
+            "nps demo: not in production (NPS_ENV=production); it makes a workspace of its own"
+        )
     with database_url(settings) as url:
         # As `nps serve` does in development: the schema at head before the workspace is made.
         migrate.upgrade(get_settings().owner_database_url or url)

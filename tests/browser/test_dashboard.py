@@ -61,10 +61,17 @@ def _read_keys(process: subprocess.Popen[str], output: list[str]) -> tuple[str, 
         elif "admin key, to write to it: " in line:
             admin = line.split("admin key, to write to it: ", 1)[1].strip().rstrip(")")
             break
-    assert read and admin, "".join(output)
+    assert read, "".join(output)
+    assert admin, "".join(output)
     stream = process.stdout
     threading.Thread(target=lambda: output.extend(stream), daemon=True, name="demo-output").start()
     return read, admin
+
+
+def _start(command: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -72,14 +79,10 @@ async def demo(server_url: str) -> AsyncIterator[Demo]:
     """`nps demo` at a small size on a scratch database, as a new user runs `make demo`."""
     async with scratch_database(server_url, "nps_demo") as plain:
         port = free_port()
-        env = nps_env(async_database_url(plain), NPS_PORT=str(port), NPS_LOG_LEVEL="warning")
         args = ["demo", f"--accounts={ACCOUNTS}", f"--stakeholders={STAKEHOLDERS}"]
-        process = subprocess.Popen(
+        process = _start(
             [*NPS, *args, f"--responses={RESPONSES}"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+            nps_env(async_database_url(plain), NPS_PORT=str(port), NPS_LOG_LEVEL="warning"),
         )
         output: list[str] = []
         try:
@@ -185,9 +188,7 @@ class TestPortfolio:
         await expect(page.locator("svg.trend polygon.band").first).to_be_visible()
 
         groups = roles["groups"]
-        await expect(page.locator("table[data-dimension=role] tbody tr")).to_have_count(
-            len(groups)
-        )
+        await expect(page.locator("table[data-dimension=role] tbody tr")).to_have_count(len(groups))
         for group in groups:
             row = page.locator(f"table[data-dimension=role] tr[data-key='{group['key']['role']}']")
             await assert_score(row.locator("[data-field=score]"), group["score"])
@@ -356,9 +357,7 @@ class TestKeys:
     ) -> None:
         await sign_in(page, demo.read_key)
         await drawn(page)
-        assert await page.evaluate("sessionStorage.getItem('nps.dashboard.key')") == (
-            demo.read_key
-        )
+        assert await page.evaluate("sessionStorage.getItem('nps.dashboard.key')") == (demo.read_key)
         assert await page.context.cookies() == []
         await page.get_by_role("button", name="Forget key").click()
         await expect(page.get_by_label("API key")).to_be_visible()
@@ -369,4 +368,3 @@ def test_the_demo_said_how_to_open_it(demo: Demo) -> None:
     said = "".join(demo.output)
     assert f"Stored {RESPONSES:,} answers" in said
     assert f"Open {demo.base_url}/ and paste the demo's read key" in said
-

@@ -89,7 +89,13 @@ class TestFiles:
 
     async def test_the_script_runs_nothing_from_strings(self, tenant: Tenant) -> None:
         js = (await tenant.client.get(ASSET_PREFIX + "dashboard.js")).text
-        for forbidden in ("eval(", "new Function", "innerHTML", "document.write", "document.cookie"):
+        for forbidden in (
+            "eval(",
+            "new Function",
+            "innerHTML",
+            "document.write",
+            "document.cookie",
+        ):
             assert forbidden not in js, forbidden
         assert "sessionStorage" in js
         assert "localStorage" not in js

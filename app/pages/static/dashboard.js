@@ -181,7 +181,7 @@
     const width = 760;
     const height = 260;
     const left = 44;
-    const right = 16;
+    const right = 40;
     const top = 16;
     const bottom = 40;
     const scored = points.filter((p) => !insufficient(p.score));
