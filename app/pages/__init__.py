@@ -52,7 +52,8 @@ async def widget_js(request: Request) -> Response:
 
 
 def install_pages(api: FastAPI) -> None:
-    """Mount the hosted page at /s and serve /widget.js (create the API's routes first)."""
+    """Mount the hosted page at /s, serve /widget.js and the dashboard at / (create the API's
+    routes first)."""
     # The headers wrap the whole sub-app: its 500 page comes from its outermost middleware.
     pages = SecurityHeaders(create_pages(api))
     api.mount(PAGES_PATH, pages, name="pages")

@@ -152,6 +152,22 @@ async def assert_score(cell: Locator, score: dict[str, Any]) -> None:
     assert ("low precision" in text) == (score["precision"] == "low")
 
 
+async def assert_trend_marks(page: Page, points: list[dict[str, Any]]) -> None:
+    """A point for each scored month, a ring on each significant change, a dashed square (no
+    point) for each insufficient month."""
+    scored = [p for p in points if p["score"]["nps"] is not None]
+    scored = [p for p in scored if p["score"]["precision"] != "insufficient"]
+    significant = [p for p in scored if p["change"] and p["change"]["significant"]]
+    chart = page.locator("svg.trend")
+    await expect(chart.locator("circle.point")).to_have_count(len(scored))
+    await expect(chart.locator("circle.significant")).to_have_count(len(significant))
+    await expect(chart.locator("g.insufficient-mark")).to_have_count(len(points) - len(scored))
+    for point in significant:
+        ring = chart.locator(f"circle.significant[data-month='{point['start'][:7]}']")
+        direction = "up" if point["change"]["difference"] > 0 else "down"
+        await expect(ring).to_have_class(re.compile(rf"\b{direction}\b"))
+
+
 async def early_in_a_minute() -> None:
     """The default window's end moves each minute (and the tags with it): start a test that
     counts redraws well inside one."""
@@ -181,10 +197,7 @@ class TestPortfolio:
         for point in trend["points"]:
             row = page.locator(f"table.trend tr[data-month='{point['start'][:7]}']")
             await assert_score(row.locator("[data-field=score]"), point["score"])
-        significant = [p for p in trend["points"] if p["change"] and p["change"]["significant"]]
-        await expect(page.locator("svg.trend circle.significant")).to_have_count(len(significant))
-        scored = [p for p in trend["points"] if p["score"]["precision"] != "insufficient"]
-        await expect(page.locator("svg.trend circle.point")).to_have_count(len(scored))
+        await assert_trend_marks(page, trend["points"])
         await expect(page.locator("svg.trend polygon.band").first).to_be_visible()
 
         groups = roles["groups"]
@@ -244,6 +257,7 @@ class TestPortfolio:
 
 class TestAccounts:
     async def test_the_list_is_the_apis_and_sorts(self, page: Page, demo: Demo) -> None:
+        await early_in_a_minute()
         await sign_in(page, demo.read_key, "/#/accounts")
         await drawn(page)
         scores = await demo.api("/v1/nps?group_by=account")
@@ -293,6 +307,7 @@ class TestAccount:
         self, page: Page, demo: Demo
     ) -> None:
         ident = "acct-00001"
+        await early_in_a_minute()
         await sign_in(page, demo.read_key, f"/#/accounts/{ident}")
         await drawn(page)
         nps = await demo.api(f"/v1/accounts/{ident}/nps")
@@ -307,6 +322,7 @@ class TestAccount:
         for point in trend["points"]:
             row = page.locator(f"table.trend tr[data-month='{point['start'][:7]}']")
             await assert_score(row.locator("[data-field=score]"), point["score"])
+        await assert_trend_marks(page, trend["points"])
         insufficient = 0
         for dimension in ("role", "job_level", "department"):
             groups = nps["breakdowns"][dimension]
