@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The browser tests drive the system's Chromium; Playwright never downloads a browser of its own.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test lint types unit integration browser chromium openapi bench clean
+.PHONY: run demo test lint types unit integration browser chromium openapi bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)  ## serve on NPS_HOST:NPS_PORT, on an embedded PostgreSQL unless NPS_DATABASE_URL is set
 	$(BIN)/nps serve
+
+demo: $(STAMP)  ## seed a fresh demo workspace, print its read key and serve the dashboard at /
+	$(BIN)/nps demo
 
 test: lint types chromium  ## ruff, mypy --strict and every test against real PostgreSQL and Chromium
 	$(BIN)/pytest

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import migrate
+from app import demo, migrate
 from app.config import get_settings, key_pepper
 from app.db import create_engine, in_workspace
 from app.errors import Conflict, LastAdminKey, NotFound, ProblemError
@@ -174,6 +174,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "worker", help="run background jobs until SIGTERM (several may run at once)"
     ).set_defaults(func=cmd_worker)
+    demo.add_parser(sub)
     mig = sub.add_parser(
         "migrate",
         help="apply migrations up to head or REVISION (`-1` steps back one) and say which",

@@ -140,7 +140,9 @@ def _share_metrics(settings: Settings) -> None:
     os.environ[MULTIPROCESS] = str(directory)
 
 
-def cmd_serve(args: argparse.Namespace) -> None:
+def cmd_serve(args: argparse.Namespace, *, hand_over: bool = True) -> None:
+    """`hand_over`: off when the caller holds something this process must keep (`nps demo`'s
+    embedded database), so the server runs here instead of replacing the process."""
     import uvicorn
 
     settings = get_settings()
@@ -188,7 +190,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
             )
             pending = True
         print(f"Serving on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
-        if settings.database_url and not settings.worker and not pending:
+        if settings.database_url and not settings.worker and not pending and hand_over:
             # Nothing to stop afterwards and no worker to host: hand the process over to uvicorn,
             # so the supervisor of the workers does not keep this process's imports (about 80 MB)
             # for its lifetime. With the worker on, this process hosts it beside uvicorn.

@@ -1,5 +1,5 @@
-"""The service's HTML surfaces: the hosted survey page under `/s` and the embeddable
-`/widget.js`.
+"""The service's HTML surfaces: the hosted survey page under `/s`, the embeddable
+`/widget.js` and the built-in dashboard at `/` (app.pages.dashboard).
 
 The page is a mounted sub-app (no OpenAPI) with its own error handler (errors are HTML pages
 there; the API keeps problem+json) and security headers. It reads the API's lifespan state
@@ -16,6 +16,7 @@ from app.errors import RateLimited
 from app.guard import Zone, token_after
 from app.pages import survey
 from app.pages.assets import asset, asset_response
+from app.pages.dashboard import install_dashboard
 from app.pages.rendering import error_page, install_page_errors
 from app.pages.security import SecurityHeaders
 
@@ -51,11 +52,13 @@ async def widget_js(request: Request) -> Response:
 
 
 def install_pages(api: FastAPI) -> None:
-    """Mount the hosted page at /s and serve /widget.js (create the API's routes first)."""
+    """Mount the hosted page at /s, serve /widget.js and the dashboard at / (create the API's
+    routes first)."""
     # The headers wrap the whole sub-app: its 500 page comes from its outermost middleware.
     pages = SecurityHeaders(create_pages(api))
     api.mount(PAGES_PATH, pages, name="pages")
     api.add_route(WIDGET_PATH, widget_js, methods=["GET"], include_in_schema=False)
+    install_dashboard(api)
 
 
 def rate_limited_page(error: RateLimited) -> ASGIApp:
