@@ -24,6 +24,7 @@ from app.api import (
     rates,
     responses,
     surveys,
+    themes,
     trend,
     webhooks,
 )
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None, *, gated: bool = False) -> Fast
         trend,
         nps,
         drivers,
+        themes,
         keys,
         settings_api,
         movements,
