@@ -4,6 +4,7 @@ app.analysis.themes, on what app.services.themes counted."""
 import heapq
 from collections.abc import AsyncIterator, Mapping, Sequence
 
+import anyio.to_thread
 import numpy as np
 
 from app.analysis.themes import log_odds, prior_counts
@@ -91,12 +92,55 @@ def _corpus(side: Side) -> CorpusRead:
     return CorpusRead(comments=side.comments, terms=side.terms)
 
 
-Ranked = tuple[float, str, TermRead]
+Term = tuple[str, int, int, int]  # term, detractor, promoter and background counts
+# (|z|, tie-break key, term, z, delta, variance, prior): a larger tuple ranks first.
+Ranked = tuple[float, str, Term, float, float, float, float]
+
+
+class _Top:
+    """The `limit` terms of largest |z| on each side, in two min-heaps."""
+
+    def __init__(self, limit: int, totals: TermTotals, strength: float) -> None:
+        self.limit = limit
+        self.n_d = float(totals.detractors.terms)
+        self.n_p = float(totals.promoters.terms)
+        self.n_background = float(totals.background.terms)
+        self.strength = strength
+        self.detractor: list[Ranked] = []
+        self.promoter: list[Ranked] = []
+
+    def add(self, batch: list[Term]) -> None:
+        d = np.array([b[1] for b in batch], dtype=np.float64)
+        p = np.array([b[2] for b in batch], dtype=np.float64)
+        background = np.array([b[3] for b in batch], dtype=np.float64)
+        a_w = prior_counts(background, self.n_background, self.strength)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fitted = log_odds(d, self.n_d, p, self.n_p, a_w, self.strength)
+        for k in np.flatnonzero(np.isfinite(fitted.z) & (fitted.z != 0)):
+            z = float(fitted.z[k])
+            heap = self.detractor if z > 0 else self.promoter
+            size = abs(z)
+            if len(heap) >= self.limit and size < heap[0][0]:
+                continue
+            term = batch[k]
+            entry: Ranked = (
+                size,
+                _reverse(term[0]),
+                term,
+                z,
+                float(fitted.delta[k]),
+                float(fitted.variance[k]),
+                float(a_w[k]),
+            )
+            if len(heap) < self.limit:
+                heapq.heappush(heap, entry)
+            elif entry[:2] > heap[0][:2]:
+                heapq.heapreplace(heap, entry)
 
 
 async def suggested_report(
     totals: TermTotals,
-    batches: AsyncIterator[list[tuple[str, int, int, int]]],
+    batches: AsyncIterator[list[Term]],
     counting: Counting,
     *,
     window: Window,
@@ -106,37 +150,11 @@ async def suggested_report(
     strength: float,
 ) -> SuggestedThemes:
     """The `limit` most detractor-leaning and most promoter-leaning terms, kept in two heaps
-    while the batches stream by: memory of one batch and 2 * limit terms."""
-    n_d, n_p = float(totals.detractors.terms), float(totals.promoters.terms)
-    detractor: list[Ranked] = []
-    promoter: list[Ranked] = []
+    while the batches stream by (each fitted in a worker thread): memory of one batch and
+    2 * limit terms."""
+    top = _Top(limit, totals, strength)
     async for batch in batches:
-        d = np.array([b[1] for b in batch], dtype=np.float64)
-        p = np.array([b[2] for b in batch], dtype=np.float64)
-        background = np.array([b[3] for b in batch], dtype=np.float64)
-        a_w = prior_counts(background, float(totals.background.terms), strength)
-        fitted = log_odds(d, n_d, p, n_p, a_w, strength)
-        for k, (term, dc, pc, bc) in enumerate(batch):
-            z = float(fitted.z[k])
-            if not np.isfinite(z) or z == 0:
-                continue
-            read = TermRead(
-                term=term,
-                z=z,
-                delta=float(fitted.delta[k]),
-                variance=float(fitted.variance[k]),
-                detractor_count=dc,
-                promoter_count=pc,
-                background_count=bc,
-                prior=float(a_w[k]),
-            )
-            # Ties on |z| go to the term first in alphabetical order: min-heaps on (|z|, -term).
-            heap = detractor if z > 0 else promoter
-            entry = (abs(z), _reverse(term), read)
-            if len(heap) < limit:
-                heapq.heappush(heap, entry)
-            elif entry[:2] > heap[0][:2]:
-                heapq.heapreplace(heap, entry)
+        await anyio.to_thread.run_sync(top.add, batch)
     return SuggestedThemes(
         method=counting.method.value,
         from_=window.start,
@@ -148,15 +166,29 @@ async def suggested_report(
         detractors=_corpus(totals.detractors),
         promoters=_corpus(totals.promoters),
         background=_corpus(totals.background),
-        detractor_terms=_ranked(detractor),
-        promoter_terms=_ranked(promoter),
+        detractor_terms=_ranked(top.detractor),
+        promoter_terms=_ranked(top.promoter),
     )
 
 
 def _reverse(term: str) -> str:
-    # A key that sorts in reverse alphabetical order: larger for terms earlier in the alphabet.
+    # Ties on |z| go to the term first in alphabetical order: a key larger for earlier terms.
     return "".join(chr(0x10FFFF - ord(c)) for c in term) + "\U0010ffff"
 
 
 def _ranked(heap: list[Ranked]) -> list[TermRead]:
-    return [entry[2] for entry in sorted(heap, key=lambda e: e[:2], reverse=True)]
+    return [
+        TermRead(
+            term=term,
+            z=z,
+            delta=delta,
+            variance=variance,
+            detractor_count=dc,
+            promoter_count=pc,
+            background_count=bc,
+            prior=prior,
+        )
+        for _, _, (term, dc, pc, bc), z, delta, variance, prior in sorted(
+            heap, key=lambda e: e[:2], reverse=True
+        )
+    ]

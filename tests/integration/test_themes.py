@@ -224,6 +224,17 @@ class TestThemes:
         await put_settings(tenant.client, {})
         assert (await _get(tenant))["themes"] == []
 
+    async def test_filters_apply(self, tenant: Tenant) -> None:
+        await _seed(tenant)
+        body = await _get(tenant, method="respondent", role="decision_maker")
+        assert body["filters"] == {"role": "decision_maker"}
+        mine = [(s, t) for i, (s, _, t) in enumerate(ANSWERS) if i % 3 == 0]
+        assert body["score"]["n"] == len(mine)
+        got = {t["theme"]: t["mentions"]["total"] for t in body["themes"]}
+        assert got == {
+            name: sum(name in t for _, t in mine) for name in ("cafe", "onboarding", "pricing")
+        }
+
     async def test_role_weighted(self, tenant: Tenant) -> None:
         await _seed(tenant)
         body = await _get(tenant, method="role_weighted")
