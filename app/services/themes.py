@@ -72,21 +72,31 @@ async def theme_cells(
     weighted = selection.weighting is not None
     patterns = theme_patterns(themes)
     names = sorted(patterns)
-    text = fold_sql(rows.c.comment)
-    matched = (
+    # OFFSET 0 keeps the folded comment a column of its own: pulled up into the outer query,
+    # the folding would run again for every theme.
+    folded = (
         select(
             rows.c.score,
             (rows.c.weight if weighted else literal(1)).label("w"),
-            func.coalesce(text.op("~")(f"[{WORD_CLASS}]"), False).label("commented"),
-            *(
-                func.coalesce(text.op("~")(patterns[name]), False).label(f"m{i}")
-                for i, name in enumerate(names)
-            ),
+            fold_sql(rows.c.comment).label("text"),
         )
         .select_from(rows)
         .where(*where)
-        .subquery("matched")
+        .offset(literal_column("0"))
+        .subquery("folded")
     )
+    text = folded.c.text
+    matching = select(
+        folded.c.score,
+        folded.c.w,
+        func.coalesce(text.op("~")(f"[{WORD_CLASS}]"), False).label("commented"),
+        *(
+            func.coalesce(text.op("~")(patterns[name]), False).label(f"m{i}")
+            for i, name in enumerate(names)
+        ),
+    ).offset(literal_column("0"))
+    # (The same for each theme's match, which every category's sum reads.)
+    matched = matching.subquery("matched")
     score, w = matched.c.score, matched.c.w
 
     def sums(flag: Any) -> list[Any]:
@@ -135,6 +145,7 @@ def _term_query(workspace_id: uuid.UUID, selection: Selection, min_count: int) -
         select(side.label("side"), spaced.label("t"))
         .select_from(rows)
         .where(*where, rows.c.comment.isnot(None))
+        .offset(literal_column("0"))
         .subquery("folded")
     )
     docs = (
