@@ -6,9 +6,9 @@ into words: runs of letters and digits. "Café" and "CAFE" are both the word `ca
 (`fold_sql`, `WORD_CLASS`), so the matching and the counting stay in SQL; Python folds what a
 caller gives (theme keywords) the same way.
 
-Letters are what the database's LC_CTYPE calls alphanumeric: under a UTF-8 locale (C.UTF-8, the
-embedded server's and the Docker image's) every script's letters; under the plain C locale only
-ASCII letters (accented Latin letters still fold to them).
+Letters are what the database's LC_CTYPE calls alphanumeric: under a UTF-8 locale (C.UTF-8,
+en_US.UTF-8) every script's letters; under the plain C locale only ASCII letters (accented Latin
+letters still fold to them). normalize() needs a UTF-8 database.
 """
 
 import re
