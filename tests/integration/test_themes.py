@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.api import post_responses, put_settings
+from tests.support.api import post_responses, put_settings, set_excluded
 from tests.support.clock import WINDOW, at
 from tests.support.harness import MakeTenant, Tenant
 from tests.support.problems import assert_invalid
@@ -223,6 +223,20 @@ class TestThemes:
             assert theme["impact"] is None
         await put_settings(tenant.client, {})
         assert (await _get(tenant))["themes"] == []
+
+    async def test_an_excluded_answer_does_not_count(self, tenant: Tenant) -> None:
+        await put_settings(tenant.client, {"themes": THEMES})
+        ids = await post_responses(tenant.client, _items(ANSWERS))
+        await set_excluded(tenant.client, ids[7])  # "DER PREIS IST ZU HOCH", a detractor
+        body = await _get(tenant, method="respondent")
+        pricing = next(t for t in body["themes"] if t["theme"] == "pricing")
+        assert pricing["mentions"] == {
+            "promoters": 1,
+            "passives": 1,
+            "detractors": 2,
+            "total": 4,
+        }
+        assert body["score"]["n"] == 12
 
     async def test_filters_apply(self, tenant: Tenant) -> None:
         await _seed(tenant)
