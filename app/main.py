@@ -25,6 +25,7 @@ from app.api import (
     rates,
     responses,
     surveys,
+    themes,
     trend,
     webhooks,
 )
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None, *, gated: bool = False) -> Fast
         trend,
         nps,
         drivers,
+        themes,
         perception,
         keys,
         settings_api,

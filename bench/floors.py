@@ -88,6 +88,19 @@ SQL = {
     # answers that rate all three attributes the data set has, which is what the API gathers.
     "drivers": DRIVER_MOMENTS,
     "drivers_shapley": DRIVER_MOMENTS,
+    # Themes: each category's answers whose lower-cased comment has the word (one theme; the
+    # API folds accents and runs one expression per theme).
+    "themes": (
+        f"SELECT {COUNTS}, count(*) FILTER (WHERE lower(comment) ~ '\\msupport\\M') "
+        f"FROM ({_latest('score, comment')}) t"
+    ),
+    # Suggested themes: the words of the comments per category (no bigrams, no folding).
+    "themes_suggested": (
+        "SELECT word, count(*) FILTER (WHERE score < 7), count(*) FILTER (WHERE score >= 9) "
+        f"FROM ({_latest('score, comment')}) t, "
+        "regexp_split_to_table(lower(comment), '[^[:alnum:]]+') AS word "
+        "WHERE comment IS NOT NULL GROUP BY word"
+    ),
 }
 
 

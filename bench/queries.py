@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from bench import floors
+from bench import BenchError, floors
 from bench.load import Workspace, api_client, stored_count
 from bench.report import summary
 from bench.service import Service
@@ -34,7 +34,16 @@ QUERY_NAMES = (
     "coverage",
     "drivers",
     "drivers_shapley",
+    "themes",
+    "themes_suggested",
 )
+# The themes the bench workspace counts (GET /v1/themes): words of bench.data's comments.
+BENCH_THEMES = {
+    "pricing": ["pricing", "price", "expensive"],
+    "support": ["support"],
+    "onboarding": ["onboarding"],
+    "reporting": ["reporting", "reports"],
+}
 
 
 def _stamp(at: datetime) -> str:
@@ -75,6 +84,10 @@ def query_call(name: str, account_id: str, now: datetime) -> tuple[str, dict[str
         return "/v1/drivers", {}
     if name == "drivers_shapley":
         return "/v1/drivers", {"driver_method": "shapley"}
+    if name == "themes":
+        return "/v1/themes", {}
+    if name == "themes_suggested":
+        return "/v1/themes/suggested", {}
     return "/v1/coverage", {}
 
 
@@ -168,6 +181,13 @@ async def query_phase(
         return sequence[i]
 
     async with api_client(service.base_url, workspace.key, 1) as client:
+        themes = await client.patch(
+            "/v1/settings",
+            json={"themes": BENCH_THEMES},
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        if themes.status_code != 200:
+            raise BenchError(f"setting the bench themes: {themes.status_code} {themes.text}")
         api = await time_api_queries(client, account_for, args.repeats, args.query_budget)
         floor = await floors.time_queries(
             conn,

@@ -12,6 +12,7 @@ from app.api.settings import WorkspaceSettingsDep
 from app.errors import invalid_query
 from app.models import JobLevel, Role
 from app.schemas import ID_PATTERN, Timestamp
+from app.schemas.settings import WorkspaceSettings
 from app.scoring import CIMethod, Method
 from app.services.selection import Counting, Filters, RequestedWindow
 from app.services.settings import counting_from
@@ -196,3 +197,47 @@ async def driver_counting(
 
 
 DriverCountingDep = Annotated[Counting, Depends(driver_counting)]
+
+
+def _answer_method(settings: WorkspaceSettings, method: AccountMethod | None, what: str) -> Method:
+    chosen = Method(method.value) if method is not None else Method(settings.default_method)
+    if chosen is Method.ACCOUNT_AS_UNIT:
+        raise invalid_query(
+            "method",
+            f"the workspace's default method is account_as_unit, which counts accounts; {what} "
+            "count single answers: name another `method`",
+        )
+    return chosen
+
+
+AnswerMethod = Annotated[
+    AccountMethod | None,
+    BeforeValidator(_not_account_as_unit),
+    Query(
+        description="how responses are counted, as in /v1/nps; default: the workspace's "
+        "default method (account_as_unit does not apply: comments are single answers')"
+    ),
+]
+
+
+async def theme_counting(
+    settings: WorkspaceSettingsDep,
+    method: AnswerMethod = None,
+    ci_method: CIMethodParam = None,
+    confidence: Confidence = None,
+) -> Counting:
+    """Counting for scores of answers picked by their comments: every Method but
+    account_as_unit, with the interval options."""
+    chosen = _answer_method(settings, method, "themes")
+    return counting_from(settings, chosen, ci_method, confidence)
+
+
+ThemeCountingDep = Annotated[Counting, Depends(theme_counting)]
+
+
+async def comment_counting(settings: WorkspaceSettingsDep, method: AnswerMethod = None) -> Counting:
+    """Counting for analyses of the comments alone: which answers count, nothing else."""
+    return counting_from(settings, _answer_method(settings, method, "suggested themes"))
+
+
+CommentCountingDep = Annotated[Counting, Depends(comment_counting)]

@@ -20,6 +20,7 @@ from app.models import Role
 from app.schemas.base import Strict
 from app.schemas.case_rules import CaseRule, CaseRules, default_case_rules
 from app.scoring import CIMethod
+from app.text import words
 
 # Bounded so sums of squared weights stay finite and ratios stay meaningful.
 Weight = Annotated[float, Field(strict=True, ge=0.001, le=1000, allow_inf_nan=False)]
@@ -149,6 +150,37 @@ Origin = Annotated[str, StringConstraints(max_length=300), AfterValidator(_exact
 AllowedOrigins = Annotated[list[Origin], Field(max_length=100), AfterValidator(_distinct)]
 
 
+MAX_THEMES = 50
+MAX_KEYWORDS = 50
+
+
+def _keyword(value: str) -> str:
+    if not words(value):
+        raise ValueError("a keyword needs a letter or a digit")
+    return value
+
+
+def _distinct_keywords(keywords: list[str]) -> list[str]:
+    seen: dict[tuple[str, ...], str] = {}
+    for keyword in keywords:
+        key = tuple(words(keyword))
+        if key in seen:
+            raise ValueError(
+                f"{keyword!r} and {seen[key]!r} are the same words once case and accents "
+                "are set aside: list it once"
+            )
+        seen[key] = keyword
+    return keywords
+
+
+Keyword = Annotated[str, StringConstraints(max_length=100), AfterValidator(_keyword)]
+ThemeName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"\S")]
+Keywords = Annotated[
+    list[Keyword], Field(min_length=1, max_length=MAX_KEYWORDS), AfterValidator(_distinct_keywords)
+]
+Themes = Annotated[dict[ThemeName, Keywords], Field(max_length=MAX_THEMES)]
+
+
 class WorkspaceSettings(Strict):
     """The body of PUT /v1/settings, which replaces the settings: an absent field is its default."""
 
@@ -161,6 +193,7 @@ class WorkspaceSettings(Strict):
                     "benchmarks": {"technology": {"low": 35, "high": 55}, "manufacturing": None},
                     "role_benchmarks": {"decision_maker": {"low": 20, "high": 45}},
                     "industry_role_benchmarks": {"technology": {"user": {"low": 40, "high": 60}}},
+                    "themes": {"pricing": ["price", "expensive", "Preis"], "support": ["support"]},
                 }
             ]
         }
@@ -210,6 +243,13 @@ class WorkspaceSettings(Strict):
         description="which answers open a follow-up case, tried in order, each with its SLA; "
         "empty: none",
     )
+    themes: Themes = Field(
+        default_factory=dict,
+        description="themes GET /v1/themes counts in comments: name -> keywords and phrases "
+        f"(at most {MAX_THEMES} themes of 1 to {MAX_KEYWORDS} each), matched as whole words, "
+        'case and accents aside (`cafe` matches "Café", `price` not "priceless"); in a '
+        "merge patch, a theme set to null is removed",
+    )
 
     @field_validator("low_n")
     @classmethod
@@ -246,3 +286,4 @@ class SettingsRead(BaseModel):
         description="origins whose pages may call the public calls with this workspace's tokens"
     )
     case_rules: list[CaseRule]
+    themes: dict[str, list[str]] = Field(description="theme name -> its keywords and phrases")

@@ -139,18 +139,26 @@ def _window_join(
     )
 
 
+# The columns an analysis may ask for besides the score and its groups (counted_answers).
+_EXTRA: dict[str, Any] = {
+    "attributes": SurveyResponse.attributes,
+    "comment": SurveyResponse.comment,
+    "answered_at": SurveyResponse.submitted_at.label("answered_at"),
+}
+
+
 def _candidates(
     workspace_id: uuid.UUID,
     selection: Selection,
     *,
     chained: bool,
     where: Sequence[ColumnElement[bool]] = (),
-    with_attributes: bool = False,
+    extra: tuple[str, ...] = (),
 ) -> Any:
     """Each response of the windows (once per window it falls in), with what it can be cut by.
 
     `chained`: only each stakeholder's latest response in the window, read off the chain.
-    `with_attributes`: its driver ratings too (app.services.drivers).
+    `extra`: more of its columns (`attributes`: driver ratings, `comment`), for the analyses.
     """
     columns: list[Any] = [
         SurveyResponse.stakeholder_id,
@@ -161,8 +169,7 @@ def _candidates(
         department_key(SurveyResponse.department).label("department"),
         SurveyResponse.survey,
     ]
-    if with_attributes:
-        columns += [SurveyResponse.attributes, SurveyResponse.submitted_at.label("answered_at")]
+    columns += [_EXTRA[name] for name in extra]
     if selection.method in _LATEST and not chained:
         columns += answer_order(SurveyResponse)
 
@@ -201,28 +208,28 @@ def _answer_filters(filters: Filters) -> list[ColumnElement[bool]]:
 
 
 def _every_candidate(
-    workspace_id: uuid.UUID, selection: Selection, *, with_attributes: bool = False
+    workspace_id: uuid.UUID, selection: Selection, *, extra: tuple[str, ...] = ()
 ) -> Any:
     """Respondent: every answer of the window that passes the filters."""
     where = _answer_filters(selection.filters)
-    return _candidates(
-        workspace_id, selection, chained=False, where=where, with_attributes=with_attributes
-    ).subquery("chosen")
+    return _candidates(workspace_id, selection, chained=False, where=where, extra=extra).subquery(
+        "chosen"
+    )
 
 
 def _latest_off_chain(
-    workspace_id: uuid.UUID, selection: Selection, *, with_attributes: bool = False
+    workspace_id: uuid.UUID, selection: Selection, *, extra: tuple[str, ...] = ()
 ) -> Any:
     """Each stakeholder's latest answer in each window, read off the chain (app.services.chain):
     from <= submitted_at < to <= superseded_at, then filtered as it was then."""
     where = _answer_filters(selection.filters)
-    return _candidates(
-        workspace_id, selection, chained=True, where=where, with_attributes=with_attributes
-    ).subquery("chosen")
+    return _candidates(workspace_id, selection, chained=True, where=where, extra=extra).subquery(
+        "chosen"
+    )
 
 
 def _latest_by_sort(
-    workspace_id: uuid.UUID, selection: Selection, *, with_attributes: bool = False
+    workspace_id: uuid.UUID, selection: Selection, *, extra: tuple[str, ...] = ()
 ) -> Any:
     """Each stakeholder's latest candidate in each window, by sorting their candidates."""
     answer_filters = _answer_filters(selection.filters)
@@ -240,7 +247,7 @@ def _latest_by_sort(
         )
         prefilter.append(SurveyResponse.stakeholder_id.in_(in_slice))
     inner = _candidates(
-        workspace_id, selection, chained=False, where=prefilter, with_attributes=with_attributes
+        workspace_id, selection, chained=False, where=prefilter, extra=extra
     ).subquery("candidates")
     return (
         select(inner)
@@ -291,25 +298,29 @@ def _chosen(
     selection: Selection,
     *,
     use_chain: bool = True,
-    with_attributes: bool = False,
+    extra: tuple[str, ...] = (),
 ) -> Any:
     if selection.method is Method.RESPONDENT:
-        return _every_candidate(workspace_id, selection, with_attributes=with_attributes)
+        return _every_candidate(workspace_id, selection, extra=extra)
     if use_chain and selection.filters.survey is None:
-        return _latest_off_chain(workspace_id, selection, with_attributes=with_attributes)
-    return _latest_by_sort(workspace_id, selection, with_attributes=with_attributes)
+        return _latest_off_chain(workspace_id, selection, extra=extra)
+    return _latest_by_sort(workspace_id, selection, extra=extra)
 
 
 def counted_answers(
-    workspace_id: uuid.UUID, selection: Selection, dimensions: Sequence[Dimension] = ()
+    workspace_id: uuid.UUID,
+    selection: Selection,
+    dimensions: Sequence[Dimension] = (),
+    *,
+    extra: tuple[str, ...] = ("attributes",),
 ) -> tuple[Any, list[ColumnElement[bool]]]:
     """The answers a score of one window counts, one row each, with their driver ratings
-    (`attributes`), when they were given (`answered_at`), their groups and, under a weighted
-    method, their `weight`: a subquery and the conditions its rows must meet. The path `count`
-    takes, for analyses that need more than counts of categories (app.services.drivers,
-    app.services.perception). Not for account_as_unit."""
+    (`attributes`, or the `extra` columns named: `comment`, `answered_at`, when it was given),
+    their groups and, under a weighted method, their `weight`: a subquery and the conditions its
+    rows must meet. The path `count` takes, for analyses that need more than counts of
+    categories (app.services.drivers, themes, perception). Not for account_as_unit."""
     assert selection.method is not Method.ACCOUNT_AS_UNIT
-    chosen = _chosen(workspace_id, selection, with_attributes=True)
+    chosen = _chosen(workspace_id, selection, extra=extra)
     return _filtered(workspace_id, selection, chosen, dimensions)
 
 
@@ -338,9 +349,9 @@ def _filtered(
         "department": chosen.c.department,
         "survey": chosen.c.survey,
     }
-    if "attributes" in chosen.c:
-        columns["attributes"] = chosen.c.attributes
-        columns["answered_at"] = chosen.c.answered_at
+    for name in _EXTRA:
+        if name in chosen.c:
+            columns[name] = chosen.c[name]
     rows = select().select_from(chosen)
     if needs_account:
         rows = rows.join(

@@ -161,7 +161,9 @@ async def gather(
     )
     selection = counting.selection(windows, filters)
     cells = await count(session, workspace_id, selection, (Dimension.ACCOUNT,))
-    rows, where = counted_answers(workspace_id, selection, (Dimension.ACCOUNT,))
+    rows, where = counted_answers(
+        workspace_id, selection, (Dimension.ACCOUNT,), extra=("answered_at",)
+    )
     weight = cast(rows.c.weight, Float) if "weight" in rows.c else literal(1.0, Float)
     stats = (
         select(

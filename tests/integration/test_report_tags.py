@@ -32,6 +32,8 @@ TAGGED = {
     "/v1/movements",
     "/v1/drivers",
     "/v1/perception-gap",
+    "/v1/themes",
+    "/v1/themes/suggested",
 }
 # Reads that are not tagged, and why: a tag would be wrong or pointless for them.
 UNTAGGED = {

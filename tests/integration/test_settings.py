@@ -53,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "allowed_origins": [],
     "case_rules": DEFAULT_CASE_RULES,
+    "themes": {},
 }
 # Every field away from its default.
 CUSTOM: dict[str, Any] = {
@@ -83,6 +84,7 @@ CUSTOM: dict[str, Any] = {
     },
     "allowed_origins": ["https://app.example.com", "http://localhost:3000"],
     "case_rules": CUSTOM_CASE_RULES,
+    "themes": {"pricing": ["price", "Preis", "too expensive"]},
 }
 
 # The SPEC's weighted example, one account: (id, role, score).
