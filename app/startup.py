@@ -97,9 +97,11 @@ def _forget(check: asyncio.Task[Any]) -> None:
         check.exception()  # retrieved: a late failure is no news once the probe has answered
 
 
-async def schema_problem(engine: AsyncEngine) -> ProblemError | None:
+async def schema_problem(
+    engine: AsyncEngine, within: float = READY_WITHIN_SECONDS
+) -> ProblemError | None:
     """Why the database cannot serve this code (unreachable, slow, not migrated to head), or
-    None when it can; within READY_WITHIN_SECONDS."""
+    None when it can; within `within` seconds (the readiness probe's READY_WITHIN_SECONDS)."""
     head = head_revision()
     # Not cancelled when the probe gives up: cancelling a statement in flight waits for the
     # server to acknowledge, which a frozen server never does.
@@ -107,10 +109,10 @@ async def schema_problem(engine: AsyncEngine) -> ProblemError | None:
     _checks.add(check)
     check.add_done_callback(_forget)
     try:
-        current = await asyncio.wait_for(asyncio.shield(check), READY_WITHIN_SECONDS)
+        current = await asyncio.wait_for(asyncio.shield(check), within)
     except TimeoutError:
         return ServiceUnavailable(
-            f"the database did not answer within {READY_WITHIN_SECONDS} s",
+            f"the database did not answer within {within:g} s",
             headers={"Retry-After": "5"},
         )
     except Exception:  # any failure to reach or read the database means "not ready"
@@ -131,22 +133,26 @@ async def schema_problem(engine: AsyncEngine) -> ProblemError | None:
 # Answered whatever the database does: liveness, readiness (which checks for itself), metrics.
 UNGATED = frozenset({"/healthz", "/readyz", "/metrics"})
 RECHECK_SECONDS = 1.0
+# How long the gate's check may take before the requests waiting for it are told the database
+# did not answer. Longer than the readiness probe's bound: a process started under load has a
+# busy event loop, and a trivial query answered late is no outage; the requests that arrive
+# meanwhile wait for that one check instead of being turned away.
+GATE_WAIT_SECONDS = 5.0
 
 
 class SchemaGate:
     """Until this process has seen the database answer with its schema at head, every request
     but UNGATED is answered 503 problem+json with Retry-After (not a 500 from a missing table,
-    not a hang); then it opens for the process's life. At most one check a second, shared by
-    the requests that arrive meanwhile. The engine is the lifespan's (scope["state"])."""
+    not a hang); then it opens for the process's life. One check at a time, awaited by every
+    request that arrives while it runs (within GATE_WAIT_SECONDS); a check that found a problem
+    answers for RECHECK_SECONDS, then the next request starts another. The engine is the
+    lifespan's (scope["state"])."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.open = False
         self.checked_at = float("-inf")
-        self.last: ProblemError | None = ServiceUnavailable(
-            "the service is starting: the database has not been checked yet",
-            headers={"Retry-After": "1"},
-        )
+        self._check: asyncio.Future[ProblemError | None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.open or scope["type"] != "http" or scope["path"] in UNGATED:
@@ -161,7 +167,11 @@ class SchemaGate:
 
     async def _problem(self, scope: Scope) -> ProblemError | None:
         loop = asyncio.get_running_loop()
-        if loop.time() - self.checked_at >= RECHECK_SECONDS:
+        check = self._check
+        if check is None or (check.done() and loop.time() - self.checked_at >= RECHECK_SECONDS):
             self.checked_at = loop.time()
-            self.last = await schema_problem(scope["state"]["engine"])
-        return self.last
+            check = self._check = asyncio.ensure_future(
+                schema_problem(scope["state"]["engine"], GATE_WAIT_SECONDS)
+            )
+        # Shielded: a client that goes away does not cancel the check the others wait for.
+        return await asyncio.shield(check)
