@@ -3,33 +3,20 @@
 A weekly two-year trend grouped by account is tens of thousands of points: building its schemas
 and dumping them to JSON took the event loop for hundreds of milliseconds per answer, and every
 request of the process (the cheap ones and `/healthz` included) waited behind it. An answer of at
-least `OFF_LOOP_ITEMS` items (points, groups) is presented in a thread instead, and dumped piece
-by piece (`_dump`): pydantic's serialiser keeps the GIL for the whole of one call, so one call
-per series lets the loop run between them. Smaller answers stay on the loop: a thread hop costs
-more than they do.
-
-One large answer is built at a time per process (`_BUILDERS`); the others wait for it without
-holding the GIL. A thread that builds holds the GIL but for the interpreter's switch interval, so
-the event loop gets about half of it beside one builder and a tenth beside nine: under 300
-concurrent heavy reads, ten builders at once left the loop so little that `/healthz` took
-seconds and writes waited behind the reports.
+least `OFF_LOOP_ITEMS` items (points, groups) is presented in a thread instead (app.offload, one
+at a time per process), and dumped piece by piece (`_dump`): pydantic's serialiser keeps the GIL
+for the whole of one call, so one call per series lets the loop run between them. Smaller
+answers stay on the loop: a thread hop costs more than they do.
 """
 
-import asyncio
-import weakref
 from collections.abc import Callable
 from typing import TypeVar
 
-import anyio
-import anyio.to_thread
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-OFF_LOOP_ITEMS = 2_000
-# One per event loop (a limiter's waiters belong to the loop they wait in), made on first use.
-_BUILDERS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter]" = (
-    weakref.WeakKeyDictionary()
-)
+from app.offload import OFF_LOOP_ITEMS, off_loop
+
 # The field whose items are dumped one by one when an answer is large (it is the last field of
 # each schema that has one, so the pieces close the object).
 PIECEWISE_FIELDS = ("series", "groups")
@@ -42,9 +29,7 @@ async def present(build: Callable[[], Model], *, items: int) -> Model | Response
     byte for byte what FastAPI would have sent for the model."""
     if items < OFF_LOOP_ITEMS:
         return build()
-    loop = asyncio.get_running_loop()
-    builders = _BUILDERS.get(loop) or _BUILDERS.setdefault(loop, anyio.CapacityLimiter(1))
-    body = await anyio.to_thread.run_sync(lambda: _dump(build()), limiter=builders)
+    body = await off_loop(lambda: _dump(build()))
     return Response(body, media_type="application/json")
 
 

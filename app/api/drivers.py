@@ -3,7 +3,6 @@
 from enum import StrEnum
 from typing import Annotated
 
-import anyio.to_thread
 from fastapi import APIRouter, Query
 
 from app.analysis.drivers import SHAPLEY_MAX_ATTRIBUTES, Decomposition
@@ -12,6 +11,7 @@ from app.api.report_tags import REVALIDATE, TAGGED_DOCS
 from app.api.score_params import DriverCountingDep, FiltersDep, WindowDep
 from app.bodies import StrictRoute
 from app.db import ReadSessionDep
+from app.offload import off_loop
 from app.presenters.drivers import Fit, GroupStanding, drivers_report
 from app.presenters.scores import role_standing, score_read
 from app.schemas.attributes import ATTRIBUTE_KEY_MAX_LENGTH
@@ -114,4 +114,4 @@ async def get_drivers(
             standings=standings,
         )
 
-    return await anyio.to_thread.run_sync(report)
+    return await off_loop(report)

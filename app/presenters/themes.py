@@ -3,11 +3,12 @@ app.analysis.themes, on what app.services.themes counted."""
 
 import heapq
 from collections.abc import AsyncIterator, Mapping, Sequence
+from functools import partial
 
-import anyio.to_thread
 import numpy as np
 
 from app.analysis.themes import log_odds, prior_counts
+from app.offload import off_loop
 from app.presenters.scores import change_read, score_read
 from app.schemas.themes import (
     MATCHING,
@@ -154,7 +155,7 @@ async def suggested_report(
     2 * limit terms."""
     top = _Top(limit, totals, strength)
     async for batch in batches:
-        await anyio.to_thread.run_sync(top.add, batch)
+        await off_loop(partial(top.add, batch))
     return SuggestedThemes(
         method=counting.method.value,
         from_=window.start,

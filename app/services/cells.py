@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Numeric, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.offload import off_loop
 from app.scoring import Category, Change, Tally, WeightedTally, compare, compare_weighted
 from app.sql import is_category
 
@@ -67,14 +68,20 @@ async def tally_rows(
         ]
     query = select(*group, *sums).where(*where).group_by(*group)
     width = len(group)
-    cells: Cells = {}
-    for row in (await session.execute(query)).all():
-        tally = Tally(int(row[width]), int(row[width + 1]), int(row[width + 2]))
-        weights = None
-        if weighted:
-            weights = WeightedTally(*(float(v) for v in row[width + 3 : width + 7]))
-        cells[tuple(row[:width])] = Cell(tally, weights)
-    return cells
+    rows_read = (await session.execute(query)).all()
+
+    def build() -> Cells:
+        cells: Cells = {}
+        for row in rows_read:
+            tally = Tally(int(row[width]), int(row[width + 1]), int(row[width + 2]))
+            weights = None
+            if weighted:
+                weights = WeightedTally(*(float(v) for v in row[width + 3 : width + 7]))
+            cells[tuple(row[:width])] = Cell(tally, weights)
+        return cells
+
+    # A trend by account is tens of thousands of cells (app.offload).
+    return await off_loop(build, items=len(rows_read))
 
 
 async def accounts_as_units(

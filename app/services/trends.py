@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.buckets import MAX_BUCKETS, Interval, buckets
 from app.errors import invalid_query
 from app.models import JobLevel, Role
+from app.offload import off_loop
 from app.services.cells import Cell, Cells, marginal, total
 from app.services.counting import count
 from app.services.selection import Counting, Dimension, Filters, Window, column_name, preceding
@@ -74,28 +75,34 @@ async def nps_trend(
     dimensions = () if group_by is None else (group_by,)
     cells = await count(session, workspace_id, counting.selection(windows, filters), dimensions)
     periods = range(len(windows))
-    groups = []
-    if group_by is not None:
-        per_period = [marginal(cells, 0, i) for i in periods]
-        keys = sorted(
-            set().union(*per_period), key=lambda k: (k is None, "" if k is None else str(k))
-        )
-        if len(keys) * len(windows) > MAX_TREND_POINTS:
-            raise invalid_query(
-                "group_by",
-                f"{len(keys):,} {group_by.value} lines of {len(windows)} points each is "
-                f"over {MAX_TREND_POINTS:,} points: use a longer interval or a shorter range, "
-                "filter to fewer values (segment, account_id, ...), or group by another dimension",
+
+    def lines() -> Trend:
+        groups = []
+        if group_by is not None:
+            per_period = [marginal(cells, 0, i) for i in periods]
+            keys = sorted(
+                set().union(*per_period), key=lambda k: (k is None, "" if k is None else str(k))
             )
-        groups = [(key, [p.get(key, Cell()) for p in per_period]) for key in keys]
-    return Trend(
-        bounds=bounds,
-        windows=windows,
-        total=[total(cells, i) for i in periods],
-        group_by=group_by,
-        groups=groups,
-        cells=cells,
-    )
+            if len(keys) * len(windows) > MAX_TREND_POINTS:
+                raise invalid_query(
+                    "group_by",
+                    f"{len(keys):,} {group_by.value} lines of {len(windows)} points each is "
+                    f"over {MAX_TREND_POINTS:,} points: use a longer interval or a shorter "
+                    "range, filter to fewer values (segment, account_id, ...), or group by "
+                    "another dimension",
+                )
+            groups = [(key, [p.get(key, Cell()) for p in per_period]) for key in keys]
+        return Trend(
+            bounds=bounds,
+            windows=windows,
+            total=[total(cells, i) for i in periods],
+            group_by=group_by,
+            groups=groups,
+            cells=cells,
+        )
+
+    # The marginals of a trend by account walk tens of thousands of cells (app.offload).
+    return await off_loop(lines, items=len(cells))
 
 
 # Comparisons

@@ -68,3 +68,14 @@ def test_small_answers_stay_on_the_loop() -> None:
 
     assert asyncio.run(run()) == Answer(n=3)
     assert asyncio.run(run()) == Answer(n=3)  # a second loop: its own limiter
+
+
+async def test_cells_and_trend_lines_of_large_reports_leave_the_loop() -> None:
+    """app.offload.off_loop, which the cells of a count and a trend's lines go through."""
+    from app.offload import OFF_LOOP_ITEMS, off_loop
+
+    loop_thread = threading.get_ident()
+    small = await off_loop(threading.get_ident, items=OFF_LOOP_ITEMS - 1)
+    large = await off_loop(threading.get_ident, items=OFF_LOOP_ITEMS)
+    assert small == loop_thread
+    assert large != loop_thread
