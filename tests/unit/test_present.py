@@ -1,4 +1,4 @@
-"""app.api.bodies.present: large answers built in a thread, one at a time per event loop."""
+"""app.api.bodies.present and app.offload: large work in a thread, one at a time per event loop."""
 
 import asyncio
 import threading
@@ -9,6 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from app.api import bodies
+from app.offload import OFF_LOOP_ITEMS, off_loop
 
 
 class Answer(BaseModel):
@@ -64,7 +65,7 @@ async def test_the_loop_runs_while_a_large_answer_is_built(
 
 def test_small_answers_stay_on_the_loop() -> None:
     async def run() -> object:
-        return await bodies.present(lambda: Answer(n=3), items=bodies.OFF_LOOP_ITEMS - 1)
+        return await bodies.present(lambda: Answer(n=3), items=OFF_LOOP_ITEMS - 1)
 
     assert asyncio.run(run()) == Answer(n=3)
     assert asyncio.run(run()) == Answer(n=3)  # a second loop: its own limiter
@@ -72,8 +73,6 @@ def test_small_answers_stay_on_the_loop() -> None:
 
 async def test_cells_and_trend_lines_of_large_reports_leave_the_loop() -> None:
     """app.offload.off_loop, which the cells of a count and a trend's lines go through."""
-    from app.offload import OFF_LOOP_ITEMS, off_loop
-
     loop_thread = threading.get_ident()
     small = await off_loop(threading.get_ident, items=OFF_LOOP_ITEMS - 1)
     large = await off_loop(threading.get_ident, items=OFF_LOOP_ITEMS)
