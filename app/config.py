@@ -107,6 +107,14 @@ class Settings(BaseSettings):
         "reports leave the process's event loop, its connections and the database's cores to "
         "the writes",
     )
+    read_queue: int = Field(
+        default=8,
+        ge=0,
+        le=10_000,
+        description="reads that may wait for a turn at once per web process; a read that "
+        "finds that many waiting is told at once that the service is busy, before any of its "
+        "work (0: a read is served only when a turn is free)",
+    )
     pool_timeout_seconds: float = Field(
         default=2.0,
         gt=0,

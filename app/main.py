@@ -36,7 +36,7 @@ from app.api.idempotency import install_replay_handler
 from app.api.report_tags import ReportTags, install_report_tags
 from app.api.score_params import PORTFOLIO_HINTS
 from app.config import Settings, get_settings, key_pepper
-from app.db import State, create_engine, create_sessionmaker, read_slots_for
+from app.db import ReadShedding, State, create_engine, create_sessionmaker, read_slots_for
 from app.errors import install_error_handlers
 from app.guard import PUBLIC_API, PublicGuard
 from app.logs import install_json_logs
@@ -144,6 +144,9 @@ def create_app(settings: Settings | None = None, *, gated: bool = False) -> Fast
     install_pages(app)
     install_redaction()
     complete_openapi(app)
+    # Innermost: a read that would only wait to be refused is refused before any of its work;
+    # behind the tags, so a revalidation (which takes no read turn) is never refused for them.
+    app.add_middleware(ReadShedding, slots_of=app)
     # Tags, 304s and the cache of the score and analytics reports (app.api.report_tags).
     app.add_middleware(ReportTags, cache_of=app)
     # Methods, Allow and strict query parameters for every route (app.routing).

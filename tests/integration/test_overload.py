@@ -92,6 +92,54 @@ class TestReadSlots:
             await holder
             assert (await waiting).status_code == 200
 
+    async def test_a_read_that_finds_the_queue_full_is_refused_at_once(
+        self, tenant: Tenant, sessionmaker: async_sessionmaker[AsyncSession], engine: AsyncEngine
+    ) -> None:
+        """NPS_READ_QUEUE: the read that would only wait to be refused is told at once, before
+        any of its work; a write and a revalidation are not reads that wait, and are served."""
+        app = build_app(
+            sessionmaker,
+            engine,
+            settings=_settings(read_concurrency=1, read_queue=1, pool_timeout_seconds=5),
+        )
+        slots = _slots(app)
+        async with client_for(app, tenant.admin_key) as client:
+            r = await client.get("/v1/nps", params={"to": "2026-07-01T00:00:00Z"})
+            tag = r.headers["etag"]
+            freed = asyncio.Event()
+
+            async def hold() -> None:
+                async with slots.turn():
+                    await freed.wait()
+
+            holder = asyncio.create_task(hold())
+            await asyncio.sleep(0)
+            waiting = asyncio.create_task(client.get("/v1/nps"))
+            await eventually(lambda: slots.waiting == 1, "the first read to queue")
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            refused = await client.get("/v1/nps/trend")
+            assert loop.time() - started < 1  # not the 5 s a waiting read may wait
+            assert problem(refused, 503)["detail"] == (
+                "the service is at capacity (the read slot is in use and 1 read is waiting); "
+                "retry after a moment"
+            )
+            assert refused.headers["retry-after"] == "2"
+            revalidated = await client.get(
+                "/v1/nps", params={"to": "2026-07-01T00:00:00Z"}, headers={"If-None-Match": tag}
+            )
+            assert revalidated.status_code == 304
+            write = await client.put("/v1/accounts/acme", json={"name": "Acme"})
+            assert write.status_code == 201, write.text
+            freed.set()
+            await holder
+            assert (await waiting).status_code == 200
+            assert (slots.in_use, slots.waiting) == (0, 0)
+
+    def test_the_queue_is_bounded_unless_configured(self) -> None:
+        assert _slots(create_app(_settings())).queue == 8
+        assert _slots(create_app(_settings(read_queue=0))).queue == 0
+
 
 def _resolution_order(dependant: Dependant) -> list[Dependant]:
     """The dependencies in the order FastAPI runs them (each once, sub-dependencies first)."""
