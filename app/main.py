@@ -156,7 +156,7 @@ def create_app(settings: Settings | None = None, *, gated: bool = False) -> Fast
     )
     if gated:
         # Inside the request id, metrics and security headers, so its 503s carry them too.
-        app.add_middleware(SchemaGate)
+        app.add_middleware(SchemaGate, bootstrap_key=settings.bootstrap_api_key)
     # Outermost: CORS and rate limits for /v1/public/*, rate limits for the pages (/s/<token>),
     # before anything there can answer.
     app.add_middleware(PublicGuard, api=app, settings=settings, zones=(PUBLIC_API, PAGES_ZONE))

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import ProblemError, ServiceUnavailable, problem_response
 from app.migrate import head_revision
+from app.services.keys import key_hashes
 
 # What a database that is down, starting, or not yet migrated raises: retried, not fatal.
 DATABASE_NOT_READY = (OSError, SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError)
@@ -91,6 +92,16 @@ async def _schema_revision(engine: AsyncEngine) -> Any:
             raise
 
 
+async def _key_stored(engine: AsyncEngine, raw: str) -> bool:
+    """Whether the API key `raw` is stored, in any workspace (api_key_workspace looks past
+    row-level security)."""
+    async with engine.connect() as conn:
+        found = await conn.scalar(
+            text("SELECT api_key_workspace(NULL, :hashes)"), {"hashes": key_hashes(raw)}
+        )
+        return found is not None
+
+
 def _forget(check: asyncio.Task[Any]) -> None:
     _checks.discard(check)
     if not check.cancelled():
@@ -130,6 +141,27 @@ async def schema_problem(
     return None
 
 
+BOOTSTRAP_PENDING = "the service is starting: the bootstrap admin key is not stored yet"
+
+
+async def bootstrap_problem(
+    engine: AsyncEngine, bootstrap_key: str | None, within: float
+) -> ProblemError | None:
+    """schema_problem, and, with NPS_BOOTSTRAP_API_KEY set, a 503 until that key is stored:
+    `nps serve` stores it once the database comes (the bootstrap), and until then a call made
+    with it would be a 401, an answer a client does not retry."""
+    problem = await schema_problem(engine, within)
+    if problem is not None or bootstrap_key is None:
+        return problem
+    try:
+        stored = await asyncio.wait_for(_key_stored(engine, bootstrap_key), within)
+    except Exception:
+        return ServiceUnavailable("the database is unreachable", headers={"Retry-After": "5"})
+    if not stored:
+        return ServiceUnavailable(BOOTSTRAP_PENDING, headers={"Retry-After": "1"})
+    return None
+
+
 # Answered whatever the database does: liveness, readiness (which checks for itself), metrics.
 UNGATED = frozenset({"/healthz", "/readyz", "/metrics"})
 RECHECK_SECONDS = 1.0
@@ -143,13 +175,16 @@ GATE_WAIT_SECONDS = 5.0
 class SchemaGate:
     """Until this process has seen the database answer with its schema at head, every request
     but UNGATED is answered 503 problem+json with Retry-After (not a 500 from a missing table,
-    not a hang); then it opens for the process's life. One check at a time, awaited by every
+    not a hang), and, with NPS_BOOTSTRAP_API_KEY set, until that key is stored (no 401 for the
+    key a deployment was started with while the bootstrap finishes); then it opens for the
+    process's life. One check at a time, awaited by every
     request that arrives while it runs (within GATE_WAIT_SECONDS); a check that found a problem
     answers for RECHECK_SECONDS, then the next request starts another. The engine is the
     lifespan's (scope["state"])."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, bootstrap_key: str | None = None) -> None:
         self.app = app
+        self.bootstrap_key = bootstrap_key
         self.open = False
         self.checked_at = float("-inf")
         self._check: asyncio.Future[ProblemError | None] | None = None
@@ -171,7 +206,7 @@ class SchemaGate:
         if check is None or (check.done() and loop.time() - self.checked_at >= RECHECK_SECONDS):
             self.checked_at = loop.time()
             check = self._check = asyncio.ensure_future(
-                schema_problem(scope["state"]["engine"], GATE_WAIT_SECONDS)
+                bootstrap_problem(scope["state"]["engine"], self.bootstrap_key, GATE_WAIT_SECONDS)
             )
         # Shielded: a client that goes away does not cancel the check the others wait for.
         return await asyncio.shield(check)

@@ -81,3 +81,27 @@ async def test_a_schema_behind_head_stays_shut_and_says_so(
 
 def test_the_gate_waits_longer_than_the_probe() -> None:
     assert GATE_WAIT_SECONDS > READY_WITHIN_SECONDS
+
+
+async def test_with_a_bootstrap_key_it_opens_once_the_key_is_stored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Between the migrations and the bootstrap storing NPS_BOOTSTRAP_API_KEY, a call with that
+    key would be a 401, which no client retries: the gate says 'starting' (503) instead."""
+    monkeypatch.setattr(startup, "_schema_revision", SlowSchema(0.0, head_revision()))
+    monkeypatch.setattr(startup, "RECHECK_SECONDS", 0.0)
+    stored = False
+
+    async def key_stored(engine: Any, raw: str) -> bool:
+        assert raw == "nps_bootstrap"
+        return stored
+
+    monkeypatch.setattr(startup, "_key_stored", key_stored)
+    async with _client(SchemaGate(_ok, bootstrap_key="nps_bootstrap")) as client:
+        pending = await client.get("/v1/accounts")
+        assert pending.status_code == 503
+        assert pending.json()["detail"] == startup.BOOTSTRAP_PENDING
+        assert pending.headers["retry-after"] == "1"
+        stored = True
+        await asyncio.sleep(0.01)
+        assert (await client.get("/v1/accounts")).status_code == 200
