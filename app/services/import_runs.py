@@ -539,7 +539,10 @@ class _Row:
     who: Snapshot | None = None
 
 
+# Dropped at commit; dropped first too, in case the connection still has one (a transaction
+# that only released a savepoint, as the tests' do).
 _STAGE = """
+    DROP TABLE IF EXISTS pg_temp.import_stage;
     CREATE TEMPORARY TABLE import_stage (
         number bigint, id uuid, external_id text, stakeholder_id text, account_id text,
         role text, job_level text, department text, score smallint, comment text,
