@@ -123,7 +123,9 @@ class ImportRun:
         import_id: uuid.UUID,
         *,
         chunk_rows: int,
+        progress: Callable[[int], None] | None = None,
     ) -> None:
+        self.progress = progress  # told the bytes read after each chunk merged
         self.sessionmaker = sessionmaker
         self.workspace_id = workspace_id
         self.import_id = import_id
@@ -233,6 +235,8 @@ class ImportRun:
                     updated_at=func.now(),
                 )
             )
+        if self.progress is not None:
+            self.progress(self.bytes_seen)
         return True
 
     async def _keep_rejects(self, session: AsyncSession, tally: Tally) -> None:

@@ -54,9 +54,11 @@ async def create_import(
     mapping: Mapping[str, str | None],
     file_name: str | None,
     max_bytes: int,
+    queue: bool = True,
 ) -> Import:
     """Store the upload chunk by chunk and queue its job (or, for a file imported before,
-    record it as a duplicate that stores nothing). Never commits."""
+    record it as a duplicate that stores nothing); `queue=False` when the caller runs it
+    itself (`nps import`). Never commits."""
     job = Import(
         workspace_id=workspace_id,
         id=uuid.uuid4(),
@@ -106,7 +108,7 @@ async def create_import(
             )
         )
     await session.flush()
-    if earlier is None:
+    if earlier is None and queue:
         await enqueue(session, RUN_TASK, {"import_id": str(job.id)}, workspace_id=workspace_id)
     await session.refresh(job)
     return job
