@@ -49,7 +49,7 @@ def test_the_delimiter_is_sniffed_outside_quotes() -> None:
 
 def test_a_record_spanning_lines_is_read_whole_whichever_way_lines_arrive() -> None:
     records = CsvRecords(",")
-    got = []
+    got: list[tuple[list[str] | None, str, str | None]] = []
     for line in ["a,b\r\n", '1,"two\n', 'lines""\n', 'end"\r\n', "3,4\r\n"]:
         records.push(line)
         got.extend(records.records())
