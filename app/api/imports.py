@@ -9,12 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi import Response as HttpResponse
 from fastapi.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import UploadFile
 
 from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import AppSettingsDep, Cursor, Limit, utcnow
+from app.api.exports import ReplicaDep, SessionmakerDep
 from app.bodies import StrictRoute
-from app.db import ReadSessionDep, SessionDep
+from app.db import ReadSessionDep, SessionDep, in_workspace, session_scope
 from app.errors import Unprocessable, UnsupportedMediaType, field_error
 from app.models import ImportFormat, ImportKind
 from app.pagination import DEFAULT_LIMIT
@@ -214,6 +216,28 @@ async def cancel_import(import_id: ImportId, session: SessionDep, auth: WriteAut
     return import_read(job, utcnow())
 
 
+async def _error_lines(
+    sessionmaker: async_sessionmaker[AsyncSession], workspace_id: uuid.UUID, import_id: uuid.UUID
+) -> AsyncIterator[bytes]:
+    yield csv_line(ERROR_COLUMNS)
+    after: str | None = None
+    while True:
+        async with session_scope(sessionmaker) as session:
+            await in_workspace(session, workspace_id)
+            rows, after = await imports.error_page(
+                session, workspace_id, import_id, limit=ERROR_PAGE, cursor=after
+            )
+        yield csv_lines(
+            [r.row_number, guard_text(r.field or ""), guard_text(r.reason), guard_text(r.raw)]
+            for r in rows
+        )
+        if after is None:
+            return
+
+
+ERROR_PAGE = 1000
+
+
 class ErrorFormat:
     JSON = "json"
     CSV = "csv"
@@ -229,6 +253,8 @@ async def list_import_errors(
     import_id: ImportId,
     session: ReadSessionDep,
     auth: ReadAuth,
+    primary: SessionmakerDep,
+    replica: ReplicaDep,
     format_: Annotated[
         str,
         Query(
@@ -246,28 +272,11 @@ async def list_import_errors(
             session, auth.workspace_id, import_id, limit=limit, cursor=cursor
         )
         return ImportErrorPage(data=[row_error_read(r) for r in rows], next_cursor=following)
-    # The CSV holds every rejected row, read page by page in this request's read.
-    chunks: list[bytes] = [csv_line(ERROR_COLUMNS)]
-    after: str | None = None
-    while True:
-        rows, after = await imports.error_page(
-            session, auth.workspace_id, import_id, limit=1000, cursor=after
-        )
-        chunks.append(
-            csv_lines(
-                [r.row_number, guard_text(r.field or ""), guard_text(r.reason), guard_text(r.raw)]
-                for r in rows
-            )
-        )
-        if after is None:
-            break
-
-    async def stream() -> AsyncIterator[bytes]:
-        for chunk in chunks:
-            yield chunk
-
+    # Found (or a 404) before the first byte; the file is then read a page at a time, each
+    # page its own short read, so a file of any size takes the memory of one page.
+    await imports.get_import(session, auth.workspace_id, import_id)
     return StreamingResponse(
-        stream(),
+        _error_lines(replica or primary, auth.workspace_id, import_id),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="import-{import_id}-errors.csv"'},
     )

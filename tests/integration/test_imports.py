@@ -751,3 +751,14 @@ class TestTenancy:
                 .where(ImportRowError.workspace_id == theirs.id)
             )
         assert seen == 0
+
+
+async def test_an_upload_may_be_larger_than_other_bodies(tenant: Tenant) -> None:
+    """NPS_MAX_BODY_BYTES (2 MiB) bounds every body but the import's (NPS_IMPORT_MAX_BYTES)."""
+    body = b"stakeholder_id,score\r\n" + b"dana,9\r\n" * (3 * 1024 * 1024 // 8)
+    job = await upload(tenant.client, body, kind="responses")
+    assert job["size_bytes"] == len(body) > 2 * 1024 * 1024
+    r = await tenant.client.post(
+        "/v1/responses", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 413
