@@ -156,6 +156,27 @@ def cmd_revoke_key(args: argparse.Namespace) -> None:
     print("\n".join(said), file=sys.stderr)
 
 
+def _mapping_arg(text: str) -> dict[str, str | None]:
+    """--mapping: a JSON object, or @FILE holding one."""
+    if text.startswith("@"):
+        with open(text[1:], encoding="utf-8") as given:
+            text = given.read()
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("a JSON object: their column -> our field (or null)")
+    return value
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    from app.cli_import import run_file_import
+
+    with database_url(get_settings()) as url:
+        run_file_import(url, args)
+
+
 def _scopes(text: str) -> list[Scope]:
     try:
         return [Scope(part.strip()) for part in text.split(",")]
@@ -219,6 +240,24 @@ def parser() -> argparse.ArgumentParser:
         help="revoke even the workspace's last active admin key",
     )
     revoke.set_defaults(func=cmd_revoke_key)
+    imp = sub.add_parser(
+        "import",
+        help="import a CSV or NDJSON file as POST /v1/imports does, with a progress bar",
+    )
+    imp.add_argument("file", metavar="FILE")
+    imp.add_argument("--kind", choices=["accounts", "stakeholders", "responses"])
+    imp.add_argument("--mapping", type=_mapping_arg, help="JSON object or @FILE")
+    imp.add_argument("--preset", choices=["delighted", "crm"])
+    imp.add_argument("--format", choices=["csv", "ndjson"], help="default: from the file name")
+    imp.add_argument(
+        "--workspace", metavar="ID_OR_NAME", help="default: the only (or first) workspace"
+    )
+    imp.add_argument(
+        "--rejects",
+        metavar="PATH",
+        help="where to write the rejected rows (default FILE.rejects.csv)",
+    )
+    imp.set_defaults(func=cmd_import)
     return root
 
 

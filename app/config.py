@@ -162,6 +162,26 @@ class Settings(BaseSettings):
     # 2 x pool_size connections): a slow webhook receiver holds up one of them, not all the work.
     worker_concurrency: int = Field(default=4, ge=1, le=16)
     job_retention_days: int = Field(default=7, ge=1)
+    # Imports (README "Import and export").
+    import_max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024,
+        description="the largest file POST /v1/imports takes (the body of that path only; "
+        "every other body keeps NPS_MAX_BODY_BYTES)",
+    )
+    import_body_timeout_seconds: float = Field(
+        default=1800.0,
+        gt=0,
+        le=86400,
+        description="how long an upload to POST /v1/imports may take to arrive",
+    )
+    import_chunk_rows: int = Field(
+        default=5000,
+        ge=1,
+        le=100_000,
+        description="rows an import merges per transaction (its progress, and where a cancel "
+        "stops, move by this many)",
+    )
     # GET /v1/deletions promises integrators at least 90 days to pick up a delete.
     deletion_retention_days: int = Field(
         default=90, ge=90, description="days tombstones are kept for deletions sync (at least 90)"

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import delete, func
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import each_workspace
@@ -34,6 +34,9 @@ class JobContext:
     workspace_id: uuid.UUID | None
     payload: Mapping[str, Any]
     attempt: int
+    # The worker's sessions, for a long task that commits in steps of its own (an import):
+    # each step a unit of work of its own, beside the job's transaction.
+    sessionmaker: async_sessionmaker[AsyncSession] | None = None
 
 
 Handler = Callable[[JobContext], Awaitable[None]]

@@ -16,6 +16,7 @@ from app.api import (
     drivers,
     exports,
     health,
+    imports,
     invitations,
     keys,
     movements,
@@ -33,6 +34,7 @@ from app.api import settings as settings_api
 from app.api import workspace as workspace_api
 from app.api.docs import complete_openapi, install_docs
 from app.api.idempotency import install_replay_handler
+from app.api.imports import IMPORTS_PATH
 from app.api.report_tags import ReportTags, install_report_tags
 from app.api.score_params import PORTFOLIO_HINTS
 from app.config import Settings, get_settings, key_pepper
@@ -135,6 +137,7 @@ def create_app(settings: Settings | None = None, *, gated: bool = False) -> Fast
         cases,
         webhooks,
         exports,
+        imports,
     ):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
     if documents:
@@ -152,7 +155,10 @@ def create_app(settings: Settings | None = None, *, gated: bool = False) -> Fast
     # Methods, Allow and strict query parameters for every route (app.routing).
     app.add_middleware(RouteGate, api=app, hints=PORTFOLIO_HINTS)
     app.add_middleware(
-        BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout_seconds
+        BodyLimit,
+        limit=settings.max_body_bytes,
+        timeout=settings.body_timeout_seconds,
+        uploads={IMPORTS_PATH: (settings.import_max_bytes, settings.import_body_timeout_seconds)},
     )
     if gated:
         # Inside the request id, metrics and security headers, so its 503s carry them too.

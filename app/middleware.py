@@ -14,23 +14,36 @@ class BodyLimit:
     that stalls, or sends less than its Content-Length, would otherwise hold the request, and a
     connection, for ever: uvicorn has no timeout of its own while a body is read)."""
 
-    def __init__(self, app: ASGIApp, limit: int, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        timeout: float | None = None,
+        *,
+        uploads: dict[str, tuple[int, float]] | None = None,
+    ) -> None:
         self.app = app
         self.limit = limit
         self.timeout = timeout
+        # Paths that take files (POST /v1/imports): a limit and a timeout of their own.
+        self.uploads = uploads or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit, timeout = self.limit, self.timeout
+        upload = self.uploads.get(scope["path"]) if scope.get("method") == "POST" else None
+        if upload is not None:
+            limit, timeout = upload
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, receive, send, limit)
             return
         seen = 0
         complete = False
         loop = asyncio.get_running_loop()
-        deadline = None if self.timeout is None else loop.time() + self.timeout
+        deadline = None if timeout is None else loop.time() + timeout
 
         async def limited() -> Message:
             nonlocal seen, complete
@@ -43,11 +56,11 @@ class BodyLimit:
                     async with asyncio.timeout_at(deadline):
                         message = await receive()
                 except TimeoutError:
-                    raise _TimedOut(self.timeout or 0) from None
+                    raise _TimedOut(timeout or 0) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge(self.limit)
+                if seen > limit:
+                    raise _TooLarge(limit)
                 complete = not message.get("more_body", False)
             return message
 
@@ -62,13 +75,13 @@ class BodyLimit:
             await self.app(scope, limited, watched)
         except _TooLarge:
             if not started:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, limit)
         except _TimedOut as exc:
             if not started:
                 await problem_response(_timed_out(exc.seconds))(scope, receive, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await problem_response(PayloadTooLarge(_too_large(self.limit)))(scope, receive, send)
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        await problem_response(PayloadTooLarge(_too_large(limit)))(scope, receive, send)
 
 
 class _TooLarge(StarletteHTTPException):

@@ -825,3 +825,113 @@ class AccountPrediction(Base):
     )
     note: Mapped[str | None] = mapped_column(Text)
     predicted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class ImportKind(StrEnum):
+    ACCOUNTS = "accounts"
+    STAKEHOLDERS = "stakeholders"
+    RESPONSES = "responses"
+
+
+class ImportFormat(StrEnum):
+    CSV = "csv"
+    NDJSON = "ndjson"
+
+
+class ImportStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Import(Base):
+    """An uploaded file of accounts, stakeholders or responses and its progress (app.services
+    .imports). The file's bytes wait in import_chunks until the worker has read them; its
+    rejected rows are kept in import_errors."""
+
+    __tablename__ = "imports"
+    __table_args__ = (
+        ForeignKeyConstraint(["workspace_id"], ["workspaces.id"], ondelete="CASCADE"),
+        CheckConstraint("kind IN ('accounts', 'stakeholders', 'responses')", name="kind_known"),
+        CheckConstraint("format IN ('csv', 'ndjson')", name="format_known"),
+        CheckConstraint(
+            "status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')",
+            name="status_known",
+        ),
+        # The same file again: found by its hash.
+        Index("ix_imports_workspace_sha256", "workspace_id", "sha256"),
+        Index("ix_imports_workspace_created", "workspace_id", "created_at", "id"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    format: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), server_default=ImportStatus.QUEUED.value)
+    preset: Mapped[str | None] = mapped_column(String(32))
+    mapping: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    file_name: Mapped[str | None] = mapped_column(String(300))
+    sha256: Mapped[bytes] = mapped_column(LargeBinary(32))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    # An import of a file (and mapping) stored before: nothing of it is stored again.
+    duplicate_of: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    rows_read: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    rows_stored: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    rows_duplicate: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    rows_rejected: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    bytes_read: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class ImportChunk(Base):
+    """A piece of an uploaded file, in order: the file waits here (PostgreSQL being the only
+    state) until the import ends, then its chunks are deleted."""
+
+    __tablename__ = "import_chunks"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "import_id"],
+            ["imports.workspace_id", "imports.id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    import_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ImportRowError(Base):
+    """A rejected row of an import: where, why, and the row as it was sent. It copies personal
+    data, so it names the stakeholder, account and email it is about: erasing one of them
+    deletes these rows too (app.services.imports.forget_rows)."""
+
+    __tablename__ = "import_errors"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "import_id"],
+            ["imports.workspace_id", "imports.id"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_import_errors_stakeholder", "workspace_id", "stakeholder_id"),
+        Index("ix_import_errors_account", "workspace_id", "account_id"),
+        Index("ix_import_errors_email", "workspace_id", "email"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    import_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    row_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    seq: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    field: Mapped[str | None] = mapped_column(String(300))
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str] = mapped_column(Text)
+    stakeholder_id: Mapped[str | None] = mapped_column(String(128))
+    account_id: Mapped[str | None] = mapped_column(String(128))
+    email: Mapped[str | None] = mapped_column(String(320))

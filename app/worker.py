@@ -145,6 +145,7 @@ class Worker:
                         workspace_id=job.workspace_id,
                         payload=job.payload,
                         attempt=job.attempts,
+                        sessionmaker=self.sessionmaker,
                     )
                 )
                 if not await _mark(session, job, self.name, status=JobStatus.DONE):

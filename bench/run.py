@@ -24,6 +24,7 @@ import asyncpg
 from app.embedded import plain_dsn
 from bench import BenchError, say
 from bench.collect import collect_phase, floor_load
+from bench.imports import import_phase
 from bench.load import (
     Workspace,
     copy_floor,
@@ -138,6 +139,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--revalidation-clients", type=int, default=32, help="clients of the revalidation phase")
     add("--overload-writers", type=int, default=4, help="single writers of the overload phase")
     add("--workers", type=int, default=2, help="uvicorn worker processes (NPS_WORKERS)")
+    add(
+        "--import-responses",
+        type=int,
+        default=1_000_000,
+        help="responses in the CSV of the import phase (0: no import phase)",
+    )
     add("--seed", type=int, default=42, help="seed of the generated data")
     add("--out", type=Path, help="JSON file (default: bench/results/bench-<UTC>.json)")
     add("--keep", action="store_true", help="keep the scratch database (and embedded data dir)")
@@ -216,6 +223,11 @@ async def bench(
                 args, service, conn, main, database_url, phases, log
             )
         report["floors"] = {"copy": await copy_floor(conn, main, phases)}
+        if args.import_responses:
+            log = Path(report["service_log"]).with_suffix("").with_suffix(".import.log")
+            report["import"] = await import_phase(
+                args, service, conn, main, database_url, phases, log
+            )
     finally:
         await conn.close()
 

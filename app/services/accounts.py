@@ -14,7 +14,7 @@ from app.errors import NotFound
 from app.models import Account, Stakeholder, SurveyResponse
 from app.pagination import paginate
 from app.schemas import AccountBatchItem, AccountFields
-from app.services import events
+from app.services import events, imports
 from app.services.batches import ItemOutcome, parse_items, upsert_outcomes
 from app.services.chain import lock_chains, relink
 from app.services.upsert import upsert_by_id, upsert_many
@@ -161,4 +161,5 @@ async def delete_account(session: AsyncSession, workspace_id: uuid.UUID, account
     if deleted is None:
         raise NotFound(f"account {account_id!r} does not exist")
     await events.forget(session, workspace_id, stakeholder_ids=erased, account_id=account_id)
+    await imports.forget_rows(session, workspace_id, stakeholder_ids=erased, account_id=account_id)
     await relink(session, workspace_id, since)

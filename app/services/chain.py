@@ -58,6 +58,7 @@ _RELINK = f"""
             FROM responses
             WHERE workspace_id = $1 AND stakeholder_id = touched.stakeholder_id
               AND superseded_at >= touched.since AND NOT excluded
+            OFFSET 0  -- a simple subquery is otherwise pulled up into one join over them all
         ) AS r
     ), changed AS (
         SELECT id, next FROM chain WHERE superseded_at <> next

@@ -14,7 +14,7 @@ from app.errors import NotFound, ProblemError, Unprocessable, field_error
 from app.models import Role, Stakeholder
 from app.pagination import paginate
 from app.schemas import AccountFields, StakeholderBatchItem, StakeholderFields, StakeholderInline
-from app.services import events
+from app.services import events, imports
 from app.services.accounts import ensure_accounts, existing_account_ids
 from app.services.batches import ItemOutcome, failed, parse_items, upsert_outcomes
 from app.services.upsert import upsert_by_id, upsert_many
@@ -220,3 +220,4 @@ async def delete_stakeholder(
     if deleted is None:
         raise NotFound(f"stakeholder {stakeholder_id!r} does not exist")
     await events.forget(session, workspace_id, stakeholder_ids=[stakeholder_id])
+    await imports.forget_rows(session, workspace_id, stakeholder_ids=[stakeholder_id])

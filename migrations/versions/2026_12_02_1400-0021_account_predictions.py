@@ -10,7 +10,7 @@ A prediction is read by GET /v1/perception-gap and the at-risk list (reason `bli
 are tagged by the data version: the data-version triggers of 0019 fire on this table too.
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 Create Date: 2026-12-02 14:00:00
 """
 
@@ -21,7 +21,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0021"
-down_revision: str | None = "0019"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -31,6 +31,7 @@ TINY = [
     "--overload-writers=1",
     "--revalidation-seconds=2",
     "--revalidation-clients=4",
+    "--import-responses=500",
 ]
 
 

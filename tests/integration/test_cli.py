@@ -2,12 +2,14 @@
 revoke keys by whatever the operator has at hand (a name, an id, a whole key, a prefix)."""
 
 import asyncio
+import csv
 import json
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC
+from pathlib import Path
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, select
@@ -15,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 
 from app import migrate
 from app.db import session_scope
-from app.models import ApiKey, Scope, Workspace
+from app.models import ApiKey, Scope, SurveyResponse, Workspace
 from app.services.keys import create_api_key, create_workspace, hash_key, revoke_api_key
 from tests.support.processes import run_nps
 
@@ -262,3 +264,42 @@ class TestRevokeKey:
             "nps: no API key has this secret; pass the whole key or its first 12 characters"
         )
         assert one_line_error(unknown_prefix) == "nps: no API key with prefix 'nps_nothing'"
+
+
+class TestImport:
+    async def test_imports_a_file_prints_its_summary_and_writes_the_rejects(
+        self, empty_database_url: str, tmp_path: Path
+    ) -> None:
+        url = empty_database_url
+        async with migrated(url) as sessions:
+            acme, _ = await workspace(sessions, "Acme")
+            given = tmp_path / "answers.csv"
+            given.write_text(
+                "stakeholder_id,account_id,score,submitted_at\r\n"
+                "dana,acme,9,2026-01-02T10:00:00Z\r\n"
+                "erin,acme,9.5,2026-01-02T10:00:00Z\r\n"
+                "finn,acme,3,2026-01-03T10:00:00Z\r\n",
+                encoding="utf-8",
+            )
+            done = ok(await nps(url, "import", str(given), "--kind", "responses"))
+            again = ok(await nps(url, "import", str(given), "--kind", "responses"))
+            async with sessions() as session:
+                scores = sorted(
+                    (
+                        await session.scalars(
+                            select(SurveyResponse.score).where(
+                                SurveyResponse.workspace_id == acme.id
+                            )
+                        )
+                    ).all()
+                )
+        assert scores == [3, 9]
+        assert "succeeded" in done.stdout
+        assert "rows read 3, stored 2, duplicates 0, rejected 1" in done.stdout
+        rejects = tmp_path / "answers.csv.rejects.csv"
+        assert f"rejected rows: {rejects}" in done.stdout
+        with rejects.open(encoding="utf-8", newline="") as written:
+            rows = list(csv.reader(written))
+        assert rows[0] == ["row", "field", "reason", "raw"]
+        assert rows[1][:2] == ["2", "score"]
+        assert "nothing stored again" in again.stdout

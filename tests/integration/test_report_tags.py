@@ -69,6 +69,9 @@ UNTAGGED = {
     "/v1/exports/accounts": "a streamed file",
     "/v1/exports/responses/metadata": "describes a streamed file (generated-at: now)",
     "/v1/exports/accounts/metadata": "describes a streamed file (generated-at: now)",
+    # A job's progress, and its rejected rows: what a poller wants fresh, no report.
+    "/v1/imports/{import_id}": "row",
+    "/v1/imports/{import_id}/errors": "list",
 }
 WINDOW = {"from": "2026-01-01T00:00:00Z", "to": "2026-07-01T00:00:00Z"}
 IN_WINDOW = datetime(2026, 3, 1, tzinfo=UTC)

@@ -27,6 +27,7 @@ def test_a_process_knows_every_task(module: str) -> None:
         "events.dispatch",
         "events.purge",
         "idempotency.purge",
+        "imports.run",
         "jobs.purge",
         "rate_limits.purge",
         "webhooks.deliver",
