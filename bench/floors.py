@@ -52,13 +52,17 @@ SQL = {
     "by_account": (
         f"SELECT account_id, {COUNTS} FROM ({_latest('score, account_id')}) t GROUP BY account_id"
     ),
+    # One account: each stakeholder's latest answer in the window, kept when it was given at
+    # this account (the API's answer: someone who moved on counts at the account they answered
+    # for last). Only people with an answer at the account in the window can qualify.
     "account": (
         f"SELECT role, job_level, department, {COUNTS} FROM ("
         + _latest(
-            "score, role, job_level, lower(btrim(department)) AS department",
-            " AND account_id = $4",
+            "score, account_id, role, job_level, lower(btrim(department)) AS department",
+            f" AND stakeholder_id IN (SELECT stakeholder_id FROM responses WHERE {CANDIDATES}"
+            " AND account_id = $4)",
         )
-        + ") t GROUP BY role, job_level, department"
+        + ") t WHERE account_id = $4 GROUP BY role, job_level, department"
     ),
     "trend_monthly_2y": (
         f"SELECT month, {COUNTS} FROM ("

@@ -35,6 +35,7 @@ from bench.load import (
 )
 from bench.memory import RssSampler, sampling
 from bench.overload import overload_phase
+from bench.plans import plans_phase
 from bench.queries import MIN_SAMPLES, WARMUPS, query_phase
 from bench.report import RESULTS, Phases, finish, machine_info
 from bench.revalidation import revalidation_phase
@@ -199,6 +200,9 @@ async def bench(
         loaded = await load_workspace(args, service, conn, main, phases, end, checkpoint)
         report["registration"] = loaded["registration"]
         report["ingest"]["bulk"] = loaded["bulk"]
+        if not args.no_vacuum:
+            with phases("cold and settled plans (the dashboard before and after ANALYZE)"):
+                report["plans"] = await plans_phase(args, service, conn, main)
         if args.single_requests:
             bodies = await load_singles(args, service, conn, main, phases, report["ingest"])
             with phases(f"floor: one INSERT per request ({args.single_clients} clients)"):

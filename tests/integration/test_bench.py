@@ -87,6 +87,18 @@ class TestBenchRun:
             assert cost["api"] >= 0
             assert cost["floor"] >= 0
         assert "public answers, requests/s" in done.stdout
+        plans = report["plans"]
+        assert set(plans["cold"]) == set(plans["settled"]) == set(plans["cold_over_settled"])
+        for name, factor in plans["cold_over_settled"].items():
+            assert rows[f"{name} cold / settled p50"] == {
+                "metric": f"{name} cold / settled p50",
+                "api": factor,
+                "floor": None,
+                "ratio": None,
+                "target": "< 2",
+                "met": factor < 2,
+            }
+            assert plans["settled"][name]["floor"]["n"] > 0
         hooks = report["webhooks"]
         assert (hooks["ingest_without"]["stored"], hooks["ingest_with"]["stored"]) == (10, 10)
         assert hooks["end_to_end"]["delivered"] == 10
