@@ -12,6 +12,7 @@ from app.services import (
     rate_limits,
     risk_changes,
     stakeholder_moves,
+    statistics,
 )
 
 # case_opening, stakeholder_moves and risk_changes declare outbox subscribers (cases opened,
@@ -28,4 +29,5 @@ MODULES = (
     case_opening,
     stakeholder_moves,
     risk_changes,
+    statistics,
 )

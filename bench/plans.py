@@ -85,6 +85,9 @@ async def plans_phase(
     """The dashboard queries cold (right after the load) and settled (after VACUUM ANALYZE)."""
     rng = random.Random(f"{args.seed}/plans")
     accounts = [rng.choice(workspace.world.accounts).id for _ in range(args.repeats)]
+    # The bench runs no worker during the load: what its periodic statistics.refresh would have
+    # done within 30 s of the load's end (app.services.statistics).
+    refreshed = list(await conn.fetchval("SELECT refresh_statistics()"))
     stats = await conn.fetchrow(
         "SELECT last_analyze, last_vacuum, n_mod_since_analyze FROM pg_stat_user_tables "
         "WHERE relname = 'responses'"
@@ -104,6 +107,7 @@ async def plans_phase(
             "analysed_at": stats["last_analyze"] and stats["last_analyze"].isoformat(),
             "vacuumed_at": stats["last_vacuum"] and stats["last_vacuum"].isoformat(),
             "changed_since_analysis": stats["n_mod_since_analyze"],
+            "refreshed": refreshed,
         },
         "cold": cold,
         "settled": settled,

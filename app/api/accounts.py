@@ -32,7 +32,6 @@ from app.schemas import (
 from app.schemas.base import not_only_dots
 from app.services import accounts, stakeholders
 from app.services.batches import check_size
-from app.services.statistics import refresh_statistics
 
 router = APIRouter(prefix="/v1", tags=["accounts"], route_class=StrictRoute)
 
@@ -73,7 +72,6 @@ async def upsert_accounts_batch(
     """Create or replace up to 1,000 accounts: 200 when every item succeeded, else 207."""
     check_size(body.accounts, "accounts")
     outcomes = await accounts.upsert_accounts(session, auth.workspace_id, body.accounts)
-    await refresh_statistics(session)  # after a large import, plans that are not blind
     result = registration_result(outcomes)
     return idempotency.respond(result, 207 if result.failed else 200)
 
@@ -92,7 +90,6 @@ async def upsert_stakeholders_batch(
     """Create or replace up to 1,000 stakeholders: 200 when every item succeeded, else 207."""
     check_size(body.stakeholders, "stakeholders")
     outcomes = await stakeholders.upsert_stakeholders(session, auth.workspace_id, body.stakeholders)
-    await refresh_statistics(session)  # after a large import, plans that are not blind
     result = registration_result(outcomes)
     return idempotency.respond(result, 207 if result.failed else 200)
 

@@ -62,6 +62,7 @@ from app.services.imports import LIVE, RUN_TASK
 from app.services.ingest import MAX_FUTURE, _by_external_ids
 from app.services.repeats import differing_fields, judge_repeats
 from app.services.stakeholders import Snapshot, register_inline, upsert_stakeholders
+from app.services.statistics import refresh_statistics
 from app.services.surveys import catalog_problem, definitions
 from app.sql import ANSWER_ORDER_SQL
 
@@ -172,6 +173,10 @@ class ImportRun:
         if batch and not await self._commit_chunk(batch, merge):
             return
         await self.finish(ImportStatus.SUCCEEDED, None)
+        # The reports read right after a large import are not planned blind (app.services
+        # .statistics; the periodic task would see to it within STATISTICS_EVERY).
+        async with self.scope() as session:
+            await refresh_statistics(session)
 
     async def _lock(self, session: AsyncSession) -> Import | None:
         found: Import | None = await session.scalar(

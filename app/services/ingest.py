@@ -36,7 +36,6 @@ from app.services.chain import lock_sql, relink
 from app.services.repeats import differing_fields, judge_repeats, repeat_conflict
 from app.services.response_rows import Companion, insert_rows, store_one
 from app.services.stakeholders import Snapshot, register_inline, stakeholders_by_id
-from app.services.statistics import refresh_statistics
 from app.services.surveys import catalog_problem, definitions, parse_definition
 from app.sql import text_array
 
@@ -228,10 +227,6 @@ async def record_batch(
     planned = _plan_rows(workspace_id, valid, who, now, outcomes)
     inserted = await _store(session, workspace_id, planned.rows)
     await _report(session, workspace_id, valid, planned, inserted, outcomes)
-    if inserted:
-        # A large import leaves the table unanalysed (autovacuum off or behind): the scores
-        # read right after it must not be planned blind.
-        await refresh_statistics(session)
     return [outcomes[i] for i in range(len(items))]
 
 

@@ -5,7 +5,7 @@ when they changed by more than 500 rows plus a tenth of their size since their l
 one caller at a time. The service's role, which owns no table, may run it.
 """
 
-from typing import Any
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
@@ -98,30 +98,28 @@ async def test_one_caller_at_a_time(engine: AsyncEngine) -> None:
         await holder.rollback()
 
 
-@pytest.mark.parametrize("path", ["/v1/responses/batch", "/v1/accounts/batch"])
-async def test_batch_paths_ask_for_fresh_statistics(
-    tenant: Tenant, monkeypatch: pytest.MonkeyPatch, path: str
+async def test_the_worker_refreshes_them_periodically(
+    sessionmaker: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each batch path calls refresh_statistics after storing (a spy counts the calls)."""
-    from app.api import accounts as accounts_api
-    from app.services import ingest, statistics
+    """No request waits for an ANALYZE: the worker's periodic task looks every 30 s, as the
+    service's role, in no workspace."""
+    from app.config import Settings
+    from app.jobs import TASKS, JobContext
+    from app.services import statistics
 
-    calls: list[str] = []
+    declared = TASKS.tasks["statistics.refresh"]
+    assert declared.every == statistics.STATISTICS_EVERY == timedelta(seconds=30)
+    seen: list[list[str]] = []
     original = statistics.refresh_statistics
 
     async def spy(session: AsyncSession) -> list[str]:
-        calls.append("called")
-        return await original(session)
+        seen.append(await original(session))
+        return seen[-1]
 
-    monkeypatch.setattr(ingest, "refresh_statistics", spy)
-    monkeypatch.setattr(accounts_api, "refresh_statistics", spy)
-    body: dict[str, Any]
-    if path == "/v1/accounts/batch":
-        body = {"accounts": [{"id": "acme", "name": "Acme"}]}
-    else:
-        await put_account(tenant.client, "acme", name="Acme")
-        await put_stakeholder(tenant.client, "dana", role="user")
-        body = {"responses": [{"stakeholder_id": "dana", "score": 9}]}
-    r = await tenant.client.post(path, json=body)
-    assert r.status_code == 200, r.text
-    assert calls == ["called"]
+    monkeypatch.setattr(statistics, "refresh_statistics", spy)
+    async with sessionmaker() as session, session.begin():
+        await _as_service(session)
+        settings = Settings(database_url="postgresql://unused@localhost/unused")
+        await declared.handler(JobContext(session, settings, 0, None, {}, 1))
+    assert len(seen) == 1
+    assert set(seen[0]) <= set(TABLES)

@@ -30,6 +30,7 @@ def test_a_process_knows_every_task(module: str) -> None:
         "imports.run",
         "jobs.purge",
         "rate_limits.purge",
+        "statistics.refresh",
         "webhooks.deliver",
     ]
 
