@@ -265,11 +265,13 @@ def sessionmakers_of(
     )
 
 
-async def get_session(
-    sessionmaker: Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)],
-) -> AsyncIterator[AsyncSession]:
-    """The request is the unit of work: one transaction, committed before the response is sent."""
-    async with session_scope(sessionmaker) as session:
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request is the unit of work: one transaction, committed before the response is sent.
+
+    Its sessionmaker is get_sessionmaker's, read here rather than as a sub-dependency: every
+    route takes a session, and the framework walks each dependency of each request again."""
+    primary, _ = sessionmakers_of(request.app, request.scope)
+    async with session_scope(primary) as session:
         yield session
 
 

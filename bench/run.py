@@ -138,6 +138,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "If-None-Match (0: no revalidation phase)",
     )
     add("--revalidation-clients", type=int, default=32, help="clients of the revalidation phase")
+    add(
+        "--revalidation-rate",
+        type=float,
+        default=500.0,
+        help="polls a second offered in all in the revalidation phase's paced part",
+    )
     add("--overload-writers", type=int, default=4, help="single writers of the overload phase")
     add("--workers", type=int, default=2, help="uvicorn worker processes (NPS_WORKERS)")
     add(

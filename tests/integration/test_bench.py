@@ -135,9 +135,12 @@ class TestBenchRun:
         assert polled["clients"] == 4
         assert set(polled["statuses"]) == {"304"}, polled["statuses"]
         assert set(polled["cached_equals_fresh"].values()) == {"match"}
+        assert set(polled["paced"]["statuses"]) == {"304"}, polled["paced"]["statuses"]
+        assert polled["paced"]["offered_per_s"] == 500
         for metric, target in [
             ("304 revalidation p50, ms", "< 2"),
             ("304 revalidations/s", ">= 2000"),
+            ("304 revalidation p50 at the paced rate, ms", "< 2"),
             ("cached reports unlike a fresh computation", "< 1"),
         ]:
             assert rows[metric]["target"] == target
