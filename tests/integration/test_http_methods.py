@@ -23,6 +23,8 @@ SAMPLES = {
     "survey_id": "relationship-2026",
     "webhook_id": str(uuid.UUID(int=0)),
     "delivery_id": str(uuid.UUID(int=0)),
+    "author": "kim",
+    "import_id": str(uuid.UUID(int=0)),
 }
 SPEC: dict[str, Any] = current()
 

@@ -159,6 +159,7 @@ class TestEnqueue:
             "events.purge": timedelta(hours=1),
             "jobs.purge": timedelta(hours=1),
             "rate_limits.purge": timedelta(minutes=5),
+            "statistics.refresh": timedelta(seconds=30),
         }
 
 
