@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypedDict
 
+import asyncpg
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy import Connection, MetaData, event, text
 from sqlalchemy.ext.asyncio import (
@@ -165,12 +166,30 @@ async def driver(session: AsyncSession) -> Any:
     if adapted is not None and adapted._transaction is None:
         async with adapted._execute_mutex:
             if adapted._transaction is None:
-                await adapted._start_transaction()
+                try:
+                    await adapted._start_transaction()
+                except Exception as exc:
+                    # The adapter raises its own translation of the driver's error, which no
+                    # handler knows (a BEGIN cut off by a server stopping was a 500): the
+                    # driver's own error is what the handlers map (a 503).
+                    cause = _driver_error(exc)
+                    if cause is exc:
+                        raise
+                    raise cause from None
     session.info[_DRIVER] = (session.get_transaction(), pooled.driver_connection)
     return pooled.driver_connection
 
 
 _DRIVER = "app.db.driver"
+
+
+def _driver_error(exc: Exception) -> Exception:
+    """The asyncpg (or socket) error behind SQLAlchemy's adapter's translation of it, else
+    `exc` itself."""
+    cause = exc.__cause__
+    if isinstance(cause, asyncpg.PostgresError | asyncpg.InterfaceError | OSError):
+        return cause
+    return exc
 
 
 # Row-level security (migration 0014): the service's role sees and writes only the rows of the
