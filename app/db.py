@@ -18,11 +18,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from app.config import Settings
-from app.errors import Busy, busy, problem_response
-from app.routing import declares
+from app.errors import Busy, busy
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -304,9 +303,9 @@ class ReadSlots:
     A read waits for a turn before its first statement (so a waiting read holds no connection)
     and keeps it until its session ends; a read that gets no turn within NPS_POOL_TIMEOUT_SECONDS
     is a 503 /problems/busy, and so, at once, is a read that finds `queue` reads already waiting
-    (NPS_READ_QUEUE): `ReadShedding` answers it at the door, before the framework does any of its
-    work. Under 300 concurrent heavy reads the framework's path of the refused reads' 503s had
-    been about a third of the event loop's time."""
+    (NPS_READ_QUEUE): app.middleware.ReadShedding answers it at the door, before the
+    framework does any of its work. Under 300 concurrent heavy reads the framework's path of
+    the refused reads' 503s had been about a third of the event loop's time."""
 
     def __init__(self, slots: int, wait_seconds: float, queue: int | None = None) -> None:
         self.slots = slots
@@ -355,24 +354,6 @@ class ReadSlots:
 
 def read_slots_for(settings: Settings) -> ReadSlots:
     return ReadSlots(settings.read_slots, settings.pool_timeout_seconds, settings.read_queue)
-
-
-class ReadShedding:
-    """A read that would only be refused (its route takes a read turn, and ReadSlots is full)
-    is answered 503 /problems/busy here, behind the RouteGate that chose its route, before any
-    dependency or statement. The slots are the app's (app.state.read_slots)."""
-
-    def __init__(self, app: ASGIApp, *, slots_of: FastAPI) -> None:
-        self.app = app
-        self.api = slots_of
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            slots: ReadSlots = self.api.state.read_slots
-            if slots.full and declares(scope, get_read_session):
-                await problem_response(slots.refusal())(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 async def get_read_slots(request: Request) -> ReadSlots:

@@ -38,11 +38,11 @@ from app.api.imports import IMPORTS_PATH
 from app.api.report_tags import ReportTags, install_report_tags
 from app.api.score_params import PORTFOLIO_HINTS
 from app.config import Settings, get_settings, key_pepper
-from app.db import ReadShedding, State, create_engine, create_sessionmaker, read_slots_for
+from app.db import State, create_engine, create_sessionmaker, read_slots_for
 from app.errors import install_error_handlers
 from app.guard import PUBLIC_API, PublicGuard
 from app.logs import install_json_logs
-from app.middleware import BodyLimit, Liveness, SecurityHeaders
+from app.middleware import BodyLimit, Liveness, ReadShedding, SecurityHeaders
 from app.observability import Observe, watch_pool
 from app.pages import PAGES_ZONE, install_pages
 from app.routing import RouteGate

@@ -2,10 +2,13 @@
 
 import asyncio
 
+from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.db import ReadSlots, get_read_session
 from app.errors import PayloadTooLarge, RequestTimeout, problem_response
+from app.routing import declares
 
 
 class BodyLimit:
@@ -187,3 +190,21 @@ class Liveness:
         await send({**self.start, "headers": list(self.start["headers"])})
         body = b"" if scope["method"] == "HEAD" else _LIVE_BODY
         await send({"type": "http.response.body", "body": body})
+
+
+class ReadShedding:
+    """A read that would only be refused (its route takes a read turn, and ReadSlots is full)
+    is answered 503 /problems/busy here, behind the RouteGate that chose its route, before any
+    dependency or statement. The slots are the app's (app.state.read_slots)."""
+
+    def __init__(self, app: ASGIApp, *, slots_of: FastAPI) -> None:
+        self.app = app
+        self.api = slots_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            slots: ReadSlots = self.api.state.read_slots
+            if slots.full and declares(scope, get_read_session):
+                await problem_response(slots.refusal())(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

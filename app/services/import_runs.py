@@ -61,6 +61,7 @@ from app.services.import_presets import PRESETS, Preset
 from app.services.imports import LIVE, RUN_TASK
 from app.services.ingest import MAX_FUTURE, _by_external_ids
 from app.services.repeats import differing_fields, judge_repeats
+from app.services.response_rows import ANSWER_COLUMNS
 from app.services.stakeholders import Snapshot, register_inline, upsert_stakeholders
 from app.services.statistics import refresh_statistics
 from app.services.surveys import catalog_problem, definitions
@@ -560,24 +561,7 @@ _STAGE = """
         excluded boolean, excluded_reason text
     ) ON COMMIT DROP
 """
-_STAGE_COLUMNS = (
-    "number",
-    "id",
-    "external_id",
-    "stakeholder_id",
-    "account_id",
-    "role",
-    "job_level",
-    "department",
-    "score",
-    "comment",
-    "submitted_at",
-    "survey",
-    "channel",
-    "attributes",
-    "excluded",
-    "excluded_reason",
-)
+_STAGE_COLUMNS = ("number", *ANSWER_COLUMNS, "attributes", "excluded", "excluded_reason")
 _UNKNOWN = """
     SELECT s.number FROM import_stage AS s
     LEFT JOIN stakeholders AS st ON st.workspace_id = $1 AND st.id = s.stakeholder_id

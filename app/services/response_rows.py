@@ -28,7 +28,8 @@ _INSERT = """
     ON CONFLICT (workspace_id, external_id) DO NOTHING
     RETURNING id, created_at
 """
-_COLUMNS = (
+# The columns of a stored answer as every insert path writes them (import staging too).
+ANSWER_COLUMNS = (
     "id",
     "external_id",
     "stakeholder_id",
@@ -49,7 +50,7 @@ async def insert_rows(
 ) -> dict[uuid.UUID, datetime]:
     """Insert rows, skipping any whose external_id is already stored: the ids that went in,
     with the time they were recorded."""
-    columns = [[row[name] for row in rows] for name in _COLUMNS]
+    columns = [[row[name] for row in rows] for name in ANSWER_COLUMNS]
     attributes = [json.dumps(row["attributes"]) for row in rows]
     conn = await driver(session)
     stored = await conn.fetch(_INSERT, rows[0]["workspace_id"], *columns, attributes)
@@ -121,7 +122,7 @@ async def store_one(
         )
         extra = companion.args
     conn = await driver(session)
-    columns = [row[name] for name in _COLUMNS]
+    columns = [row[name] for name in ANSWER_COLUMNS]
     stored = await conn.fetchrow(
         sql, row["workspace_id"], *columns, json.dumps(row["attributes"]), *emit, *extra
     )
