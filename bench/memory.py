@@ -63,6 +63,9 @@ class RssSampler(threading.Thread):
         self.peak_total_kb = 0
         self.current_total_kb = 0
         self.peak_by_pid: dict[int, int] = {}
+        # The highest total since the last window() began: the peak of one stretch of the run
+        # (one query's calls), not of the whole run.
+        self.window_peak_kb = 0
         self.commands: dict[int, str] = {}
         self.samples = 0
 
@@ -81,7 +84,23 @@ class RssSampler(threading.Thread):
             pending.extend(_children(pid))
         self.current_total_kb = total
         self.peak_total_kb = max(self.peak_total_kb, total)
+        self.window_peak_kb = max(self.window_peak_kb, total)
         self.samples += 1
+
+    @contextmanager
+    def window(self) -> Iterator[dict[str, float]]:
+        """The service's peak RSS (sum over its processes) while the block runs, sampled at
+        its start and end as well as every interval between, so a block shorter than the
+        interval still has a figure: `peak_mb` of the yielded dict, set when the block ends, beside
+        `start_mb`, the total when it began."""
+        self.window_peak_kb = 0
+        self.sample()
+        out: dict[str, float] = {"start_mb": self.current_total_kb / 1024}
+        try:
+            yield out
+        finally:
+            self.sample()
+            out["peak_mb"] = self.window_peak_kb / 1024
 
     def run(self) -> None:
         while not self.stopping.is_set():

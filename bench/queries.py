@@ -11,6 +11,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +20,7 @@ import httpx
 
 from bench import BenchError, floors
 from bench.load import Workspace, api_client, stored_count
+from bench.memory import RssSampler
 from bench.report import summary
 from bench.service import Service
 
@@ -57,12 +59,16 @@ class Query:
     samples_ms: list[float] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
     detail: str | None = None
+    # The service's RSS, summed over its processes, when these calls began and at its highest
+    # during them (bench.memory.RssSampler.window).
+    rss_mb: dict[str, float] | None = None
 
     def report(self) -> dict[str, Any]:
         return {
             "outcome": self.outcome,
             "statuses": dict(self.statuses),
             "detail": self.detail,
+            "rss_mb": self.rss_mb,
             **summary(self.samples_ms),
         }
 
@@ -92,32 +98,53 @@ def query_call(name: str, account_id: str, now: datetime) -> tuple[str, dict[str
 
 
 async def time_api_queries(
-    client: httpx.AsyncClient, account_for: Callable[[int], str], repeats: int, budget: float
+    client: httpx.AsyncClient,
+    account_for: Callable[[int], str],
+    repeats: int,
+    budget: float,
+    sampler: RssSampler | None = None,
 ) -> dict[str, Query]:
-    """Each dashboard call `repeats` times after warm-ups, one after another, default windows."""
+    """Each dashboard call `repeats` times after warm-ups, one after another, default windows;
+    with a sampler, the service's peak RSS during each query's calls."""
     out: dict[str, Query] = {}
     for name in QUERY_NAMES:
-        query = Query(name)
-        deadline = time.perf_counter() + budget
-        for i in range(WARMUPS + repeats):
-            if len(query.samples_ms) >= MIN_SAMPLES and time.perf_counter() > deadline:
-                break
-            path, params = query_call(name, account_for(i), datetime.now(UTC))
-            began = time.perf_counter()
-            response = await client.get(path, params=params)
-            elapsed = (time.perf_counter() - began) * 1000
-            query.statuses[str(response.status_code)] += 1
-            if i == 0 and response.status_code in (404, 405):
-                query.outcome = "n/a"
-                query.detail = f"{response.status_code} {response.text[:200]}"
-                break
-            if response.status_code != 200:
-                query.outcome = "error"
-                query.detail = query.detail or f"{response.status_code} {response.text[:300]}"
-            if i >= WARMUPS:
-                query.samples_ms.append(elapsed)
+        window: AbstractContextManager[dict[str, float]] = (
+            sampler.window() if sampler is not None else nullcontext({})
+        )
+        with window as memory:
+            query = await _time_api_query(client, account_for, repeats, budget, name)
+        query.rss_mb = memory or None
         out[name] = query
     return out
+
+
+async def _time_api_query(
+    client: httpx.AsyncClient,
+    account_for: Callable[[int], str],
+    repeats: int,
+    budget: float,
+    name: str,
+) -> Query:
+    query = Query(name)
+    deadline = time.perf_counter() + budget
+    for i in range(WARMUPS + repeats):
+        if len(query.samples_ms) >= MIN_SAMPLES and time.perf_counter() > deadline:
+            break
+        path, params = query_call(name, account_for(i), datetime.now(UTC))
+        began = time.perf_counter()
+        response = await client.get(path, params=params)
+        elapsed = (time.perf_counter() - began) * 1000
+        query.statuses[str(response.status_code)] += 1
+        if i == 0 and response.status_code in (404, 405):
+            query.outcome = "n/a"
+            query.detail = f"{response.status_code} {response.text[:200]}"
+            break
+        if response.status_code != 200:
+            query.outcome = "error"
+            query.detail = query.detail or f"{response.status_code} {response.text[:300]}"
+        if i >= WARMUPS:
+            query.samples_ms.append(elapsed)
+    return query
 
 
 def _api_counts(score: dict[str, Any]) -> floors.Counts:
@@ -164,7 +191,11 @@ async def verify_answers(
 
 
 async def query_phase(
-    args: argparse.Namespace, service: Service, conn: Any, workspace: Workspace
+    args: argparse.Namespace,
+    service: Service,
+    conn: Any,
+    workspace: Workspace,
+    sampler: RssSampler | None = None,
 ) -> dict[str, Any]:
     """The query set through the API, the same answers as plain SQL, and a cross-check."""
     workspace_id, account_ids = workspace.id, [a.id for a in workspace.world.accounts]
@@ -188,7 +219,7 @@ async def query_phase(
         )
         if themes.status_code != 200:
             raise BenchError(f"setting the bench themes: {themes.status_code} {themes.text}")
-        api = await time_api_queries(client, account_for, args.repeats, args.query_budget)
+        api = await time_api_queries(client, account_for, args.repeats, args.query_budget, sampler)
         floor = await floors.time_queries(
             conn,
             workspace_id,

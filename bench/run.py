@@ -201,7 +201,7 @@ async def bench(
 
         async def checkpoint() -> None:
             with phases("queries at the checkpoint"):
-                queries["checkpoint"] = await query_phase(args, service, conn, main)
+                queries["checkpoint"] = await query_phase(args, service, conn, main, phases.sampler)
 
         loaded = await load_workspace(args, service, conn, main, phases, end, checkpoint)
         report["registration"] = loaded["registration"]
@@ -217,7 +217,7 @@ async def bench(
                 )
             del bodies
         with phases("queries at the end"):
-            queries["final"] = await query_phase(args, service, conn, main)
+            queries["final"] = await query_phase(args, service, conn, main, phases.sampler)
         if args.revalidation_seconds > 0:
             clients = args.revalidation_clients
             with phases(f"revalidation: {clients} clients polling with If-None-Match"):

@@ -34,6 +34,9 @@ class Target:
 
 
 WORKSPACE_WIDE = Target(below=100, below_floor=True)
+# The explain queries (GET /v1/drivers, /v1/themes and their variants): the service's memory
+# during their calls is reported beside their latency (issue "Explain the score").
+EXPLAIN_QUERIES = ("drivers", "themes")
 
 # Metric (as printed, without a query's error note) -> its target. A metric not named here is
 # reported without one.
@@ -128,6 +131,9 @@ def target_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
             label = name if ok else f"{name} [ERRORS {api['statuses']}]"
             row(f"{label} p50, ms", api["p50_ms"], floor["p50_ms"], key=f"{name} p50, ms", ok=ok)
             row(f"{label} p99, ms", api["p99_ms"], floor["p99_ms"], key=f"{name} p99, ms", ok=ok)
+            if name.startswith(EXPLAIN_QUERIES) and (memory := api.get("rss_mb")):
+                row(f"{name}: service peak RSS during its calls, MB", memory["peak_mb"])
+                row(f"{name}: service RSS when its calls began, MB", memory["start_mb"])
     if plans := report.get("plans"):
         for name, settled in plans["settled"].items():
             row(

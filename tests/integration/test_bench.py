@@ -146,3 +146,14 @@ class TestBenchRun:
             assert rows[metric]["target"] == target
             assert rows[metric]["api"] is not None
         assert rows["cached reports unlike a fresh computation"]["api"] == 0
+        # The explain queries' memory: the service's RSS during each one's calls (issue 15).
+        final = report["queries"]["final"]["api"]
+        for name in ("drivers", "drivers_shapley", "themes", "themes_suggested"):
+            memory = final[name]["rss_mb"]
+            assert 0 < memory["start_mb"] <= memory["peak_mb"] <= report["rss"]["peak_total_mb"]
+            assert (
+                rows[f"{name}: service peak RSS during its calls, MB"]["api"] == memory["peak_mb"]
+            )
+            assert (
+                rows[f"{name}: service RSS when its calls began, MB"]["api"] == memory["start_mb"]
+            )
