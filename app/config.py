@@ -102,7 +102,8 @@ class Settings(BaseSettings):
     read_concurrency: int | None = Field(
         default=None,
         ge=1,
-        description="read requests (reports, trends, lists) served at once per web process; "
+        description="read requests (reports, trends, lists; not lookups by id) served at once per "
+        "web process; "
         "the others wait their turn; unset: 1, so heavy "
         "reports leave the process's event loop, its connections and the database's cores to "
         "the writes",

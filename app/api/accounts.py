@@ -11,7 +11,7 @@ from app.api.deps import Cursor, Limit, UpdatedSince
 from app.api.idempotency import IdempotencyDep
 from app.api.score_params import Text
 from app.bodies import StrictRoute
-from app.db import ReadSessionDep, SessionDep
+from app.db import LookupSessionDep, ReadSessionDep, SessionDep
 from app.errors import Unprocessable, field_error
 from app.models import Role
 from app.pagination import DEFAULT_LIMIT
@@ -142,7 +142,7 @@ async def list_accounts(
 
 @router.get("/accounts/{account_id}", response_model=AccountRead, operation_id="get_account")
 async def get_account(
-    account_id: AccountId, session: ReadSessionDep, auth: ReadAuth
+    account_id: AccountId, session: LookupSessionDep, auth: ReadAuth
 ) -> AccountRead:
     """Read one account."""
     return AccountRead.model_validate(
@@ -214,7 +214,7 @@ async def list_stakeholders(
     tags=["stakeholders"],
 )
 async def get_stakeholder(
-    stakeholder_id: StakeholderId, session: ReadSessionDep, auth: ReadAuth
+    stakeholder_id: StakeholderId, session: LookupSessionDep, auth: ReadAuth
 ) -> StakeholderRead:
     """Read one stakeholder."""
     return StakeholderRead.model_validate(

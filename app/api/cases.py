@@ -15,7 +15,7 @@ from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import Cursor, Limit, utcnow
 from app.api.idempotency import IdempotencyDep, rereads
 from app.bodies import StrictRoute
-from app.db import ReadSessionDep, SessionDep
+from app.db import LookupSessionDep, ReadSessionDep, SessionDep
 from app.models import CaseKind, CaseNote, CaseStatus, Role
 from app.pagination import DEFAULT_LIMIT
 from app.presenters.case_metrics import case_metrics_read
@@ -88,7 +88,7 @@ async def get_case_metrics(
 
 
 @router.get("/cases/{case_id}", response_model=CaseDetail, operation_id="get_case")
-async def get_case(case_id: uuid.UUID, session: ReadSessionDep, auth: ReadAuth) -> CaseDetail:
+async def get_case(case_id: uuid.UUID, session: LookupSessionDep, auth: ReadAuth) -> CaseDetail:
     """Read a case with its triggering answers, the stakeholder's score history, notes, changes."""
     return case_detail(await cases.case_view(session, auth.workspace_id, case_id), utcnow())
 

@@ -16,7 +16,7 @@ from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import AppSettingsDep, Cursor, Limit, utcnow
 from app.api.exports import ReplicaDep, SessionmakerDep
 from app.bodies import StrictRoute
-from app.db import ReadSessionDep, SessionDep, in_workspace, session_scope
+from app.db import LookupSessionDep, ReadSessionDep, SessionDep, in_workspace, session_scope
 from app.errors import Unprocessable, UnsupportedMediaType, field_error
 from app.models import ImportFormat, ImportKind
 from app.pagination import DEFAULT_LIMIT
@@ -203,7 +203,7 @@ def _unsupported() -> UnsupportedMediaType:
 
 
 @router.get("/imports/{import_id}", response_model=ImportRead, operation_id="get_import")
-async def get_import(import_id: ImportId, session: ReadSessionDep, auth: ReadAuth) -> ImportRead:
+async def get_import(import_id: ImportId, session: LookupSessionDep, auth: ReadAuth) -> ImportRead:
     """An import's status, counts, progress and estimated time left."""
     job = await imports.get_import(session, auth.workspace_id, import_id)
     return import_read(job, utcnow())

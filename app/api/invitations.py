@@ -13,7 +13,7 @@ from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import AppSettingsDep, Cursor, Limit, UpdatedSince, utcnow
 from app.api.idempotency import REPLAYED, REPLAYED_HEADER, IdempotencyDep
 from app.bodies import StrictRoute
-from app.db import ReadSessionDep, SessionDep
+from app.db import LookupSessionDep, ReadSessionDep, SessionDep
 from app.errors import Conflict
 from app.models import InvitationStatus
 from app.pagination import DEFAULT_LIMIT
@@ -162,7 +162,7 @@ async def list_invitations(
     "/invitations/{invitation_id}", response_model=InvitationRead, operation_id="get_invitation"
 )
 async def get_invitation(
-    invitation_id: uuid.UUID, session: ReadSessionDep, auth: ReadAuth
+    invitation_id: uuid.UUID, session: LookupSessionDep, auth: ReadAuth
 ) -> InvitationRead:
     """Read one invitation (never its token)."""
     found = await invitations.get_invitation(session, auth.workspace_id, invitation_id)

@@ -11,7 +11,7 @@ from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import Cursor, Limit, UpdatedSince, utcnow
 from app.api.idempotency import IdempotencyDep, rereads
 from app.bodies import StrictRoute
-from app.db import ReadSessionDep, SessionDep
+from app.db import LookupSessionDep, ReadSessionDep, SessionDep
 from app.errors import NotFound
 from app.models import Role
 from app.pagination import DEFAULT_LIMIT
@@ -169,7 +169,7 @@ async def list_responses(
 
 @router.get("/responses/{response_id}", response_model=ResponseRead, operation_id="get_response")
 async def get_response(
-    response_id: uuid.UUID, session: ReadSessionDep, auth: ReadAuth
+    response_id: uuid.UUID, session: LookupSessionDep, auth: ReadAuth
 ) -> ResponseRead:
     """Read one response."""
     return ResponseRead.model_validate(

@@ -10,7 +10,7 @@ from pydantic import AfterValidator
 from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import Cursor, Limit, UpdatedSince
 from app.bodies import StrictRoute
-from app.db import ReadSessionDep, SessionDep
+from app.db import LookupSessionDep, ReadSessionDep, SessionDep
 from app.pagination import DEFAULT_LIMIT
 from app.presenters.surveys import survey_read
 from app.schemas import SURVEY_ID_PATTERN, Page
@@ -66,7 +66,7 @@ async def list_surveys(
 
 
 @router.get("/surveys/{survey_id}", response_model=SurveyRead, operation_id="get_survey")
-async def get_survey(survey_id: SurveyId, session: ReadSessionDep, auth: ReadAuth) -> SurveyRead:
+async def get_survey(survey_id: SurveyId, session: LookupSessionDep, auth: ReadAuth) -> SurveyRead:
     """Read one survey definition; 404 when the id has none (it still works with the defaults)."""
     return survey_read(await surveys.get_survey(session, auth.workspace_id, survey_id))
 

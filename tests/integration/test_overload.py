@@ -14,7 +14,14 @@ from fastapi.routing import iter_route_contexts
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.db import ReadSlots, create_engine, get_read_session, get_read_slots, get_session
+from app.db import (
+    ReadSlots,
+    create_engine,
+    get_lookup_session,
+    get_read_session,
+    get_read_slots,
+    get_session,
+)
 from app.main import create_app
 from tests.support.frozen import FreezableRelay, relayed
 from tests.support.harness import Tenant, build_app, client_for
@@ -136,6 +143,33 @@ class TestReadSlots:
             assert (await waiting).status_code == 200
             assert (slots.in_use, slots.waiting) == (0, 0)
 
+    async def test_a_lookup_by_key_takes_no_turn(
+        self, tenant: Tenant, sessionmaker: async_sessionmaker[AsyncSession], engine: AsyncEngine
+    ) -> None:
+        """A read of one resource by its key is served while every read turn is taken and no
+        read may wait; the list beside it is refused at the door."""
+        app = build_app(
+            sessionmaker,
+            engine,
+            settings=_settings(read_concurrency=1, read_queue=0, pool_timeout_seconds=5),
+        )
+        slots = _slots(app)
+        async with client_for(app, tenant.admin_key) as client:
+            write = await client.put("/v1/accounts/acme", json={"name": "Acme"})
+            assert write.status_code == 201, write.text
+            async with slots.turn():  # a slow report in flight
+                assert slots.full
+                one = await client.get("/v1/accounts/acme")
+                assert one.status_code == 200, one.text
+                assert one.json()["name"] == "Acme"
+                assert (await client.get("/v1/stakeholders/nobody")).status_code == 404
+                missing = await client.get("/v1/accounts/nobody")
+                assert problem(missing, 404)["status"] == 404  # a lookup's errors are its own
+                listed = await client.get("/v1/accounts")
+                assert problem(listed, 503)["type"] == BUSY
+                assert slots.in_use == 1  # the lookups took no turn
+            assert slots.in_use == 0
+
     def test_the_queue_is_bounded_unless_configured(self) -> None:
         assert _slots(create_app(_settings())).queue == 8
         assert _slots(create_app(_settings(read_queue=0))).queue == 0
@@ -175,6 +209,34 @@ def test_every_read_takes_its_turn_before_it_holds_a_connection() -> None:
         ]
         assert early == [], f"{route.path}: {early} run before the read's turn"
     assert reads > 20
+
+
+# The reads of one resource by its key (get_lookup_session): no report, list or export.
+LOOKUPS = {
+    "GET /v1/accounts/{account_id}",
+    "GET /v1/stakeholders/{stakeholder_id}",
+    "GET /v1/responses/{response_id}",
+    "GET /v1/cases/{case_id}",
+    "GET /v1/invitations/{invitation_id}",
+    "GET /v1/surveys/{survey_id}",
+    "GET /v1/imports/{import_id}",
+}
+
+
+def test_only_lookups_by_key_skip_the_read_turns() -> None:
+    """A report, list or export moved to the lookup session would no longer take turns; a
+    lookup keeps no read turn, and no route takes both sessions."""
+    app = create_app(_settings())
+    found: set[str] = set()
+    for route in iter_route_contexts(app.routes):
+        dependant = getattr(route, "dependant", None)
+        if dependant is None:
+            continue
+        calls = {node.call for node in _resolution_order(dependant)}
+        if get_lookup_session in calls:
+            assert get_read_session not in calls, route.path
+            found |= {f"{method} {route.path}" for method in route.methods}
+    assert found == LOOKUPS
 
 
 @pytest_asyncio.fixture(loop_scope="session")
