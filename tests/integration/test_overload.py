@@ -235,7 +235,7 @@ def test_only_lookups_by_key_skip_the_read_turns() -> None:
         calls = {node.call for node in _resolution_order(dependant)}
         if get_lookup_session in calls:
             assert get_read_session not in calls, route.path
-            found |= {f"{method} {route.path}" for method in route.methods}
+            found |= {f"{method} {route.path}" for method in route.methods or ()}
     assert found == LOOKUPS
 
 
