@@ -371,13 +371,8 @@ async def get_read_session(
 
     Resolved before anything that runs a statement (a route declares it before its auth), so
     the read's turn is taken before the request holds a connection (ReadSlots)."""
-    async with slots.turn():
-        if replica is None:
-            await primary.execute(_PLAN_EACH_QUERY)
-            yield primary
-            return
-        async with _replica_session(replica, primary) as session:
-            yield session
+    async with slots.turn(), _reading(replica, primary, plan_each_query=True) as session:
+        yield session
 
 
 async def get_lookup_session(
@@ -390,17 +385,24 @@ async def get_lookup_session(
     out as a report can; taking turns behind the reports made 32 clients reading stakeholders
     by id get 503 /problems/busy for 96 of every 100 calls with the default single turn. On
     the primary it keeps the engine's generic plans, made for exactly such statements."""
-    if replica is None:
-        yield primary
-        return
-    async with _replica_session(replica, primary) as session:
+    async with _reading(replica, primary, plan_each_query=False) as session:
         yield session
 
 
 @asynccontextmanager
-async def _replica_session(
-    replica: async_sessionmaker[AsyncSession], primary: AsyncSession
+async def _reading(
+    replica: async_sessionmaker[AsyncSession] | None,
+    primary: AsyncSession,
+    *,
+    plan_each_query: bool,
 ) -> AsyncIterator[AsyncSession]:
+    """The session a read runs on: the replica's when one is configured, else the request's
+    own (planning each query for its own parameters when `plan_each_query`)."""
+    if replica is None:
+        if plan_each_query:
+            await primary.execute(_PLAN_EACH_QUERY)
+        yield primary
+        return
     async with session_scope(replica) as session:
         # Authentication names the workspace in the primary's transaction, and runs after
         # this dependency; the replica's transaction begins with the endpoint's first read.

@@ -41,6 +41,14 @@ def _slots(app: Any) -> ReadSlots:
     return slots
 
 
+def _slotted(
+    sessionmaker: async_sessionmaker[AsyncSession], engine: AsyncEngine, **values: Any
+) -> tuple[Any, ReadSlots]:
+    """The test app with these settings, and its read slots."""
+    app = build_app(sessionmaker, engine, settings=_settings(**values))
+    return app, _slots(app)
+
+
 class TestReadSlots:
     def test_reads_get_a_few_turns_unless_configured(self) -> None:
         # Unset: one at a time, whatever the pool; the writes keep the other connections, and
@@ -53,12 +61,7 @@ class TestReadSlots:
     async def test_a_read_without_a_turn_is_busy_and_writes_are_served(
         self, tenant: Tenant, sessionmaker: async_sessionmaker[AsyncSession], engine: AsyncEngine
     ) -> None:
-        app = build_app(
-            sessionmaker,
-            engine,
-            settings=_settings(read_concurrency=2, pool_timeout_seconds=0.2),
-        )
-        slots = _slots(app)
+        app, slots = _slotted(sessionmaker, engine, read_concurrency=2, pool_timeout_seconds=0.2)
         async with client_for(app, tenant.admin_key) as client:
             async with slots.turn(), slots.turn():  # two slow reports in flight
                 r = await client.get("/v1/nps")
@@ -79,10 +82,7 @@ class TestReadSlots:
     async def test_a_read_waits_for_a_turn_that_comes_free_in_time(
         self, tenant: Tenant, sessionmaker: async_sessionmaker[AsyncSession], engine: AsyncEngine
     ) -> None:
-        app = build_app(
-            sessionmaker, engine, settings=_settings(read_concurrency=1, pool_timeout_seconds=5)
-        )
-        slots = _slots(app)
+        app, slots = _slotted(sessionmaker, engine, read_concurrency=1, pool_timeout_seconds=5)
         async with client_for(app, tenant.admin_key) as client:
             freed = asyncio.Event()
 
@@ -104,12 +104,9 @@ class TestReadSlots:
     ) -> None:
         """NPS_READ_QUEUE: the read that would only wait to be refused is told at once, before
         any of its work; a write and a revalidation are not reads that wait, and are served."""
-        app = build_app(
-            sessionmaker,
-            engine,
-            settings=_settings(read_concurrency=1, read_queue=1, pool_timeout_seconds=5),
+        app, slots = _slotted(
+            sessionmaker, engine, read_concurrency=1, read_queue=1, pool_timeout_seconds=5
         )
-        slots = _slots(app)
         async with client_for(app, tenant.admin_key) as client:
             r = await client.get("/v1/nps", params={"to": "2026-07-01T00:00:00Z"})
             tag = r.headers["etag"]
@@ -148,12 +145,9 @@ class TestReadSlots:
     ) -> None:
         """A read of one resource by its key is served while every read turn is taken and no
         read may wait; the list beside it is refused at the door."""
-        app = build_app(
-            sessionmaker,
-            engine,
-            settings=_settings(read_concurrency=1, read_queue=0, pool_timeout_seconds=5),
+        app, slots = _slotted(
+            sessionmaker, engine, read_concurrency=1, read_queue=0, pool_timeout_seconds=5
         )
-        slots = _slots(app)
         async with client_for(app, tenant.admin_key) as client:
             write = await client.put("/v1/accounts/acme", json={"name": "Acme"})
             assert write.status_code == 201, write.text
