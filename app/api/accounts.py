@@ -8,7 +8,7 @@ from pydantic import AfterValidator
 
 from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import Cursor, Limit, UpdatedSince
-from app.api.idempotency import IdempotencyDep
+from app.api.idempotency import IdempotentWrite
 from app.api.score_params import Text
 from app.bodies import StrictRoute
 from app.db import LookupSessionDep, ReadSessionDep, SessionDep
@@ -66,14 +66,14 @@ BATCH_DOCS: dict[int | str, dict[str, Any]] = {
     responses=BATCH_DOCS,
     operation_id="upsert_accounts_batch",
 )
-async def upsert_accounts_batch(
-    body: AccountBatch, session: SessionDep, auth: WriteAuth, idempotency: IdempotencyDep
-) -> HttpResponse:
+async def upsert_accounts_batch(body: AccountBatch, call: IdempotentWrite) -> HttpResponse:
     """Create or replace up to 1,000 accounts: 200 when every item succeeded, else 207."""
     check_size(body.accounts, "accounts")
-    outcomes = await accounts.upsert_accounts(session, auth.workspace_id, body.accounts)
+    outcomes = await accounts.upsert_accounts(
+        call.session, call.subject.workspace_id, body.accounts
+    )
     result = registration_result(outcomes)
-    return idempotency.respond(result, 207 if result.failed else 200)
+    return call.idempotency.respond(result, 207 if result.failed else 200)
 
 
 @router.post(
@@ -84,14 +84,14 @@ async def upsert_accounts_batch(
     operation_id="upsert_stakeholders_batch",
     tags=["stakeholders"],
 )
-async def upsert_stakeholders_batch(
-    body: StakeholderBatch, session: SessionDep, auth: WriteAuth, idempotency: IdempotencyDep
-) -> HttpResponse:
+async def upsert_stakeholders_batch(body: StakeholderBatch, call: IdempotentWrite) -> HttpResponse:
     """Create or replace up to 1,000 stakeholders: 200 when every item succeeded, else 207."""
     check_size(body.stakeholders, "stakeholders")
-    outcomes = await stakeholders.upsert_stakeholders(session, auth.workspace_id, body.stakeholders)
+    outcomes = await stakeholders.upsert_stakeholders(
+        call.session, call.subject.workspace_id, body.stakeholders
+    )
     result = registration_result(outcomes)
-    return idempotency.respond(result, 207 if result.failed else 200)
+    return call.idempotency.respond(result, 207 if result.failed else 200)
 
 
 @router.put(

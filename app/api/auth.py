@@ -97,10 +97,8 @@ async def invitation_subject(session: AsyncSession, raw: str) -> InvitationSubje
     )
 
 
-async def get_subject(
-    request: Request,
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+async def subject_of(
+    request: Request, session: AsyncSession, credentials: HTTPAuthorizationCredentials | None
 ) -> Subject | None:
     """The caller of this request, or None when it sent no credentials; bad ones are a 401."""
     if credentials is None:
@@ -117,15 +115,26 @@ async def get_subject(
     return ApiKeySubject(key.workspace_id, key.id, granted(key.scopes), key.prefix)
 
 
-def authenticator(
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+async def get_subject(
+    request: Request, session: SessionDep, credentials: Credentials
+) -> Subject | None:
+    """The caller of this request (subject_of), resolved once per request."""
+    return await subject_of(request, session, credentials)
+
+
+def admission(
     allowed: tuple[type[S], ...], *, scopes: frozenset[Scope] = frozenset()
-) -> Callable[..., Awaitable[S]]:
-    """A dependency that admits only `allowed` kinds of subject holding every one of `scopes`."""
+) -> Callable[[Subject | None], S]:
+    """A check that admits only `allowed` kinds of subject holding every one of `scopes`: 401
+    without one, 403 for another kind or a missing scope."""
 
     wanted = " or ".join(f"an {kind.kind}" for kind in allowed)
     short = "key" if allowed == (ApiKeySubject,) else "token"
 
-    async def check(subject: Annotated[Subject | None, Depends(get_subject)]) -> S:
+    def admit(subject: Subject | None) -> S:
         if subject is None:
             raise Unauthorized(
                 f"send {wanted} as `Authorization: Bearer <{short}>`", headers=CHALLENGE
@@ -136,6 +145,18 @@ def authenticator(
         if missing:
             raise Forbidden(f"this {subject.kind} does not have the {missing[0].value!r} scope")
         return subject
+
+    return admit
+
+
+def authenticator(
+    allowed: tuple[type[S], ...], *, scopes: frozenset[Scope] = frozenset()
+) -> Callable[..., Awaitable[S]]:
+    """A dependency that admits only `allowed` kinds of subject holding every one of `scopes`."""
+    admit = admission(allowed, scopes=scopes)
+
+    async def check(subject: Annotated[Subject | None, Depends(get_subject)]) -> S:
+        return admit(subject)
 
     return check
 
@@ -157,10 +178,15 @@ AdminAuth = Annotated[
 KnownInvitationAuth = Annotated[InvitationSubject, Depends(authenticator((InvitationSubject,)))]
 
 
-async def live_invitation(subject: KnownInvitationAuth) -> InvitationSubject:
-    """An invitation token whose invitation can still be acted on: expired or revoked is 410."""
+def live(subject: InvitationSubject) -> InvitationSubject:
+    """`subject` if its invitation can still be acted on: expired or revoked is 410."""
     ensure_live(subject.status)
     return subject
+
+
+async def live_invitation(subject: KnownInvitationAuth) -> InvitationSubject:
+    """An invitation token whose invitation can still be acted on (live)."""
+    return live(subject)
 
 
 PublicAuth = Annotated[InvitationSubject, Depends(live_invitation)]

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import Cursor, Limit, utcnow
-from app.api.idempotency import IdempotencyDep, rereads
+from app.api.idempotency import IdempotentWrite, rereads
 from app.bodies import StrictRoute
 from app.db import LookupSessionDep, ReadSessionDep, SessionDep
 from app.models import CaseKind, CaseNote, CaseStatus, Role
@@ -129,13 +129,15 @@ async def update_case(
 async def add_case_note(
     case_id: uuid.UUID,
     body: CaseNoteCreate,
-    session: SessionDep,
-    auth: WriteAuth,
-    idempotency: IdempotencyDep,
+    call: IdempotentWrite,
 ) -> HttpResponse:
     """Add a note to a case (201)."""
-    note = await cases.add_note(session, auth.workspace_id, case_id, body.body, by=auth.name)
-    return idempotency.respond(CaseNoteRead.model_validate(note), 201, reread=(CASE_NOTE, note.id))
+    note = await cases.add_note(
+        call.session, call.subject.workspace_id, case_id, body.body, by=call.subject.name
+    )
+    return call.idempotency.respond(
+        CaseNoteRead.model_validate(note), 201, reread=(CASE_NOTE, note.id)
+    )
 
 
 CASE_NOTE = "case_note"

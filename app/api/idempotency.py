@@ -9,20 +9,30 @@ import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi import Response as HttpResponse
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.auth import Subject, api_key, live_invitation
-from app.api.deps import AppSettingsDep, utcnow
+from app.api.auth import (
+    ApiKeySubject,
+    Credentials,
+    InvitationSubject,
+    S,
+    Subject,
+    admission,
+    live,
+    subject_of,
+)
+from app.api.deps import utcnow
 from app.bodies import parsed_body
 from app.canonical import canonical_json
 from app.config import Settings
-from app.db import SessionDep, driver
+from app.db import driver, session_scope, sessionmakers_of
 from app.errors import (
     PROBLEM_JSON,
     Conflict,
@@ -32,6 +42,7 @@ from app.errors import (
     Unprocessable,
     field_error,
 )
+from app.models import Scope
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -143,18 +154,35 @@ class Idempotency:
         return HttpResponse(body, status_code=status_code, media_type="application/json")
 
 
-def idempotency_for(
-    authenticate: Callable[..., Awaitable[Subject]],
-) -> Callable[..., AsyncIterator[Idempotency]]:
-    """The Idempotency-Key dependency of routes whose caller `authenticate` admits: the key
-    settled before the work, and the answer stored in the request's transaction once the
-    endpoint has given it (so it commits with the work)."""
+@dataclass(frozen=True, slots=True)
+class IdempotentCall(Generic[S]):
+    """What an idempotent POST works with: the request's unit of work, its caller, admitted,
+    and its Idempotency-Key, settled before the work."""
 
-    async def get_idempotency(
+    session: AsyncSession
+    subject: S
+    idempotency: Idempotency
+
+
+def idempotent(
+    allowed: tuple[type[S], ...],
+    *,
+    scopes: frozenset[Scope] = frozenset(),
+    then: Callable[[S], S] | None = None,
+) -> Callable[..., AsyncIterator[IdempotentCall[S]]]:
+    """The one dependency of an idempotent POST (the answer paths among them): its session,
+    its caller (of the `allowed` kinds, holding `scopes`, and passing `then`), and its
+    Idempotency-Key settled before the work, the answer stored in the request's transaction
+    once the endpoint has given it (so it commits with the work).
+
+    One dependency rather than a session, an authenticator and a key side by side: FastAPI
+    walks every dependency of a request again, a cached one's own dependencies included,
+    and the three side by side were 13 of them for POST /v1/responses."""
+    admit = admission(allowed, scopes=scopes)
+
+    async def idempotent_call(
         request: Request,
-        session: SessionDep,
-        subject: Annotated[Subject, Depends(authenticate)],
-        settings: AppSettingsDep,
+        credentials: Credentials,
         key: Annotated[
             str | None,
             Header(
@@ -162,25 +190,37 @@ def idempotency_for(
                 description="makes a retry safe: the same key and body return the stored result",
             ),
         ] = None,
-    ) -> AsyncIterator[Idempotency]:
-        idempotency = await _settle(request, session, subject, settings, key)
-        yield idempotency
-        if idempotency.stored is not None:
-            conn = await driver(session)
-            kept = await conn.execute(
-                _KEEP,
-                idempotency.workspace_id,
-                idempotency.key,
-                idempotency.fingerprint,
-                *idempotency.stored,
-            )
-            if kept == "INSERT 0 0":
-                # The holder committed between this request's look-up and its lock (see
-                # _FIND): answer what it stored, and roll this request's work back.
-                record = await conn.fetchrow(_LOOK, idempotency.workspace_id, idempotency.key)
-                raise await _replay(session, idempotency.workspace_id, record)
+    ) -> AsyncIterator[IdempotentCall[S]]:
+        primary, _ = sessionmakers_of(request.app, request.scope)
+        async with session_scope(primary) as session:
+            subject = admit(await subject_of(request, session, credentials))
+            if then is not None:
+                subject = then(subject)
+            settings: Settings = request.app.state.settings
+            idempotency = await _settle(request, session, subject, settings, key)
+            yield IdempotentCall(session, subject, idempotency)
+            await _keep(session, idempotency)
 
-    return get_idempotency
+    return idempotent_call
+
+
+async def _keep(session: AsyncSession, idempotency: Idempotency) -> None:
+    """Store the answer the endpoint gave under its key, in the work's transaction."""
+    if idempotency.stored is None:
+        return
+    conn = await driver(session)
+    kept = await conn.execute(
+        _KEEP,
+        idempotency.workspace_id,
+        idempotency.key,
+        idempotency.fingerprint,
+        *idempotency.stored,
+    )
+    if kept == "INSERT 0 0":
+        # The holder committed between this request's look-up and its lock (see _FIND): answer
+        # what it stored, and roll this request's work back.
+        record = await conn.fetchrow(_LOOK, idempotency.workspace_id, idempotency.key)
+        raise await _replay(session, idempotency.workspace_id, record)
 
 
 async def _settle(
@@ -248,12 +288,22 @@ def _in_progress() -> Conflict:
     )
 
 
-# Function scope, like the session: the answer is stored before the session commits, and both
-# before the response is sent.
-IdempotencyDep = Annotated[Idempotency, Depends(idempotency_for(api_key), scope="function")]
-# The public calls: keys kept per invitation (InvitationSubject.idempotency_key).
-PublicIdempotencyDep = Annotated[
-    Idempotency, Depends(idempotency_for(live_invitation), scope="function")
+# Function scope, like the session it holds: the answer is stored before the session commits,
+# and both before the response is sent.
+WRITE = frozenset({Scope.WRITE})
+IdempotentWrite = Annotated[
+    IdempotentCall[ApiKeySubject],
+    Depends(idempotent((ApiKeySubject,), scopes=WRITE), scope="function"),
+]
+IdempotentAdmin = Annotated[
+    IdempotentCall[ApiKeySubject],
+    Depends(idempotent((ApiKeySubject,), scopes=frozenset({Scope.ADMIN})), scope="function"),
+]
+# The public calls: a live invitation's token, keys kept per invitation
+# (InvitationSubject.idempotency_key).
+IdempotentAnswer = Annotated[
+    IdempotentCall[InvitationSubject],
+    Depends(idempotent((InvitationSubject,), then=live), scope="function"),
 ]
 
 

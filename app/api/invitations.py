@@ -11,7 +11,7 @@ from fastapi import Response as HttpResponse
 
 from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import AppSettingsDep, Cursor, Limit, UpdatedSince, utcnow
-from app.api.idempotency import REPLAYED, REPLAYED_HEADER, IdempotencyDep
+from app.api.idempotency import REPLAYED, REPLAYED_HEADER, IdempotentWrite
 from app.bodies import StrictRoute
 from app.db import LookupSessionDep, ReadSessionDep, SessionDep
 from app.errors import Conflict
@@ -72,19 +72,19 @@ def _tokens_shown(ids: list[uuid.UUID]) -> Conflict:
 )
 async def create_invitation(
     body: InvitationCreate,
-    session: SessionDep,
-    auth: WriteAuth,
-    idempotency: IdempotencyDep,
+    call: IdempotentWrite,
     config: AppSettingsDep,
 ) -> HttpResponse:
     """Issue an invitation (201, with its token and URL), or store it suppressed (200)."""
     now = utcnow()
-    rules = (await load_settings(session, auth.workspace_id)).survey_rules
-    created = await issuing.issue_invitation(session, auth.workspace_id, body, rules=rules, now=now)
+    rules = (await load_settings(call.session, call.subject.workspace_id)).survey_rules
+    created = await issuing.issue_invitation(
+        call.session, call.subject.workspace_id, body, rules=rules, now=now
+    )
     shown = invitation_created(created, now, config.public_base_url)
     if created.token is None:
-        return idempotency.respond(shown, 200)
-    return idempotency.respond(shown, 201, replay_as=_tokens_shown([shown.id]))
+        return call.idempotency.respond(shown, 200)
+    return call.idempotency.respond(shown, 201, replay_as=_tokens_shown([shown.id]))
 
 
 @router.post(
@@ -100,9 +100,7 @@ async def create_invitation(
 )
 async def create_invitations_batch(
     body: InvitationBatch,
-    session: SessionDep,
-    auth: WriteAuth,
-    idempotency: IdempotencyDep,
+    call: IdempotentWrite,
     config: AppSettingsDep,
 ) -> HttpResponse:
     """Issue up to 1,000 invitations in order: suppressed ones are results (200), not failures."""
@@ -110,13 +108,18 @@ async def create_invitations_batch(
     now = utcnow()
     refused: dict[int, ItemOutcome[Any]] = {}
     valid = parse_items(InvitationCreate, body.invitations, "invitations", "invitation", refused)
-    rules = (await load_settings(session, auth.workspace_id)).survey_rules
+    rules = (await load_settings(call.session, call.subject.workspace_id)).survey_rules
     outcomes = await issuing.issue_invitations(
-        session, auth.workspace_id, valid, rules=rules, now=now, loc=("body", "invitations")
+        call.session,
+        call.subject.workspace_id,
+        valid,
+        rules=rules,
+        now=now,
+        loc=("body", "invitations"),
     )
     result = batch_result({**refused, **outcomes}, now, config.public_base_url)
     tokens = [r.id for r in result.results if r.id is not None and r.status == 201]
-    return idempotency.respond(
+    return call.idempotency.respond(
         result, 207 if result.failed else 200, replay_as=_tokens_shown(tokens) if tokens else None
     )
 

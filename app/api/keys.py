@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path
 from fastapi import Response as HttpResponse
 
 from app.api.auth import AdminAuth
-from app.api.idempotency import REPLAYED, REPLAYED_HEADER, IdempotencyDep
+from app.api.idempotency import REPLAYED, REPLAYED_HEADER, IdempotentAdmin
 from app.bodies import StrictRoute
 from app.db import SessionDep
 from app.errors import Conflict
@@ -31,19 +31,17 @@ router = APIRouter(prefix="/v1", tags=["api keys"], route_class=StrictRoute)
     },
     operation_id="create_api_key",
 )
-async def create_api_key(
-    body: ApiKeyCreate, session: SessionDep, auth: AdminAuth, idempotency: IdempotencyDep
-) -> HttpResponse:
+async def create_api_key(body: ApiKeyCreate, call: IdempotentAdmin) -> HttpResponse:
     """Create a key; its secret is in this answer only (a retry is told so, not shown it)."""
     key, raw = await keys.create_api_key(
-        session, auth.workspace_id, scopes=body.scopes, label=body.label
+        call.session, call.subject.workspace_id, scopes=body.scopes, label=body.label
     )
     created = ApiKeyCreated(**ApiKeyRead.model_validate(key).model_dump(), key=raw)
     secret_shown = Conflict(
         f"this request already created key {key.prefix}; its secret was shown only in that "
         f"answer: revoke {key.prefix} and create another if it was lost"
     )
-    return idempotency.respond(created, 201, replay_as=secret_shown)
+    return call.idempotency.respond(created, 201, replay_as=secret_shown)
 
 
 @router.get("/api-keys", response_model=list[ApiKeyRead], operation_id="list_api_keys")

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.auth import InvitationSubject, KnownInvitationAuth, PublicAuth
 from app.api.deps import HeadRequest, utcnow
-from app.api.idempotency import PublicIdempotencyDep, rereads
+from app.api.idempotency import IdempotentAnswer, rereads
 from app.bodies import StrictRoute
 from app.db import SessionDep
 from app.errors import NotFound
@@ -91,13 +91,11 @@ async def invitation_view(
     },
     operation_id="create_public_answer",
 )
-async def create_public_answer(
-    body: PublicAnswer, session: SessionDep, auth: PublicAuth, idempotency: PublicIdempotencyDep
-) -> HttpResponse:
+async def create_public_answer(body: PublicAnswer, call: IdempotentAnswer) -> HttpResponse:
     """Answer the invitation: records one response (201); a second answer is a 409."""
-    answered = await answers.answer(session, auth, body, now=utcnow())
-    return idempotency.respond(
-        public_answer(answered), 201, reread=(PUBLIC_ANSWER, auth.invitation_id)
+    answered = await answers.answer(call.session, call.subject, body, now=utcnow())
+    return call.idempotency.respond(
+        public_answer(answered), 201, reread=(PUBLIC_ANSWER, call.subject.invitation_id)
     )
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.auth import ReadAuth, WriteAuth
 from app.api.deps import Cursor, Limit, UpdatedSince, utcnow
-from app.api.idempotency import IdempotencyDep, rereads
+from app.api.idempotency import IdempotentWrite, rereads
 from app.bodies import StrictRoute
 from app.db import LookupSessionDep, ReadSessionDep, SessionDep
 from app.errors import NotFound
@@ -72,12 +72,12 @@ RECORD_DOC: dict[int | str, dict[str, Any]] = {
     },
     operation_id="record_response",
 )
-async def record_response(
-    body: ResponseCreate, session: SessionDep, auth: WriteAuth, idempotency: IdempotencyDep
-) -> HttpResponse:
+async def record_response(body: ResponseCreate, call: IdempotentWrite) -> HttpResponse:
     """Record one response (201); a known external_id: the stored one (200) or a 409."""
-    recorded = await ingest.record_response(session, auth.workspace_id, body, now=utcnow())
-    return idempotency.respond(
+    recorded = await ingest.record_response(
+        call.session, call.subject.workspace_id, body, now=utcnow()
+    )
+    return call.idempotency.respond(
         ResponseRead.model_validate(recorded.response),
         201 if recorded.created else 200,
         reread=(RESPONSE, recorded.response.id),
@@ -110,14 +110,14 @@ async def _reread_response(
     },
     operation_id="record_responses_batch",
 )
-async def record_batch(
-    body: BatchRequest, session: SessionDep, auth: WriteAuth, idempotency: IdempotencyDep
-) -> HttpResponse:
+async def record_batch(body: BatchRequest, call: IdempotentWrite) -> HttpResponse:
     """Record up to 1,000 responses: 200 when every item is stored, 207 with per-item results."""
     check_size(body.responses, "responses")
-    outcomes = await ingest.record_batch(session, auth.workspace_id, body.responses, now=utcnow())
+    outcomes = await ingest.record_batch(
+        call.session, call.subject.workspace_id, body.responses, now=utcnow()
+    )
     result = batch_result(outcomes)
-    return idempotency.respond(result, 207 if result.failed else 200)
+    return call.idempotency.respond(result, 207 if result.failed else 200)
 
 
 async def response_filters(

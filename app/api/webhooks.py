@@ -9,7 +9,7 @@ from fastapi import Response as HttpResponse
 
 from app.api.auth import AdminAuth
 from app.api.deps import AppSettingsDep, Cursor, Limit
-from app.api.idempotency import REPLAYED, REPLAYED_HEADER, IdempotencyDep
+from app.api.idempotency import REPLAYED, REPLAYED_HEADER, IdempotentAdmin
 from app.bodies import StrictRoute
 from app.db import SessionDep
 from app.errors import Conflict
@@ -65,22 +65,22 @@ def _secret_shown(endpoint_id: uuid.UUID) -> Conflict:
 )
 async def create_webhook(
     body: WebhookCreate,
-    session: SessionDep,
-    auth: AdminAuth,
-    idempotency: IdempotencyDep,
+    call: IdempotentAdmin,
     config: AppSettingsDep,
 ) -> HttpResponse:
     """Register an endpoint; its signing secret is in this answer only."""
     endpoint = await webhooks.create_endpoint(
-        session,
-        auth.workspace_id,
+        call.session,
+        call.subject.workspace_id,
         url=body.url,
         events=body.events,
         description=body.description,
         enabled=body.enabled,
         settings=config,
     )
-    return idempotency.respond(webhook_created(endpoint), 201, replay_as=_secret_shown(endpoint.id))
+    return call.idempotency.respond(
+        webhook_created(endpoint), 201, replay_as=_secret_shown(endpoint.id)
+    )
 
 
 @router.get("/webhooks", response_model=Page[WebhookRead], operation_id="list_webhooks")
@@ -134,12 +134,12 @@ async def delete_webhook(webhook_id: uuid.UUID, session: SessionDep, auth: Admin
     responses=SECRET_REPLAY_DOC,
     operation_id="rotate_webhook_secret",
 )
-async def rotate_webhook_secret(
-    webhook_id: uuid.UUID, session: SessionDep, auth: AdminAuth, idempotency: IdempotencyDep
-) -> HttpResponse:
+async def rotate_webhook_secret(webhook_id: uuid.UUID, call: IdempotentAdmin) -> HttpResponse:
     """A new secret, in this answer only; the old one signs too for 24 hours."""
-    endpoint = await webhooks.rotate_secret(session, auth.workspace_id, webhook_id)
-    return idempotency.respond(webhook_created(endpoint), 200, replay_as=_secret_shown(endpoint.id))
+    endpoint = await webhooks.rotate_secret(call.session, call.subject.workspace_id, webhook_id)
+    return call.idempotency.respond(
+        webhook_created(endpoint), 200, replay_as=_secret_shown(endpoint.id)
+    )
 
 
 DISABLED_DOC: dict[int | str, dict[str, Any]] = {
@@ -181,13 +181,13 @@ async def list_webhook_deliveries(
 async def retry_webhook_delivery(
     webhook_id: uuid.UUID,
     delivery_id: uuid.UUID,
-    session: SessionDep,
-    auth: AdminAuth,
-    idempotency: IdempotencyDep,
+    call: IdempotentAdmin,
 ) -> HttpResponse:
     """Queue an attempt of this delivery now (202), succeeded or failed before or not."""
-    logged = await delivery_log.retry_delivery(session, auth.workspace_id, webhook_id, delivery_id)
-    return idempotency.respond(delivery_read(logged), 202)
+    logged = await delivery_log.retry_delivery(
+        call.session, call.subject.workspace_id, webhook_id, delivery_id
+    )
+    return call.idempotency.respond(delivery_read(logged), 202)
 
 
 @router.post(
@@ -200,13 +200,13 @@ async def retry_webhook_delivery(
 async def recover_webhook(
     webhook_id: uuid.UUID,
     body: RecoverRequest,
-    session: SessionDep,
-    auth: AdminAuth,
-    idempotency: IdempotencyDep,
+    call: IdempotentAdmin,
 ) -> HttpResponse:
     """Re-deliver every event since `since` that the endpoint subscribes to (202, how many)."""
-    queued = await delivery_log.recover(session, auth.workspace_id, webhook_id, since=body.since)
-    return idempotency.respond(RecoverAccepted(since=body.since, queued=queued), 202)
+    queued = await delivery_log.recover(
+        call.session, call.subject.workspace_id, webhook_id, since=body.since
+    )
+    return call.idempotency.respond(RecoverAccepted(since=body.since, queued=queued), 202)
 
 
 @router.post(
@@ -216,9 +216,7 @@ async def recover_webhook(
     responses=DISABLED_DOC,
     operation_id="send_webhook_test",
 )
-async def send_webhook_test(
-    webhook_id: uuid.UUID, session: SessionDep, auth: AdminAuth, idempotency: IdempotencyDep
-) -> HttpResponse:
+async def send_webhook_test(webhook_id: uuid.UUID, call: IdempotentAdmin) -> HttpResponse:
     """Send a `webhook.test` event to this endpoint only (202, with the event's id)."""
-    event_id = await delivery_log.send_test(session, auth.workspace_id, webhook_id)
-    return idempotency.respond(WebhookTestAccepted(event_id=event_id), 202)
+    event_id = await delivery_log.send_test(call.session, call.subject.workspace_id, webhook_id)
+    return call.idempotency.respond(WebhookTestAccepted(event_id=event_id), 202)
