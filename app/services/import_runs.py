@@ -13,7 +13,10 @@ the content is the same and a rejected row when not (app.services.repeats), inli
 registered as the API registers them (app.services.stakeholders.register_inline), and the role,
 job level and department stored as they were when answering. The rows go in through COPY into
 a temporary staging table and one INSERT ... SELECT that takes each snapshot from the
-stakeholders table; each touched chain is relinked in bulk (app.services.chain.relink).
+stakeholders table. Each new row finds its place in its person's chain by one probe of the
+chain's index (_LINKS), so a chunk costs its rows, not the length of the chains it touches;
+the stored answers before them are relinked by key, and the few chains a probe cannot place
+are walked (app.services.chain.relink).
 An import emits no `response.created` events: history is not news (no webhook, no case opened
 for a detractor of 2019).
 """
@@ -65,7 +68,7 @@ from app.services.response_rows import ANSWER_COLUMNS
 from app.services.stakeholders import Snapshot, register_inline, upsert_stakeholders
 from app.services.statistics import refresh_statistics
 from app.services.surveys import catalog_problem, definitions
-from app.sql import ANSWER_ORDER_SQL
+from app.sql import ANSWER_ORDER
 
 logger = logging.getLogger("app.imports")
 
@@ -559,6 +562,11 @@ _STAGE = """
         role text, job_level text, department text, score smallint, comment text,
         submitted_at timestamptz, survey text, channel text, attributes jsonb,
         excluded boolean, excluded_reason text
+    ) ON COMMIT DROP;
+    DROP TABLE IF EXISTS pg_temp.import_links;
+    CREATE TEMPORARY TABLE import_links (
+        id uuid, stakeholder_id text, submitted_at timestamptz, predecessor uuid,
+        successor_at timestamptz, tie boolean
     ) ON COMMIT DROP
 """
 _STAGE_COLUMNS = ("number", *ANSWER_COLUMNS, "attributes", "excluded", "excluded_reason")
@@ -567,13 +575,40 @@ _UNKNOWN = """
     LEFT JOIN stakeholders AS st ON st.workspace_id = $1 AND st.id = s.stakeholder_id
     WHERE s.account_id IS NULL AND st.id IS NULL
 """
+# Where each new counted row falls in its person's stored chain, found by one probe of the
+# chain's index, never by walking it: the chain's links partition the person's time, so the
+# stored answer whose link spans the row's submitted_at is the one with the least
+# superseded_at after it (the earliest in the answers' order among equals). That answer is the
+# row's stored predecessor, its link the submitted_at of the row's stored successor; or, when
+# it was submitted after the row, there is no predecessor and it is the successor itself. New
+# rows' created_at is the transaction's now(), after every stored answer's, unless an answer
+# committed since this transaction began carries the same instant (`tie`): those people's
+# chains are walked instead (relink).
+_ORDER_OF_R = ", ".join(f"r.{column}" for column in ANSWER_ORDER)
+_LINKS = f"""
+    INSERT INTO import_links (id, stakeholder_id, submitted_at, predecessor, successor_at, tie)
+    SELECT s.id, s.stakeholder_id, s.submitted_at,
+           CASE WHEN p.submitted_at <= s.submitted_at THEN p.id END,
+           CASE WHEN p.id IS NULL THEN 'infinity'
+                WHEN p.submitted_at <= s.submitted_at THEN p.superseded_at
+                ELSE p.submitted_at END,
+           coalesce(p.submitted_at = s.submitted_at AND p.created_at >= now(), false)
+    FROM import_stage AS s
+    LEFT JOIN LATERAL (
+        SELECT r.id, r.submitted_at, r.created_at, r.superseded_at FROM responses AS r
+        WHERE r.workspace_id = $1 AND r.stakeholder_id = s.stakeholder_id
+          AND r.superseded_at > s.submitted_at AND NOT r.excluded
+        ORDER BY r.superseded_at, {_ORDER_OF_R}
+        LIMIT 1
+    ) AS p ON true
+    WHERE NOT s.excluded
+"""
 # Each row's snapshot of its stakeholder (as registered now, after this chunk's inline
 # registrations), unless the row brought its own (an inline person, as they were on it). Each
 # new counted row is linked as it goes in: its superseded_at is the submitted_at of the next
-# counted answer of its person, among the new rows and the stored ones from the earliest new
-# answer on (their created_at is the transaction's now(), as the column's default gives it), so
-# the relink that follows rewrites only the stored predecessors, not every new row again.
-_MERGE = f"""
+# counted answer of its person, the earlier of the next new row's and its stored successor's
+# (import_links); the stored predecessors are relinked next (_PREDECESSORS).
+_MERGE = """
     WITH staged AS (
         SELECT s.number, s.id, s.external_id, s.stakeholder_id,
                coalesce(s.account_id, st.account_id) AS account_id,
@@ -587,25 +622,11 @@ _MERGE = f"""
         LEFT JOIN stakeholders AS st
           ON s.account_id IS NULL AND st.workspace_id = $1 AND st.id = s.stakeholder_id
         WHERE s.account_id IS NOT NULL OR st.id IS NOT NULL
-    ), since AS (
-        SELECT stakeholder_id, min(submitted_at) AS since FROM staged WHERE NOT excluded
-        GROUP BY stakeholder_id
-    ), pool AS (
-        SELECT stakeholder_id, submitted_at, now() AS created_at, id, true AS new
-        FROM staged WHERE NOT excluded
-        UNION ALL
-        SELECT r.stakeholder_id, r.submitted_at, r.created_at, r.id, false
-        FROM since CROSS JOIN LATERAL (
-            SELECT stakeholder_id, submitted_at, created_at, id FROM responses
-            WHERE workspace_id = $1 AND stakeholder_id = since.stakeholder_id
-              AND superseded_at >= since.since AND NOT excluded
-            OFFSET 0  -- never pulled up into a join over the whole workspace's answers
-        ) AS r
     ), linked AS (
-        SELECT id, new, coalesce(lead(submitted_at) OVER (
-            PARTITION BY stakeholder_id ORDER BY {ANSWER_ORDER_SQL}
-        ), 'infinity') AS next
-        FROM pool
+        SELECT id, least(coalesce(lead(submitted_at) OVER (
+            PARTITION BY stakeholder_id ORDER BY submitted_at, id  -- one created_at: now()
+        ), 'infinity'), successor_at) AS next
+        FROM import_links
     )
     INSERT INTO responses (workspace_id, id, external_id, stakeholder_id, account_id, role,
                            job_level, department, score, comment, submitted_at, survey, channel,
@@ -613,11 +634,26 @@ _MERGE = f"""
     SELECT $1, s.id, s.external_id, s.stakeholder_id, s.account_id, s.role, s.job_level,
            s.department, s.score, s.comment, s.submitted_at, s.survey, s.channel, s.attributes,
            s.excluded, s.excluded_reason, coalesce(l.next, 'infinity')
-    FROM staged AS s LEFT JOIN linked AS l ON l.new AND l.id = s.id
+    FROM staged AS s LEFT JOIN linked AS l ON l.id = s.id
     ORDER BY s.number
     ON CONFLICT (workspace_id, external_id) DO NOTHING
     RETURNING id, stakeholder_id, submitted_at, excluded
 """
+# A stored predecessor now links to the earliest new row after it (the rows after it up to its
+# old successor all found it). By primary key: the chunk's statements run without nested loops.
+# The people in $2 (a tie, or a row that did not go in) are relinked by walking instead.
+_PREDECESSORS = """
+    WITH first AS (
+        SELECT predecessor AS id, min(submitted_at) AS next FROM import_links
+        WHERE predecessor IS NOT NULL AND stakeholder_id <> ALL($2::text[])
+        GROUP BY predecessor
+    )
+    UPDATE responses AS r SET superseded_at = first.next
+    FROM first
+    WHERE r.workspace_id = $1 AND r.id = ANY(ARRAY(SELECT id FROM first)) AND r.id = first.id
+      AND r.superseded_at <> first.next
+"""
+_TIES = "SELECT DISTINCT stakeholder_id FROM import_links WHERE tie"
 # A row without external_id that repeats a stored answer of the same stakeholder, instant,
 # score, comment and survey (a re-run of the same rows) is a duplicate.
 _SAME_ANSWER = """
@@ -833,14 +869,11 @@ class ResponseChunk:
         # walked by its index (the LATERAL subqueries are not flattened).
         await conn.execute("SET LOCAL enable_nestloop TO off")
         unknown = {r["number"] for r in await conn.fetch(_UNKNOWN, self.workspace_id)}
-        inserted = await conn.fetch(_MERGE, self.workspace_id) if records else []
-        went_in = {r["id"] for r in inserted}
-        earliest: dict[str, datetime] = {}
-        for r in inserted:
-            if not r["excluded"]:
-                who, when = r["stakeholder_id"], r["submitted_at"]
-                earliest[who] = min(when, earliest.get(who, when))
-        await relink(self.session, self.workspace_id, earliest, locked=True)
+        went_in: set[uuid.UUID] = set()
+        if records:
+            await conn.execute(_LINKS, self.workspace_id)
+            went_in = {r["id"] for r in await conn.fetch(_MERGE, self.workspace_id)}
+            await self._settle_links(conn, rows, went_in, unknown)
         await conn.execute("SET LOCAL enable_nestloop TO on")
         self.tally.stored += len(went_in)
         for row in rows:
@@ -871,6 +904,28 @@ class ResponseChunk:
                 )
             else:
                 self.tally.duplicates += 1
+
+    async def _settle_links(
+        self, conn: Any, rows: list[_Row], went_in: set[uuid.UUID], unknown: set[int]
+    ) -> None:
+        """The stored predecessors relinked; the people whose probes cannot be trusted (an
+        answer of the same instant committed since this transaction began, or a row of theirs
+        that did not go in, stored meanwhile by another writer) relinked by walking their
+        chains from their earliest row of the chunk."""
+        walk = {r["stakeholder_id"] for r in await conn.fetch(_TIES)}
+        for row in rows:
+            assert row.planned is not None
+            missing = not row.excluded and row.planned["id"] not in went_in
+            if missing and row.record.number not in unknown:
+                walk.add(row.planned["stakeholder_id"])
+        await conn.execute(_PREDECESSORS, self.workspace_id, sorted(walk))
+        since: dict[str, datetime] = {}
+        for row in rows:
+            assert row.planned is not None
+            who, when = row.planned["stakeholder_id"], row.planned["submitted_at"]
+            if who in walk and not row.excluded:
+                since[who] = min(when, since.get(who, when))
+        await relink(self.session, self.workspace_id, since, locked=True)
 
 
 def _answer_key(item: ResponseCreate) -> Any:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.models import ImportChunk, ImportRowError
 from app.services import import_runs
-from app.services.chain import chain_defects
+from app.services.chain import chain_defects, lock_chains, relink
 from tests.support.api import get_json, list_responses, put_account, put_stakeholder
 from tests.support.clock import START, WINDOW
 from tests.support.harness import TEST_SETTINGS, MakeTenant, Tenant, build_app, new_tenant
@@ -762,3 +762,99 @@ async def test_an_upload_may_be_larger_than_other_bodies(tenant: Tenant) -> None
         "/v1/responses", content=body, headers={"Content-Type": "application/json"}
     )
     assert r.status_code == 413
+
+
+# Stored answers of each person (days), and the rows of the file, in no particular order: before
+# all of them, between, at the same instant as a stored one (twice), after all, and people with
+# no stored answer at all.
+STORED_DAYS = (10, 20, 20, 30, 40)
+IMPORTED_DAYS = (45, 5, 20, 15, 35, 20, 25, 45, 31, 1)
+
+
+async def _stored_chains(tenant: Tenant) -> None:
+    client = tenant.client
+    await client.put("/v1/accounts/a", json={})
+    for who in ("p0", "p1", "p2", "p3", "fresh"):
+        await client.put(f"/v1/stakeholders/{who}", json={"account_id": "a"})
+    answers = [
+        {"stakeholder_id": f"p{k}", "score": (k + n) % 11, "submitted_at": day(d)}
+        for k in range(4)
+        for n, d in enumerate((*STORED_DAYS, 25))
+    ]
+    r = await client.post("/v1/responses/batch", json={"responses": answers})
+    assert r.status_code == 200, r.text
+    # One stored answer excluded (day 25): no link runs through it.
+    for stored in await list_responses(client):
+        if stored["submitted_at"] == day(25):
+            r = await client.patch(
+                f"/v1/responses/{stored['id']}", json={"excluded": True, "reason": "test entry"}
+            )
+            assert r.status_code == 200, r.text
+
+
+def _file() -> bytes:
+    rows: list[list[str]] = [["external_id", "stakeholder_id", "score", "submitted_at"]]
+    n = 0
+    for d in IMPORTED_DAYS:
+        for who in ("p0", "p1", "p2", "p3", "fresh"):
+            n += 1
+            rows.append([f"imp-{n}", who, str(n % 11), day(d + n / 1000 if n % 3 else d)])
+    return csv_bytes(rows)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 3, 100])
+async def test_rows_filed_anywhere_in_stored_chains_keep_every_link(
+    committed: Tenant, chunk_rows: int
+) -> None:
+    await _stored_chains(committed)
+    job = await imported(committed, _file(), kind="responses", chunk_rows=chunk_rows)
+    assert job["rows"] == {"read": 50, "stored": 50, "duplicates": 0, "rejected": 0}, job
+    async with committed.db.sessionmaker() as session:
+        assert await chain_defects(session, committed.id) == 0
+    latest = await get_json(committed.client, "/v1/nps", **WINDOW, method="latest_per_stakeholder")
+    assert latest["score"]["n"] == 5  # each person once, by their latest answer
+
+
+async def test_answers_committed_meanwhile_send_their_people_down_the_walk(
+    committed: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer of the same instant committed after the chunk's transaction began sorts after
+    the chunk's rows (a later created_at), and a row whose external_id another writer stored
+    meanwhile does not go in: the probes cannot place those people's rows, so their chains are
+    walked (relink), and every link still holds."""
+    await _stored_chains(committed)
+    client = committed.client
+    original_store = import_runs.ResponseChunk._store
+    walked: list[set[str]] = []
+
+    async def same_instant_first(session: Any, workspace_id: Any, people: Any) -> None:
+        # The chunk's transaction has begun (its now() is fixed); p1's chain is not locked yet.
+        if not walked:
+            body = {"stakeholder_id": "p1", "score": 2, "submitted_at": day(20)}
+            r = await client.post("/v1/responses", json=body)
+            assert r.status_code == 201, r.text
+        await lock_chains(session, workspace_id, people)
+
+    async def taken_meanwhile(self: import_runs.ResponseChunk, rows: Any) -> None:
+        # imp-1 is p0's row in the file; p3 has no row in this chunk, so no lock waits.
+        if not walked:
+            body = {"stakeholder_id": "p3", "score": 4, "external_id": "imp-1"}
+            r = await client.post("/v1/responses", json=body)
+            assert r.status_code == 201, r.text
+        await original_store(self, rows)
+
+    async def spy(session: Any, workspace_id: Any, since: Any, **kwargs: Any) -> None:
+        walked.append(set(since))
+        await relink(session, workspace_id, since, **kwargs)
+
+    monkeypatch.setattr("app.services.import_runs.lock_chains", same_instant_first)
+    monkeypatch.setattr(import_runs.ResponseChunk, "_store", taken_meanwhile)
+    monkeypatch.setattr("app.services.import_runs.relink", spy)
+    rows: list[list[str]] = [["external_id", "stakeholder_id", "score", "submitted_at"]]
+    rows += [["imp-1", "p0", "9", day(15)], ["imp-2", "p1", "8", day(20)]]
+    rows += [["imp-3", "p2", "7", day(20)]]
+    job = await imported(committed, csv_bytes(rows), kind="responses", chunk_rows=100)
+    assert job["rows"] == {"read": 3, "stored": 2, "duplicates": 1, "rejected": 0}, job
+    assert walked == [{"p0", "p1"}]  # p2's stored answers of day 20 were all there before
+    async with committed.db.sessionmaker() as session:
+        assert await chain_defects(session, committed.id) == 0
