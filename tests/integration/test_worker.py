@@ -517,7 +517,10 @@ class TestWorkerEngine:
                     "FROM generate_series(1, 3000)"
                 )
             )
-        async with committed_sessions() as session:
+        # Committed: the column statistics ANALYZE writes are transactional, and a session
+        # closed without a commit rolled them back, leaving whatever an earlier test's load
+        # (or autovacuum, on the embedded server) had left (a seq scan and a sort, once).
+        async with session_scope(committed_sessions) as session:
             await session.execute(text("ANALYZE jobs"))
         async with session_scope(committed_sessions) as session:  # then a backlog
             await session.execute(
