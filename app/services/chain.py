@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import driver
 from app.sql import ANSWER_ORDER, ANSWER_ORDER_SQL
 
-_ORDER_OF_R = ", ".join(f"r.{column}" for column in ANSWER_ORDER)
+# The answers' order over the responses table aliased `r`, for statements that walk or probe a
+# chain (here and app.services.import_merge).
+ORDER_OF_R = ", ".join(f"r.{column}" for column in ANSWER_ORDER)
 _ORDER_OF_N = ", ".join(f"n.{column}" for column in ANSWER_ORDER)
 _DESCENDING_N = ", ".join(f"n.{column} DESC" for column in ANSWER_ORDER)
 
@@ -50,7 +52,7 @@ _RELINK = f"""
     WITH chain AS (
         SELECT r.id, r.superseded_at,
                coalesce(lead(r.submitted_at) OVER (
-                   PARTITION BY r.stakeholder_id ORDER BY {_ORDER_OF_R}
+                   PARTITION BY r.stakeholder_id ORDER BY {ORDER_OF_R}
                ), 'infinity') AS next
         FROM unnest($2::text[], $3::timestamptz[]) AS touched (stakeholder_id, since)
         CROSS JOIN LATERAL (

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.models import ImportChunk, ImportRowError
-from app.services import import_runs
+from app.services import import_merge, import_runs
 from app.services.chain import chain_defects, lock_chains, relink
 from tests.support.api import get_json, list_responses, put_account, put_stakeholder
 from tests.support.clock import START, WINDOW
@@ -837,7 +837,7 @@ async def test_answers_committed_meanwhile_send_their_people_down_the_walk(
     _keep_statistics(monkeypatch)
     await _stored_chains(committed)
     client = committed.client
-    original_store = import_runs.ResponseChunk._store
+    original_store = import_merge.ResponseChunk._store
     walked: list[set[str]] = []
 
     async def same_instant_first(session: Any, workspace_id: Any, people: Any) -> None:
@@ -848,7 +848,7 @@ async def test_answers_committed_meanwhile_send_their_people_down_the_walk(
             assert r.status_code == 201, r.text
         await lock_chains(session, workspace_id, people)
 
-    async def taken_meanwhile(self: import_runs.ResponseChunk, rows: Any) -> None:
+    async def taken_meanwhile(self: import_merge.ResponseChunk, rows: Any) -> None:
         # imp-1 is p0's row in the file; p3 has no row in this chunk, so no lock waits.
         if not walked:
             body = {"stakeholder_id": "p3", "score": 4, "external_id": "imp-1"}
@@ -860,9 +860,9 @@ async def test_answers_committed_meanwhile_send_their_people_down_the_walk(
         walked.append(set(since))
         await relink(session, workspace_id, since, **kwargs)
 
-    monkeypatch.setattr("app.services.import_runs.lock_chains", same_instant_first)
-    monkeypatch.setattr(import_runs.ResponseChunk, "_store", taken_meanwhile)
-    monkeypatch.setattr("app.services.import_runs.relink", spy)
+    monkeypatch.setattr("app.services.import_merge.lock_chains", same_instant_first)
+    monkeypatch.setattr(import_merge.ResponseChunk, "_store", taken_meanwhile)
+    monkeypatch.setattr("app.services.import_merge.relink", spy)
     rows: list[list[str]] = [["external_id", "stakeholder_id", "score", "submitted_at"]]
     rows += [["imp-1", "p0", "9", day(15)], ["imp-2", "p1", "8", day(20)]]
     rows += [["imp-3", "p2", "7", day(20)]]
