@@ -283,13 +283,22 @@ def sessionmakers_of(
     )
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request is the unit of work: one transaction, committed before the response is sent.
+@asynccontextmanager
+async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work on the primary: one transaction, committed when the block ends
+    (get_session, and the idempotent POSTs' one dependency, app.api.idempotency).
 
     Its sessionmaker is get_sessionmaker's, read here rather than as a sub-dependency: every
     route takes a session, and the framework walks each dependency of each request again."""
     primary, _ = sessionmakers_of(request.app, request.scope)
     async with session_scope(primary) as session:
+        yield session
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request is the unit of work: one transaction, committed before the response is
+    sent."""
+    async with request_session(request) as session:
         yield session
 
 

@@ -32,7 +32,7 @@ from app.api.deps import utcnow
 from app.bodies import parsed_body
 from app.canonical import canonical_json
 from app.config import Settings
-from app.db import driver, session_scope, sessionmakers_of
+from app.db import driver, request_session
 from app.errors import (
     PROBLEM_JSON,
     Conflict,
@@ -191,8 +191,7 @@ def idempotent(
             ),
         ] = None,
     ) -> AsyncIterator[IdempotentCall[S]]:
-        primary, _ = sessionmakers_of(request.app, request.scope)
-        async with session_scope(primary) as session:
+        async with request_session(request) as session:
             subject = admit(await subject_of(request, session, credentials))
             if then is not None:
                 subject = then(subject)
@@ -290,10 +289,9 @@ def _in_progress() -> Conflict:
 
 # Function scope, like the session it holds: the answer is stored before the session commits,
 # and both before the response is sent.
-WRITE = frozenset({Scope.WRITE})
 IdempotentWrite = Annotated[
     IdempotentCall[ApiKeySubject],
-    Depends(idempotent((ApiKeySubject,), scopes=WRITE), scope="function"),
+    Depends(idempotent((ApiKeySubject,), scopes=frozenset({Scope.WRITE})), scope="function"),
 ]
 IdempotentAdmin = Annotated[
     IdempotentCall[ApiKeySubject],
