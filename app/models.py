@@ -1,7 +1,7 @@
 """Tables. Every tenant-owned table leads its keys with workspace_id (Citus-ready)."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKeyConstraint,
     Identity,
@@ -266,7 +267,14 @@ class SurveyResponse(Base):
 # for one answer, measured). Their workspace_id always comes from the authenticated caller, and a
 # deleted workspace takes their rows with it all the same: the trigger made by migration 0017
 # (AFTER DELETE ON workspaces) deletes them.
-WORKSPACE_LEFTOVERS = ("events", "jobs", "idempotency_keys", "data_versions")
+WORKSPACE_LEFTOVERS = (
+    "events",
+    "jobs",
+    "idempotency_keys",
+    "data_versions",
+    "tally_dirt",
+    "answer_tallies",
+)
 
 
 class IdempotencyRecord(Base):
@@ -792,6 +800,44 @@ class DataVersion(Base):
     workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
     shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger)
+
+
+class AnswerTally(Base):
+    """Answers counted per UTC calendar bucket (a week or a month), role, job level and score:
+    how many there were, and how many were their stakeholder's latest in the bucket, and, for
+    a month, in its quarter and in its year (migration 0023; read by app.services.tallies)."""
+
+    __tablename__ = "answer_tallies"
+    # No foreign key to workspaces: see WORKSPACE_LEFTOVERS (and migration 0023).
+    __table_args__ = (
+        CheckConstraint("grain IN ('week', 'month')", name="grain"),
+        Index("ix_answer_tallies_bucket", "workspace_id", "grain", "bucket"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID)
+    grain: Mapped[str] = mapped_column(String(8))
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    role: Mapped[str] = mapped_column(String(32))
+    job_level: Mapped[str] = mapped_column(String(32))
+    score: Mapped[int] = mapped_column(SmallInteger)
+    answers: Mapped[int] = mapped_column(Integer)
+    latest: Mapped[int] = mapped_column(Integer)
+    latest_quarter: Mapped[int] = mapped_column(Integer)
+    latest_year: Mapped[int] = mapped_column(Integer)
+
+
+class TallyDirt(Base):
+    """A UTC day whose answers changed since their buckets' tallies were counted: added by the
+    triggers of migration 0023 in the writing transaction, deleted by the fold that recounts."""
+
+    __tablename__ = "tally_dirt"
+    # No foreign key to workspaces: see WORKSPACE_LEFTOVERS (and migration 0023).
+    __table_args__ = (Index("ix_tally_dirt_day", "workspace_id", "day"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID)
+    day: Mapped[date] = mapped_column(Date)
 
 
 class AccountPrediction(Base):

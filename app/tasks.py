@@ -13,6 +13,7 @@ from app.services import (
     risk_changes,
     stakeholder_moves,
     statistics,
+    tallies,
 )
 
 # case_opening, stakeholder_moves and risk_changes declare outbox subscribers (cases opened,
@@ -30,4 +31,5 @@ MODULES = (
     stakeholder_moves,
     risk_changes,
     statistics,
+    tallies,
 )

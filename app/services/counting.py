@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Account, Role, SurveyResponse
 from app.scoring import Method
+from app.services import tallies
 from app.services.cells import Cells, accounts_as_units, tally_rows
 from app.services.selection import (
     ACCOUNT_DIMENSIONS,
@@ -268,6 +269,7 @@ async def count(
     dimensions: Sequence[Dimension] = (),
     *,
     use_chain: bool = True,
+    pre_counted: bool = True,
 ) -> Cells:
     """The counts (and weight sums) per window and combination of `dimensions`.
 
@@ -280,6 +282,9 @@ async def count(
     The latest responses are read off the stakeholders' chains (app.services.chain), except
     with a survey filter, which changes whose answers are candidates; then, or with
     `use_chain=False`, each stakeholder's candidates are sorted, which gives the same counts.
+
+    Windows that are whole UTC calendar buckets are read from the pre-counted tallies where
+    those are exact and clean (app.services.tallies); `pre_counted=False` counts the answers.
     """
     windows = selection.windows
     order = sorted(range(len(windows)), key=lambda i: windows[i].start)
@@ -287,10 +292,26 @@ async def count(
         # Back-to-back windows given out of order (a period and the one before it): count
         # them in order, so they take the single range scan, and give each its own index back.
         in_order = replace(selection, windows=[windows[i] for i in order])
-        cells = await count(session, workspace_id, in_order, dimensions, use_chain=use_chain)
+        cells = await count(
+            session,
+            workspace_id,
+            in_order,
+            dimensions,
+            use_chain=use_chain,
+            pre_counted=pre_counted,
+        )
         return {(order[key[0]], *key[1:]): cell for key, cell in cells.items()}
-    chosen = _chosen(workspace_id, selection, use_chain=use_chain)
-    return await _cut_and_sum(session, workspace_id, selection, chosen, dimensions)
+    interval = tallies.interval_of(selection, dimensions) if use_chain and pre_counted else None
+
+    async def answer_level(selection: Selection) -> Cells:
+        chosen = _chosen(workspace_id, selection, use_chain=use_chain)
+        return await _cut_and_sum(session, workspace_id, selection, chosen, dimensions)
+
+    if interval is None:
+        return await answer_level(selection)
+    return await tallies.count(
+        session, workspace_id, selection, dimensions, interval, raw=answer_level
+    )
 
 
 def _chosen(

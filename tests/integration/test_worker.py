@@ -160,6 +160,7 @@ class TestEnqueue:
             "jobs.purge": timedelta(hours=1),
             "rate_limits.purge": timedelta(minutes=5),
             "statistics.refresh": timedelta(seconds=30),
+            "tallies.fold": timedelta(seconds=10),
         }
 
 

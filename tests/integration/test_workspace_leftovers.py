@@ -1,11 +1,12 @@
-"""Deleting a workspace deletes its events, jobs, idempotency records (migration 0017) and data
-versions (0019), which hold no foreign key to workspaces: a trigger on workspaces removes them,
+"""Deleting a workspace deletes its events, jobs, idempotency records (migration 0017), data
+versions (0019) and tallies with their dirt (0023), which hold no foreign key to workspaces: a trigger on workspaces removes them,
 also when row-level security binds the role that deletes, and leaves every other workspace's rows
 alone."""
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest_asyncio
 from sqlalchemy import delete, func, select
@@ -14,21 +15,26 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.db import in_workspace, session_scope
 from app.models import (
     WORKSPACE_LEFTOVERS,
+    AnswerTally,
     DataVersion,
     Event,
     IdempotencyRecord,
     Job,
+    TallyDirt,
     Workspace,
 )
+from app.services import tallies
 from tests.support.api import Answer
 from tests.support.harness import Tenant, as_service, build_app, new_tenant
 
 WHEN = datetime.fromisoformat("2026-02-01T12:00:00+00:00")
-MODELS: dict[str, type[Event] | type[Job] | type[IdempotencyRecord] | type[DataVersion]] = {
+MODELS: dict[str, Any] = {
     "events": Event,
     "jobs": Job,
     "idempotency_keys": IdempotencyRecord,
     "data_versions": DataVersion,
+    "tally_dirt": TallyDirt,
+    "answer_tallies": AnswerTally,
 }
 
 
@@ -52,6 +58,12 @@ async def two(
             headers={"Idempotency-Key": "once"},
         )
         assert reply.status_code == 200, reply.text
+        # Tallies of that answer's buckets, and the dirt of a later one.
+        async with session_scope(owner) as session:
+            assert await tallies.fold(session, tenant.id) > 0
+        later = Answer("p1@acme.example", "acme", 3, WHEN + timedelta(days=40)).item()
+        reply = await tenant.client.post("/v1/responses", json=later)
+        assert reply.status_code == 201, reply.text
     yield made[0], made[1]
     for tenant in made:
         await tenant.client.aclose()

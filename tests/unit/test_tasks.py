@@ -31,6 +31,7 @@ def test_a_process_knows_every_task(module: str) -> None:
         "jobs.purge",
         "rate_limits.purge",
         "statistics.refresh",
+        "tallies.fold",
         "webhooks.deliver",
     ]
 
