@@ -13,6 +13,7 @@ import asyncio
 import importlib
 import signal
 import sys
+import time
 from collections.abc import Coroutine, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from app.embedded import plain_dsn
+from app.services import tallies
 from bench import BenchError, say
 from bench.collect import collect_phase, floor_load
 from bench.imports import import_phase
@@ -206,6 +208,8 @@ async def bench(
         loaded = await load_workspace(args, service, conn, main, phases, end, checkpoint)
         report["registration"] = loaded["registration"]
         report["ingest"]["bulk"] = loaded["bulk"]
+        with phases("tallies: the worker's tallies.fold after the load"):
+            report["tallies"] = await fold_tallies(conn, workspaces)
         if not args.no_vacuum:
             with phases("cold and settled plans (the dashboard before and after ANALYZE)"):
                 report["plans"] = await plans_phase(args, service, conn, main)
@@ -216,6 +220,10 @@ async def bench(
                     floor, conn, "/one", bodies, args.single_clients, "single-floor"
                 )
             del bodies
+        if args.single_requests:
+            # The singles relinked their people's earlier answers, whose months are dirty now.
+            with phases("tallies: the worker's tallies.fold after the single answers"):
+                report["tallies_after_singles"] = await fold_tallies(conn, workspaces)
         with phases("queries at the end"):
             queries["final"] = await query_phase(args, service, conn, main, phases.sampler)
         if args.revalidation_seconds > 0:
@@ -240,6 +248,17 @@ async def bench(
             )
     finally:
         await conn.close()
+
+
+async def fold_tallies(conn: Any, workspaces: list[Workspace]) -> dict[str, Any]:
+    """What the worker's periodic tallies.fold does within FOLD_EVERY of the load's end (the
+    bench runs no worker during the load): each workspace's dirty buckets recounted, timed."""
+    started = time.perf_counter()
+    buckets = 0
+    for workspace in workspaces:
+        async with conn.transaction():
+            buckets += await tallies.fold_on(conn, workspace.id)
+    return {"buckets": buckets, "seconds": round(time.perf_counter() - started, 3)}
 
 
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:

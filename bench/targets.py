@@ -134,6 +134,10 @@ def target_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
             if name.startswith(EXPLAIN_QUERIES) and (memory := api.get("rss_mb")):
                 row(f"{name}: service peak RSS during its calls, MB", memory["peak_mb"])
                 row(f"{name}: service RSS when its calls began, MB", memory["start_mb"])
+    if folded := report.get("tallies"):
+        row("tallies.fold after the load, s", folded["seconds"])
+    if folded := report.get("tallies_after_singles"):
+        row("tallies.fold after the single answers, s", folded["seconds"])
     if plans := report.get("plans"):
         for name, settled in plans["settled"].items():
             row(

@@ -206,9 +206,14 @@ GROUP BY b.start, r.role, r.job_level, r.score
 
 async def fold(session: AsyncSession, workspace_id: uuid.UUID) -> int:
     """Recount the buckets of the workspace's dirty days in the session's transaction; the
-    number of buckets recounted. The dirt is deleted first: a change committed after this
-    statement's snapshot left dirt that this fold does not see, so it is recounted next time."""
-    conn = await driver(session)
+    number of buckets recounted."""
+    return await fold_on(await driver(session), workspace_id)
+
+
+async def fold_on(conn: Any, workspace_id: uuid.UUID) -> int:
+    """fold() on an asyncpg connection, in its transaction. The dirt is deleted first: a change
+    committed after this statement's snapshot left dirt that this fold does not see, so it is
+    recounted next time."""
     days = [
         row["day"]
         for row in await conn.fetch(

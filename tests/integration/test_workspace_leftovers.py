@@ -1,7 +1,7 @@
 """Deleting a workspace deletes its events, jobs, idempotency records (migration 0017), data
-versions (0019) and tallies with their dirt (0023), which hold no foreign key to workspaces: a trigger on workspaces removes them,
-also when row-level security binds the role that deletes, and leaves every other workspace's rows
-alone."""
+versions (0019) and tallies with their dirt (0023), which hold no foreign key to workspaces: a
+trigger on workspaces removes them, also when row-level security binds the role that deletes, and
+leaves every other workspace's rows alone."""
 
 import uuid
 from collections.abc import AsyncIterator
