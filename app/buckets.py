@@ -53,16 +53,6 @@ def buckets(
     return out
 
 
-def bucket_start(instant: datetime, interval: Interval) -> datetime:
-    """The start of the UTC calendar bucket holding `instant`."""
-    return _floor(instant.astimezone(UTC), interval)
-
-
-def bucket_end(start: datetime, interval: Interval) -> datetime:
-    """The end of the UTC calendar bucket starting at `start`."""
-    return _next(start.astimezone(UTC), interval)
-
-
 def bucket_interval(start: datetime, end: datetime) -> Interval | None:
     """The interval whose UTC calendar bucket [start, end) is exactly, if any (the shortest)."""
     local = start.astimezone(UTC)

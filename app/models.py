@@ -1,7 +1,7 @@
 """Tables. Every tenant-owned table leads its keys with workspace_id (Citus-ready)."""
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -10,7 +10,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    Date,
     DateTime,
     ForeignKeyConstraint,
     Identity,
@@ -272,7 +271,7 @@ WORKSPACE_LEFTOVERS = (
     "jobs",
     "idempotency_keys",
     "data_versions",
-    "tally_dirt",
+    "tally_deltas",
     "answer_tallies",
 )
 
@@ -805,39 +804,41 @@ class DataVersion(Base):
 class AnswerTally(Base):
     """Answers counted per UTC calendar bucket (a week or a month), role, job level and score:
     how many there were, and how many were their stakeholder's latest in the bucket, and, for
-    a month, in its quarter and in its year (migration 0023; read by app.services.tallies)."""
+    a month, in its quarter and in its year (migration 0023; read by app.services.tallies, with
+    the pending TallyDelta rows added)."""
 
     __tablename__ = "answer_tallies"
     # No foreign key to workspaces: see WORKSPACE_LEFTOVERS (and migration 0023).
-    __table_args__ = (
-        CheckConstraint("grain IN ('week', 'month')", name="grain"),
-        Index("ix_answer_tallies_bucket", "workspace_id", "grain", "bucket"),
-    )
+    __table_args__ = (CheckConstraint("grain IN ('week', 'month')", name="grain"),)
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID)
-    grain: Mapped[str] = mapped_column(String(8))
-    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    role: Mapped[str] = mapped_column(String(32))
-    job_level: Mapped[str] = mapped_column(String(32))
-    score: Mapped[int] = mapped_column(SmallInteger)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    grain: Mapped[str] = mapped_column(String(8), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    job_level: Mapped[str] = mapped_column(String(32), primary_key=True)
+    score: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     answers: Mapped[int] = mapped_column(Integer)
     latest: Mapped[int] = mapped_column(Integer)
     latest_quarter: Mapped[int] = mapped_column(Integer)
     latest_year: Mapped[int] = mapped_column(Integer)
 
 
-class TallyDirt(Base):
-    """A UTC day whose answers changed since their buckets' tallies were counted: added by the
-    triggers of migration 0023 in the writing transaction, deleted by the fold that recounts."""
+class TallyDelta(Base):
+    """A counted answer as it is now (+1) or as it was (-1), added by the triggers of migration
+    0023 in the writing transaction; the worker's fold moves them into AnswerTally."""
 
-    __tablename__ = "tally_dirt"
+    __tablename__ = "tally_deltas"
     # No foreign key to workspaces: see WORKSPACE_LEFTOVERS (and migration 0023).
-    __table_args__ = (Index("ix_tally_dirt_day", "workspace_id", "day"),)
+    __table_args__ = (Index("ix_tally_deltas_submitted", "workspace_id", "submitted_at"),)
 
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID)
-    day: Mapped[date] = mapped_column(Date)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    superseded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    role: Mapped[str] = mapped_column(String(32))
+    job_level: Mapped[str] = mapped_column(String(32))
+    score: Mapped[int] = mapped_column(SmallInteger)
+    sign: Mapped[int] = mapped_column(SmallInteger)
 
 
 class AccountPrediction(Base):

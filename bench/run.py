@@ -252,13 +252,13 @@ async def bench(
 
 async def fold_tallies(conn: Any, workspaces: list[Workspace]) -> dict[str, Any]:
     """What the worker's periodic tallies.fold does within FOLD_EVERY of the load's end (the
-    bench runs no worker during the load): each workspace's dirty buckets recounted, timed."""
+    bench runs no worker during the load): each workspace's deltas moved into its tallies, timed."""
     started = time.perf_counter()
-    buckets = 0
+    deltas = 0
     for workspace in workspaces:
         async with conn.transaction():
-            buckets += await tallies.fold_on(conn, workspace.id)
-    return {"buckets": buckets, "seconds": round(time.perf_counter() - started, 3)}
+            deltas += await tallies.fold_on(conn, workspace.id)
+    return {"deltas": deltas, "seconds": round(time.perf_counter() - started, 3)}
 
 
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -284,7 +284,7 @@ async def count(
     `use_chain=False`, each stakeholder's candidates are sorted, which gives the same counts.
 
     Windows that are whole UTC calendar buckets are read from the pre-counted tallies where
-    those are exact and clean (app.services.tallies); `pre_counted=False` counts the answers.
+    those are exact (app.services.tallies); `pre_counted=False` counts the answers.
     """
     windows = selection.windows
     order = sorted(range(len(windows)), key=lambda i: windows[i].start)
@@ -302,16 +302,10 @@ async def count(
         )
         return {(order[key[0]], *key[1:]): cell for key, cell in cells.items()}
     interval = tallies.interval_of(selection, dimensions) if use_chain and pre_counted else None
-
-    async def answer_level(selection: Selection) -> Cells:
+    if interval is None:
         chosen = _chosen(workspace_id, selection, use_chain=use_chain)
         return await _cut_and_sum(session, workspace_id, selection, chosen, dimensions)
-
-    if interval is None:
-        return await answer_level(selection)
-    return await tallies.count(
-        session, workspace_id, selection, dimensions, interval, raw=answer_level
-    )
+    return await tallies.count(session, workspace_id, selection, dimensions, interval)
 
 
 def _chosen(

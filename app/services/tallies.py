@@ -14,34 +14,33 @@ and grouped by role and job level only. Everything else (another time zone, a su
 department, segment or industry filter or group, decision_maker_first, account_as_unit) needs
 the answers themselves and takes the answer-level path (app.services.counting).
 
-Exact, never stale: a bucket with a dirty day (`tally_dirt`, added by triggers in the writing
-transaction) is counted from the answers in the same request; `tallies.fold` in the worker
-recounts dirty buckets, so under steady writes only the current buckets take the slow path.
+Exact, never stale: every change to an answer adds deltas (+1 as it is now, -1 as it was) in
+the writing transaction (migration 0023's triggers), and a count reads the tallies and the
+pending deltas in one statement, so it is the answers' count at that statement's snapshot,
+whatever the worker has done; the worker's `tallies.fold` moves the deltas into the tallies
+every FOLD_EVERY, so only the last seconds' changes are read one by one.
 """
 
 import itertools
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Sequence
+from datetime import timedelta
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import DateTime, cast, func, literal, select
+from sqlalchemy import DateTime, func, literal, select, union_all
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.buckets import Interval, bucket_end, bucket_interval, bucket_start
+from app.buckets import Interval, bucket_interval
 from app.db import driver, each_workspace
 from app.jobs import JobContext, task
-from app.models import AnswerTally, TallyDirt
+from app.models import AnswerTally, TallyDelta
 from app.scoring import Category, Method, Tally, WeightedTally, classify
 from app.services.cells import Cell, Cells
-from app.services.selection import Dimension, Selection, column_name
+from app.services.selection import Dimension, Selection, Weighting, column_name
 
 FOLD_EVERY = timedelta(seconds=10)
-# One fold at a time across workers (a period's job may still run when the next one starts).
-_FOLD_LOCK = 0x7A11E5
 _METHODS = frozenset({Method.RESPONDENT, Method.LATEST_PER_STAKEHOLDER, Method.ROLE_WEIGHTED})
 _DIMENSIONS = frozenset({Dimension.ROLE, Dimension.JOB_LEVEL})
 _FILTERS = frozenset({"role", "job_level"})
@@ -53,8 +52,6 @@ _LATEST = {
     Interval.QUARTER: AnswerTally.latest_quarter,
     Interval.YEAR: AnswerTally.latest_year,
 }
-
-Raw = Callable[[Selection], Awaitable[Cells]]
 
 
 def interval_of(selection: Selection, dimensions: Sequence[Dimension]) -> Interval | None:
@@ -85,69 +82,51 @@ async def count(
     selection: Selection,
     dimensions: Sequence[Dimension],
     interval: Interval,
-    raw: Raw,
 ) -> Cells:
-    """The cells of `selection` (of whole `interval` buckets): clean windows from the tallies,
-    dirty ones from the answers (`raw`, the answer-level count of app.services.counting)."""
+    """The cells of `selection` (back-to-back whole `interval` buckets, interval_of): the
+    tallies plus the deltas not folded yet, in one statement."""
     windows = selection.windows
     bounds = literal([windows[0].start, *(w.end for w in windows)], _INSTANTS)
-    day_start = func.timezone("UTC", cast(TallyDirt.day, DateTime))
-    dirty_query = (
-        select(func.width_bucket(day_start, bounds) - 1)
-        .distinct()
-        .where(
-            TallyDirt.workspace_id == workspace_id,
-            TallyDirt.day >= windows[0].start.date(),
-            TallyDirt.day < windows[-1].end.date(),
-        )
-    )
-    dirty = sorted((await session.scalars(dirty_query)).all())
-    cells: Cells = {}
-    if len(dirty) < len(windows):
-        cells = await _from_tallies(session, workspace_id, selection, dimensions, interval)
-        for key in [k for k in cells if k[0] in set(dirty)]:
-            del cells[key]
-    if dirty:
-        recount = await raw(replace(selection, windows=[windows[i] for i in dirty]))
-        cells |= {(dirty[key[0]], *key[1:]): cell for key, cell in recount.items()}
-    return cells
-
-
-async def _from_tallies(
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    selection: Selection,
-    dimensions: Sequence[Dimension],
-    interval: Interval,
-) -> Cells:
-    windows = selection.windows
-    bounds = literal([windows[0].start, *(w.end for w in windows)], _INSTANTS)
-    counted = AnswerTally.answers if selection.method is Method.RESPONDENT else _LATEST[interval]
-    grain = "week" if interval is Interval.WEEK else "month"
+    respondent = selection.method is Method.RESPONDENT
     wanted = selection.filters.wanted()
-    conditions = [getattr(AnswerTally, name) == value for name, value in wanted.items()]
-    period = (func.width_bucket(AnswerTally.bucket, bounds) - 1).label("period")
-    query = (
-        select(
-            period,
-            AnswerTally.role,
-            AnswerTally.job_level,
-            AnswerTally.score,
-            func.sum(counted),
-        )
-        .where(
-            AnswerTally.workspace_id == workspace_id,
-            AnswerTally.grain == grain,
-            AnswerTally.bucket >= windows[0].start,
-            AnswerTally.bucket < windows[-1].end,
-            counted > 0,
-            *conditions,
-        )
-        .group_by(period, AnswerTally.role, AnswerTally.job_level, AnswerTally.score)
+    grain = "week" if interval is Interval.WEEK else "month"
+    tallied = select(
+        (func.width_bucket(AnswerTally.bucket, bounds) - 1).label("period"),
+        AnswerTally.role,
+        AnswerTally.job_level,
+        AnswerTally.score,
+        (AnswerTally.answers if respondent else _LATEST[interval]).label("n"),
+    ).where(
+        AnswerTally.workspace_id == workspace_id,
+        AnswerTally.grain == grain,
+        AnswerTally.bucket >= windows[0].start,
+        AnswerTally.bucket < windows[-1].end,
+        *(getattr(AnswerTally, name) == value for name, value in wanted.items()),
     )
-    rows = (await session.execute(query)).all()
-    names = [column_name(d) for d in dimensions]
-    weighting = selection.weighting
+    bucket = func.width_bucket(TallyDelta.submitted_at, bounds)
+    pending = select(
+        (bucket - 1).label("period"),
+        TallyDelta.role,
+        TallyDelta.job_level,
+        TallyDelta.score,
+        TallyDelta.sign.label("n"),
+    ).where(
+        TallyDelta.workspace_id == workspace_id,
+        TallyDelta.submitted_at >= windows[0].start,
+        TallyDelta.submitted_at < windows[-1].end,
+        *(getattr(TallyDelta, name) == value for name, value in wanted.items()),
+    )
+    if not respondent:
+        # The latest in its bucket: superseded at or after the bucket's end.
+        pending = pending.where(func.width_bucket(TallyDelta.superseded_at, bounds) > bucket)
+    both = union_all(tallied, pending).subquery("counted")
+    group = [both.c.period, both.c.role, both.c.job_level, both.c.score]
+    rows = (await session.execute(select(*group, func.sum(both.c.n)).group_by(*group))).all()
+    return _cells(rows, [column_name(d) for d in dimensions], selection.weighting)
+
+
+def _cells(rows: Sequence[Any], names: list[str], weighting: Weighting | None) -> Cells:
+    """Cells keyed (period, *names) from counts per (period, role, job level, score)."""
     weight_of: dict[tuple[str, str], Fraction] = {}
 
     def weight(role: str, job_level: str) -> Fraction:
@@ -161,11 +140,14 @@ async def _from_tallies(
         return weight_of[key]
 
     order = {Category.PROMOTER: 0, Category.PASSIVE: 1, Category.DETRACTOR: 2}
+    zero = Fraction(0)
     sums: dict[tuple[Any, ...], list[Any]] = {}
     for period_index, role, job_level, score, number in rows:
+        if not number:
+            continue
         values = {"role": role, "job_level": job_level}
         key = (period_index, *(values[n] for n in names))
-        entry = sums.setdefault(key, [0, 0, 0, Fraction(0), Fraction(0), Fraction(0), Fraction(0)])
+        entry = sums.setdefault(key, [0, 0, 0, zero, zero, zero, zero])
         position = order[classify(int(score))]
         entry[position] += int(number)
         if weighting is not None:
@@ -181,80 +163,82 @@ async def _from_tallies(
     }
 
 
-# Folding: the worker recounts the buckets of the dirty days.
+# Folding: the worker moves the deltas into the tallies.
 
 
-def _instant(day: date) -> datetime:
-    return datetime.combine(day, time(), UTC)
+def _utc(grain: str, column: str, step: str | None = None) -> str:
+    """The UTC start of the `grain` holding `column` (or of the one `step` later)."""
+    local = f"date_trunc('{grain}', {column} AT TIME ZONE 'UTC')"
+    return (
+        f"(({local} + interval '{step}') AT TIME ZONE 'UTC')"
+        if step
+        else f"({local} AT TIME ZONE 'UTC')"
+    )
 
 
-_RECOUNT = """
-INSERT INTO answer_tallies (workspace_id, grain, bucket, role, job_level, score, answers, latest,
-                            latest_quarter, latest_year)
-SELECT $1, $2, b.start, r.role, r.job_level, r.score, count(*),
-       count(*) FILTER (WHERE r.superseded_at >= b.finish),
-       count(*) FILTER (WHERE r.superseded_at >= b.quarter_end),
-       count(*) FILTER (WHERE r.superseded_at >= b.year_end)
-FROM unnest($3::timestamptz[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[])
-     AS b (start, finish, quarter_end, year_end)
-JOIN responses AS r
-  ON r.workspace_id = $1 AND NOT r.excluded
- AND r.submitted_at >= b.start AND r.submitted_at < b.finish
-GROUP BY b.start, r.role, r.job_level, r.score
+def _tally_rows(source: str, grain: str) -> str:
+    """The tallies of `grain` from rows of (submitted_at, superseded_at, role, job_level,
+    score, sign): migration 0023 made the first ones with the same expressions."""
+
+    def latest_in(of: str, step: str) -> str:
+        end = _utc(of, "submitted_at", step)
+        return f"coalesce(sum(sign) FILTER (WHERE superseded_at >= {end}), 0)"
+
+    later = "0, 0"
+    if grain == "month":
+        later = f"{latest_in('quarter', '3 months')}, {latest_in('year', '1 year')}"
+    return (
+        f"SELECT $1::uuid, '{grain}', {_utc(grain, 'submitted_at')} AS bucket, role, job_level, "
+        f"score, sum(sign), {latest_in(grain, '1 ' + grain)}, {later} "
+        f"FROM {source} GROUP BY bucket, role, job_level, score"
+    )
+
+
+_ADD = (
+    " ON CONFLICT (workspace_id, grain, bucket, role, job_level, score) DO UPDATE SET "
+    + ", ".join(
+        f"{c} = answer_tallies.{c} + excluded.{c}"
+        for c in ("answers", "latest", "latest_quarter", "latest_year")
+    )
+)
+_COLUMNS = (
+    "workspace_id, grain, bucket, role, job_level, score, answers, latest, latest_quarter, "
+    "latest_year"
+)
+_FOLD = f"""
+WITH gone AS (
+    DELETE FROM tally_deltas WHERE workspace_id = $1
+    RETURNING submitted_at, superseded_at, role, job_level, score, sign
+),
+weeks AS (
+    INSERT INTO answer_tallies ({_COLUMNS}) {_tally_rows("gone", "week")}{_ADD}
+),
+months AS (
+    INSERT INTO answer_tallies ({_COLUMNS}) {_tally_rows("gone", "month")}{_ADD}
+)
+SELECT count(*) FROM gone
 """
 
 
 async def fold(session: AsyncSession, workspace_id: uuid.UUID) -> int:
-    """Recount the buckets of the workspace's dirty days in the session's transaction; the
-    number of buckets recounted."""
+    """Move the workspace's deltas into its tallies, in the session's transaction; how many
+    there were."""
     return await fold_on(await driver(session), workspace_id)
 
 
 async def fold_on(conn: Any, workspace_id: uuid.UUID) -> int:
-    """fold() on an asyncpg connection, in its transaction. The dirt is deleted first: a change
-    committed after this statement's snapshot left dirt that this fold does not see, so it is
-    recounted next time."""
-    days = [
-        row["day"]
-        for row in await conn.fetch(
-            "WITH gone AS (DELETE FROM tally_dirt WHERE workspace_id = $1 RETURNING day) "
-            "SELECT DISTINCT day FROM gone",
-            workspace_id,
-        )
-    ]
-    if not days:
-        return 0
-    weeks = sorted({bucket_start(_instant(d), Interval.WEEK) for d in days})
-    months = sorted({bucket_start(_instant(d), Interval.MONTH) for d in days})
+    """fold() on an asyncpg connection, in its transaction: one statement deletes the deltas
+    and adds their sums, so a reader sees them either pending or in the tallies, never both;
+    then the tallies that came to nothing go."""
+    folded: int = await conn.fetchval(_FOLD, workspace_id)
     await conn.execute(
-        "DELETE FROM answer_tallies WHERE workspace_id = $1 AND ("
-        "(grain = 'week' AND bucket = ANY($2::timestamptz[])) OR "
-        "(grain = 'month' AND bucket = ANY($3::timestamptz[])))",
-        workspace_id,
-        weeks,
-        months,
+        "DELETE FROM answer_tallies WHERE workspace_id = $1 AND answers = 0", workspace_id
     )
-    ends = [bucket_end(w, Interval.WEEK) for w in weeks]
-    nothing = [None] * len(weeks)  # a week's rows count no quarter's or year's latest answers
-    await conn.execute(_RECOUNT, workspace_id, "week", weeks, ends, nothing, nothing)
-    await conn.execute(
-        _RECOUNT,
-        workspace_id,
-        "month",
-        months,
-        [bucket_end(m, Interval.MONTH) for m in months],
-        [bucket_end(bucket_start(m, Interval.QUARTER), Interval.QUARTER) for m in months],
-        [bucket_end(bucket_start(m, Interval.YEAR), Interval.YEAR) for m in months],
-    )
-    return len(weeks) + len(months)
+    return folded
 
 
 @task("tallies.fold", every=FOLD_EVERY)
 async def fold_periodically(ctx: JobContext) -> None:
-    """Recount every workspace's dirty buckets (a look at an empty index when nothing
-    changed)."""
-    conn = await driver(ctx.session)
-    if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _FOLD_LOCK):
-        return  # another worker is folding; what it leaves is folded next period
+    """Fold every workspace's deltas (a look at an empty index when nothing changed)."""
     async for workspace_id in each_workspace(ctx.session):
         await fold(ctx.session, workspace_id)

@@ -1,4 +1,4 @@
-"""answer_tallies and tally_dirt: pre-counted calendar buckets for trends (issue 12)
+"""answer_tallies and tally_deltas: pre-counted calendar buckets for trends (issue 12)
 
 A trend by month over two years read every answer of the two years (a million at the bench's
 scale). `answer_tallies` holds, per UTC week and UTC month, the number of answers of each
@@ -7,17 +7,17 @@ month, in the quarter and in the year holding it (an answer is its stakeholder's
 bucket when its superseded_at is at or after the bucket's end; months nest in quarters and
 years, so the month's rows answer those too). app.services.tallies reads them.
 
-`tally_dirt` says which rows are stale: statement triggers on responses add the UTC day of every
-answer inserted, deleted, or updated in what a tally counts (its score, role, job level,
-exclusion or chain link), in the writing transaction, so no write path can forget it. A bucket
-with no dirty day is exact; a dirty one is counted from the answers, and the worker's
-`tallies.fold` recounts it and deletes the dirt it saw. The rule that keeps it exact: dirt is
-deleted before the recount reads the answers, so a change committed meanwhile either is in the
-recount or leaves its own dirt behind.
+`tally_deltas` holds what changed since: statement triggers on responses add, in the writing
+transaction (so no write path can forget it), +1 for every counted answer as it is now and -1
+for it as it was, whenever an answer is inserted, deleted, or updated in what a tally counts
+(its score, role, job level, exclusion or chain link). A reader adds the pending deltas to the
+tallies in the same statement, so a count is exact at its snapshot whatever the worker has
+done; the worker's `tallies.fold` moves the deltas into the tallies (deleting them and adding
+their sums in one statement).
 
-No foreign key to workspaces, as for data_versions (0019): every answer appends to tally_dirt,
-and a key check would key-share-lock the workspace's row. The workspace trigger of 0017 deletes
-both tables' rows, and the delete trigger skips a workspace that is gone.
+No foreign key to workspaces, as for data_versions (0019): every answer appends to
+tally_deltas, and a key check would key-share-lock the workspace's row. The workspace trigger
+of 0017 deletes both tables' rows, and the delete trigger skips a workspace that is gone.
 
 Revision ID: 0023
 Revises: 0022
@@ -36,8 +36,7 @@ depends_on: str | Sequence[str] | None = None
 
 WORKSPACE = "(SELECT NULLIF(current_setting('app.workspace_id', true), '')::uuid)"
 LEFTOVERS_BEFORE = ("events", "jobs", "idempotency_keys", "data_versions")
-LEFTOVERS = (*LEFTOVERS_BEFORE, "tally_dirt", "answer_tallies")
-DAY = "(({alias}.submitted_at AT TIME ZONE 'UTC')::date)"
+LEFTOVERS = (*LEFTOVERS_BEFORE, "tally_deltas", "answer_tallies")
 # What a tally counts of an answer.
 COUNTED = ("excluded", "superseded_at", "score", "role", "job_level", "submitted_at")
 
@@ -79,6 +78,41 @@ def _function(name: str, body: str) -> None:
     )
 
 
+def _delta(source: str, sign: int, where: str) -> str:
+    return (
+        "INSERT INTO tally_deltas (workspace_id, submitted_at, superseded_at, role, job_level, "
+        f"score, sign) SELECT s.workspace_id, s.submitted_at, s.superseded_at, s.role, "
+        f"s.job_level, s.score, {sign} FROM {source} WHERE NOT s.excluded{where}"
+    )
+
+
+def _utc(grain: str, column: str, step: str | None = None) -> str:
+    """The UTC start of the `grain` holding `column` (or of the one `step` later)."""
+    local = f"date_trunc('{grain}', {column} AT TIME ZONE 'UTC')"
+    return (
+        f"(({local} + interval '{step}') AT TIME ZONE 'UTC')"
+        if step
+        else f"({local} AT TIME ZONE 'UTC')"
+    )
+
+
+# The tallies of each grain from rows of (workspace_id, submitted_at, superseded_at, role,
+# job_level, score, sign). app.services.tallies folds deltas with the same expressions.
+def tally_rows(source: str, grain: str) -> str:
+    def latest_in(of: str, step: str) -> str:
+        end = _utc(of, "submitted_at", step)
+        return f"coalesce(sum(sign) FILTER (WHERE superseded_at >= {end}), 0)"
+
+    later = "0, 0"
+    if grain == "month":
+        later = f"{latest_in('quarter', '3 months')}, {latest_in('year', '1 year')}"
+    return (
+        f"SELECT workspace_id, '{grain}', {_utc(grain, 'submitted_at')} AS bucket, "
+        f"role, job_level, score, sum(sign), {latest_in(grain, '1 ' + grain)}, {later} "
+        f"FROM {source} GROUP BY workspace_id, bucket, role, job_level, score"
+    )
+
+
 def upgrade() -> None:
     op.create_table(
         "answer_tallies",
@@ -92,66 +126,80 @@ def upgrade() -> None:
         sa.Column("latest", sa.Integer(), nullable=False),
         sa.Column("latest_quarter", sa.Integer(), nullable=False),
         sa.Column("latest_year", sa.Integer(), nullable=False),
-        sa.Column("id", sa.BigInteger(), sa.Identity(always=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_answer_tallies")),
+        sa.PrimaryKeyConstraint(
+            "workspace_id",
+            "grain",
+            "bucket",
+            "role",
+            "job_level",
+            "score",
+            name=op.f("pk_answer_tallies"),
+        ),
         sa.CheckConstraint("grain IN ('week', 'month')", name=op.f("ck_answer_tallies_grain")),
     )
-    op.create_index(
-        "ix_answer_tallies_bucket", "answer_tallies", ["workspace_id", "grain", "bucket"]
-    )
     op.create_table(
-        "tally_dirt",
+        "tally_deltas",
         sa.Column("workspace_id", sa.UUID(), nullable=False),
-        sa.Column("day", sa.Date(), nullable=False),
         sa.Column("id", sa.BigInteger(), sa.Identity(always=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_tally_dirt")),
+        sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("superseded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("role", sa.String(length=32), nullable=False),
+        sa.Column("job_level", sa.String(length=32), nullable=False),
+        sa.Column("score", sa.SmallInteger(), nullable=False),
+        sa.Column("sign", sa.SmallInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("workspace_id", "id", name=op.f("pk_tally_deltas")),
     )
-    op.create_index("ix_tally_dirt_day", "tally_dirt", ["workspace_id", "day"])
-    for table in ("answer_tallies", "tally_dirt"):
+    op.create_index("ix_tally_deltas_submitted", "tally_deltas", ["workspace_id", "submitted_at"])
+    for table in ("answer_tallies", "tally_deltas"):
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
         op.execute(f"CREATE POLICY tenant ON {table} USING (workspace_id = {WORKSPACE})")
 
+    _function("tally_deltas_inserted", _delta("new_rows AS s", 1, ""))
     _function(
-        "tally_dirt_inserted",
-        "INSERT INTO tally_dirt (workspace_id, day) "
-        f"SELECT DISTINCT n.workspace_id, {DAY.format(alias='n')} FROM new_rows AS n "
-        "WHERE NOT n.excluded",
-    )
-    _function(
-        "tally_dirt_deleted",
-        "INSERT INTO tally_dirt (workspace_id, day) "
-        f"SELECT DISTINCT o.workspace_id, {DAY.format(alias='o')} FROM old_rows AS o "
-        "WHERE NOT o.excluded AND EXISTS (SELECT FROM workspaces AS w WHERE w.id = o.workspace_id)",
+        "tally_deltas_deleted",
+        _delta(
+            "old_rows AS s",
+            -1,
+            " AND EXISTS (SELECT FROM workspaces AS w WHERE w.id = s.workspace_id)",
+        ),
     )
     old = ", ".join(f"o.{c}" for c in COUNTED)
     new = ", ".join(f"n.{c}" for c in COUNTED)
+    changed = (
+        "old_rows AS o JOIN new_rows AS n ON n.workspace_id = o.workspace_id AND n.id = o.id "
+        f"AND ({old}) IS DISTINCT FROM ({new})"
+    )
     _function(
-        "tally_dirt_updated",
-        "INSERT INTO tally_dirt (workspace_id, day) "
-        "SELECT DISTINCT c.workspace_id, c.day FROM old_rows AS o "
-        "JOIN new_rows AS n ON n.workspace_id = o.workspace_id AND n.id = o.id "
-        f"CROSS JOIN LATERAL (VALUES (o.workspace_id, {DAY.format(alias='o')}), "
-        f"(n.workspace_id, {DAY.format(alias='n')})) AS c (workspace_id, day) "
-        f"WHERE (NOT o.excluded OR NOT n.excluded) AND ({old}) IS DISTINCT FROM ({new})",
+        "tally_deltas_updated",
+        f"{_delta(f'(SELECT o.* FROM {changed}) AS s', -1, '')};\n"
+        f"            {_delta(f'(SELECT n.* FROM {changed}) AS s', 1, '')}",
     )
     op.execute(
-        "CREATE TRIGGER tally_dirt_insert AFTER INSERT ON responses "
+        "CREATE TRIGGER tally_deltas_insert AFTER INSERT ON responses "
         "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
-        "EXECUTE FUNCTION tally_dirt_inserted()"
+        "EXECUTE FUNCTION tally_deltas_inserted()"
     )
     op.execute(
-        "CREATE TRIGGER tally_dirt_delete AFTER DELETE ON responses "
+        "CREATE TRIGGER tally_deltas_delete AFTER DELETE ON responses "
         "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT "
-        "EXECUTE FUNCTION tally_dirt_deleted()"
+        "EXECUTE FUNCTION tally_deltas_deleted()"
     )
     op.execute(
-        "CREATE TRIGGER tally_dirt_update AFTER UPDATE ON responses "
+        "CREATE TRIGGER tally_deltas_update AFTER UPDATE ON responses "
         "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT "
-        "EXECUTE FUNCTION tally_dirt_updated()"
+        "EXECUTE FUNCTION tally_deltas_updated()"
     )
-    # Every day that has answers already is dirty: the first fold counts them. Workspace by
-    # workspace, as row-level security binds the tables' owner too.
+    # The answers stored already, counted once, workspace by workspace (row-level security
+    # binds the tables' owner too).
+    answers = (
+        "(SELECT workspace_id, submitted_at, superseded_at, role, job_level, score, 1 AS sign "
+        "FROM responses WHERE workspace_id = ws AND NOT excluded) AS r"
+    )
+    columns = (
+        "workspace_id, grain, bucket, role, job_level, score, answers, latest, "
+        "latest_quarter, latest_year"
+    )
     op.execute(
         f"""
         DO $$
@@ -160,9 +208,8 @@ def upgrade() -> None:
         BEGIN
             FOR ws IN SELECT id FROM workspaces LOOP
                 PERFORM set_config('app.workspace_id', ws::text, true);
-                INSERT INTO tally_dirt (workspace_id, day)
-                SELECT DISTINCT r.workspace_id, {DAY.format(alias="r")} FROM responses AS r
-                WHERE r.workspace_id = ws AND NOT r.excluded;
+                INSERT INTO answer_tallies ({columns}) {tally_rows(answers, "week")};
+                INSERT INTO answer_tallies ({columns}) {tally_rows(answers, "month")};
             END LOOP;
             PERFORM set_config('app.workspace_id', '', true);
         END $$
@@ -174,8 +221,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     _leftovers(LEFTOVERS_BEFORE)
     for event in ("insert", "delete", "update"):
-        op.execute(f"DROP TRIGGER tally_dirt_{event} ON responses")
+        op.execute(f"DROP TRIGGER tally_deltas_{event} ON responses")
     for name in ("inserted", "deleted", "updated"):
-        op.execute(f"DROP FUNCTION tally_dirt_{name}()")
-    op.drop_table("tally_dirt")
+        op.execute(f"DROP FUNCTION tally_deltas_{name}()")
+    op.drop_table("tally_deltas")
     op.drop_table("answer_tallies")

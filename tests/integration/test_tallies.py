@@ -1,10 +1,11 @@
 """Pre-counted calendar buckets (app.services.tallies, migration 0023) give exactly the counts of
-the answers, clean or dirty, folded or not, under late answers, exclusions and deletions.
+the answers, with deltas pending or folded, under late answers, exclusions and deletions.
 
 Random data on purpose, as in test_chain: answers arrive out of order, share instants, come singly
 and in batches, cross month, quarter and year boundaries, and are excluded and included again.
 """
 
+import asyncio
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -13,17 +14,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
+from app import migrate
 from app.buckets import Interval, buckets
 from app.config import Settings
-from app.db import in_workspace
+from app.db import driver, in_workspace, session_scope
 from app.jobs import TASKS, JobContext
-from app.models import AnswerTally, JobLevel, Role, TallyDirt
+from app.models import AnswerTally, JobLevel, Role, TallyDelta
 from app.scoring import Method
 from app.services import tallies
 from app.services.cells import Cells
 from app.services.counting import count
+from app.services.keys import create_workspace
 from app.services.selection import Dimension, Filters, Selection, Weighting, Window
 from tests.support.harness import MakeTenant, Tenant, as_service
 
@@ -142,9 +145,9 @@ async def _compare(
     return compared
 
 
-async def _dirt(session: AsyncSession, workspace_id: uuid.UUID) -> int:
+async def _pending(session: AsyncSession, workspace_id: uuid.UUID) -> int:
     query = (
-        select(func.count()).select_from(TallyDirt).where(TallyDirt.workspace_id == workspace_id)
+        select(func.count()).select_from(TallyDelta).where(TallyDelta.workspace_id == workspace_id)
     )
     return await session.scalar(query) or 0
 
@@ -157,22 +160,22 @@ async def test_pre_counted_buckets_equal_the_answers_through_every_change(
     people = await _people(tenant, rnd)
     ids = await _answer(tenant, rnd, people, 260)
     async with sessionmaker() as session:
-        assert await _dirt(session, tenant.id) > 0  # every write left its day dirty
-        assert await _compare(session, tenant.id, rnd, 20) > 0  # all dirty: the answers
+        assert await _pending(session, tenant.id) > 0  # every write left its deltas
+        assert await _compare(session, tenant.id, rnd, 30) > 0  # no tallies yet: the deltas
         assert await tallies.fold(session, tenant.id) > 0
-        assert await _dirt(session, tenant.id) == 0
-        assert await _compare(session, tenant.id, rnd) > 100  # all clean: the tallies
+        assert await _pending(session, tenant.id) == 0
+        assert await _compare(session, tenant.id, rnd) > 100  # the tallies alone
 
-    # Exclusions, late answers and a deleted stakeholder dirty some buckets: the others stay.
+    # Exclusions, late answers and a deleted stakeholder: deltas on top of the tallies.
     await _toggle(tenant, rnd, ids, 30)
     await _answer(tenant, rnd, people, 25)
     r = await tenant.client.delete(f"/v1/stakeholders/{people[0]}")
     assert r.status_code == 204, r.text
     async with sessionmaker() as session:
-        assert await _dirt(session, tenant.id) > 0
-        assert await _compare(session, tenant.id, rnd) > 100  # clean and dirty side by side
+        assert await _pending(session, tenant.id) > 0
+        assert await _compare(session, tenant.id, rnd) > 100  # tallies and deltas
         await tallies.fold(session, tenant.id)
-        assert await _dirt(session, tenant.id) == 0
+        assert await _pending(session, tenant.id) == 0
         assert await _compare(session, tenant.id, rnd) > 100
 
 
@@ -205,15 +208,18 @@ async def test_a_clean_bucket_is_read_from_the_tallies_alone(
         tally.latest = 5
         await session.flush()
         assert (await count(session, tenant.id, selection))[(0,)].tally.detractors == 5
-        # A new answer dirties February: it is counted from the answers again, exactly.
+        # A later answer of the detractor: its deltas add to the (tampered) tallies, pending
+        # and folded: +1 passive, and the 3 is no longer their latest in February.
         body = {"stakeholder_id": people[2], "score": 8, "submitted_at": "2026-02-20T09:00:00Z"}
         r = await tenant.client.post("/v1/responses", json=body)
         assert r.status_code == 201, r.text
-        cell = (await count(session, tenant.id, selection))[(0,)]
-        assert (cell.tally.promoters, cell.tally.passives, cell.tally.detractors) == (2, 1, 0)
+        for _ in range(2):
+            cell = (await count(session, tenant.id, selection))[(0,)]
+            assert (cell.tally.promoters, cell.tally.passives, cell.tally.detractors) == (2, 1, 4)
+            assert await tallies.fold(session, tenant.id) in (0, 3)
 
 
-async def test_writes_that_change_no_count_leave_no_dirt(
+async def test_writes_that_change_no_count_leave_no_pending(
     tenant: Tenant, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     rnd = random.Random(3)
@@ -229,13 +235,15 @@ async def test_writes_that_change_no_count_leave_no_dirt(
             f"/v1/stakeholders/{people[0]}", json={"account_id": "acct1", "name": "Ann"}
         )
         assert r.status_code == 200, r.text
-        assert await _dirt(session, tenant.id) == 0
+        assert await _pending(session, tenant.id) == 0
         r = await tenant.client.patch(
             f"/v1/responses/{response_id}", json={"excluded": True, "reason": "test"}
         )
         assert r.status_code == 200, r.text
-        days = (await session.scalars(select(TallyDirt.day))).all()
-        assert [str(d) for d in days] == ["2026-02-10"]
+        deltas = (await session.scalars(select(TallyDelta))).all()
+        assert [(d.sign, d.score, d.submitted_at.isoformat()) for d in deltas] == [
+            (-1, 6, "2026-02-10T09:00:00+00:00")
+        ]
 
 
 async def test_windows_the_tallies_cannot_count_exactly_take_the_answers() -> None:
@@ -282,7 +290,7 @@ async def test_the_trend_reads_the_same_through_the_api_folded_or_not(
         before.append(r.json())
     async with sessionmaker() as session:
         assert await tallies.fold(session, tenant.id) > 0
-        assert await _dirt(session, tenant.id) == 0
+        assert await _pending(session, tenant.id) == 0
     for (path, query), body in zip(calls, before, strict=True):
         r = await tenant.client.get(path, params=query)
         assert r.status_code == 200, r.text
@@ -301,15 +309,78 @@ async def test_the_fold_is_a_periodic_task_that_keeps_to_each_workspace(
     service = as_service(sessionmaker)
     async with service() as session:
         await in_workspace(session, a.id)
-        # Row-level security: a's transaction sees none of b's dirt or tallies.
-        assert await _dirt(session, b.id) == 0
-        assert await _dirt(session, a.id) > 0
+        # Row-level security: a's transaction sees none of b's deltas or tallies.
+        assert await _pending(session, b.id) == 0
+        assert await _pending(session, a.id) > 0
         ctx = JobContext(session, Settings(), 1, None, {}, 1)
         await tallies.fold_periodically(ctx)
         for tenant in (a, b):
             await in_workspace(session, tenant.id)
-            assert await _dirt(session, tenant.id) == 0
+            assert await _pending(session, tenant.id) == 0
             rows = select(func.count()).select_from(AnswerTally)
             assert (await session.scalar(rows) or 0) > 0
             other = b.id if tenant is a else a.id
             assert await session.scalar(rows.where(AnswerTally.workspace_id == other)) == 0
+
+
+async def test_the_migration_counts_the_answers_stored_before_it(empty_database_url: str) -> None:
+    """Upgrading to 0023 over a history already stored tallies every answer there: the counts
+    equal the answers' with no delta pending."""
+    url = empty_database_url
+    await asyncio.to_thread(migrate.upgrade, url, "0022")
+    engine = create_async_engine(url)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    rnd = random.Random(23)
+    try:
+        async with session_scope(sessions) as session:
+            created, _ = await create_workspace(session, "before 0023")
+            workspace_id = created.id
+            conn = await driver(session)
+            await conn.execute("SELECT set_config('app.workspace_id', $1, true)", str(workspace_id))
+            await conn.execute(
+                "INSERT INTO accounts (workspace_id, id) VALUES ($1, 'a')", workspace_id
+            )
+            people = [(f"p{i}", rnd.choice(ROLES), rnd.choice(LEVELS)) for i in range(12)]
+            await conn.executemany(
+                "INSERT INTO stakeholders (workspace_id, id, account_id, role, job_level) "
+                "VALUES ($1, $2, 'a', $3, $4)",
+                [(workspace_id, *p) for p in people],
+            )
+            answers = []
+            for _ in range(300):
+                person, role, level = rnd.choice(people)
+                at = FIRST + timedelta(days=rnd.randrange(DAYS), hours=rnd.randrange(24))
+                answers.append(
+                    (
+                        uuid.uuid4(),
+                        workspace_id,
+                        person,
+                        role,
+                        level,
+                        rnd.randrange(11),
+                        at,
+                        rnd.random() < 0.1,
+                    )
+                )
+            await conn.executemany(
+                "INSERT INTO responses (id, workspace_id, stakeholder_id, account_id, role, "
+                "job_level, score, submitted_at, excluded) "
+                "VALUES ($1, $2, $3, 'a', $4, $5, $6, $7, $8)",
+                answers,
+            )
+            # Each counted answer superseded by its stakeholder's next one, as the chain keeps it.
+            await conn.execute(
+                "UPDATE responses AS r SET superseded_at = n.next FROM ("
+                " SELECT id, coalesce(lead(submitted_at) OVER (PARTITION BY stakeholder_id"
+                " ORDER BY submitted_at, created_at, id), 'infinity') AS next"
+                " FROM responses WHERE NOT excluded) AS n WHERE r.id = n.id"
+            )
+        await asyncio.to_thread(migrate.upgrade, url)
+        async with sessions() as session:
+            await in_workspace(session, workspace_id)
+            assert await _pending(session, workspace_id) == 0
+            tallied = select(func.count()).select_from(AnswerTally)
+            assert (await session.scalar(tallied) or 0) > 0
+            assert await _compare(session, workspace_id, rnd) > 100
+    finally:
+        await engine.dispose()

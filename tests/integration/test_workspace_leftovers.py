@@ -1,5 +1,5 @@
 """Deleting a workspace deletes its events, jobs, idempotency records (migration 0017), data
-versions (0019) and tallies with their dirt (0023), which hold no foreign key to workspaces: a
+versions (0019) and tallies with their deltas (0023), which hold no foreign key to workspaces: a
 trigger on workspaces removes them, also when row-level security binds the role that deletes, and
 leaves every other workspace's rows alone."""
 
@@ -20,7 +20,7 @@ from app.models import (
     Event,
     IdempotencyRecord,
     Job,
-    TallyDirt,
+    TallyDelta,
     Workspace,
 )
 from app.services import tallies
@@ -33,7 +33,7 @@ MODELS: dict[str, Any] = {
     "jobs": Job,
     "idempotency_keys": IdempotencyRecord,
     "data_versions": DataVersion,
-    "tally_dirt": TallyDirt,
+    "tally_deltas": TallyDelta,
     "answer_tallies": AnswerTally,
 }
 
@@ -58,7 +58,7 @@ async def two(
             headers={"Idempotency-Key": "once"},
         )
         assert reply.status_code == 200, reply.text
-        # Tallies of that answer's buckets, and the dirt of a later one.
+        # Tallies of that answer's buckets, and the deltas of a later one.
         async with session_scope(owner) as session:
             assert await tallies.fold(session, tenant.id) > 0
         later = Answer("p1@acme.example", "acme", 3, WHEN + timedelta(days=40)).item()
