@@ -41,6 +41,7 @@ from app.services.cells import Cell, Cells
 from app.services.selection import Dimension, Selection, Weighting, column_name
 
 FOLD_EVERY = timedelta(seconds=10)
+_FOLD_LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended('tallies.fold', 0))"
 _METHODS = frozenset({Method.RESPONDENT, Method.LATEST_PER_STAKEHOLDER, Method.ROLE_WEIGHTED})
 _DIMENSIONS = frozenset({Dimension.ROLE, Dimension.JOB_LEVEL})
 _FILTERS = frozenset({"role", "job_level"})
@@ -239,6 +240,11 @@ async def fold_on(conn: Any, workspace_id: uuid.UUID) -> int:
 
 @task("tallies.fold", every=FOLD_EVERY)
 async def fold_periodically(ctx: JobContext) -> None:
-    """Fold every workspace's deltas (a look at an empty index when nothing changed)."""
+    """Fold every workspace's deltas (a look at an empty index when nothing changed). One fold
+    at a time: a period's job that overran would otherwise delete zero tallies that the next
+    one is adding to, each waiting on the other's rows."""
+    conn = await driver(ctx.session)
+    if not await conn.fetchval(_FOLD_LOCK):
+        return  # another worker is folding; what it leaves is folded next period
     async for workspace_id in each_workspace(ctx.session):
         await fold(ctx.session, workspace_id)
