@@ -57,6 +57,7 @@ class TestWorkerCommand:
                     "jobs.purge",
                     "rate_limits.purge",
                     "statistics.refresh",
+                    "tallies.fold",
                 }
 
             await eventually(upkeep_done, "the periodic jobs to run", every=0.2)
@@ -91,8 +92,8 @@ class TestServeCommand:
                     empty_database_url, "SELECT DISTINCT task FROM jobs WHERE status = 'done'"
                 )
                 # The purges (deletions, events, idempotency, jobs, rate limits) and the
-                # statistics' look, which may have run more than once (every 30 s).
-                return len(rows) == 6
+                # statistics' look and the tallies' fold, which may have run more than once.
+                return len(rows) == 7
 
             await eventually(
                 upkeep_ran, "the in-process worker to run the periodic upkeep", every=0.2
