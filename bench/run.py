@@ -221,7 +221,7 @@ async def bench(
                 )
             del bodies
         if args.single_requests:
-            # The singles relinked their people's earlier answers, whose months are dirty now.
+            # The singles' deltas (their own and their people's relinked earlier answers).
             with phases("tallies: the worker's tallies.fold after the single answers"):
                 report["tallies_after_singles"] = await fold_tallies(conn, workspaces)
         with phases("queries at the end"):

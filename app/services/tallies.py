@@ -229,20 +229,18 @@ async def fold(session: AsyncSession, workspace_id: uuid.UUID) -> int:
 
 async def fold_on(conn: Any, workspace_id: uuid.UUID) -> int:
     """fold() on an asyncpg connection, in its transaction: one statement deletes the deltas
-    and adds their sums, so a reader sees them either pending or in the tallies, never both;
-    then the tallies that came to nothing go."""
+    and adds their sums, so a reader sees them either pending or in the tallies, never both.
+    A tally that comes to nothing stays (readers skip it): there are at most 220 per bucket,
+    and sweeping them read every tally of the workspace on every fold."""
     folded: int = await conn.fetchval(_FOLD, workspace_id)
-    await conn.execute(
-        "DELETE FROM answer_tallies WHERE workspace_id = $1 AND answers = 0", workspace_id
-    )
     return folded
 
 
 @task("tallies.fold", every=FOLD_EVERY)
 async def fold_periodically(ctx: JobContext) -> None:
     """Fold every workspace's deltas (a look at an empty index when nothing changed). One fold
-    at a time: a period's job that overran would otherwise delete zero tallies that the next
-    one is adding to, each waiting on the other's rows."""
+    at a time: two would upsert the same tallies in their own orders, each waiting on rows the
+    other holds."""
     conn = await driver(ctx.session)
     if not await conn.fetchval(_FOLD_LOCK):
         return  # another worker is folding; what it leaves is folded next period
