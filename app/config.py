@@ -249,7 +249,7 @@ class Settings(BaseSettings):
         default=1.0,
         gt=0,
         le=60,
-        description="how often each process shares its API rate-limit counts with the others",
+        description="how often each process shares its rate-limit counts with the others",
     )
     cors_max_age_seconds: int = Field(
         default=600,

@@ -2,8 +2,11 @@
 
 app.main adds it outermost, so it sees every request under the prefix before anything else does:
 every public route is covered by construction, and so are that path's 401s, 404s, 405s and
-413s. Each request costs one short statement (app.services.rate_limits.tally) that counts it
-and answers its Origin; nothing else gets CORS.
+413s. Nothing else gets CORS. A public call costs no statement of its own: it is counted in
+memory (app.local_limits), and its Origin is answered by the statement that looks its token up
+(an OriginCheck left in the scope); only a preflight, a refusal, or a call whose token no route
+looked up asks it here (app.services.rate_limits.origin_allowed), and an answer it cannot ask
+about (the database away) names no origin.
 
 CORS, without credentials ever (Access-Control-Allow-Credentials is never sent): a preflight
 carries no token, so it is answered for an origin that any workspace lists in `allowed_origins`;
@@ -12,17 +15,17 @@ workspace lists it (or, for a request without a known token, any workspace), so 
 no other workspace's answer to the page. Every response there says `Vary: Origin`.
 
 Rate limits: per client IP (IPv6: per /64) and per invitation token, fixed windows shared by
-every worker and host through PostgreSQL. The IP is counted before the token is looked up (a
-guessed token's 401 counts), the token after it. Past a quota the answer is 429 with
+every worker and host through PostgreSQL (app.local_limits says how exactly). The IP is counted
+before the token is looked up (a guessed token's 401 counts), the token only while the IP is
+within its quota. Past a quota the answer is 429 with
 Retry-After; every answer carries the RateLimit and RateLimit-Policy fields
 (draft-ietf-httpapi-ratelimit-headers). The client IP is the ASGI client: uvicorn puts the
 forwarded one there when the peer is in NPS_FORWARDED_ALLOW_IPS.
 
-The authenticated API (the rest of /v1/) is guarded here too, without a statement of its own:
-per API key and per client IP, counted in the process and shared through the same table by the
-authentication statement (app.local_limits, which says how exact that is across processes), and
-floods of wrong keys are kept off the database (a key that failed is a 401 from memory; an
-address past NPS_API_FAILED_AUTH_PER_IP is a 429 for any key not seen to work lately).
+The authenticated API (the rest of /v1/) is guarded here too, the same way: per API key and per
+client IP, counted in the process and shared through the same table by the authentication
+statement, and floods of wrong keys are kept off the database (a key that failed is a 401 from
+memory; an address past NPS_API_FAILED_AUTH_PER_IP is a 429 for any key not seen to work lately).
 
 A `Zone` is the seam for other public surfaces (the hosted survey page): its own prefix, where
 its token is, whether it gets CORS, and how its 429 is rendered (HTML there).
@@ -53,11 +56,28 @@ from app.errors import (
     infrastructure_problem,
     problem_response,
 )
-from app.local_limits import FLUSH_SCOPE_KEY, Flush, KeyCache, Windows
+from app.local_limits import (
+    FLUSH_SCOPE_KEY,
+    ORIGIN_SCOPE_KEY,
+    Flush,
+    KeyCache,
+    OriginCheck,
+    Windows,
+)
 from app.routing import route_path
 from app.services.invitation_tokens import hash_token, is_invitation_token
 from app.services.keys import hash_key
-from app.services.rate_limits import Executor, Limits, Policy, Tally, client_key, tally
+from app.services.rate_limits import (
+    Executor,
+    Limits,
+    Policy,
+    Tally,
+    Usage,
+    client_key,
+    driver_of,
+    origin_allowed,
+    token_key,
+)
 
 PUBLIC_PREFIX = "/v1/public/"
 API_PREFIX = "/v1/"
@@ -85,14 +105,16 @@ RATE_LIMIT_DOCS: dict[str, Any] = {
 
 @dataclass(frozen=True, slots=True)
 class Counters:
-    """Where the guard counts: a unit of work committed at once, and the clock of the windows."""
+    """Where the guard's own statements run (the CORS question where no look-up answered it,
+    counts a request that rolled back did not share): a unit of work committed at once; and the
+    clock of the windows."""
 
     begin: Callable[[], AbstractAsyncContextManager[Executor]]
     clock: Callable[[], datetime] = utcnow
 
 
 def counters_on(engine: AsyncEngine) -> Counters:
-    """Counting on an autocommit connection of `engine`: one round trip per request."""
+    """On an autocommit connection of `engine`: each statement one round trip, committed at once."""
     return Counters(partial(autocommit, engine))
 
 
@@ -238,48 +260,109 @@ class PublicGuard:
             return
         path = route_path(scope)
         zone = next((z for z in self.zones if path.startswith(z.prefix)), None)
-        if zone is None:
-            if path.startswith(API_PREFIX):
-                await self._api(scope, receive, send)
-            else:
-                await self.app(scope, receive, send)
-            return
+        if zone is not None:
+            await self._zone(zone, scope, receive, send)
+        elif path.startswith(API_PREFIX):
+            await self._api(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _zone(self, zone: Zone, scope: Scope, receive: Receive, send: Send) -> None:
+        """A public call: its address and token counted in memory (module doc), its Origin
+        answered by the statement that looks its token up, or by one of its own here when no
+        route looks it up (a preflight, a refusal, a request without a token)."""
         request = Headers(scope=scope)
         origin = request.get("origin") if zone.cors else None
         raw = zone.token(scope)
+        token_hash = None if raw is None else hash_token(raw)
         client = scope.get("client")
-        counters = self.api.dependency_overrides.get(counters_of, counters_of)(scope)
-        try:
-            async with counters.begin() as executor:
-                result = await tally(
-                    executor,
-                    limits=self.limits,
-                    now=counters.clock(),
-                    client=client_key(client[0] if client else None),
-                    token_hash=None if raw is None else hash_token(raw),
-                    origin=origin,
-                )
-        except Exception as exc:
-            problem = infrastructure_problem(exc)
-            if problem is None:
-                raise
-            await problem_response(problem)(scope, receive, send)
-            return
+        counters = self._counters(scope)
+        now = counters.clock().timestamp()
+        usages = []
+        if self.limits.ip is not None:
+            ip = client_key(client[0] if client else None)
+            usages.append(self.windows.hit(ip, self.limits.ip, now))
+        # The token only while the address is within its quota: a flood from one address
+        # counts no guessed token.
+        if token_hash is not None and self.limits.token is not None and not usages_exceeded(usages):
+            usages.append(self.windows.hit(token_key(token_hash), self.limits.token, now))
+        result = Tally(tuple(usages), origin_allowed=False)
         headers = rate_limit_headers(result)
         if zone.cors:
             headers["Vary"] = "Origin"
-            if origin is not None and result.origin_allowed:
-                headers["Access-Control-Allow-Origin"] = origin
-                headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
-        if result.exceeded:
-            await zone.refuse(refusal(result, headers))(scope, receive, send)
-            return
+        check = None if origin is None else OriginCheck(origin, token_hash)
         preflight = scope["method"] == "OPTIONS" and "access-control-request-method" in request
-        if preflight and "Access-Control-Allow-Origin" in headers:
-            await self._preflight(headers)(scope, receive, send)
+        if result.exceeded or preflight:
+            # No route runs to look the token up: the origin is answered here.
+            try:
+                allowed = check is not None and await self._origin_allowed(counters, check)
+            except Exception as exc:
+                problem = infrastructure_problem(exc)
+                if problem is None:
+                    raise
+                await problem_response(problem)(scope, receive, send)
+                return
+            if allowed and check is not None:
+                _allow(headers, check.origin)
+            if result.exceeded:
+                await zone.refuse(refusal(result, headers))(scope, receive, send)
+                return
+            if allowed:
+                await self._preflight(headers)(scope, receive, send)
+                return
+            # A preflight of an origin nobody lists goes on to the plain OPTIONS answer.
+            await self.app(scope, receive, _adding(headers, send))
             return
-        # A preflight of an origin nobody lists goes on to the plain OPTIONS answer (no CORS).
-        await self.app(scope, receive, _adding(headers, send))
+        # The counts to share ride on the token's look-up, or are written alone once the
+        # call is answered when none ran (no token sent, a 401 that rolled back).
+        flush = self.windows.take(now)
+        if flush is not None:
+            scope[FLUSH_SCOPE_KEY] = flush
+        if check is not None:
+            scope[ORIGIN_SCOPE_KEY] = check
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start" and check is not None:
+                if check.allowed is None:
+                    # The route never looked the token up (none sent, an unknown path, a
+                    # body too large): asked here. Unanswerable, no page may read the answer.
+                    try:
+                        check.allowed = await self._origin_allowed(counters, check)
+                    except Exception as exc:
+                        if infrastructure_problem(exc) is None:
+                            raise
+                        check.allowed = False
+                if check.allowed:
+                    _allow(headers, check.origin)
+            await _adding(headers, send)(message)
+
+        try:
+            await self.app(scope, receive, sending)
+            if flush is not None:
+                await self._share_alone(counters, flush)
+        finally:
+            if flush is not None:
+                flush.settle()
+
+    async def _share_alone(self, counters: Counters, flush: Flush) -> None:
+        """A flush whose request did not commit it, written on its own (Flush.share_alone); if
+        that fails too, it goes with the next flush."""
+        if flush.state == "committed":
+            return
+        try:
+            async with counters.begin() as executor:
+                await flush.share_alone(await driver_of(executor))
+        except Exception as exc:
+            if infrastructure_problem(exc) is None:
+                raise
+
+    def _counters(self, scope: Scope) -> Counters:
+        counters: Counters = self.api.dependency_overrides.get(counters_of, counters_of)(scope)
+        return counters
+
+    async def _origin_allowed(self, counters: Counters, check: OriginCheck) -> bool:
+        async with counters.begin() as executor:
+            return await origin_allowed(executor, check.origin, check.token_hash)
 
     async def _api(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The authenticated API: counted in memory (module doc), refused before any look-up
@@ -327,6 +410,8 @@ class PublicGuard:
 
         try:
             await self.app(scope, receive, sending)
+            if flush is not None:
+                await self._share_alone(self._counters(scope), flush)
         finally:
             if flush is not None:
                 flush.settle()
@@ -379,6 +464,15 @@ class PublicGuard:
             "Access-Control-Max-Age": self.max_age,
         }
         return Response(status_code=204, headers={**headers, **allowed})
+
+
+def usages_exceeded(usages: Sequence[Usage]) -> bool:
+    return any(u.exceeded for u in usages)
+
+
+def _allow(headers: dict[str, str], origin: str) -> None:
+    headers["Access-Control-Allow-Origin"] = origin
+    headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
 
 
 def _adding(headers: dict[str, str], send: Send) -> Send:

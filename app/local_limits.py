@@ -1,17 +1,22 @@
-"""The authenticated API's rate limits, counted in the process and shared through PostgreSQL.
+"""Rate limits, counted in the process and shared through PostgreSQL: the API's and the public
+calls' alike.
 
-The public calls count each request with a statement of its own (app.guard); the API cannot
-afford one: POST /v1/responses is tuned to a handful of round trips. So each process counts
-its requests in memory (`Windows`: fixed windows, the same `Policy` as the public calls') and
-now and then hands what it counted to the request that is about to authenticate (`Flush`):
-app.services.keys.authenticate adds the counts to rate_limit_windows, the table the public calls
-count in, in the very statement that looks the key up, and gets back every process's totals.
-A process decides with the totals it last saw plus what it counted since, so with W processes
-a client may overshoot a quota by what the other W - 1 counted within one flush interval.
+A statement per request to count it was too dear: POST /v1/responses is tuned to a handful of
+round trips, and the public calls' own statement (on a second pooled connection, every call
+from one address updating one row) was a tenth of a public answer's CPU. So each process counts
+its requests in memory (`Windows`: fixed windows, one `Policy` per quota) and now and then hands
+what it counted to the request that is about to authenticate (`Flush`): the look-up of its API
+key (app.services.keys.authenticate) or of its invitation token (app.services.invitations.
+token_holder) adds the counts to rate_limit_windows in the very statement that looks the
+caller up (`counting`), and gets back every process's totals. A process decides with the totals
+it last saw plus what it counted since, so with W processes a client may overshoot a quota by
+what the other W - 1 counted since this one last shared.
 
-The flush runs in the request's transaction: unless that commits (the session's after_commit
-says so) its counts go with the next flush (`Flush.settle`, when the request ends), so a count
-survives a 401, a 409 or any rollback and none is counted twice.
+The flush runs in the request's transaction: when that does not commit (the session's
+after_commit says so), app.guard writes the counts on their own once the request is answered
+(`Flush.share_alone`: a flood of guessed tokens, each a 401 that rolls back, is shared like any
+other call); should that fail too they go with the next flush (`Flush.settle`), so a count
+survives any rollback and none is counted twice.
 
 `KeyCache` keeps floods of wrong keys off the database: a key that failed is refused from
 memory for a while, and a client address with too many failures within a window is refused
@@ -23,6 +28,9 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event
 
 from app.services.rate_limits import Policy, Usage
 
@@ -30,6 +38,49 @@ OVERFLOW = "overflow"
 HOUR = 3600  # the longest window a setting allows
 # Where the guard leaves a request's Flush for app.api.auth (an ASGI scope key).
 FLUSH_SCOPE_KEY = "nps.rate_limit_flush"
+# Where it leaves a public call's OriginCheck, for the token's look-up to answer.
+ORIGIN_SCOPE_KEY = "nps.cors_origin"
+
+
+def counting(lookup: str, columns: str, first: int) -> str:
+    """The statement `SELECT columns FROM lookup` (a set-returning function of the caller's
+    credential), adding a Flush's counts, given as parameters `$first` to `$first + 2`, to
+    rate_limit_windows and answering every process's totals of those windows (`keys`,
+    `starts`, `hits`): one round trip, at most once per flush interval per process. A caller
+    the look-up does not find still gets its row, of NULLs but the totals."""
+    keys, starts, hits = (f"${first + i}" for i in range(3))
+    return f"""
+    WITH counted AS (
+        INSERT INTO rate_limit_windows AS w (key, window_start, hits)
+        SELECT * FROM unnest({keys}::text[], {starts}::timestamptz[], {hits}::integer[])
+        ON CONFLICT (key, window_start) DO UPDATE SET hits = w.hits + excluded.hits
+        RETURNING w.key, w.window_start, w.hits
+    ), totals AS (
+        SELECT array_agg(key) AS keys, array_agg(window_start) AS starts, array_agg(hits) AS hits
+        FROM counted
+    )
+    SELECT {columns}, t.keys, t.starts, t.hits
+    FROM totals AS t
+    LEFT JOIN LATERAL {lookup} AS k ON true
+"""
+
+
+_ALONE = """
+    INSERT INTO rate_limit_windows AS w (key, window_start, hits)
+    SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::integer[])
+    ON CONFLICT (key, window_start) DO UPDATE SET hits = w.hits + excluded.hits
+    RETURNING w.key, w.window_start, w.hits
+"""
+
+
+@dataclass(slots=True)
+class OriginCheck:
+    """A public call's Origin, whether the page it came from may read the answer (None: not
+    asked yet), and the hash of the call's token (None: it sent none)."""
+
+    origin: str
+    token_hash: bytes | None
+    allowed: bool | None = None
 
 
 @dataclass(slots=True)
@@ -58,7 +109,26 @@ class Flush:
         for key, start, hits in totals:
             self.windows.totals[key, int(start.timestamp())] = hits
 
+    def applied_row(self, row: Any, session: Any) -> None:
+        """The totals of a `counting` statement's row, its counts committed with `session`."""
+        self.applied(list(zip(row["keys"], row["starts"], row["hits"], strict=True)))
+        event.listen(session.sync_session, "after_commit", self.committed, once=True)
+
     def committed(self, *_: object) -> None:
+        self.state = "committed"
+
+    async def share_alone(self, conn: Any) -> None:
+        """The counts of a request whose transaction did not commit (a 401 for a guessed
+        credential, a 404), written on their own on `conn` (an asyncpg connection outside any
+        transaction), so that a flood of failing requests is shared within a flush interval
+        too: without it they went with the next request that succeeded in this process,
+        which during such a flood may never come."""
+        if self.state == "applied":  # the totals it brought back rolled back with it
+            for window, hits in self.counts.items():
+                if window in self.windows.totals:
+                    self.windows.totals[window] -= hits
+        rows = await conn.fetch(_ALONE, *self.rows())
+        self.applied([(row["key"], row["window_start"], row["hits"]) for row in rows])
         self.state = "committed"
 
     def settle(self) -> None:

@@ -15,11 +15,12 @@ from typing import Annotated, ClassVar, TypeVar
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import Scope as AsgiScope
 
 from app.api.deps import utcnow
 from app.db import SessionDep
 from app.errors import Forbidden, Unauthorized
-from app.local_limits import FLUSH_SCOPE_KEY
+from app.local_limits import FLUSH_SCOPE_KEY, ORIGIN_SCOPE_KEY
 from app.models import InvitationChannel, InvitationStatus, Scope
 from app.services.answers import ensure_live
 from app.services.invitation_tokens import is_invitation_token
@@ -81,10 +82,18 @@ Subject = ApiKeySubject | InvitationSubject
 S = TypeVar("S", bound=Subject)
 
 
-async def invitation_subject(session: AsyncSession, raw: str) -> InvitationSubject | None:
+async def invitation_subject(
+    session: AsyncSession, raw: str, scope: AsgiScope | None = None
+) -> InvitationSubject | None:
     """The subject of an invitation token (from a header or the hosted page's URL), or None
-    when no invitation has it."""
-    holder = await token_holder(session, raw) if is_invitation_token(raw) else None
+    when no invitation has it. The request's `scope` carries what the guard left for the
+    look-up to do on its way (app.guard): its rate-limit counts to share, its Origin."""
+    holder = None
+    if is_invitation_token(raw):
+        flush = origin = None
+        if scope is not None:
+            flush, origin = scope.pop(FLUSH_SCOPE_KEY, None), scope.get(ORIGIN_SCOPE_KEY)
+        holder = await token_holder(session, raw, flush=flush, origin=origin)
     if holder is None:
         return None
     return InvitationSubject(
@@ -104,11 +113,11 @@ async def subject_of(
     if credentials is None:
         return None
     if is_invitation_token(credentials.credentials):
-        subject = await invitation_subject(session, credentials.credentials)
+        subject = await invitation_subject(session, credentials.credentials, request.scope)
         if subject is None:
             raise Unauthorized("the invitation token is unknown", headers=CHALLENGE)
         return subject
-    flush = request.scope.get(FLUSH_SCOPE_KEY)  # the rate-limit counts to share (app.guard)
+    flush = request.scope.pop(FLUSH_SCOPE_KEY, None)  # the rate-limit counts to share (app.guard)
     key = await authenticate(session, credentials.credentials, now=utcnow(), flush=flush)
     if key is None:
         raise Unauthorized(UNKNOWN_KEY, headers=CHALLENGE)

@@ -8,7 +8,7 @@ revoked one a 410 page. Reading a page changes nothing: see `survey_view`.
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Path
+from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.auth import InvitationSubject, invitation_subject
@@ -21,8 +21,10 @@ from app.services import answers
 TokenPath = Annotated[str, Path(description="the invitation token")]
 
 
-async def known_invitation(token: TokenPath, session: SessionDep) -> InvitationSubject:
-    subject = await invitation_subject(session, token)
+async def known_invitation(
+    request: Request, token: TokenPath, session: SessionDep
+) -> InvitationSubject:
+    subject = await invitation_subject(session, token, request.scope)
     if subject is None:
         raise NotFound("no invitation has this token")
     return subject

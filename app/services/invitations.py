@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import AUTHENTICATED_WORKSPACE, driver
 from app.errors import Conflict, NotFound
+from app.local_limits import Flush, OriginCheck, counting
 from app.models import (
     Invitation,
     InvitationStatus,
@@ -21,6 +22,7 @@ from app.models import (
 )
 from app.pagination import paginate
 from app.services.invitation_tokens import hash_token
+from app.services.rate_limits import ORIGIN_ALLOWED_SQL
 from app.services.response_rows import Companion
 
 OPEN = (InvitationStatus.ISSUED.value, InvitationStatus.OPENED.value)
@@ -230,20 +232,56 @@ class TokenHolder:
 # On the driver (app.db.driver): every public call authenticates with it. invitation_holder
 # (migration 0013) finds the invitation in whichever workspace and sets the transaction's
 # workspace to its own (row-level security), in the same statement.
-_HOLDER = (
-    "SELECT workspace_id, id, stakeholder_id, survey, channel, status, expires_at "
-    "FROM invitation_holder($1)"
-)
+_COLUMNS = "k.workspace_id, k.id, k.stakeholder_id, k.survey, k.channel, k.status, k.expires_at"
+_LOOKUP = "invitation_holder($1)"
 
 
-async def token_holder(session: AsyncSession, raw: str) -> TokenHolder | None:
+def _holder_sql(*, origin: bool, flush: bool) -> str:
+    """The look-up, answering the call's CORS question (`origin`, $2) and adding its process's
+    rate-limit counts (`flush`, from $3 or $2) in the same round trip when asked to."""
+    columns = _COLUMNS
+    if origin:
+        columns += f", {ORIGIN_ALLOWED_SQL.format(origin='$2::text', token_hash='$1')} AS allowed"
+    if flush:
+        return counting(_LOOKUP, columns, 3 if origin else 2)
+    if origin:  # a row even for an unknown token: its origin is answered all the same
+        return f"SELECT {columns} FROM (SELECT) AS one LEFT JOIN {_LOOKUP} AS k ON true"
+    return f"SELECT {columns} FROM {_LOOKUP} AS k"
+
+
+_HOLDER = {
+    (origin, flush): _holder_sql(origin=origin, flush=flush)
+    for origin in (False, True)
+    for flush in (False, True)
+}
+
+
+async def token_holder(
+    session: AsyncSession,
+    raw: str,
+    *,
+    flush: Flush | None = None,
+    origin: OriginCheck | None = None,
+) -> TokenHolder | None:
     """The invitation whose token this is, or None; the session's transaction then acts in
-    its workspace."""
-    row = await (await driver(session)).fetchrow(_HOLDER, hash_token(raw))
-    if row is None:
+    its workspace. With a `flush`, the rate-limit counts are added in the same statement
+    (app.local_limits); with an `origin`, it is answered there too."""
+    token_hash = hash_token(raw)
+    args: list[object] = [token_hash]
+    if origin is not None:
+        args.append(origin.origin)
+    if flush is not None:
+        args += flush.rows()
+    sql = _HOLDER[origin is not None, flush is not None]
+    row = await (await driver(session)).fetchrow(sql, *args)
+    if flush is not None:
+        flush.applied_row(row, session)
+    if origin is not None:
+        origin.allowed = bool(row["allowed"])
+    if row is None or row["id"] is None:
         return None
     session.info[AUTHENTICATED_WORKSPACE] = row["workspace_id"]
-    return TokenHolder(**row)
+    return TokenHolder(*(row[name] for name in TokenHolder.__slots__))
 
 
 async def open_invitation(

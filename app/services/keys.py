@@ -10,13 +10,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, event, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings, key_pepper
 from app.db import AUTHENTICATED_WORKSPACE, driver, each_workspace, in_workspace
 from app.errors import Conflict, LastAdminKey, NotFound
-from app.local_limits import Flush
+from app.local_limits import Flush, counting
 from app.models import ApiKey, Scope, Workspace
 
 KEY_PREFIX = "nps_"
@@ -125,21 +125,9 @@ class LiveKey:
 _LIVE_KEY = "SELECT workspace_id, id, prefix, scopes, last_used_at, key_hash FROM live_api_key($1)"
 # The same, adding a process's rate-limit counts to rate_limit_windows (app.local_limits) and
 # answering every process's totals: one round trip still, at most once a second per process.
-_LIVE_KEY_COUNTING = """
-    WITH counted AS (
-        INSERT INTO rate_limit_windows AS w (key, window_start, hits)
-        SELECT * FROM unnest($2::text[], $3::timestamptz[], $4::integer[])
-        ON CONFLICT (key, window_start) DO UPDATE SET hits = w.hits + excluded.hits
-        RETURNING w.key, w.window_start, w.hits
-    ), totals AS (
-        SELECT array_agg(key) AS keys, array_agg(window_start) AS starts, array_agg(hits) AS hits
-        FROM counted
-    )
-    SELECT k.workspace_id, k.id, k.prefix, k.scopes, k.last_used_at, k.key_hash,
-        t.keys, t.starts, t.hits
-    FROM totals AS t
-    LEFT JOIN LATERAL live_api_key($1) AS k ON true
-"""
+_LIVE_KEY_COUNTING = counting(
+    "live_api_key($1)", "k.workspace_id, k.id, k.prefix, k.scopes, k.last_used_at, k.key_hash", 2
+)
 # A key stored before the pepper, stored peppered now (once per key).
 _REHASH = "UPDATE api_keys SET key_hash = $3 WHERE workspace_id = $1 AND id = $2"
 # SKIP LOCKED: when another request of this key is already recording its use, this one must
@@ -164,8 +152,7 @@ async def authenticate(
         row = await conn.fetchrow(_LIVE_KEY, hashes)
     else:
         row = await conn.fetchrow(_LIVE_KEY_COUNTING, hashes, *flush.rows())
-        flush.applied(list(zip(row["keys"], row["starts"], row["hits"], strict=True)))
-        event.listen(session.sync_session, "after_commit", flush.committed, once=True)
+        flush.applied_row(row, session)
     if row is None or row["id"] is None:
         return None
     session.info[AUTHENTICATED_WORKSPACE] = row["workspace_id"]

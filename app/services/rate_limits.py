@@ -1,18 +1,18 @@
 """Rate limits of the public calls: requests counted per client IP and per invitation token in
-fixed windows, in PostgreSQL (the UNLOGGED rate_limit_windows), so every API worker and host
-counts into the same windows.
+fixed windows shared by every API worker and host through PostgreSQL (the UNLOGGED
+rate_limit_windows), and the CORS question of a public call.
 
-One statement per request (`tally`, calling the function rate_limit_tally of migration 0008)
-counts the IP, then the token (only while the IP is within its quota, so a flood from one
-address writes no row per guessed token), and answers the CORS question for the request's
-Origin in the same round trip: listed by the token's workspace, or, when the request carries no
-known token (a preflight never does), by any workspace. A function because its statements keep
-their plans whatever a connection's plan_cache_mode (app.db): planning them afresh cost more
-than running them. It runs on the driver (app.db.driver), as every public call counts.
+The counting itself is app.local_limits': each process counts in memory and shares its counts
+through rate_limit_windows in the statement that looks the caller up (an API key's, or an
+invitation token's), as the API's limits are. Until migration 0008's function was retired from
+counting, every public call ran a statement of its own on an autocommit connection for it: a
+second pooled connection, a round trip, and the row of one busy address updated by every call
+from it, about a tenth of a public answer's CPU.
 
-It runs outside the request's transaction (app.guard gives it an autocommit connection): a
-request that fails, a 401 for a guessed token above all, is counted all the same, and the row
-lock of a busy address is held for one statement, not for a whole request.
+The CORS question (`origin_allowed`) is the function rate_limit_tally's with nothing to count:
+listed by the token's workspace or, when the request carries no known token (a preflight never
+does), by any workspace. The token look-up asks it in its own statement (app.services.
+invitations.token_holder); app.guard asks it alone only where no route looks a token up.
 """
 
 import ipaddress
@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import delete, text
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db import driver
@@ -101,32 +101,17 @@ def token_key(token_hash: bytes) -> str:
     return f"token:{token_hash.hex()}"
 
 
-# rate_limit_tally (migration 0008): the IP's count, the token's (NULL when the IP is over its
-# quota), and whether the origin may read the answer; a NULL argument skips its part.
-_TALLY = text(
-    "SELECT ip_hits, token_hits, origin_allowed FROM rate_limit_tally("
-    ":ip_key, :ip_start, :ip_quota, :token_key, :token_start, :origin, :token_hash)"
+# rate_limit_tally (migration 0008) with nothing to count: whether the origin may read the
+# answer (listed by the token's workspace, or, without a known token, by any workspace). The
+# function once counted every public call too; the counts are kept in each process now
+# (app.local_limits) and its counting arguments are always NULL here.
+ORIGIN_ALLOWED_SQL = (
+    "(SELECT origin_allowed "
+    "FROM rate_limit_tally(NULL, NULL, NULL, NULL, NULL, {origin}, {token_hash}))"
 )
-_PARAMS = ("ip_key", "ip_start", "ip_quota", "token_key", "token_start", "origin", "token_hash")
-# The same on the driver (app.db.driver): every public call runs it.
-_TALLY_SQL = (
-    "SELECT ip_hits, token_hits, origin_allowed FROM rate_limit_tally("
-    "$1::text, $2::timestamptz, $3::integer, $4::text, $5::timestamptz, $6::text, $7::bytea)"
+_ORIGIN = (
+    f"SELECT {ORIGIN_ALLOWED_SQL.format(origin='$1::text', token_hash='$2::bytea')} AS allowed"
 )
-
-
-async def _tally_row(executor: Executor, params: dict[str, Any]) -> Any:
-    """The function's one row: on the driver of a session or of an autocommit connection (as
-    app.guard gives it), else through SQLAlchemy."""
-    if isinstance(executor, AsyncSession):
-        return await (await driver(executor)).fetchrow(_TALLY_SQL, *map(params.get, _PARAMS))
-    sync = executor.sync_connection
-    if sync is not None and sync.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
-        # Each statement its own transaction there, on the driver as through SQLAlchemy.
-        raw = (await executor.get_raw_connection()).driver_connection
-        assert raw is not None
-        return await raw.fetchrow(_TALLY_SQL, *map(params.get, _PARAMS))
-    return (await executor.execute(_TALLY, params)).one()._mapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,37 +122,20 @@ class Limits:
     token: Policy | None
 
 
-async def tally(
-    executor: Executor,
-    *,
-    limits: Limits,
-    now: datetime,
-    client: str,
-    token_hash: bytes | None,
-    origin: str | None,
-) -> Tally:
-    """Count this request for its `client` (a client_key) and the token whose hash is given;
-    say whether `origin` may read the answer. One statement, none when there is nothing to
-    count or ask."""
-    ip, token = limits.ip, limits.token if token_hash is not None else None
-    if ip is None and token is None and origin is None:
-        return Tally((), origin_allowed=False)
-    params = {
-        "ip_key": None if ip is None else client,
-        "ip_start": None if ip is None else ip.window_start(now),
-        "ip_quota": None if ip is None else ip.quota,
-        "token_key": None if token is None or token_hash is None else token_key(token_hash),
-        "token_start": None if token is None else token.window_start(now),
-        "origin": origin,
-        "token_hash": None if origin is None else token_hash,
-    }
-    row = await _tally_row(executor, params)
-    usages = [
-        Usage(policy, hits, policy.seconds_left(now))
-        for policy, hits in ((ip, row["ip_hits"]), (token, row["token_hits"]))
-        if policy is not None and hits is not None  # no token hits: the IP was over its quota
-    ]
-    return Tally(tuple(usages), origin_allowed=bool(row["origin_allowed"]))
+async def driver_of(executor: Executor) -> Any:
+    """The asyncpg connection of a session (in its transaction) or of an autocommit
+    connection (app.guard's, where each statement commits on its own)."""
+    if isinstance(executor, AsyncSession):
+        return await driver(executor)
+    raw = (await executor.get_raw_connection()).driver_connection
+    assert raw is not None
+    return raw
+
+
+async def origin_allowed(executor: Executor, origin: str, token_hash: bytes | None) -> bool:
+    """Whether `origin` may read the answer to a call with this token (any token: None)."""
+    conn = await driver_of(executor)
+    return bool(await conn.fetchval(_ORIGIN, origin, token_hash))
 
 
 async def purge_expired(session: AsyncSession, *, before: datetime) -> int:

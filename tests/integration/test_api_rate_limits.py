@@ -5,15 +5,22 @@ refused before any key is looked up."""
 import asyncio
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from app.api import auth
 from app.config import Settings
+from app.guard import counters_of, counters_on
 from app.models import RateLimitWindow, Scope
 from app.services.keys import authenticate
 from tests.support.guard import ADDRESS, MID_WINDOW, bearer, visitor
@@ -159,7 +166,7 @@ class TestSharedCounts:
         assert later.headers["ratelimit"].startswith('"ip";r=4;')
         assert await stored_hits(sessionmaker, f"api-ip:{ADDRESS}") == 6
 
-    async def test_counts_of_a_request_that_rolled_back_are_flushed_again(
+    async def test_counts_of_a_request_that_rolled_back_are_shared_on_their_own(
         self,
         tenant: Tenant,
         app_with: AppWith,
@@ -168,17 +175,46 @@ class TestSharedCounts:
         app = app_with(api_limited(flush=0.001))
 
         async with visitor(app) as client:
-            for _ in range(3):
-                # 404: the request's transaction, and the flush it carried, roll back.
+            for n in range(3):
+                # 404: the request's transaction, and the flush it carried, roll back; the
+                # counts are then written by a statement of their own, once.
                 r = await client.get("/v1/accounts/nobody", headers=bearer(tenant.admin_key))
                 assert r.status_code == 404
+                assert await stored_hits(sessionmaker, f"api-ip:{ADDRESS}") == n + 1
                 await asyncio.sleep(0.005)
-            assert await stored_hits(sessionmaker, f"api-ip:{ADDRESS}") is None
             ok = await client.get("/v1/accounts", headers=bearer(tenant.admin_key))
 
         assert ok.status_code == 200
-        # The three failed requests' counts, once each, with the last one's own.
+        assert ok.headers["ratelimit"].startswith('"ip";r=996;')
         assert await stored_hits(sessionmaker, f"api-ip:{ADDRESS}") == 4
+
+    async def test_counts_that_could_not_be_shared_go_with_the_next_flush(
+        self,
+        tenant: Tenant,
+        app_with: AppWith,
+        sessionmaker: async_sessionmaker[AsyncSession],
+    ) -> None:
+        app = app_with(api_limited(flush=0.001))
+        nowhere = create_async_engine(
+            "postgresql+asyncpg://nobody@127.0.0.1:1/none", connect_args={"timeout": 2}
+        )
+        real = app.dependency_overrides[counters_of]
+        # The test's clock still, on a database that is not there.
+        counters = replace(real({}), begin=counters_on(nowhere).begin)
+        app.dependency_overrides[counters_of] = lambda scope: counters
+        try:
+            async with visitor(app) as client:
+                r = await client.get("/v1/accounts/nobody", headers=bearer(tenant.admin_key))
+                assert r.status_code == 404
+                assert await stored_hits(sessionmaker, f"api-ip:{ADDRESS}") is None
+                app.dependency_overrides[counters_of] = real
+                await asyncio.sleep(0.005)
+                ok = await client.get("/v1/accounts", headers=bearer(tenant.admin_key))
+        finally:
+            await nowhere.dispose()
+
+        assert ok.status_code == 200
+        assert await stored_hits(sessionmaker, f"api-ip:{ADDRESS}") == 2
 
 
 class TestWrongKeyFlood:

@@ -1,6 +1,7 @@
 """The rate limits' windows in PostgreSQL: shared by every process that counts into them,
 and purged by the worker once they are over."""
 
+import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -46,28 +47,37 @@ class TestSharedAcrossWorkers:
         engines, address, token = two_workers
         apps = []
         for engine in engines:
-            # The production counters: an autocommit connection of each process's own engine.
-            app = build_app(create_sessionmaker(engine), engine, settings=limited(per_ip=3))
+            # The production counters (an autocommit connection of each process's own engine),
+            # sharing what each counted at every call.
+            settings = limited(per_ip=3).model_copy(update={"rate_limit_flush_seconds": 0.001})
+            app = build_app(create_sessionmaker(engine), engine, settings=settings)
             counters = counters_on(engine)
             app.dependency_overrides[counters_of] = lambda scope, counters=counters: counters
             apps.append(app)
 
+        answers = []
         async with visitor(apps[0], address=address) as a, visitor(apps[1], address=address) as b:
-            answers = [
-                await a.get(PUBLIC, headers=bearer(token)),
-                await b.get(PUBLIC, headers=bearer(token)),
-                await a.get(PUBLIC, headers=bearer(token)),
-                await b.get(PUBLIC, headers=bearer(token)),
-            ]
+            for client in (a, b, a, b, a):
+                answers.append(await client.get(PUBLIC, headers=bearer(token)))
+                await asyncio.sleep(0.005)
 
-        assert [r.status_code for r in answers] == [401, 401, 401, 429]
-        # Each process saw the other's calls: the address's count went on across them.
+        # Every call guessed a token: each 401 rolled its transaction back, and its counts
+        # were shared on their own all the same.
+        assert [r.status_code for r in answers] == [401, 401, 401, 401, 429]
+        # Each process decides with what the other shared at its last call, plus its own.
         assert [r.headers["ratelimit"].split(";t=")[0] for r in answers] == [
-            '"ip";r=2',
-            '"ip";r=1',
-            '"ip";r=0',
-            '"ip";r=0',
+            '"ip";r=2',  # a: its own 1; shares it
+            '"ip";r=2',  # b: its own 1 (a's not seen yet); shares it, learns the total, 2
+            '"ip";r=1',  # a: the 1 it learnt, and this one; shares, learns 3
+            '"ip";r=0',  # b: the 2 it learnt, and this one; shares, learns 4
+            '"ip";r=0',  # a: the 3 it learnt, and this one: past the quota of 3
         ]
+        async with session_scope(create_sessionmaker(engines[0])) as session:
+            stored = await session.scalar(
+                select(RateLimitWindow.hits).where(RateLimitWindow.key == f"ip:{address}")
+            )
+        # The refused call is counted in a, to go with its next flush.
+        assert stored == 4
 
 
 class TestPurge:

@@ -1,8 +1,9 @@
 """Rate limits of the public calls: per client IP and per invitation token, counted in
 PostgreSQL (so shared by every worker), with the IETF RateLimit fields and a 429 past a quota."""
 
+import asyncio
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 
 import pytest
@@ -14,11 +15,13 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from app.db import create_sessionmaker, get_sessionmaker
 from app.guard import counters_of, counters_on
 from tests.support.clock import Clock
 from tests.support.guard import (
     MID_WINDOW,
     PUBLIC,
+    allow_origins,
     bearer,
     guarded_app,
     issued_tokens,
@@ -29,6 +32,7 @@ from tests.support.harness import Tenant
 from tests.support.problems import problem
 
 OTHER_ADDRESS = "198.51.100.20"
+SITE = "https://app.example.com"
 
 
 def guess() -> str:
@@ -186,22 +190,51 @@ class TestPublicCallsRateLimit:
         assert policy.startswith('"ip";q=120000;w=60'), policy
 
 
-class TestDatabaseAway:
-    async def test_the_guard_answers_503_and_lets_nothing_through(
+class TestSharedThroughTheLookup:
+    async def test_another_process_learns_the_counts_from_the_token_lookup(
         self, tenant: Tenant, app_with: AppWith
     ) -> None:
         [token] = await issued_tokens(tenant)
-        nowhere = create_async_engine(
+        settings = limited(per_ip=10, per_token=5).model_copy(
+            update={"rate_limit_flush_seconds": 0.001}
+        )
+        first, second = app_with(settings), app_with(settings)
+
+        async with visitor(first) as a, visitor(second) as b:
+            for _ in range(3):
+                assert (await a.get(PUBLIC, headers=bearer(token))).status_code == 200
+                await asyncio.sleep(0.005)
+            # Counted before its own flush: b has seen only itself.
+            seen = await b.get(PUBLIC, headers=bearer(token))
+            await asyncio.sleep(0.005)
+            later = await b.get(PUBLIC, headers=bearer(token))
+
+        assert seen.headers["ratelimit"] == '"ip";r=9;t=30, "token";r=4;t=30'
+        # The look-up of `seen` brought back all four: `later` is the fifth.
+        assert later.headers["ratelimit"] == '"ip";r=5;t=30, "token";r=0;t=30'
+
+
+class TestDatabaseAway:
+    """The guard's own statement is the CORS question where no route looks a token up."""
+
+    @pytest.fixture
+    async def nowhere(self) -> AsyncIterator[AsyncEngine]:
+        engine = create_async_engine(
             "postgresql+asyncpg://nobody@127.0.0.1:1/none", connect_args={"timeout": 2}
         )
+        yield engine
+        await engine.dispose()
+
+    async def test_a_preflight_is_answered_503(
+        self, tenant: Tenant, app_with: AppWith, nowhere: AsyncEngine
+    ) -> None:
+        await allow_origins(tenant, SITE)
         app = app_with(limited())
         counters = counters_on(nowhere)
         app.dependency_overrides[counters_of] = lambda scope: counters
-        try:
-            async with visitor(app) as client:
-                r = await client.get(PUBLIC, headers=bearer(token))
-        finally:
-            await nowhere.dispose()
+
+        async with visitor(app, origin=SITE) as browser:
+            r = await browser.options(PUBLIC, headers={"Access-Control-Request-Method": "GET"})
 
         assert problem(r, 503) == {
             "type": "/problems/service-unavailable",
@@ -210,6 +243,51 @@ class TestDatabaseAway:
             "detail": "the database is unavailable; retry later",
         }
         assert r.headers["retry-after"] == "5"
+        assert "access-control-allow-origin" not in r.headers
+
+    async def test_an_answer_it_cannot_ask_about_is_readable_by_no_page(
+        self, tenant: Tenant, app_with: AppWith, nowhere: AsyncEngine
+    ) -> None:
+        await allow_origins(tenant, SITE)
+        app = app_with(limited())
+        counters = counters_on(nowhere)
+        app.dependency_overrides[counters_of] = lambda scope: counters
+
+        async with visitor(app, origin=SITE) as browser:
+            missing = await browser.get(PUBLIC)  # no token: no route looks one up
+
+        assert problem(missing, 401)["type"] == "/problems/unauthorized"
+        assert "access-control-allow-origin" not in missing.headers
+        assert missing.headers["vary"] == "Origin"
+
+    async def test_a_call_with_a_token_is_answered_by_its_lookup(
+        self, tenant: Tenant, app_with: AppWith, nowhere: AsyncEngine
+    ) -> None:
+        [token] = await issued_tokens(tenant)
+        await allow_origins(tenant, SITE)
+        app = app_with(limited())
+        counters = counters_on(nowhere)
+        app.dependency_overrides[counters_of] = lambda scope: counters
+
+        async with visitor(app, origin=SITE) as browser:
+            r = await browser.get(PUBLIC, headers=bearer(token))
+
+        # The guard's own statement could not have answered: the token's look-up did.
+        assert r.status_code == 200
+        assert r.headers["access-control-allow-origin"] == SITE
+
+    async def test_a_call_is_answered_503_and_changes_nothing(
+        self, tenant: Tenant, app_with: AppWith, nowhere: AsyncEngine
+    ) -> None:
+        [token] = await issued_tokens(tenant)
+        app = app_with(limited())
+        away = create_sessionmaker(nowhere)
+        app.dependency_overrides[get_sessionmaker] = lambda: away
+
+        async with visitor(app) as client:
+            r = await client.get(PUBLIC, headers=bearer(token))
+
+        assert problem(r, 503)["type"] == "/problems/service-unavailable"
         [invitation] = (await tenant.client.get("/v1/invitations")).json()["data"]
         assert invitation["status"] == "issued"  # the call never reached the endpoint
 
