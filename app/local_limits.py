@@ -8,9 +8,9 @@ its requests in memory (`Windows`: fixed windows, one `Policy` per quota) and no
 what it counted to the request that is about to authenticate (`Flush`): the look-up of its API
 key (app.services.keys.authenticate) or of its invitation token (app.services.invitations.
 token_holder) adds the counts to rate_limit_windows in the very statement that looks the
-caller up (`counting`), and gets back every process's totals. A process decides with the totals
-it last saw plus what it counted since, so with W processes a client may overshoot a quota by
-what the other W - 1 counted since this one last shared.
+caller up (app.services.lookups), and gets back every process's totals. A process decides with
+the totals it last saw plus what it counted since, so with W processes a client may overshoot a
+quota by what the other W - 1 counted since this one last shared.
 
 The flush runs in the request's transaction: when that does not commit (the session's
 after_commit says so), app.guard writes the counts on their own once the request is answered
@@ -40,29 +40,6 @@ HOUR = 3600  # the longest window a setting allows
 FLUSH_SCOPE_KEY = "nps.rate_limit_flush"
 # Where it leaves a public call's OriginCheck, for the token's look-up to answer.
 ORIGIN_SCOPE_KEY = "nps.cors_origin"
-
-
-def counting(lookup: str, columns: str, first: int) -> str:
-    """The statement `SELECT columns FROM lookup` (a set-returning function of the caller's
-    credential), adding a Flush's counts, given as parameters `$first` to `$first + 2`, to
-    rate_limit_windows and answering every process's totals of those windows (`keys`,
-    `starts`, `hits`): one round trip, at most once per flush interval per process. A caller
-    the look-up does not find still gets its row, of NULLs but the totals."""
-    keys, starts, hits = (f"${first + i}" for i in range(3))
-    return f"""
-    WITH counted AS (
-        INSERT INTO rate_limit_windows AS w (key, window_start, hits)
-        SELECT * FROM unnest({keys}::text[], {starts}::timestamptz[], {hits}::integer[])
-        ON CONFLICT (key, window_start) DO UPDATE SET hits = w.hits + excluded.hits
-        RETURNING w.key, w.window_start, w.hits
-    ), totals AS (
-        SELECT array_agg(key) AS keys, array_agg(window_start) AS starts, array_agg(hits) AS hits
-        FROM counted
-    )
-    SELECT {columns}, t.keys, t.starts, t.hits
-    FROM totals AS t
-    LEFT JOIN LATERAL {lookup} AS k ON true
-"""
 
 
 _ALONE = """

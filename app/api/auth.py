@@ -26,6 +26,7 @@ from app.services.answers import ensure_live
 from app.services.invitation_tokens import is_invitation_token
 from app.services.invitations import status_as_read, token_holder
 from app.services.keys import authenticate, granted
+from app.services.lookups import Rider
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -54,6 +55,9 @@ class ApiKeySubject:
         """Where an Idempotency-Key is kept: workspace-wide, so any of its keys may retry."""
         return key
 
+    # The same in SQL, of the caller's look-up row `k` (app.api.idempotency.Probe).
+    idempotency_sql: ClassVar[str] = "{key}"
+
 
 @dataclass(frozen=True, slots=True)
 class InvitationSubject:
@@ -76,6 +80,8 @@ class InvitationSubject:
         """Kept per invitation, so one person's key never meets another's."""
         return f"invitation:{self.invitation_id}:{key}"
 
+    idempotency_sql: ClassVar[str] = "'invitation:' || k.id::text || ':' || {key}"
+
 
 # Every kind of subject.
 Subject = ApiKeySubject | InvitationSubject
@@ -83,7 +89,10 @@ S = TypeVar("S", bound=Subject)
 
 
 async def invitation_subject(
-    session: AsyncSession, raw: str, scope: AsgiScope | None = None
+    session: AsyncSession,
+    raw: str,
+    scope: AsgiScope | None = None,
+    rider: Rider | None = None,
 ) -> InvitationSubject | None:
     """The subject of an invitation token (from a header or the hosted page's URL), or None
     when no invitation has it. The request's `scope` carries what the guard left for the
@@ -93,7 +102,7 @@ async def invitation_subject(
         flush = origin = None
         if scope is not None:
             flush, origin = scope.pop(FLUSH_SCOPE_KEY, None), scope.get(ORIGIN_SCOPE_KEY)
-        holder = await token_holder(session, raw, flush=flush, origin=origin)
+        holder = await token_holder(session, raw, flush=flush, origin=origin, rider=rider)
     if holder is None:
         return None
     return InvitationSubject(
@@ -107,18 +116,26 @@ async def invitation_subject(
 
 
 async def subject_of(
-    request: Request, session: AsyncSession, credentials: HTTPAuthorizationCredentials | None
+    request: Request,
+    session: AsyncSession,
+    credentials: HTTPAuthorizationCredentials | None,
+    riders: Callable[[type[Subject]], Rider | None] | None = None,
 ) -> Subject | None:
-    """The caller of this request, or None when it sent no credentials; bad ones are a 401."""
+    """The caller of this request, or None when it sent no credentials; bad ones are a 401.
+    `riders` gives the work to do in the look-up's statement for a kind of caller, if any
+    (app.services.lookups)."""
     if credentials is None:
         return None
-    if is_invitation_token(credentials.credentials):
-        subject = await invitation_subject(session, credentials.credentials, request.scope)
+    raw = credentials.credentials
+    if is_invitation_token(raw):
+        rider = None if riders is None else riders(InvitationSubject)
+        subject = await invitation_subject(session, raw, request.scope, rider)
         if subject is None:
             raise Unauthorized("the invitation token is unknown", headers=CHALLENGE)
         return subject
     flush = request.scope.pop(FLUSH_SCOPE_KEY, None)  # the rate-limit counts to share (app.guard)
-    key = await authenticate(session, credentials.credentials, now=utcnow(), flush=flush)
+    rider = None if riders is None else riders(ApiKeySubject)
+    key = await authenticate(session, raw, now=utcnow(), flush=flush, rider=rider)
     if key is None:
         raise Unauthorized(UNKNOWN_KEY, headers=CHALLENGE)
     return ApiKeySubject(key.workspace_id, key.id, granted(key.scopes), key.prefix)

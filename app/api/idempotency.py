@@ -43,6 +43,7 @@ from app.errors import (
     field_error,
 )
 from app.models import Scope
+from app.services.lookups import Rider
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -90,6 +91,61 @@ _FIND = """
     FROM (SELECT 1) AS one
     LEFT JOIN idempotency_keys AS r ON r.workspace_id = $1 AND r.key = $2
 """
+# The same, riding on the caller's look-up (app.services.lookups): its workspace, and where the
+# caller's kind keeps the key (Subject.idempotency_sql), come from the look-up's row `k`. One
+# round trip fewer for every idempotent POST; the same snapshot, taken before the lock.
+_PROBE_COLUMNS = (
+    "locked",
+    "fingerprint",
+    "status_code",
+    "body",
+    "reread",
+    "resource_id",
+    "created_at",
+)
+
+
+def _probe_sql(kept_as: str) -> Callable[[int], str]:
+    def sql(first: int) -> str:
+        stored = kept_as.format(key=f"${first}::text")
+        return f"""
+    LEFT JOIN LATERAL (
+        SELECT pg_try_advisory_xact_lock(
+                   hashtextextended(k.workspace_id::text || ':' || {stored}, 0)) AS locked,
+               r.fingerprint, r.status_code, r.body, r.reread, r.resource_id, r.created_at
+        FROM (SELECT 1) AS one
+        LEFT JOIN idempotency_keys AS r ON r.workspace_id = k.workspace_id AND r.key = {stored}
+        WHERE k.id IS NOT NULL
+    ) AS idem ON true"""
+
+    return sql
+
+
+_PROBES = {kind: _probe_sql(kind.idempotency_sql) for kind in (ApiKeySubject, InvitationSubject)}
+_PROBE_SELECT = ", ".join(f"idem.{name} AS idem_{name}" for name in _PROBE_COLUMNS)
+
+
+class Probe:
+    """An Idempotency-Key's lock and record, looked for by the caller's look-up."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.rider: Rider | None = None
+
+    def riders(self, kind: type[Subject]) -> Rider:
+        self.rider = Rider(
+            f"idempotency:{kind.__name__}", _PROBES[kind], _PROBE_SELECT, (self.key,)
+        )
+        return self.rider
+
+    def record(self) -> dict[str, Any] | None:
+        """What _FIND answers, as the look-up found it; None when it did not run with it."""
+        row = None if self.rider is None else self.rider.row
+        if row is None:
+            return None
+        return {name: row[f"idem_{name}"] for name in _PROBE_COLUMNS}
+
+
 # Only when the key's lock is held by another request, or the record could not be stored: a
 # new statement, so a new snapshot, sees a record committed since.
 _LOOK = """
@@ -191,12 +247,14 @@ def idempotent(
             ),
         ] = None,
     ) -> AsyncIterator[IdempotentCall[S]]:
+        probe = Probe(key) if key is not None and _valid(key) else None
         async with request_session(request) as session:
-            subject = admit(await subject_of(request, session, credentials))
+            riders = None if probe is None else probe.riders
+            subject = admit(await subject_of(request, session, credentials, riders))
             if then is not None:
                 subject = then(subject)
             settings: Settings = request.app.state.settings
-            idempotency = await _settle(request, session, subject, settings, key)
+            idempotency = await _settle(request, session, subject, settings, key, probe)
             yield IdempotentCall(session, subject, idempotency)
             await _keep(session, idempotency)
 
@@ -222,18 +280,23 @@ async def _keep(session: AsyncSession, idempotency: Idempotency) -> None:
         raise await _replay(session, idempotency.workspace_id, record)
 
 
+def _valid(key: str) -> bool:
+    return bool(key) and len(key) <= MAX_KEY_LENGTH and key.isprintable()
+
+
 async def _settle(
     request: Request,
     session: AsyncSession,
     subject: Subject,
     settings: Settings,
     key: str | None,
+    probe: Probe | None = None,
 ) -> Idempotency:
     body = await request.body()
     fingerprint = _fingerprint(request, body)
     if key is None:
         return Idempotency(subject.workspace_id, None, fingerprint)
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+    if not _valid(key):
         raise Unprocessable(
             f"{HEADER} must be 1-{MAX_KEY_LENGTH} printable characters",
             errors=[field_error(["header", HEADER], "invalid idempotency key")],
@@ -242,7 +305,9 @@ async def _settle(
     key = subject.idempotency_key(key)
     workspace_id = subject.workspace_id
     conn = await driver(session)
-    record = await conn.fetchrow(_FIND, workspace_id, key, f"{workspace_id}:{key}")
+    record = None if probe is None else probe.record()
+    if record is None:
+        record = await conn.fetchrow(_FIND, workspace_id, key, f"{workspace_id}:{key}")
     locked = record["locked"]
     if not locked and record["created_at"] is None:
         # Held by another request: the original at work, or it finished since this

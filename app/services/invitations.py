@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import AUTHENTICATED_WORKSPACE, driver
 from app.errors import Conflict, NotFound
-from app.local_limits import Flush, OriginCheck, counting
+from app.local_limits import Flush, OriginCheck
 from app.models import (
     Invitation,
     InvitationStatus,
@@ -22,7 +22,7 @@ from app.models import (
 )
 from app.pagination import paginate
 from app.services.invitation_tokens import hash_token
-from app.services.rate_limits import ORIGIN_ALLOWED_SQL
+from app.services.lookups import Rider, run_lookup
 from app.services.response_rows import Companion
 
 OPEN = (InvitationStatus.ISSUED.value, InvitationStatus.OPENED.value)
@@ -236,48 +236,29 @@ _COLUMNS = "k.workspace_id, k.id, k.stakeholder_id, k.survey, k.channel, k.statu
 _LOOKUP = "invitation_holder($1)"
 
 
-def _holder_sql(*, origin: bool, flush: bool) -> str:
-    """The look-up, answering the call's CORS question (`origin`, $2) and adding its process's
-    rate-limit counts (`flush`, from $3 or $2) in the same round trip when asked to."""
-    columns = _COLUMNS
-    if origin:
-        columns += f", {ORIGIN_ALLOWED_SQL.format(origin='$2::text', token_hash='$1')} AS allowed"
-    if flush:
-        return counting(_LOOKUP, columns, 3 if origin else 2)
-    if origin:  # a row even for an unknown token: its origin is answered all the same
-        return f"SELECT {columns} FROM (SELECT) AS one LEFT JOIN {_LOOKUP} AS k ON true"
-    return f"SELECT {columns} FROM {_LOOKUP} AS k"
-
-
-_HOLDER = {
-    (origin, flush): _holder_sql(origin=origin, flush=flush)
-    for origin in (False, True)
-    for flush in (False, True)
-}
-
-
 async def token_holder(
     session: AsyncSession,
     raw: str,
     *,
     flush: Flush | None = None,
     origin: OriginCheck | None = None,
+    rider: Rider | None = None,
 ) -> TokenHolder | None:
     """The invitation whose token this is, or None; the session's transaction then acts in
     its workspace. With a `flush`, the rate-limit counts are added in the same statement
-    (app.local_limits); with an `origin`, it is answered there too."""
-    token_hash = hash_token(raw)
-    args: list[object] = [token_hash]
-    if origin is not None:
-        args.append(origin.origin)
-    if flush is not None:
-        args += flush.rows()
-    sql = _HOLDER[origin is not None, flush is not None]
-    row = await (await driver(session)).fetchrow(sql, *args)
-    if flush is not None:
-        flush.applied_row(row, session)
-    if origin is not None:
-        origin.allowed = bool(row["allowed"])
+    (app.local_limits); an `origin` is answered there too, and a `rider` runs there
+    (app.services.lookups)."""
+    conn = await driver(session)
+    row = await run_lookup(
+        conn,
+        _LOOKUP,
+        _COLUMNS,
+        hash_token(raw),
+        session=session,
+        flush=flush,
+        origin=origin,
+        rider=rider,
+    )
     if row is None or row["id"] is None:
         return None
     session.info[AUTHENTICATED_WORKSPACE] = row["workspace_id"]

@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import get_settings, key_pepper
 from app.db import AUTHENTICATED_WORKSPACE, driver, each_workspace, in_workspace
 from app.errors import Conflict, LastAdminKey, NotFound
-from app.local_limits import Flush, counting
+from app.local_limits import Flush
 from app.models import ApiKey, Scope, Workspace
+from app.services.lookups import Rider, run_lookup
 
 KEY_PREFIX = "nps_"
 PREFIX_LENGTH = 12
@@ -122,12 +123,8 @@ class LiveKey:
 # 0015) finds the key, stored in any of its forms (key_hashes), in whichever workspace and sets
 # the transaction's workspace to the key's, so every later statement of the request sees that
 # workspace's rows only (row-level security).
-_LIVE_KEY = "SELECT workspace_id, id, prefix, scopes, last_used_at, key_hash FROM live_api_key($1)"
-# The same, adding a process's rate-limit counts to rate_limit_windows (app.local_limits) and
-# answering every process's totals: one round trip still, at most once a second per process.
-_LIVE_KEY_COUNTING = counting(
-    "live_api_key($1)", "k.workspace_id, k.id, k.prefix, k.scopes, k.last_used_at, k.key_hash", 2
-)
+_LIVE_KEY = "live_api_key($1)"
+_LIVE_KEY_COLUMNS = "k.workspace_id, k.id, k.prefix, k.scopes, k.last_used_at, k.key_hash"
 # A key stored before the pepper, stored peppered now (once per key).
 _REHASH = "UPDATE api_keys SET key_hash = $3 WHERE workspace_id = $1 AND id = $2"
 # SKIP LOCKED: when another request of this key is already recording its use, this one must
@@ -141,18 +138,22 @@ _MARK_USED = """
 
 
 async def authenticate(
-    session: AsyncSession, raw: str, *, now: datetime, flush: Flush | None = None
+    session: AsyncSession,
+    raw: str,
+    *,
+    now: datetime,
+    flush: Flush | None = None,
+    rider: Rider | None = None,
 ) -> LiveKey | None:
     """The live key with this secret, or None; marks it used (at most once a minute). With a
     `flush`, its rate-limit counts are added in the same statement (they commit with the
-    request: the guard counts them again unless it does)."""
+    request: the guard counts them again unless it does); a `rider` runs in it too
+    (app.services.lookups)."""
     conn = await driver(session)
     hashes = key_hashes(raw)
-    if flush is None:
-        row = await conn.fetchrow(_LIVE_KEY, hashes)
-    else:
-        row = await conn.fetchrow(_LIVE_KEY_COUNTING, hashes, *flush.rows())
-        flush.applied_row(row, session)
+    row = await run_lookup(
+        conn, _LIVE_KEY, _LIVE_KEY_COLUMNS, hashes, session=session, flush=flush, rider=rider
+    )
     if row is None or row["id"] is None:
         return None
     session.info[AUTHENTICATED_WORKSPACE] = row["workspace_id"]

@@ -15,6 +15,7 @@ from app.models import IdempotencyRecord
 from app.services.idempotency import purge_expired
 from tests.support.api import list_responses, put_account, put_stakeholder
 from tests.support.harness import MakeTenant, Tenant
+from tests.support.invitations import invite, public_call
 from tests.support.problems import PROBLEM_JSON, REPLAYED, assert_reused
 
 ONE = "/v1/responses"
@@ -379,3 +380,57 @@ class TestIdempotentKeyCreation:
                 select(IdempotencyRecord.body).where(IdempotencyRecord.workspace_id == tenant.id)
             )
             assert all(stored is None or secret not in stored for stored in bodies)
+
+
+class TestTheLookupFindsTheKey:
+    """The key's lock and record ride on the caller's look-up (app.services.lookups): where SQL
+    keeps each kind of caller's keys must be where Python keeps them, or a retry would look in
+    the wrong place (and only the fallbacks would save it)."""
+
+    @pytest.fixture
+    def probes(self, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any] | None]:
+        seen: list[dict[str, Any] | None] = []
+        real = idempotency._settle
+
+        async def settle(*args: Any) -> Any:
+            probe = args[-1]
+            seen.append(None if probe is None else probe.record())
+            return await real(*args)
+
+        monkeypatch.setattr(idempotency, "_settle", settle)
+        return seen
+
+    async def test_with_an_api_key(
+        self, tenant: Tenant, probes: list[dict[str, Any] | None]
+    ) -> None:
+        await _setup(tenant.client)
+        body = {"stakeholder_id": "dana", "score": 9}
+        for _ in range(2):
+            await tenant.client.post(ONE, json=body, headers=_key("probe-1"))
+
+        first, again = probes
+        assert first is not None
+        assert again is not None
+        assert (first["locked"], first["created_at"]) == (True, None)
+        assert again["locked"] is True
+        assert again["created_at"] is not None  # the record the first stored
+        assert again["status_code"] == 201
+
+    async def test_with_an_invitation_token(
+        self, tenant: Tenant, probes: list[dict[str, Any] | None]
+    ) -> None:
+        await tenant.db.account("acme")
+        await tenant.db.stakeholder("p1", "acme")
+        token = (await invite(tenant.client, "p1"))["token"]
+        for _ in range(2):
+            r = await public_call(
+                tenant.client, "POST", "answers", token, json={"score": 9}, headers=_key("a")
+            )
+            assert r.status_code == 201, r.text
+
+        first, again = probes[-2:]
+        assert first is not None
+        assert again is not None
+        assert first["created_at"] is None
+        assert again["created_at"] is not None
+        assert again["reread"] == "public_answer"
