@@ -3,6 +3,11 @@
 The record is written in the same transaction as the work, so they commit or vanish together.
 A transaction-scoped advisory lock on (workspace, key) makes a concurrent duplicate a 409
 instead of a second execution; once the first commits, a retry finds its record and replays it.
+
+On the answer paths, which are tuned to a handful of round trips, neither costs one of its own:
+the lock and the look-up of the record ride on the statement that looks the caller up (`Probe`,
+app.services.lookups), and a new answer's record is written by the statement that stores the
+answer (`Idempotency.kept_with_answer`, a companion of response_rows.store_one).
 """
 
 import hashlib
@@ -11,7 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any, Generic
+from typing import Annotated, Any, Generic, NoReturn
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi import Response as HttpResponse
@@ -44,6 +49,7 @@ from app.errors import (
 )
 from app.models import Scope
 from app.services.lookups import Rider
+from app.services.response_rows import Companion, CompanionRefused
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -159,6 +165,23 @@ _KEEP = (
     "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
 )
 
+# The same, as a companion of the statement that stores an answer (Idempotency.kept_with_answer):
+# the resource is the stored answer unless named.
+KEEP = "idempotency-key"
+
+
+def _keep_sql(first: int) -> str:
+    key, fingerprint, status, reread, resource = (f"${first + i}" for i in range(5))
+    return f"""
+        INSERT INTO idempotency_keys
+            (workspace_id, key, fingerprint, status_code, body, reread, resource_id)
+        SELECT $1, {key}::text, {fingerprint}::bytea, {status}::int, NULL, {reread}::text,
+               COALESCE({resource}::text, stored.id::text)
+        FROM stored
+        ON CONFLICT DO NOTHING
+        RETURNING 1"""
+
+
 # How a replay shows again an answer that showed personal data, instead of a stored copy:
 # given the workspace and the id the answer named, the resource as it is now, or None when it
 # is gone (erased), which replays as a 410. Routers register theirs with `rereads`.
@@ -184,6 +207,29 @@ class Idempotency:
         self.fingerprint = fingerprint
         # What a retry will be answered: a status and a body, or a reader and an id.
         self.stored: tuple[int, bytes | None, str | None, str | None] | None = None
+        # What the answer's own statement kept already (kept_with_answer).
+        self.kept: tuple[int, str, str | None] | None = None
+
+    def kept_with_answer(
+        self, status_code: int, reread: str, resource_id: object | None = None
+    ) -> Companion | None:
+        """The record a retry will find, written by the statement that stores an answer
+        (response_rows.store_one) rather than after it: what `respond` will be given when the
+        answer is stored, `status_code` and `reread` with `resource_id` (None: the stored
+        answer's id). None without a key. When the record turns out to be there already (a
+        request with the key committed since the look-up), the statement raises
+        CompanionRefused(KEEP), which the dependency turns into the replay."""
+        if self.key is None:
+            return None
+        if reread not in _READERS:
+            raise ValueError(f"no reader named {reread!r}")
+        promised = (status_code, reread, None if resource_id is None else str(resource_id))
+
+        def done() -> None:
+            self.kept = promised
+
+        args = (self.key, self.fingerprint, status_code, reread, promised[2])
+        return Companion(KEEP, _keep_sql, args, done)
 
     def respond(
         self,
@@ -197,6 +243,15 @@ class Idempotency:
         a secret, or, when it shows personal data, as `reread` (a reader registered with
         `rereads` and the id it reads), so that no copy outlives an erasure."""
         body = content.model_dump_json(by_alias=True).encode()
+        if self.kept is not None:
+            name, resource_id = reread if reread is not None else (None, None)
+            status, kept_name, kept_id = self.kept
+            if (status, kept_name) != (status_code, name) or kept_id not in (
+                None,
+                str(resource_id),
+            ):
+                raise ValueError("the answer differs from the record its statement kept")
+            return HttpResponse(body, status_code=status_code, media_type="application/json")
         if self.key is not None:
             if replay_as is not None:
                 self.stored = (replay_as.status, json.dumps(replay_as.body()).encode(), None, None)
@@ -255,7 +310,13 @@ def idempotent(
                 subject = then(subject)
             settings: Settings = request.app.state.settings
             idempotency = await _settle(request, session, subject, settings, key, probe)
-            yield IdempotentCall(session, subject, idempotency)
+            try:
+                yield IdempotentCall(session, subject, idempotency)
+            except CompanionRefused as exc:
+                if exc.name != KEEP:
+                    raise
+                # As _keep's INSERT 0 0: the holder committed since the look-up.
+                await _replay_stored(session, idempotency)
             await _keep(session, idempotency)
 
     return idempotent_call
@@ -276,8 +337,14 @@ async def _keep(session: AsyncSession, idempotency: Idempotency) -> None:
     if kept == "INSERT 0 0":
         # The holder committed between this request's look-up and its lock (see _FIND): answer
         # what it stored, and roll this request's work back.
-        record = await conn.fetchrow(_LOOK, idempotency.workspace_id, idempotency.key)
-        raise await _replay(session, idempotency.workspace_id, record)
+        await _replay_stored(session, idempotency)
+
+
+async def _replay_stored(session: AsyncSession, idempotency: Idempotency) -> NoReturn:
+    """Raise the replay of the record another request stored under the key since."""
+    conn = await driver(session)
+    record = await conn.fetchrow(_LOOK, idempotency.workspace_id, idempotency.key)
+    raise await _replay(session, idempotency.workspace_id, record)
 
 
 def _valid(key: str) -> bool:

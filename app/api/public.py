@@ -93,7 +93,16 @@ async def invitation_view(
 )
 async def create_public_answer(body: PublicAnswer, call: IdempotentAnswer) -> HttpResponse:
     """Answer the invitation: records one response (201); a second answer is a 409."""
-    answered = await answers.answer(call.session, call.subject, body, now=utcnow())
+    invitation_id = call.subject.invitation_id
+    # The Idempotency-Key's record is written by the statement that stores the answer.
+    keep = call.idempotency.kept_with_answer(201, PUBLIC_ANSWER, invitation_id)
+    answered = await answers.answer(
+        call.session,
+        call.subject,
+        body,
+        now=utcnow(),
+        companions=() if keep is None else (keep,),
+    )
     return call.idempotency.respond(
         public_answer(answered), 201, reread=(PUBLIC_ANSWER, call.subject.invitation_id)
     )

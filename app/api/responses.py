@@ -74,8 +74,14 @@ RECORD_DOC: dict[int | str, dict[str, Any]] = {
 )
 async def record_response(body: ResponseCreate, call: IdempotentWrite) -> HttpResponse:
     """Record one response (201); a known external_id: the stored one (200) or a 409."""
+    # A new response's Idempotency-Key record is written by the statement that stores it.
+    keep = call.idempotency.kept_with_answer(201, RESPONSE)
     recorded = await ingest.record_response(
-        call.session, call.subject.workspace_id, body, now=utcnow()
+        call.session,
+        call.subject.workspace_id,
+        body,
+        now=utcnow(),
+        companions=() if keep is None else (keep,),
     )
     return call.idempotency.respond(
         ResponseRead.model_validate(recorded.response),

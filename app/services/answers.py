@@ -12,6 +12,7 @@ external_id is derived from the invitation (`invitation:<id>`), so the unique
 """
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn, Protocol
@@ -35,6 +36,7 @@ from app.schemas.invitations import PublicAnswer, PublicAnswerPatch
 from app.services.corrections import correct_response
 from app.services.ingest import record_response
 from app.services.invitations import (
+    ANSWERING,
     OPEN,
     answering,
     effective_status,
@@ -43,7 +45,7 @@ from app.services.invitations import (
     lock_invitees,
     mark_answered,
 )
-from app.services.response_rows import CompanionRefused
+from app.services.response_rows import Companion, CompanionRefused
 from app.services.responses import get_response
 
 EDIT_WINDOW = timedelta(minutes=30)
@@ -105,13 +107,19 @@ class Answering(Protocol):
 
 
 async def answer(
-    session: AsyncSession, invitation: Answering, body: PublicAnswer, *, now: datetime
+    session: AsyncSession,
+    invitation: Answering,
+    body: PublicAnswer,
+    *,
+    now: datetime,
+    companions: Sequence[Companion] = (),
 ) -> Answered:
     """Record the answer as a response and mark the invitation answered; a second one is a 409.
 
     The invitation is marked in the statement that stores the response, and only while it is
     still answerable (open or dismissed, unexpired: dismissing is "not now", not "never"); when
-    it no longer is, the answer rolls back and the error says why."""
+    it no longer is, the answer rolls back and the error says why. Other `companions` (the
+    Idempotency-Key's record) write in that statement too; their refusals are the caller's."""
     workspace_id, invitation_id = invitation.workspace_id, invitation.invitation_id
     item = ResponseCreate(
         stakeholder_id=invitation.stakeholder_id,
@@ -129,13 +137,15 @@ async def answer(
             item,
             now=now,
             announce=[("invitation.answered", {"invitation_id": str(invitation_id)})],
-            companion=answering(invitation_id, item.submitted_at or now, now),
+            companions=(answering(invitation_id, item.submitted_at or now, now), *companions),
         )
     except ExternalIdConflict as exc:
         # Its response is stored already: this is a second answer.
         stored = await get_response(session, workspace_id, uuid.UUID(exc.response_id))
         raise _already(stored.submitted_at, stored.id) from None
-    except CompanionRefused:
+    except CompanionRefused as exc:
+        if exc.name != ANSWERING:
+            raise
         # Answered, revoked or expired since the token was read: the locked row says which.
         await _refuse(session, workspace_id, invitation_id, now)
     response = recorded.response

@@ -133,14 +133,14 @@ async def record_response(
     *,
     now: datetime,
     announce: Sequence[tuple[str, Mapping[str, Any]]] = (),
-    companion: Companion | None = None,
+    companions: Sequence[Companion] = (),
 ) -> Recorded:
     """Store one response; an external_id already stored returns that response when the
     content is the same and is a 409 naming it when not.
 
     A stored response emits `response.created`, and each `announce` event (its data merged
-    over the response's), and makes the `companion` write, in the same statement; a repeat
-    emits and writes nothing (CompanionRefused when the companion could not write)."""
+    over the response's), and makes the `companions`' writes, in the same statement; a repeat
+    emits and writes nothing (CompanionRefused when a companion could not write)."""
     loc: tuple[str | int, ...] = ("body",)
     _check_time(item, now, loc)
     checked_survey = item.survey if item.attributes else None
@@ -182,7 +182,7 @@ async def record_response(
         ("response.created", data),
         *((kind, {**data, **extra}) for kind, extra in announce),
     ]
-    recorded_at = await store_one(session, row, announced, companion)
+    recorded_at = await store_one(session, row, announced, companions)
     if recorded_at is None:
         # Stored by a concurrent request since we looked.
         assert item.external_id is not None

@@ -156,11 +156,14 @@ def _answering_sql(first: int) -> str:
         RETURNING i.id"""
 
 
+ANSWERING = "invitation-answered"
+
+
 def answering(invitation_id: uuid.UUID, answered_at: datetime, now: datetime) -> Companion:
     """The invitation marked answered by the response recorded with it, in the statement that
     stores the response (response_rows.store_one), if it is still answerable at `now`."""
     return Companion(
-        "invitation-answered", _answering_sql, (invitation_id, answered_at, list(_ANSWERABLE), now)
+        ANSWERING, _answering_sql, (invitation_id, answered_at, list(_ANSWERABLE), now)
     )
 
 

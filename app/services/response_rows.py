@@ -2,7 +2,7 @@
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -64,23 +64,37 @@ _EMIT_FROM = 15  # events.emitting's four parameters follow the row's fourteen
 @dataclass(frozen=True, slots=True)
 class Companion:
     """Another write that goes with one answer, in its statement and only when the row went in
-    (an invitation marked answered by it). `sql(first)` is a data-modifying statement, run as
-    a CTE, that may use $1 (the workspace), the CTE `stored` (the new row's id) and its own
-    parameters from `$first` on, given as `args`; it returns a row when it did its part. The
-    statement is prepared once per `name`."""
+    (an invitation marked answered by it, the Idempotency-Key's record of the answer). `sql(first)`
+    is a data-modifying statement, run as a CTE, that may use $1 (the workspace), the CTE `stored`
+    (the new row's id) and its own parameters from `$first` on, given as `args`; it returns a
+    row when it did its part. The statement is prepared once per combination of `name`s;
+    `done`, if given, is called once the companion did its part."""
 
     name: str
     sql: Callable[[int], str]
     args: tuple[Any, ...]
+    done: Callable[[], None] | None = None
 
 
 class CompanionRefused(Exception):
-    """The answer's row went in but its companion did not do its part (its condition no longer
-    held): the caller raises, so that the transaction, and the row, roll back."""
+    """The answer's row went in but a companion did not do its part (its condition no longer
+    held): the caller raises, so that the transaction, and the row, roll back. `name` says
+    which companion."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
 
 
-def _store_one(companion: Callable[[int], str] | None) -> str:
+def _store_one(companions: tuple[tuple[Callable[[int], str], int], ...]) -> str:
     first = _EMIT_FROM + 4
+    ctes, flags = [], []
+    for number, (sql, arity) in enumerate(companions):
+        ctes.append(f"companion_{number} AS ({sql(first)})")
+        flags.append(f"EXISTS (SELECT FROM companion_{number}) AS companion_{number}")
+        first += arity
+    written = "".join(f"{cte}, " for cte in ctes)
+    reported = "".join(f", {flag}" for flag in flags)
     return f"""
     WITH {_NEIGHBOURS}, stored AS (
         INSERT INTO responses (workspace_id, id, external_id, stakeholder_id, account_id, role,
@@ -90,43 +104,48 @@ def _store_one(companion: Callable[[int], str] | None) -> str:
                 {_SUPERSEDED})
         ON CONFLICT (workspace_id, external_id) DO NOTHING
         RETURNING id, created_at
-    ), {_LINKED}, companion AS ({companion(first) if companion else "SELECT 1"}),
+    ), {_LINKED}, {written}
     {events.emitting(_EMIT_FROM, "EXISTS (SELECT FROM stored)")}
-    SELECT (SELECT created_at FROM stored) AS created_at,
-           EXISTS (SELECT FROM companion) AS companion
+    SELECT (SELECT created_at FROM stored) AS created_at{reported}
     """
 
 
 # One answer in one statement: the row, its place in its stakeholder's chain (the caller holds
-# the chain lock), its events and its companion, which happen only when the row went in. Every
+# the chain lock), its events and its companions, which happen only when the row went in. Every
 # answer recorded one at a time (POST /v1/responses, the public answers) takes this path.
-_STORE_ONE = _store_one(None)
-_WITH_COMPANION: dict[str, str] = {}
+_STATEMENTS: dict[tuple[str, ...], str] = {}
 
 
 async def store_one(
     session: AsyncSession,
     row: dict[str, Any],
     announced: list[tuple[str, Any]],
-    companion: Companion | None = None,
+    companions: Sequence[Companion] = (),
 ) -> datetime | None:
     """Insert one row, link it into its stakeholder's chain (whose lock the caller took), emit
-    the `announced` events and make the `companion` write with it: when it was recorded, or
+    the `announced` events and make the `companions`' writes with it: when it was recorded, or
     None when its external_id is already stored (then nothing is written). CompanionRefused
-    when the row went in and the companion did not."""
+    when the row went in and a companion did not do its part."""
     _, emit = events.emit_args(announced)
-    sql, extra = _STORE_ONE, ()
-    if companion is not None:
-        sql = _WITH_COMPANION.get(companion.name) or _WITH_COMPANION.setdefault(
-            companion.name, _store_one(companion.sql)
+    names = tuple(c.name for c in companions)
+    sql = _STATEMENTS.get(names)
+    if sql is None:
+        sql = _STATEMENTS.setdefault(
+            names, _store_one(tuple((c.sql, len(c.args)) for c in companions))
         )
-        extra = companion.args
+    extra = [arg for companion in companions for arg in companion.args]
     conn = await driver(session)
     columns = [row[name] for name in ANSWER_COLUMNS]
     stored = await conn.fetchrow(
         sql, row["workspace_id"], *columns, json.dumps(row["attributes"]), *emit, *extra
     )
     recorded: datetime | None = stored["created_at"]
-    if recorded is not None and not stored["companion"]:
-        raise CompanionRefused(companion.name if companion else "")
+    if recorded is None:
+        return None
+    for number, companion in enumerate(companions):
+        if not stored[f"companion_{number}"]:
+            raise CompanionRefused(companion.name)
+    for companion in companions:
+        if companion.done is not None:
+            companion.done()
     return recorded

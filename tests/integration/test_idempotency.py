@@ -434,3 +434,77 @@ class TestTheLookupFindsTheKey:
         assert first["created_at"] is None
         assert again["created_at"] is not None
         assert again["reread"] == "public_answer"
+
+
+class TestTheAnswersStatementKeepsTheRecord:
+    """A new answer's Idempotency-Key record is written by the statement that stores it
+    (Idempotency.kept_with_answer), not by a statement after it."""
+
+    @pytest.fixture
+    def kept(self, monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, object]]:
+        seen: list[tuple[object, object]] = []
+        real = idempotency._keep
+
+        async def keep(session: AsyncSession, record: idempotency.Idempotency) -> None:
+            seen.append((record.kept, record.stored))
+            await real(session, record)
+
+        monkeypatch.setattr(idempotency, "_keep", keep)
+        return seen
+
+    async def test_a_single_response(
+        self, tenant: Tenant, kept: list[tuple[object, object]]
+    ) -> None:
+        await _setup(tenant.client)
+        body = {"stakeholder_id": "dana", "score": 9, "external_id": "crm-1"}
+        first = await tenant.client.post(ONE, json=body, headers=_key("s-1"))
+        # The same external_id again, under another key: a 200 repeat stores nothing new, so
+        # its record is written after it, as before.
+        repeat = await tenant.client.post(ONE, json=body, headers=_key("s-2"))
+        again = await tenant.client.post(ONE, json=body, headers=_key("s-1"))
+
+        assert (first.status_code, repeat.status_code, again.status_code) == (201, 200, 201)
+        assert again.headers[REPLAYED] == "true"
+        assert again.content == first.content
+        assert kept[0] == ((201, "response", None), None)
+        assert kept[1][0] is None
+        assert kept[1][1] is not None
+
+    async def test_a_public_answer(self, tenant: Tenant, kept: list[tuple[object, object]]) -> None:
+        await tenant.db.account("acme")
+        await tenant.db.stakeholder("p1", "acme")
+        made = await invite(tenant.client, "p1")
+        answers = [
+            await public_call(
+                tenant.client,
+                "POST",
+                "answers",
+                made["token"],
+                json={"score": 7},
+                headers=_key("p-1"),
+            )
+            for _ in range(2)
+        ]
+
+        assert [r.status_code for r in answers] == [201, 201]
+        assert answers[1].headers[REPLAYED] == "true"
+        assert answers[1].content == answers[0].content
+        # The last request to get that far was the answer (the replay stopped before it).
+        assert kept[-1] == ((201, "public_answer", made["id"]), None)
+
+    async def test_a_record_stored_since_the_lookup_is_replayed_and_the_work_undone(
+        self, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        await _setup(tenant.client)
+        body = {"stakeholder_id": "dana", "score": 9}
+        first = await tenant.client.post(ONE, json=body, headers=_key("race-1"))
+        # As when the first request commits between this one's look-up (its snapshot) and its
+        # lock: the look-up saw no record, and the answer's statement finds one.
+        unseen = dict.fromkeys(idempotency._PROBE_COLUMNS) | {"locked": True}
+        monkeypatch.setattr(idempotency.Probe, "record", lambda self: unseen)
+        again = await tenant.client.post(ONE, json=body, headers=_key("race-1"))
+
+        assert again.status_code == 201
+        assert again.headers[REPLAYED] == "true"
+        assert again.content == first.content
+        assert [row["id"] for row in await _rows(tenant.client)] == [first.json()["id"]]
