@@ -10,11 +10,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.api import idempotency
-from app.db import session_scope
+from app.api.auth import ApiKeySubject, InvitationSubject
+from app.db import driver, session_scope
 from app.models import IdempotencyRecord
 from app.services.idempotency import purge_expired
+from app.services.invitation_tokens import hash_token
+from app.services.keys import key_hashes
+from app.services.lookups import caller_lookup
 from tests.support.api import list_responses, put_account, put_stakeholder
-from tests.support.harness import MakeTenant, Tenant
+from tests.support.harness import MakeTenant, Tenant, as_service
 from tests.support.invitations import invite, public_call
 from tests.support.problems import PROBLEM_JSON, REPLAYED, assert_reused
 
@@ -508,3 +512,43 @@ class TestTheAnswersStatementKeepsTheRecord:
         assert again.headers[REPLAYED] == "true"
         assert again.content == first.content
         assert [row["id"] for row in await _rows(tenant.client)] == [first.json()["id"]]
+
+
+class TestTheProbesPlan:
+    """The probe finds the record by the whole primary key, whatever the workspace holds: its
+    key compared in the join's condition once kept the index to the workspace column, and every
+    call read all the workspace's keys (7 ms a call after 20,000 answers in make bench)."""
+
+    @pytest.mark.parametrize("kind", ["api key", "invitation token"])
+    async def test_the_generic_plan_uses_the_whole_primary_key(
+        self, tenant: Tenant, kind: str
+    ) -> None:
+        subject: type[ApiKeySubject | InvitationSubject]
+        if kind == "api key":
+            lookup, subject = "live_api_key($1)", ApiKeySubject
+            credential = f"ARRAY['\\x{key_hashes(tenant.admin_key)[0].hex()}'::bytea]"
+        else:
+            await tenant.db.account("acme")
+            await tenant.db.stakeholder("p1", "acme")
+            token = (await invite(tenant.client, "p1"))["token"]
+            lookup, subject = "invitation_holder($1)", InvitationSubject
+            credential = f"'\\x{hash_token(token).hex()}'::bytea"
+        rider = ("probe", idempotency._PROBES[subject], idempotency._PROBE_SELECT, 1)
+        sql = caller_lookup(lookup, "k.workspace_id, k.id", rider=rider)
+        # As the service's role: row-level security is what kept the key out of the index.
+        async with session_scope(as_service(tenant.db.sessionmaker)) as session:
+            conn = await driver(session)
+            await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            kinds = "bytea[]" if kind == "api key" else "bytea"
+            await conn.execute(f"PREPARE probe_plan ({kinds}, text) AS {sql}")
+            try:
+                rows = await conn.fetch(f"EXPLAIN EXECUTE probe_plan({credential}, 'k-1')")
+            finally:
+                await conn.execute("DEALLOCATE probe_plan")
+        shown = "\n".join(row[0] for row in rows)
+        assert "pk_idempotency_keys" in shown, shown
+        [condition] = [
+            line for line in shown.splitlines() if "Index Cond" in line and "key" in line
+        ]
+        assert "workspace_id" in condition, shown
+        assert "(key)::text" in condition, shown
