@@ -322,6 +322,10 @@ class PublicGuard:
             scope[ORIGIN_SCOPE_KEY] = check
 
         async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start" and flush is not None:
+                # The request's transaction is over by now: counts it did not commit are
+                # shared before the answer leaves, so the next call, wherever it goes, sees them.
+                await self._share_alone(counters, flush)
             if message["type"] == "http.response.start" and check is not None:
                 if check.allowed is None:
                     # The route never looked the token up (none sent, an unknown path, a
@@ -338,7 +342,7 @@ class PublicGuard:
 
         try:
             await self.app(scope, receive, sending)
-            if flush is not None:
+            if flush is not None:  # no answer was sent (a client gone): shared now
                 await self._share_alone(counters, flush)
         finally:
             if flush is not None:
@@ -347,7 +351,7 @@ class PublicGuard:
     async def _share_alone(self, counters: Counters, flush: Flush) -> None:
         """A flush whose request did not commit it, written on its own (Flush.share_alone); if
         that fails too, it goes with the next flush."""
-        if flush.state == "committed":
+        if flush.state not in ("taken", "undone"):
             return
         try:
             async with counters.begin() as executor:
@@ -404,6 +408,8 @@ class PublicGuard:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if flush is not None:  # as in _zone: shared before the answer leaves
+                    await self._share_alone(self._counters(scope), flush)
                 if raw_headers:  # the app sets no RateLimit field of its own
                     message["headers"] = [*message.get("headers", ()), *raw_headers]
             await send(message)

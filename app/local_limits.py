@@ -13,7 +13,7 @@ the totals it last saw plus what it counted since, so with W processes a client 
 quota by what the other W - 1 counted since this one last shared.
 
 The flush runs in the request's transaction: when that does not commit (the session's
-after_commit says so), app.guard writes the counts on their own once the request is answered
+after_commit says so), app.guard writes the counts on their own before the answer is sent
 (`Flush.share_alone`: a flood of guessed tokens, each a 401 that rolls back, is shared like any
 other call); should that fail too they go with the next flush (`Flush.settle`), so a count
 survives any rollback and none is counted twice.
@@ -65,8 +65,10 @@ class Flush:
     """Counts handed to one authentication statement: rate_limit_windows keys, window starts
     and hits, sorted by key so concurrent flushes lock rows in one order.
 
-    `state`: taken (not yet run), applied (run, its transaction not yet committed), committed;
-    the guard settles it when the request ends: anything but committed is counted again."""
+    `state`: taken (not yet run), applied (run, its transaction not yet over), undone (its
+    transaction rolled back), committed; the guard shares a taken or undone one on its own
+    before the answer leaves (`share_alone`) and settles it when the request ends: anything but
+    committed is counted again."""
 
     windows: "Windows"
     counts: dict[tuple[str, int], int]
@@ -87,9 +89,15 @@ class Flush:
             self.windows.totals[key, int(start.timestamp())] = hits
 
     def applied_row(self, row: Any, session: Any) -> None:
-        """The totals of a `counting` statement's row, its counts committed with `session`."""
+        """The totals of a look-up statement's row (app.services.lookups), its counts committed
+        or rolled back with `session`."""
         self.applied(list(zip(row["keys"], row["starts"], row["hits"], strict=True)))
         event.listen(session.sync_session, "after_commit", self.committed, once=True)
+        event.listen(session.sync_session, "after_soft_rollback", self.rolled_back)
+
+    def rolled_back(self, _: Any, previous: Any) -> None:
+        if self.state == "applied" and not previous.nested:
+            self.state = "undone"
 
     def committed(self, *_: object) -> None:
         self.state = "committed"
@@ -100,7 +108,9 @@ class Flush:
         transaction), so that a flood of failing requests is shared within a flush interval
         too: without it they went with the next request that succeeded in this process,
         which during such a flood may never come."""
-        if self.state == "applied":  # the totals it brought back rolled back with it
+        if self.state not in ("taken", "undone"):
+            return  # committed, or its transaction still open: not to be counted twice
+        if self.state == "undone":  # the totals it brought back rolled back with it
             for window, hits in self.counts.items():
                 if window in self.windows.totals:
                     self.windows.totals[window] -= hits
@@ -111,6 +121,8 @@ class Flush:
     def settle(self) -> None:
         """The request is over: counts that did not commit go with the next flush."""
         if self.state != "committed":
+            if self.state == "undone":
+                self.state = "applied"  # restore takes the totals back as for any applied flush
             self.windows.restore(self)
         self.state = "settled"
         self.windows.flushing = False
