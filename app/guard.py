@@ -72,7 +72,6 @@ from app.services.rate_limits import (
     Limits,
     Policy,
     Tally,
-    Usage,
     client_key,
     driver_of,
     origin_allowed,
@@ -284,9 +283,10 @@ class PublicGuard:
             usages.append(self.windows.hit(ip, self.limits.ip, now))
         # The token only while the address is within its quota: a flood from one address
         # counts no guessed token.
-        if token_hash is not None and self.limits.token is not None and not usages_exceeded(usages):
+        address_over = any(u.exceeded for u in usages)
+        if token_hash is not None and self.limits.token is not None and not address_over:
             usages.append(self.windows.hit(token_key(token_hash), self.limits.token, now))
-        result = Tally(tuple(usages), origin_allowed=False)
+        result = Tally(tuple(usages))
         headers = rate_limit_headers(result)
         if zone.cors:
             headers["Vary"] = "Origin"
@@ -391,7 +391,7 @@ class PublicGuard:
             usages.append(self.windows.hit(f"api-{ip}", limits.ip, now))
         if known and limits.key is not None and key_hash is not None:
             usages.append(self.windows.hit(f"key:{key_hash[:16].hex()}", limits.key, now))
-        result = Tally(tuple(usages), origin_allowed=False)
+        result = Tally(tuple(usages))
         headers = rate_limit_headers(result)
         raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
         if result.exceeded:
@@ -444,7 +444,7 @@ class PublicGuard:
         usage = self.windows.hit(f"fail-{ip}", failures, now)
         if not usage.exceeded:
             return None
-        refused = Tally((usage,), origin_allowed=False)
+        refused = Tally((usage,))
         return refusal(refused, rate_limit_headers(refused))
 
     async def _pause(self) -> None:
@@ -470,10 +470,6 @@ class PublicGuard:
             "Access-Control-Max-Age": self.max_age,
         }
         return Response(status_code=204, headers={**headers, **allowed})
-
-
-def usages_exceeded(usages: Sequence[Usage]) -> bool:
-    return any(u.exceeded for u in usages)
 
 
 def _allow(headers: dict[str, str], origin: str) -> None:

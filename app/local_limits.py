@@ -42,12 +42,18 @@ FLUSH_SCOPE_KEY = "nps.rate_limit_flush"
 ORIGIN_SCOPE_KEY = "nps.cors_origin"
 
 
-_ALONE = """
+def upsert_counts(keys: str, starts: str, hits: str) -> str:
+    """A Flush's counts (`rows()`, as these three array parameters) added to rate_limit_windows,
+    returning every process's totals of those windows: alone (share_alone) or as a CTE of the
+    caller's look-up (app.services.lookups)."""
+    return f"""
     INSERT INTO rate_limit_windows AS w (key, window_start, hits)
-    SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::integer[])
+    SELECT * FROM unnest({keys}::text[], {starts}::timestamptz[], {hits}::integer[])
     ON CONFLICT (key, window_start) DO UPDATE SET hits = w.hits + excluded.hits
-    RETURNING w.key, w.window_start, w.hits
-"""
+    RETURNING w.key, w.window_start, w.hits"""
+
+
+_ALONE = upsert_counts("$1", "$2", "$3")
 
 
 @dataclass(slots=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from app.local_limits import Flush, OriginCheck
+from app.local_limits import Flush, OriginCheck, upsert_counts
 from app.services.rate_limits import ORIGIN_ALLOWED_SQL
 
 
@@ -39,11 +39,7 @@ class Rider:
 
 
 _COUNTED = """
-    WITH counted AS (
-        INSERT INTO rate_limit_windows AS w (key, window_start, hits)
-        SELECT * FROM unnest({keys}::text[], {starts}::timestamptz[], {hits}::integer[])
-        ON CONFLICT (key, window_start) DO UPDATE SET hits = w.hits + excluded.hits
-        RETURNING w.key, w.window_start, w.hits
+    WITH counted AS ({upsert}
     ), totals AS (
         SELECT array_agg(key) AS keys, array_agg(window_start) AS starts, array_agg(hits) AS hits
         FROM counted
@@ -80,9 +76,8 @@ def caller_lookup(
         n += arity
     if flush:
         keys, starts, hits = (f"${n + i}" for i in range(3))
-        return _COUNTED.format(
-            keys=keys, starts=starts, hits=hits, columns=columns, lookup=lookup, joins=joins
-        )
+        upsert = upsert_counts(keys, starts, hits)
+        return _COUNTED.format(upsert=upsert, columns=columns, lookup=lookup, joins=joins)
     if origin or rider is not None:
         return (
             f"SELECT {columns} FROM (SELECT) AS one LEFT JOIN LATERAL {lookup} AS k ON true {joins}"

@@ -73,8 +73,9 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class Tally:
+    """The policies one request was counted against, with their counts."""
+
     usages: tuple[Usage, ...]
-    origin_allowed: bool
 
     @property
     def exceeded(self) -> tuple[Usage, ...]:

@@ -214,6 +214,15 @@ class TestSharedThroughTheLookup:
         assert later.headers["ratelimit"] == '"ip";r=5;t=30, "token";r=0;t=30'
 
 
+def guard_away(app_with: AppWith, nowhere: AsyncEngine) -> FastAPI:
+    """An app whose guard's own statements (app.guard.Counters) find no database; its routes'
+    do."""
+    app = app_with(limited())
+    counters = counters_on(nowhere)
+    app.dependency_overrides[counters_of] = lambda scope: counters
+    return app
+
+
 class TestDatabaseAway:
     """The guard's own statement is the CORS question where no route looks a token up."""
 
@@ -229,9 +238,7 @@ class TestDatabaseAway:
         self, tenant: Tenant, app_with: AppWith, nowhere: AsyncEngine
     ) -> None:
         await allow_origins(tenant, SITE)
-        app = app_with(limited())
-        counters = counters_on(nowhere)
-        app.dependency_overrides[counters_of] = lambda scope: counters
+        app = guard_away(app_with, nowhere)
 
         async with visitor(app, origin=SITE) as browser:
             r = await browser.options(PUBLIC, headers={"Access-Control-Request-Method": "GET"})
@@ -249,9 +256,7 @@ class TestDatabaseAway:
         self, tenant: Tenant, app_with: AppWith, nowhere: AsyncEngine
     ) -> None:
         await allow_origins(tenant, SITE)
-        app = app_with(limited())
-        counters = counters_on(nowhere)
-        app.dependency_overrides[counters_of] = lambda scope: counters
+        app = guard_away(app_with, nowhere)
 
         async with visitor(app, origin=SITE) as browser:
             missing = await browser.get(PUBLIC)  # no token: no route looks one up
@@ -265,9 +270,7 @@ class TestDatabaseAway:
     ) -> None:
         [token] = await issued_tokens(tenant)
         await allow_origins(tenant, SITE)
-        app = app_with(limited())
-        counters = counters_on(nowhere)
-        app.dependency_overrides[counters_of] = lambda scope: counters
+        app = guard_away(app_with, nowhere)
 
         async with visitor(app, origin=SITE) as browser:
             r = await browser.get(PUBLIC, headers=bearer(token))

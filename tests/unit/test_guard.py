@@ -59,18 +59,18 @@ def test_fixed_windows_start_on_multiples_of_their_length(
 
 def test_the_fields_list_each_policy_counted() -> None:
     token = Policy("token", 30, 60)
-    result = Tally((Usage(PER_MINUTE, 3, 30), Usage(token, 31, 30)), origin_allowed=False)
+    result = Tally((Usage(PER_MINUTE, 3, 30), Usage(token, 31, 30)))
 
     assert rate_limit_headers(result) == {
         "RateLimit-Policy": '"ip";q=120;w=60, "token";q=30;w=60',
         "RateLimit": '"ip";r=117;t=30, "token";r=0;t=30',
     }
-    assert rate_limit_headers(Tally((), origin_allowed=True)) == {}
+    assert rate_limit_headers(Tally(())) == {}
 
 
 def test_the_429_waits_for_the_last_violated_window_and_names_the_policies() -> None:
     hourly = Policy("token", 2, 3600)
-    result = Tally((Usage(Policy("ip", 1, 60), 2, 12), Usage(hourly, 3, 1800)), False)
+    result = Tally((Usage(Policy("ip", 1, 60), 2, 12), Usage(hourly, 3, 1800)))
 
     error = refusal(result, {"RateLimit": "x"})
 
